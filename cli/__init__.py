@@ -1,0 +1,1 @@
+"""tscimg's command-line front end (installed as the ``tscimg_cli`` package)."""

@@ -1,0 +1,30 @@
+"""Core types: scan, mask, geometry, vocabularies and the error hierarchy."""
+
+from tscimg.core.errors import (
+    DicomSeriesError,
+    GeometryMismatchError,
+    ImageReadError,
+    InputError,
+    MaskError,
+    TscimgError,
+)
+from tscimg.core.geometry import Geometry, lps_to_ras, ras_to_lps
+from tscimg.core.mask import Mask
+from tscimg.core.scan import Scan
+from tscimg.core.vocabularies import LesionType, Modality
+
+__all__ = [
+    "DicomSeriesError",
+    "Geometry",
+    "GeometryMismatchError",
+    "ImageReadError",
+    "InputError",
+    "LesionType",
+    "Mask",
+    "MaskError",
+    "Modality",
+    "Scan",
+    "TscimgError",
+    "lps_to_ras",
+    "ras_to_lps",
+]

@@ -1,0 +1,71 @@
+"""The tscimg exception hierarchy.
+
+Every error the toolkit raises on purpose derives from :class:`TscimgError`.
+Each message says what was wrong, with which file, and what to do about it,
+so the command line can print it as one line and exit with code 1.
+
+Examples
+--------
+>>> err = DicomSeriesError("a slice is missing", path="/data/ct", hint="re-export the series")
+>>> str(err)
+'/data/ct: a slice is missing. re-export the series'
+>>> isinstance(err, InputError) and isinstance(err, TscimgError)
+True
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+
+
+class TscimgError(Exception):
+    """Root of every error tscimg raises on purpose.
+
+    Parameters
+    ----------
+    problem
+        What was wrong, in one sentence without a trailing period.
+    path
+        The file or folder the problem is in, when there is one.
+    hint
+        What the user should do about it.
+    """
+
+    def __init__(
+        self, problem: str, *, path: str | PathLike[str] | None = None, hint: str | None = None
+    ) -> None:
+        self.problem = problem
+        self.path = None if path is None else str(path)
+        self.hint = hint
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        text = self.problem.rstrip(".")
+        if self.path is not None:
+            text = f"{self.path}: {text}"
+        if self.hint:
+            text = f"{text}. {self.hint}"
+        return text
+
+
+class InputError(TscimgError):
+    """The input (a file, a manifest, a prompt, a parameter) is not usable.
+
+    The command line exits with code 1 for these.
+    """
+
+
+class ImageReadError(InputError):
+    """A file could not be read as an image, or its format is not supported."""
+
+
+class DicomSeriesError(InputError):
+    """A DICOM folder or series cannot be turned into one consistent volume."""
+
+
+class GeometryMismatchError(InputError):
+    """Two images (or an image and a mask) that must share a grid do not."""
+
+
+class MaskError(InputError):
+    """A mask file is unusable (not a label map, or not placeable on its image)."""

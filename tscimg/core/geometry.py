@@ -1,0 +1,190 @@
+"""Physical image geometry in LPS, and checks that two grids are the same.
+
+Conventions (DESIGN.md section 3): coordinates are millimetres in LPS (the DICOM
+patient system, which is also ITK's); voxel indices are ``(i, j, k)``, 0-based, ITK
+order; numpy arrays from SimpleITK are indexed ``[k, j, i]``.
+
+Examples
+--------
+>>> g = Geometry(size=(10, 10, 5), spacing_mm=(0.5, 0.5, 2.0), origin_lps=(10.0, 0.0, -4.0),
+...              direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+>>> g.index_to_lps((2, 0, 1))
+(11.0, 0.0, -2.0)
+>>> g.lps_to_index((11.0, 0.0, -2.0))
+(2.0, 0.0, 1.0)
+>>> g.voxel_volume_mm3
+0.5
+>>> ras_to_lps((1.0, 2.0, 3.0))
+(-1.0, -2.0, 3.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+from tscimg.core.errors import GeometryMismatchError
+
+#: Default tolerance for positions and spacings when two grids must coincide, in mm.
+GRID_TOLERANCE_MM = 1e-3
+#: Default tolerance for direction cosines when two grids must coincide (unitless).
+DIRECTION_TOLERANCE = 1e-4
+
+
+def ras_to_lps(point_ras: Sequence[float]) -> tuple[float, float, float]:
+    """Convert a point from RAS (NIfTI, Slicer's display) to LPS (DICOM, ITK) in mm."""
+    x, y, z = (float(v) for v in point_ras)
+    return (-x, -y, z)
+
+
+lps_to_ras = ras_to_lps  # the conversion is its own inverse
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The grid of an image: where each voxel sits in the patient, in mm (LPS).
+
+    Parameters
+    ----------
+    size
+        Number of voxels along ``(i, j, k)``.
+    spacing_mm
+        Voxel spacing along ``(i, j, k)`` in mm.
+    origin_lps
+        Physical position of the centre of voxel ``(0, 0, 0)``, LPS, in mm.
+    direction
+        Direction cosines, row-major ``dim x dim``: column ``n`` is the LPS
+        direction of index axis ``n`` (SimpleITK's convention).
+    """
+
+    size: tuple[int, ...]
+    spacing_mm: tuple[float, ...]
+    origin_lps: tuple[float, ...]
+    direction: tuple[float, ...]
+
+    @classmethod
+    def of(cls, image: sitk.Image) -> Geometry:
+        """Read the geometry of a SimpleITK image."""
+        return cls(
+            size=tuple(int(v) for v in image.GetSize()),
+            spacing_mm=tuple(float(v) for v in image.GetSpacing()),
+            origin_lps=tuple(float(v) for v in image.GetOrigin()),
+            direction=tuple(float(v) for v in image.GetDirection()),
+        )
+
+    @property
+    def dimension(self) -> int:
+        """Number of spatial dimensions (2 or 3)."""
+        return len(self.size)
+
+    @property
+    def direction_matrix(self) -> np.ndarray:
+        """Direction cosines as a ``(dim, dim)`` array; column ``n`` is axis ``n``."""
+        return np.asarray(self.direction, dtype=float).reshape(self.dimension, self.dimension)
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        """Volume of one voxel in mm^3 (area in mm^2 for a 2D grid)."""
+        return float(np.prod(self.spacing_mm))
+
+    @property
+    def index_to_lps_matrix(self) -> np.ndarray:
+        """``(dim + 1, dim + 1)`` homogeneous matrix mapping ``(i, j, k, 1)`` to LPS mm."""
+        d = self.dimension
+        m = np.eye(d + 1)
+        m[:d, :d] = self.direction_matrix @ np.diag(self.spacing_mm)
+        m[:d, d] = self.origin_lps
+        return m
+
+    def index_to_lps(self, index: Sequence[float]) -> tuple[float, ...]:
+        """Physical LPS position (mm) of a (possibly fractional) voxel index ``(i, j, k)``."""
+        idx = np.asarray(index, dtype=float)
+        p = self.direction_matrix @ (idx * np.asarray(self.spacing_mm)) + np.asarray(
+            self.origin_lps
+        )
+        return tuple(float(v) for v in p)
+
+    def lps_to_index(self, point_lps: Sequence[float]) -> tuple[float, ...]:
+        """Continuous voxel index ``(i, j, k)`` of a physical LPS point (mm)."""
+        offset = np.asarray(point_lps, dtype=float) - np.asarray(self.origin_lps)
+        idx = (self.direction_matrix.T @ offset) / np.asarray(self.spacing_mm)
+        return tuple(float(v) for v in idx)
+
+    def contains_index(self, index: Sequence[float]) -> bool:
+        """Whether a voxel index lies inside the grid (centres from 0 to size - 1)."""
+        return all(-0.5 <= float(v) < n - 0.5 for v, n in zip(index, self.size, strict=True))
+
+    def apply_to(self, image: sitk.Image) -> sitk.Image:
+        """Return a copy of ``image`` carrying this geometry (sizes must agree)."""
+        if tuple(image.GetSize()) != self.size:
+            raise ValueError(f"image size {image.GetSize()} does not match grid size {self.size}")
+        out = sitk.Image(image)
+        out.SetSpacing(self.spacing_mm)
+        out.SetOrigin(self.origin_lps)
+        out.SetDirection(self.direction)
+        return out
+
+    def differences(
+        self,
+        other: Geometry,
+        tolerance_mm: float = GRID_TOLERANCE_MM,
+        direction_tolerance: float = DIRECTION_TOLERANCE,
+    ) -> list[str]:
+        """Describe how ``other`` differs from this grid beyond the tolerances (empty if same)."""
+        out: list[str] = []
+        if self.size != other.size:
+            out.append(f"size {list(self.size)} vs {list(other.size)}")
+            return out
+        dsp = np.max(np.abs(np.subtract(self.spacing_mm, other.spacing_mm)))
+        if dsp > tolerance_mm:
+            out.append(f"spacing differs by {dsp:.4g} mm")
+        dor = np.max(np.abs(np.subtract(self.origin_lps, other.origin_lps)))
+        if dor > tolerance_mm:
+            out.append(f"origin differs by {dor:.4g} mm")
+        ddi = np.max(np.abs(np.subtract(self.direction, other.direction)))
+        if ddi > direction_tolerance:
+            out.append(f"direction cosines differ by {ddi:.4g}")
+        return out
+
+    def require_same(
+        self,
+        other: Geometry,
+        this_name: str,
+        other_name: str,
+        tolerance_mm: float = GRID_TOLERANCE_MM,
+        direction_tolerance: float = DIRECTION_TOLERANCE,
+    ) -> None:
+        """Raise :class:`GeometryMismatchError` naming both grids unless they coincide.
+
+        Examples
+        --------
+        >>> a = Geometry((4, 4, 4), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+        >>> b = Geometry((4, 4, 4), (1.0, 1.0, 1.0), (0.0, 0.0, 2.5), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+        >>> a.require_same(b, "scan.nii.gz", "mask.nii.gz")
+        Traceback (most recent call last):
+        ...
+        tscimg.core.errors.GeometryMismatchError: mask.nii.gz: its grid does not match scan.nii.gz ...
+        """
+        diff = self.differences(other, tolerance_mm, direction_tolerance)
+        if diff:
+            raise GeometryMismatchError(
+                f"its grid does not match {this_name} ({'; '.join(diff)}); "
+                f"{this_name} has {self.describe()}, {other_name} has {other.describe()}",
+                path=other_name,
+                hint="Use the mask drawn on this scan, or resample it onto the scan's grid "
+                "with nearest-neighbour interpolation first",
+            )
+
+    def describe(self) -> str:
+        """One-line human description of the grid."""
+
+        def fmt(values: Sequence[float], digits: int = 4) -> str:
+            return "[" + ", ".join(f"{v:.{digits}g}" for v in values) + "]"
+
+        return (
+            f"size {list(self.size)}, spacing {fmt(self.spacing_mm)} mm, "
+            f"origin {fmt(self.origin_lps, 6)} mm LPS, direction {fmt(self.direction, 4)}"
+        )

@@ -1,0 +1,121 @@
+"""Label masks that live on the grid of their scan.
+
+Examples
+--------
+>>> import numpy as np, SimpleITK as sitk
+>>> img = sitk.Image(6, 5, 4, sitk.sitkInt16)
+>>> img.SetSpacing((1.0, 1.0, 2.0))
+>>> labels = np.zeros((4, 5, 6), dtype=np.uint8)  # [k, j, i]
+>>> labels[1:3, 1:3, 1:3] = 1
+>>> mask = Mask.from_array(labels, Geometry.of(img))
+>>> mask.voxel_count(1), mask.labels
+(8, (1,))
+>>> mask.geometry.spacing_mm
+(1.0, 1.0, 2.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+
+from tscimg.core.errors import MaskError
+from tscimg.core.geometry import Geometry
+
+_INTEGER_PIXEL_IDS = {
+    sitk.sitkUInt8,
+    sitk.sitkUInt16,
+    sitk.sitkUInt32,
+    sitk.sitkInt8,
+    sitk.sitkInt16,
+    sitk.sitkInt32,
+    sitk.sitkUInt64,
+    sitk.sitkInt64,
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Mask:
+    """A label map: 0 is background, each positive integer one label.
+
+    Parameters
+    ----------
+    image
+        Integer-valued SimpleITK image whose geometry is that of the scan it belongs to.
+    source
+        Where the mask came from (a path, or the method that made it).
+    label_names
+        Optional names of the labels (e.g. DICOM SEG segment labels).
+    warnings
+        Problems met while loading or placing the mask that did not stop it.
+    """
+
+    image: sitk.Image
+    source: str | None = None
+    label_names: Mapping[int, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.image.GetPixelID() not in _INTEGER_PIXEL_IDS:
+            raise MaskError(
+                f"a mask needs integer labels, got {self.image.GetPixelIDTypeAsString()} pixels",
+                path=self.source,
+                hint="Convert it to an integer label map first",
+            )
+
+    @classmethod
+    def from_array(
+        cls,
+        labels: np.ndarray,
+        geometry: Geometry,
+        source: str | None = None,
+        label_names: Mapping[int, str] | None = None,
+        warnings: tuple[str, ...] = (),
+    ) -> Mask:
+        """Build a mask from an integer array indexed ``[k, j, i]`` on ``geometry``."""
+        arr = np.asarray(labels)
+        if arr.dtype == bool:
+            arr = arr.astype(np.uint8)
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise MaskError(
+                f"a mask needs integer labels, got {arr.dtype}", path=source
+            )
+        if arr.shape[::-1] != tuple(geometry.size):
+            raise MaskError(
+                f"label array of shape {arr.shape} [k, j, i] does not fit grid of size "
+                f"{list(geometry.size)} (i, j, k)",
+                path=source,
+            )
+        if arr.size and arr.min() < 0:
+            raise MaskError("labels must be 0 (background) or positive", path=source)
+        top = int(arr.max()) if arr.size else 0
+        dtype = np.uint8 if top < 256 else np.uint16 if top < 65536 else np.uint32
+        image = geometry.apply_to(sitk.GetImageFromArray(arr.astype(dtype, copy=False)))
+        return cls(image, source=source, label_names=dict(label_names or {}), warnings=warnings)
+
+    @property
+    def geometry(self) -> Geometry:
+        """The grid the mask lives on."""
+        return Geometry.of(self.image)
+
+    def to_array(self) -> np.ndarray:
+        """A copy of the labels indexed ``[k, j, i]``."""
+        return sitk.GetArrayFromImage(self.image)
+
+    @property
+    def labels(self) -> tuple[int, ...]:
+        """The positive label values present, ascending."""
+        values = np.unique(self.to_array())
+        return tuple(int(v) for v in values if v > 0)
+
+    def voxel_count(self, label: int | None = None) -> int:
+        """Number of voxels with ``label`` (any positive label when ``None``)."""
+        arr = self.to_array()
+        return int(np.count_nonzero(arr > 0 if label is None else arr == label))
+
+    def require_on(self, geometry: Geometry, scan_name: str) -> None:
+        """Raise :class:`GeometryMismatchError` unless the mask lies on ``geometry``."""
+        geometry.require_same(self.geometry, scan_name, self.source or "mask")

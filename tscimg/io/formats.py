@@ -1,0 +1,48 @@
+"""Which reader a path needs, from the path alone (and the DICOM preamble)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+from tscimg.core.errors import ImageReadError
+from tscimg.io.dicom_headers import looks_like_dicom
+
+
+class FileFormat(str, Enum):
+    """File formats tscimg reads or writes.
+
+    Examples
+    --------
+    >>> FileFormat.of(Path("scan.nii.gz"))
+    <FileFormat.NIFTI: 'nifti'>
+    >>> FileFormat.of(Path("mask.seg.nrrd"))
+    <FileFormat.NRRD: 'nrrd'>
+    """
+
+    DICOM_FOLDER = "dicom-folder"
+    DICOM_FILE = "dicom"
+    NIFTI = "nifti"
+    NRRD = "nrrd"
+    METAIMAGE = "metaimage"
+
+    @classmethod
+    def of(cls, path: Path) -> FileFormat:
+        """Detect the format of an existing or future file from its name (and contents)."""
+        name = path.name.lower()
+        if path.is_dir():
+            return cls.DICOM_FOLDER
+        if name.endswith((".nii", ".nii.gz")):
+            return cls.NIFTI
+        if name.endswith((".nrrd", ".nhdr")):
+            return cls.NRRD
+        if name.endswith((".mha", ".mhd")):
+            return cls.METAIMAGE
+        if name.endswith((".dcm", ".dicom", ".ima")) or (path.is_file() and looks_like_dicom(path)):
+            return cls.DICOM_FILE
+        raise ImageReadError(
+            "unrecognised image format",
+            path=path,
+            hint="tscimg reads DICOM folders and files, NIfTI (.nii, .nii.gz), NRRD (.nrrd) "
+            "and MetaImage (.mha, .mhd)",
+        )
