@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from tscimg_cli.exit_codes import ExitCode
+from tscimg_cli.output import emit_json, emit_table, emit_warnings, stderr_console
 
 import tscimg
 from tscimg.core.errors import TscimgError
 from tscimg.io import load_scan
-from tscimg_cli.exit_codes import ExitCode
-from tscimg_cli.output import emit_json, emit_table, emit_warnings, stderr_console
 
 app = typer.Typer(
     name="tscimg",
@@ -47,11 +47,14 @@ def main(
 def info(
     path: Annotated[Path, typer.Argument(help="DICOM folder or file, NIfTI, NRRD or MHA.")],
     series: Annotated[
-        str | None, typer.Option("--series", help="Series Instance UID, when a folder holds several.")
+        str | None,
+        typer.Option("--series", help="Series Instance UID, when a folder holds several."),
     ] = None,
     allow_resampling: Annotated[
         bool,
-        typer.Option("--allow-resampling", help="Interpolate across missing slices instead of failing."),
+        typer.Option(
+            "--allow-resampling", help="Interpolate across missing slices instead of failing."
+        ),
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -78,8 +81,9 @@ def run(argv: list[str] | None = None) -> None:
     except TscimgError as exc:
         stderr_console.print(f"tscimg: error: {exc}", markup=False, soft_wrap=True)
         if _wants_json(args):
-            emit_json({"error": {"type": type(exc).__name__, "message": str(exc),
-                                 "file": exc.path}})
+            emit_json(
+                {"error": {"type": type(exc).__name__, "message": str(exc), "file": exc.path}}
+            )
         sys.exit(ExitCode.INPUT_ERROR)
     except Exception as exc:
         if os.environ.get("TSCIMG_DEBUG"):
@@ -87,7 +91,8 @@ def run(argv: list[str] | None = None) -> None:
         stderr_console.print(
             f"tscimg: internal error: {type(exc).__name__}: {exc}. Please report it with the "
             "command you ran (set TSCIMG_DEBUG=1 for the traceback).",
-            markup=False, soft_wrap=True,
+            markup=False,
+            soft_wrap=True,
         )
         if _wants_json(args):
             emit_json({"error": {"type": "InternalError", "message": str(exc), "file": None}})

@@ -61,7 +61,7 @@ def write_study(study: SampleStudy, out: Path) -> tuple[dict[str, object], list[
             centre = visit.lesion_centre_lps(lesion_id)
             lesions[lesion_id] = {
                 "volume_ml": round(shape.volume_ml, 6),
-                "semi_axes_mm": [round(a, 4) for a in shape.semi_axes_mm],
+                "semi_axes_mm": [round(a, 9) for a in shape.semi_axes_mm],
                 "centre_lps": [round(c, 3) for c in centre],
                 "centre_index": [round(c, 3) for c in g.lps_to_index(centre)],
             }

@@ -80,9 +80,7 @@ class Mask:
         if arr.dtype == bool:
             arr = arr.astype(np.uint8)
         if not np.issubdtype(arr.dtype, np.integer):
-            raise MaskError(
-                f"a mask needs integer labels, got {arr.dtype}", path=source
-            )
+            raise MaskError(f"a mask needs integer labels, got {arr.dtype}", path=source)
         if arr.shape[::-1] != tuple(geometry.size):
             raise MaskError(
                 f"label array of shape {arr.shape} [k, j, i] does not fit grid of size "

@@ -12,10 +12,10 @@ True
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class LesionType(str, Enum):
+class LesionType(StrEnum):
     """The tumour types tscimg tracks (DESIGN.md section 3)."""
 
     AML = "aml"
@@ -24,7 +24,7 @@ class LesionType(str, Enum):
     GENERIC = "generic"
 
 
-class Modality(str, Enum):
+class Modality(StrEnum):
     """Imaging modality, with DICOM's (0008,0060) codes as values."""
 
     CT = "CT"

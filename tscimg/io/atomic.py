@@ -14,7 +14,7 @@ def _suffixes(path: Path) -> str:
     name = path.name
     for double in (".nii.gz", ".tar.gz"):
         if name.lower().endswith(double):
-            return name[-len(double):]
+            return name[-len(double) :]
     return path.suffix
 
 
@@ -33,8 +33,9 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_suffixes(target),
-                                dir=target.parent)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=_suffixes(target), dir=target.parent
+    )
     os.close(fd)
     tmp = Path(name)
     try:

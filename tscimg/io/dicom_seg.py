@@ -25,7 +25,9 @@ def _frame_labels(seg: hd.seg.Segmentation, path: Path) -> tuple[np.ndarray, np.
     if str(seg.SegmentationType).upper() == "FRACTIONAL":
         top = float(seg.get("MaximumFractionalValue", 255))
         frames = (frames >= 0.5 * top).astype(np.uint8)
-    shared = seg.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in seg else None
+    shared = (
+        seg.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in seg else None
+    )
     numbers = []
     for item in seg.PerFrameFunctionalGroupsSequence:
         ident = item.get("SegmentIdentificationSequence") or (
@@ -82,7 +84,9 @@ def read_dicom_seg(path: Path, reference: Scan) -> Mask:
     frames, numbers = _frame_labels(seg, path)
     geometry = reference.geometry
     to_index = np.linalg.inv(geometry.index_to_lps_matrix)
-    out = np.zeros(geometry.size[::-1], dtype=np.uint16 if max(names, default=1) > 255 else np.uint8)
+    out = np.zeros(
+        geometry.size[::-1], dtype=np.uint16 if max(names, default=1) > 255 else np.uint8
+    )
     aligned = True
     placed: list[tuple[np.ndarray, int]] = []
     for f in range(frames.shape[0]):
@@ -114,14 +118,19 @@ def read_dicom_seg(path: Path, reference: Scan) -> Mask:
 
 
 def _resampled(
-    seg: hd.seg.Segmentation, reference: Scan, path: Path, names: dict[int, str], warnings: list[str]
+    seg: hd.seg.Segmentation,
+    reference: Scan,
+    path: Path,
+    names: dict[int, str],
+    warnings: list[str],
 ) -> Mask:
     try:
         volume = seg.get_volume(combine_segments=True, relabel=False)
     except Exception as exc:
         raise MaskError(
             f"the SEG is not on the scan's voxel grid and its frames do not form a regular "
-            f"volume ({exc})", path=path,
+            f"volume ({exc})",
+            path=path,
         ) from exc
     affine = np.asarray(volume.affine, dtype=float)
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
@@ -135,11 +144,17 @@ def _resampled(
         origin_lps=tuple(float(v) for v in affine[:3, 3]),
         direction=tuple(float(v) for v in direction[:, perm].ravel()),
     ).apply_to(sitk.GetImageFromArray(np.ascontiguousarray(arr.astype(np.uint16))))
-    out = sitk.Resample(img, reference.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
-                        sitk.sitkUInt16)
-    warnings.append("the SEG's pixels are not on the scan's voxel centres: resampled with "
-                    "nearest neighbour (volumes may differ from the SEG's own grid)")
+    out = sitk.Resample(
+        img, reference.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt16
+    )
+    warnings.append(
+        "the SEG's pixels are not on the scan's voxel centres: resampled with "
+        "nearest neighbour (volumes may differ from the SEG's own grid)"
+    )
     return Mask.from_array(
-        sitk.GetArrayFromImage(out), reference.geometry, source=str(path), label_names=names,
+        sitk.GetArrayFromImage(out),
+        reference.geometry,
+        source=str(path),
+        label_names=names,
         warnings=tuple(warnings),
     )

@@ -50,7 +50,9 @@ def _orientation_key(h: ImageHeader) -> tuple[object, ...]:
     return (orient, h.rows, h.columns, spacing)
 
 
-def _select_stack(headers: Sequence[ImageHeader], source: str) -> tuple[list[ImageHeader], list[str]]:
+def _select_stack(
+    headers: Sequence[ImageHeader], source: str
+) -> tuple[list[ImageHeader], list[str]]:
     """Leave out localizers and files of another orientation or matrix, with warnings."""
     warnings: list[str] = []
     localizers = [h for h in headers if h.is_localizer]
@@ -60,7 +62,8 @@ def _select_stack(headers: Sequence[ImageHeader], source: str) -> tuple[list[Ima
         warnings.append(f"{len(localizers)} localizer image(s) left out ({names})")
     if not rest:
         raise DicomSeriesError(
-            "the series holds only localizer images", path=source,
+            "the series holds only localizer images",
+            path=source,
             hint="Choose the diagnostic series with --series",
         )
     groups: dict[tuple[object, ...], list[ImageHeader]] = defaultdict(list)
@@ -114,7 +117,17 @@ def _read_pixels(paths: Sequence[Path]) -> np.ndarray:
             "colour (multi-component) images cannot be stacked into a volume",
             path=paths[0].parent,
         )
-    return sitk.GetArrayFromImage(image).reshape(len(paths), -1, image.GetSize()[0])
+    array = sitk.GetArrayFromImage(image).reshape(len(paths), -1, image.GetSize()[0])
+    return _narrowed(array)
+
+
+def _narrowed(array: np.ndarray) -> np.ndarray:
+    """int32 (ITK's type after a rescale) back to int16 when the values fit, halving memory."""
+    if array.dtype == np.int32 and array.size:
+        info = np.iinfo(np.int16)
+        if array.min() >= info.min and array.max() <= info.max:
+            return array.astype(np.int16)
+    return array
 
 
 def read_classic_series(
@@ -149,7 +162,10 @@ def read_classic_series(
             "positions were trusted"
         )
     return Scan(
-        image, source=source, warnings=(*warnings, *plan.warnings), **_scan_metadata(chosen[0])  # type: ignore[arg-type]
+        image,
+        source=source,
+        warnings=(*warnings, *plan.warnings),
+        **_scan_metadata(chosen[0]),  # type: ignore[arg-type]
     )
 
 
@@ -157,7 +173,8 @@ def _functional_group(frame: Dataset, shared: Dataset, name: str) -> Dataset | N
     for group in (frame, shared):
         seq = group.get(name)
         if seq:
-            return seq[0]  # type: ignore[no-any-return]
+            item: Dataset = seq[0]
+            return item
     return None
 
 
@@ -204,18 +221,27 @@ def read_multiframe(path: Path, allow_resampling: bool = False) -> Scan:
         pvt = _functional_group(item, shared, "PixelValueTransformationSequence")
         slope = float(pvt.get("RescaleSlope", 1.0)) if pvt else float(ds.get("RescaleSlope", 1.0))
         intercept = (
-            float(pvt.get("RescaleIntercept", 0.0)) if pvt else float(ds.get("RescaleIntercept", 0.0))
+            float(pvt.get("RescaleIntercept", 0.0))
+            if pvt
+            else float(ds.get("RescaleIntercept", 0.0))
         )
         scaled.append((slope, intercept))
     if len(set(orientations)) != 1:
         raise DicomSeriesError(
             f"the frames have {len(set(orientations))} different orientations",
-            path=path, hint="Split the multi-frame object into one stack per orientation first",
+            path=path,
+            hint="Split the multi-frame object into one stack per orientation first",
         )
+    if spacing is None:
+        raise DicomSeriesError("the multi-frame object holds no frames", path=path)
     values = _apply_rescale(frames, scaled)
     plan = plan_stack(
-        slices, orientations[0], spacing, source,  # type: ignore[arg-type]
-        lambda key: values[key], allow_resampling=allow_resampling,
+        slices,
+        orientations[0],
+        spacing,
+        source,
+        lambda key: values[key],
+        allow_resampling=allow_resampling,
         single_slice_step_mm=header.slice_thickness_mm,
     )
     stack = values[list(plan.order)]
@@ -235,12 +261,10 @@ def _apply_rescale(frames: np.ndarray, scaled: Sequence[tuple[float, float]]) ->
     if np.all(slopes == 1.0) and np.all(intercepts == np.round(intercepts)):
         if np.all(intercepts == 0):
             return frames
-        out = frames.astype(np.int32) + intercepts.astype(np.int32)[:, None, None]
-        if out.min() >= np.iinfo(np.int16).min and out.max() <= np.iinfo(np.int16).max:
-            return out.astype(np.int16)
-        return out
-    return (frames.astype(np.float32) * slopes[:, None, None].astype(np.float32)
-            + intercepts[:, None, None].astype(np.float32))
+        return _narrowed(frames.astype(np.int32) + intercepts.astype(np.int32)[:, None, None])
+    return frames.astype(np.float32) * slopes[:, None, None].astype(np.float32) + intercepts[
+        :, None, None
+    ].astype(np.float32)
 
 
 def _read_without_geometry(path: Path, header: ImageHeader) -> Scan:
@@ -253,8 +277,10 @@ def _read_without_geometry(path: Path, header: ImageHeader) -> Scan:
     return Scan(
         image,
         source=str(path),
-        warnings=("no patient geometry (plane positions) in this file: frames are stacked as "
-                  "slices with ITK's default spacing",),
+        warnings=(
+            "no patient geometry (plane positions) in this file: frames are stacked as "
+            "slices with ITK's default spacing",
+        ),
         **_scan_metadata(header),  # type: ignore[arg-type]
     )
 

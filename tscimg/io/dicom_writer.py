@@ -10,6 +10,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
+    UID,
     CTImageStorage,
     ExplicitVRLittleEndian,
     MRImageStorage,
@@ -47,8 +48,8 @@ class SeriesIdentity:
     study_uid: str | None = None
 
 
-def _uid(seed: str, what: str) -> str:
-    return str(generate_uid(entropy_srcs=[seed, what]))
+def _uid(seed: str, what: str) -> UID:
+    return generate_uid(entropy_srcs=[seed, what])
 
 
 def write_dicom_series(scan: Scan, folder: Path, identity: SeriesIdentity) -> list[Path]:
@@ -96,7 +97,7 @@ def write_dicom_series(scan: Scan, folder: Path, identity: SeriesIdentity) -> li
             ds.FrameOfReferenceUID = for_uid
             ds.Modality = modality.value
             ds.PatientID = identity.patient_id
-            ds.PatientName = identity.patient_id
+            ds.PatientName = f"{identity.patient_id}^"  # one-component name, never a real name
             ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = date.strftime("%Y%m%d")
             ds.StudyID = "1"
             ds.Manufacturer = scan.manufacturer or "tscimg synthetic"

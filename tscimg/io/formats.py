@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from tscimg.core.errors import ImageReadError
 from tscimg.io.dicom_headers import looks_like_dicom
 
 
-class FileFormat(str, Enum):
+class FileFormat(StrEnum):
     """File formats tscimg reads or writes.
 
     Examples

@@ -84,7 +84,8 @@ def load_mask(path: PathLike, reference: Scan | None = None) -> Mask:
         if reference is None:
             raise MaskError(
                 "a DICOM SEG can only be placed on the scan it was drawn on",
-                path=p, hint="Pass that scan (--image, or reference= in Python)",
+                path=p,
+                hint="Pass that scan (--image, or reference= in Python)",
             )
         return read_dicom_seg(p, reference)
     if fmt is FileFormat.DICOM_FOLDER:
@@ -95,7 +96,8 @@ def load_mask(path: PathLike, reference: Scan | None = None) -> Mask:
         if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
             raise MaskError(
                 "the mask holds non-integer values; a mask is a label map (0 = background)",
-                path=p, hint="Threshold or round it into integer labels first",
+                path=p,
+                hint="Threshold or round it into integer labels first",
             )
         values = values.astype(np.int64)
     if values.size and values.min() < 0:
@@ -112,7 +114,8 @@ def write_volume(image: sitk.Image | Scan | Mask, path: PathLike) -> Path:
     fmt = FileFormat.of(p)
     if fmt not in (FileFormat.NIFTI, FileFormat.NRRD, FileFormat.METAIMAGE):
         raise ImageReadError(
-            "cannot write this format here", path=p,
+            "cannot write this format here",
+            path=p,
             hint="Use .nii.gz, .nrrd or .mha (DICOM output has its own writers)",
         )
     img = image if isinstance(image, sitk.Image) else image.image

@@ -152,8 +152,9 @@ def plan_stack(
                     hint="The folder mixes acquisitions (echoes, phases or a repeat): "
                     "export one of them, or remove the extra files",
                 )
-            warnings.append(f"duplicate slice {slices[idx].label} removed "
-                            f"(identical to {slices[prev].label})")
+            warnings.append(
+                f"duplicate slice {slices[idx].label} removed (identical to {slices[prev].label})"
+            )
             continue
         kept.append(int(idx))
 
@@ -168,10 +169,17 @@ def plan_stack(
         step = float(single_slice_step_mm or 1.0)
         return StackPlan(
             order=tuple(slices[i].key for i in kept),
-            row_dir=tuple(row), col_dir=tuple(col), normal=tuple(normal),
-            spacing_ij_mm=spacing_ij, origin_lps=tuple(pos[0]),
-            along_normal_mm=(0.0,), in_plane_offset_mm=((0.0, 0.0),),
-            step_mm=step, slice_count=1, needs_restacking=False, tilt_deg=0.0,
+            row_dir=tuple(row),
+            col_dir=tuple(col),
+            normal=tuple(normal),
+            spacing_ij_mm=spacing_ij,
+            origin_lps=tuple(pos[0]),
+            along_normal_mm=(0.0,),
+            in_plane_offset_mm=((0.0, 0.0),),
+            step_mm=step,
+            slice_count=1,
+            needs_restacking=False,
+            tilt_deg=0.0,
             warnings=tuple(warnings),
         )
 
@@ -257,7 +265,8 @@ def assemble(stack: np.ndarray, plan: StackPlan) -> np.ndarray:
     if plan.is_tilted:
         sx, sy = plan.spacing_ij_mm
         for m, (du, dv) in enumerate(plan.in_plane_offset_mm):
-            work[m] = ndimage.shift(work[m], (-dv / sy, -du / sx), order=1, cval=fill)
+            # output (i, j) of slice m lies at its source pixel (i - du / sx, j - dv / sy)
+            work[m] = ndimage.shift(work[m], (dv / sy, du / sx), order=1, cval=fill)
     if plan.needs_restacking:
         z = np.asarray(plan.along_normal_mm)
         targets = np.arange(plan.slice_count) * plan.step_mm

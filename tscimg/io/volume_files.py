@@ -1,4 +1,4 @@
-"""Reading and writing volume files: NIfTI (via nibabel, for its sform/qform rules), NRRD, MHA/MHD."""
+"""Reading volume files: NIfTI (nibabel, for its sform/qform rules), NRRD and MHA/MHD (ITK)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def affine_ras_to_geometry(affine: np.ndarray, shape: tuple[int, ...], path: Pat
     spacing = np.linalg.norm(m, axis=0)
     if np.any(spacing <= 0):
         raise ImageReadError(
-            "the NIfTI affine has a zero voxel size", path=path,
+            "the NIfTI affine has a zero voxel size",
+            path=path,
             hint="Fix the header (pixdim / sform) before loading",
         )
     direction = m / spacing
@@ -91,11 +92,13 @@ def read_itk_file(path: Path) -> sitk.Image:
         raise ImageReadError(
             f"the image has {image.GetNumberOfComponentsPerPixel()} components per pixel; "
             "tscimg reads grey-level images",
-            path=path, hint="Convert it to a single channel first",
+            path=path,
+            hint="Convert it to a single channel first",
         )
     if image.GetDimension() == 4:
         if image.GetSize()[3] != 1:
-            raise ImageReadError(f"4D image of size {image.GetSize()}", path=path,
-                                 hint="Extract one 3D volume first")
+            raise ImageReadError(
+                f"4D image of size {image.GetSize()}", path=path, hint="Extract one 3D volume first"
+            )
         image = image[:, :, :, 0]
     return image

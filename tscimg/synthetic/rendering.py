@@ -61,9 +61,7 @@ def render(
     points inside it (a voxel integrates over its whole extent, including the slice
     thickness); values mix in layer order.
     """
-    offsets = [
-        (np.arange(n) + 0.5) / n - 0.5 for n in samples_per_axis
-    ]
+    offsets = [(np.arange(n) + 0.5) / n - 0.5 for n in samples_per_axis]
     centres_body = pose.lps_to_body(voxel_centres_lps(geometry))
     occupancy = np.zeros((len(layers), len(centres_body)))
     for di in offsets[0]:
@@ -78,7 +76,9 @@ def render(
         touched = occupancy[n] > 0
         if touched.any():
             v = layer.values(centres_body[touched])
-            value[touched] = value[touched] * (1 - occupancy[n][touched]) + v * occupancy[n][touched]
+            value[touched] = (
+                value[touched] * (1 - occupancy[n][touched]) + v * occupancy[n][touched]
+            )
     return value.reshape(geometry.size[::-1])
 
 

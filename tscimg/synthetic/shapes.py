@@ -5,9 +5,9 @@ Examples
 >>> e = Ellipsoid(center_mm=(0.0, 0.0, 0.0), semi_axes_mm=(10.0, 5.0, 2.0))
 >>> round(e.volume_ml, 6)  # 4/3 pi a b c / 1000
 0.418879
->>> bool(e.contains(np.array([[9.9, 0.0, 0.0]]))[0]), bool(e.contains(np.array([[0.0, 5.1, 0.0]]))[0])
-(True, False)
->>> e.scaled_to_volume(0.2).volume_ml
+>>> e.contains(np.array([[9.9, 0.0, 0.0], [0.0, 5.1, 0.0]])).tolist()
+[True, False]
+>>> round(e.scaled_to_volume(0.2).volume_ml, 12)
 0.2
 """
 
@@ -62,7 +62,8 @@ class Ellipsoid:
     def scaled_to_volume(self, volume_ml: float) -> Ellipsoid:
         """The same ellipsoid scaled uniformly about its centre to ``volume_ml``."""
         factor = (volume_ml / self.volume_ml) ** (1.0 / 3.0)
-        return replace(self, semi_axes_mm=tuple(a * factor for a in self.semi_axes_mm))  # type: ignore[arg-type]
+        a, b, c = self.semi_axes_mm
+        return replace(self, semi_axes_mm=(a * factor, b * factor, c * factor))
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,11 @@ def _seed(*parts: object) -> int:
 
 
 def _centred_grid(
-    size_ij: tuple[int, int], spacing_ij: tuple[float, float], extent_k_mm: float,
-    spacing_k: float, acquisition_deg: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    size_ij: tuple[int, int],
+    spacing_ij: tuple[float, float],
+    extent_k_mm: float,
+    spacing_k: float,
+    acquisition_deg: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> Geometry:
     """A grid of the given in-plane size whose centre is the body origin."""
     nk = int(np.ceil(extent_k_mm / spacing_k))
@@ -77,8 +80,9 @@ def _centred_grid(
     direction = rotation_matrix(acquisition_deg)
     half = (np.asarray(size) - 1) * np.asarray(spacing) / 2.0
     origin = -direction @ half
-    return Geometry(size, spacing, tuple(float(v) for v in origin),
-                    tuple(float(v) for v in direction.ravel()))
+    return Geometry(
+        size, spacing, tuple(float(v) for v in origin), tuple(float(v) for v in direction.ravel())
+    )
 
 
 def _visits(study: str, ratios: list[tuple[str, float, float]]) -> list[VisitPlan]:
@@ -86,10 +90,10 @@ def _visits(study: str, ratios: list[tuple[str, float, float]]) -> list[VisitPla
     plans = []
     for n, (date, ratio, spacing) in enumerate(ratios):
         rng = np.random.default_rng(_seed(study, "pose", n))
-        rot = (0.0, 0.0, 0.0) if n == 0 else tuple(float(v) for v in rng.uniform(-6, 6, 3))
-        shift = (0.0, 0.0, 0.0) if n == 0 else tuple(float(v) for v in rng.uniform(-12, 12, 3))
-        plans.append(VisitPlan(datetime.date.fromisoformat(date), ratio, spacing,
-                               RigidPose(rot, shift)))  # type: ignore[arg-type]
+        rx, ry, rz = (0.0, 0.0, 0.0) if n == 0 else rng.uniform(-6, 6, 3).tolist()
+        tx, ty, tz = (0.0, 0.0, 0.0) if n == 0 else rng.uniform(-12, 12, 3).tolist()
+        pose = RigidPose((rx, ry, rz), (tx, ty, tz))
+        plans.append(VisitPlan(datetime.date.fromisoformat(date), ratio, spacing, pose))
     return plans
 
 
@@ -101,8 +105,13 @@ def _fat_with_strands(points: np.ndarray) -> np.ndarray:
 
 
 def _finish(
-    values: np.ndarray, geometry: Geometry, seed: int, blur_sigma_mm: float, noise_sd: float,
-    clip: tuple[float, float], dtype: type,
+    values: np.ndarray,
+    geometry: Geometry,
+    seed: int,
+    blur_sigma_mm: float,
+    noise_sd: float,
+    clip: tuple[float, float],
+    dtype: type,
 ) -> sitk.Image:
     rng = np.random.default_rng(seed)
     out = blur_mm(values, geometry, blur_sigma_mm) + rng.normal(0.0, noise_sd, values.shape)
@@ -116,20 +125,37 @@ def aml_ct_study() -> SampleStudy:
     kidney = Ellipsoid((0.0, 0.0, 0.0), (30.0, 27.0, 55.0), (0.0, 10.0, 15.0))
     perirenal = Ellipsoid((0.0, 0.0, 0.0), (40.0, 38.0, 66.0), (0.0, 10.0, 15.0))
     aml0 = Ellipsoid((6.0, -4.0, 12.0), (16.0, 14.0, 13.0), (10.0, 0.0, 20.0))
-    plans = _visits(pid, [("2024-01-10", 1.0, 5.0), ("2024-07-12", 0.62, 2.5),
-                          ("2025-01-14", 0.55, 3.0), ("2025-07-15", 0.52, 5.0)])
+    plans = _visits(
+        pid,
+        [
+            ("2024-01-10", 1.0, 5.0),
+            ("2024-07-12", 0.62, 2.5),
+            ("2025-01-14", 0.55, 3.0),
+            ("2025-07-15", 0.52, 5.0),
+        ],
+    )
     visits = []
     for n, plan in enumerate(plans):
         aml = aml0.scaled_to_volume(aml0.volume_ml * plan.volume_ratio)
         grid = _centred_grid((80, 80), (1.1, 1.1), 140.0, plan.slice_spacing_mm)
-        values = render(grid, plan.pose, 30.0, [
-            Layer(perirenal, -100.0), Layer(kidney, 40.0), Layer(aml, _fat_with_strands)])
+        values = render(
+            grid,
+            plan.pose,
+            30.0,
+            [Layer(perirenal, -100.0), Layer(kidney, 40.0), Layer(aml, _fat_with_strands)],
+        )
         image = _finish(values, grid, _seed(pid, "noise", n), 0.7, 12.0, (-1024, 3071), np.int16)
-        scan = Scan(image, modality=Modality.CT, acquisition_date=plan.date,
-                    slice_thickness_mm=plan.slice_spacing_mm, manufacturer="tscimg synthetic")
+        scan = Scan(
+            image,
+            modality=Modality.CT,
+            acquisition_date=plan.date,
+            slice_thickness_mm=plan.slice_spacing_mm,
+            manufacturer="tscimg synthetic",
+        )
         visits.append(SampleVisit(pid, LesionType.AML, scan, plan.pose, {"L1": aml}))
-    return SampleStudy(pid, LesionType.AML, Modality.CT, datetime.date(2024, 1, 15),
-                       "response", tuple(visits))
+    return SampleStudy(
+        pid, LesionType.AML, Modality.CT, datetime.date(2024, 1, 15), "response", tuple(visits)
+    )
 
 
 def sega_mr_study() -> SampleStudy:
@@ -138,23 +164,46 @@ def sega_mr_study() -> SampleStudy:
     left_ventricle = Ellipsoid((-8.0, 2.0, 6.0), (5.0, 22.0, 9.0), (0.0, 0.0, -8.0))
     right_ventricle = Ellipsoid((8.0, 2.0, 6.0), (5.0, 22.0, 9.0), (0.0, 0.0, 8.0))
     sega0 = Ellipsoid((-6.0, -14.0, 0.0), (8.5, 7.5, 7.0), (0.0, 0.0, 15.0))
-    plans = _visits(pid, [("2024-02-20", 1.0, 1.5), ("2024-09-02", 0.93, 1.2),
-                          ("2025-03-05", 0.86, 2.0)])
+    plans = _visits(
+        pid, [("2024-02-20", 1.0, 1.5), ("2024-09-02", 0.93, 1.2), ("2025-03-05", 0.86, 2.0)]
+    )
     visits = []
     for n, plan in enumerate(plans):
         sega = sega0.scaled_to_volume(sega0.volume_ml * plan.volume_ratio)
-        core = Ellipsoid(sega.center_mm, tuple(0.4 * a for a in sega.semi_axes_mm),  # type: ignore[arg-type]
-                         sega.rotation_deg)
+        core = Ellipsoid(
+            sega.center_mm,
+            tuple(0.4 * a for a in sega.semi_axes_mm),  # type: ignore[arg-type]
+            sega.rotation_deg,
+        )
         grid = _centred_grid((72, 72), (1.2, 1.2), 60.0, plan.slice_spacing_mm, (12.0, 0.0, 6.0))
-        values = render(grid, plan.pose, 520.0, [
-            Layer(left_ventricle, 160.0), Layer(right_ventricle, 160.0),
-            Layer(sega, 1150.0), Layer(core, 330.0)])
+        values = render(
+            grid,
+            plan.pose,
+            520.0,
+            [
+                Layer(left_ventricle, 160.0),
+                Layer(right_ventricle, 160.0),
+                Layer(sega, 1150.0),
+                Layer(core, 330.0),
+            ],
+        )
         image = _finish(values, grid, _seed(pid, "noise", n), 0.8, 25.0, (0, 4095), np.int16)
-        scan = Scan(image, modality=Modality.MR, acquisition_date=plan.date,
-                    slice_thickness_mm=plan.slice_spacing_mm, manufacturer="tscimg synthetic")
+        scan = Scan(
+            image,
+            modality=Modality.MR,
+            acquisition_date=plan.date,
+            slice_thickness_mm=plan.slice_spacing_mm,
+            manufacturer="tscimg synthetic",
+        )
         visits.append(SampleVisit(pid, LesionType.SEGA, scan, plan.pose, {"L1": sega}))
-    return SampleStudy(pid, LesionType.SEGA, Modality.MR, datetime.date(2024, 3, 1),
-                       "non_response_12m", tuple(visits))
+    return SampleStudy(
+        pid,
+        LesionType.SEGA,
+        Modality.MR,
+        datetime.date(2024, 3, 1),
+        "non_response_12m",
+        tuple(visits),
+    )
 
 
 def _speckle(shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -170,24 +219,43 @@ def rhabdomyoma_echo_study() -> SampleStudy:
     wall = Ellipsoid((0.0, 0.0, 0.0), (15.0, 12.0, 17.0))
     cavity = Ellipsoid((0.0, 0.0, 0.0), (9.0, 7.0, 12.0))
     mass0 = Ellipsoid((11.0, 2.0, 0.0), (5.5, 5.0, 6.0), (0.0, 0.0, 20.0))
-    plans = _visits(pid, [("2024-04-28", 1.0, 0.6), ("2024-06-30", 0.60, 0.6),
-                          ("2024-10-01", 0.45, 0.6)])
+    plans = _visits(
+        pid, [("2024-04-28", 1.0, 0.6), ("2024-06-30", 0.60, 0.6), ("2024-10-01", 0.45, 0.6)]
+    )
     visits = []
     for n, plan in enumerate(plans):
         mass = mass0.scaled_to_volume(mass0.volume_ml * plan.volume_ratio)
         grid = _centred_grid((64, 64), (0.6, 0.6), 38.4, plan.slice_spacing_mm)
-        values = render(grid, plan.pose, 45.0, [
-            Layer(wall, 95.0, hollow=cavity), Layer(mass, 185.0)], samples_per_axis=(2, 2, 2))
+        values = render(
+            grid,
+            plan.pose,
+            45.0,
+            [Layer(wall, 95.0, hollow=cavity), Layer(mass, 185.0)],
+            samples_per_axis=(2, 2, 2),
+        )
         values = blur_mm(values, grid, 0.5) * _speckle(values.shape, _seed(pid, "speckle", n))
         image = _finish(values, grid, _seed(pid, "noise", n), 0.3, 4.0, (0, 255), np.uint8)
-        scan = Scan(image, modality=Modality.US, acquisition_date=plan.date,
-                    slice_thickness_mm=plan.slice_spacing_mm, manufacturer="tscimg synthetic")
+        scan = Scan(
+            image,
+            modality=Modality.US,
+            acquisition_date=plan.date,
+            slice_thickness_mm=plan.slice_spacing_mm,
+            manufacturer="tscimg synthetic",
+        )
         visits.append(SampleVisit(pid, LesionType.RHABDOMYOMA, scan, plan.pose, {"L1": mass}))
-    return SampleStudy(pid, LesionType.RHABDOMYOMA, Modality.US, datetime.date(2024, 5, 1),
-                       "response", tuple(visits))
+    return SampleStudy(
+        pid,
+        LesionType.RHABDOMYOMA,
+        Modality.US,
+        datetime.date(2024, 5, 1),
+        "response",
+        tuple(visits),
+    )
 
 
 #: Every bundled study, by patient.
 SAMPLE_STUDIES: tuple[Callable[[], SampleStudy], ...] = (
-    aml_ct_study, sega_mr_study, rhabdomyoma_echo_study,
+    aml_ct_study,
+    sega_mr_study,
+    rhabdomyoma_echo_study,
 )

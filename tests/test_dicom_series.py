@@ -1,0 +1,262 @@
+"""DICOM series loading: geometry equal to SimpleITK and dcm2niix, and every broken-series case."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import highdicom as hd
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from builders import BLOB, IDENTITY, centred_geometry, phantom_scan
+from conftest import SeriesWriter
+
+from tscimg import DicomSeriesError, Geometry, Modality, load_scan
+from tscimg.synthetic import rotation_matrix
+
+OBLIQUE = tuple(float(v) for v in rotation_matrix((15.0, -10.0, 8.0)).ravel())
+GRIDS = {
+    "axial": centred_geometry((64, 60, 24), (0.8, 0.8, 2.5)),
+    "oblique": centred_geometry((56, 64, 20), (0.9, 0.9, 3.0), OBLIQUE),
+    "anisotropic-0.7x0.7x5": centred_geometry((96, 90, 14), (0.7, 0.7, 5.0)),
+}
+
+
+def simpleitk_series(folder: Path) -> sitk.Image:
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+    return reader.Execute()
+
+
+def assert_same_geometry(a: Geometry, b: Geometry, tol: float = 1e-4) -> None:
+    assert a.size == b.size
+    assert np.allclose(a.spacing_mm, b.spacing_mm, atol=tol)
+    assert np.allclose(a.origin_lps, b.origin_lps, atol=tol)
+    assert np.allclose(a.direction, b.direction, atol=tol)
+
+
+@pytest.mark.parametrize("grid", GRIDS.values(), ids=GRIDS.keys())
+def test_series_geometry_and_pixels_match_simpleitk_and_the_truth(
+    grid: Geometry, write_series: SeriesWriter
+) -> None:
+    written, folder = write_series(grid)
+    scan = load_scan(folder)
+    reference = simpleitk_series(folder)
+    assert_same_geometry(scan.geometry, Geometry.of(reference))
+    assert_same_geometry(scan.geometry, grid)
+    assert np.array_equal(scan.to_array(), sitk.GetArrayFromImage(reference))
+    # Rescale applied: CT values come back in HU, as written (air -1000, blob 300).
+    assert np.array_equal(scan.to_array(), written.to_array())
+    assert scan.to_array().min() == -1000
+    assert scan.modality is Modality.CT and scan.warnings == ()
+
+
+@pytest.mark.skipif(shutil.which("dcm2niix") is None, reason="dcm2niix is not installed")
+@pytest.mark.parametrize("grid", GRIDS.values(), ids=GRIDS.keys())
+def test_series_matches_dcm2niix_nifti_in_lps(
+    grid: Geometry, write_series: SeriesWriter, tmp_path: Path
+) -> None:
+    _, folder = write_series(grid)
+    scan = load_scan(folder)
+    out = tmp_path / "dcm2niix"
+    out.mkdir()
+    subprocess.run(
+        ["dcm2niix", "-z", "n", "-f", "conv", "-o", str(out), str(folder)],
+        check=True,
+        capture_output=True,
+    )
+    nii = nib.load(str(out / "conv.nii"))
+    theirs_lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ nii.affine
+    # dcm2niix may flip axes: map its voxel indices onto ours; it must be an exact permutation.
+    m = np.linalg.inv(scan.geometry.index_to_lps_matrix) @ theirs_lps
+    assert np.allclose(np.abs(m[:3, :3]), np.round(np.abs(m[:3, :3])), atol=1e-4)
+    assert np.allclose(m[:3, 3], np.round(m[:3, 3]), atol=1e-3)
+    data = np.asanyarray(nii.dataobj)
+    idx = np.indices(data.shape).reshape(3, -1)
+    ours = np.rint(m[:3, :3] @ idx + m[:3, 3:4]).astype(int)
+    arr = scan.to_array()
+    assert np.array_equal(arr[ours[2], ours[1], ours[0]], data.reshape(-1))
+
+
+def test_shuffled_file_names_do_not_change_the_volume(write_series: SeriesWriter) -> None:
+    _, folder = write_series(GRIDS["oblique"])
+    before = load_scan(folder)
+    files = sorted(folder.iterdir())
+    names = [f"x{n:03d}" for n in range(len(files))]
+    random.Random(7).shuffle(names)
+    for f, name in zip(files, names, strict=True):
+        f.rename(folder / name)  # no extension, names unrelated to position
+    after = load_scan(folder)
+    assert_same_geometry(after.geometry, before.geometry, 1e-9)
+    assert np.array_equal(after.to_array(), before.to_array())
+
+
+def test_two_series_in_one_folder_are_listed_and_one_can_be_chosen(
+    write_series: SeriesWriter, tmp_path: Path
+) -> None:
+    a_scan, a = write_series(GRIDS["axial"], "a")
+    _, b = write_series(GRIDS["oblique"], "b", modality=Modality.MR)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for folder in (a, b):
+        for f in folder.iterdir():
+            shutil.copy(f, mixed / f"{folder.name}_{f.name}")
+    uid_a = pydicom.dcmread(next(a.iterdir())).SeriesInstanceUID
+    uid_b = pydicom.dcmread(next(b.iterdir())).SeriesInstanceUID
+    with pytest.raises(DicomSeriesError) as err:
+        load_scan(mixed)
+    text = str(err.value)
+    assert str(mixed) in text and "2 series" in text
+    assert f"{uid_a} 'a' CT 24 files" in text and f"{uid_b} 'b' MR 20 files" in text
+    assert "--series" in text
+    chosen = load_scan(mixed, series_uid=uid_a)
+    assert np.array_equal(chosen.to_array(), a_scan.to_array())
+    with pytest.raises(DicomSeriesError, match=r"no series with UID 1\.2\.3"):
+        load_scan(mixed, series_uid="1.2.3")
+
+
+def _extra_slice(folder: Path, name: str, orientation: list[float], image_type: list[str]) -> None:
+    ds = pydicom.dcmread(next(iter(sorted(folder.iterdir()))))
+    ds.ImageOrientationPatient = orientation
+    ds.ImageType = image_type
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(folder / name)
+
+
+def test_localizer_and_other_orientation_are_left_out_with_warnings(
+    write_series: SeriesWriter,
+) -> None:
+    written, folder = write_series(GRIDS["axial"])
+    _extra_slice(folder, "scout.dcm", [0, 1, 0, 0, 0, -1], ["ORIGINAL", "PRIMARY", "LOCALIZER"])
+    _extra_slice(folder, "coronal.dcm", [1, 0, 0, 0, 0, -1], ["ORIGINAL", "PRIMARY", "OTHER"])
+    scan = load_scan(folder)
+    assert_same_geometry(scan.geometry, written.geometry)
+    assert np.array_equal(scan.to_array(), written.to_array())
+    text = " | ".join(scan.warnings)
+    assert "1 localizer image(s) left out (scout.dcm)" in text
+    assert "1 file(s) of another orientation or matrix size left out (coronal.dcm)" in text
+
+
+def test_missing_slice_is_an_error_naming_the_gap(write_series: SeriesWriter) -> None:
+    _, folder = write_series(GRIDS["axial"])
+    (folder / "IM0011.dcm").unlink()
+    with pytest.raises(DicomSeriesError) as err:
+        load_scan(folder)
+    text = str(err.value)
+    assert "1 slice missing" in text and "IM0010.dcm" in text and "IM0012.dcm" in text
+    assert "step is 5.000 mm where the series steps 2.500 mm" in text
+    assert "--allow-resampling" in text
+
+
+def test_missing_slice_is_interpolated_when_resampling_is_allowed(
+    write_series: SeriesWriter,
+) -> None:
+    written, folder = write_series(GRIDS["axial"])
+    (folder / "IM0011.dcm").unlink()
+    scan = load_scan(folder, allow_resampling=True)
+    assert_same_geometry(scan.geometry, written.geometry)
+    truth = written.to_array().astype(float)
+    got = scan.to_array()
+    assert np.array_equal(np.delete(got, 10, axis=0), np.delete(truth, 10, axis=0))
+    assert np.array_equal(got[10], np.rint((truth[9] + truth[11]) / 2))
+    assert any("interpolated" in w for w in scan.warnings)
+
+
+def test_identical_duplicates_are_removed_and_conflicting_ones_rejected(
+    write_series: SeriesWriter,
+) -> None:
+    written, folder = write_series(GRIDS["axial"])
+    shutil.copy(folder / "IM0005.dcm", folder / "copy_of_5.dcm")
+    scan = load_scan(folder)
+    assert np.array_equal(scan.to_array(), written.to_array())
+    assert any("duplicate slice" in w for w in scan.warnings)
+
+    ds = pydicom.dcmread(folder / "IM0007.dcm")
+    ds.PixelData = (ds.pixel_array + 5).astype(np.int16).tobytes()
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(folder / "IM0007_repeat.dcm")
+    with pytest.raises(DicomSeriesError) as err:
+        load_scan(folder)
+    assert "IM0007.dcm and IM0007_repeat.dcm are at the same position" in str(err.value)
+
+
+def test_gantry_tilt_is_detected_and_resampled_onto_an_orthogonal_grid(
+    write_series: SeriesWriter,
+) -> None:
+    tilt_deg, step = 15.0, 2.5
+    shift_per_slice = step * np.tan(np.radians(tilt_deg))
+    ortho = centred_geometry((64, 80, 24), (0.8, 0.8, step))
+    # Render each tilted slice where it really is: slice k moves by k * shift along y (P).
+    slices = []
+    for k in range(ortho.size[2]):
+        origin = np.asarray(ortho.index_to_lps((0, 0, k))) + [0.0, k * shift_per_slice, 0.0]
+        one = Geometry((64, 80, 1), ortho.spacing_mm, tuple(origin), IDENTITY)
+        slices.append(phantom_scan(one).to_array()[0])
+    _, folder = write_series(ortho)
+    for k, f in enumerate(sorted(folder.iterdir())):
+        ds = pydicom.dcmread(f)
+        ds.PixelData = (slices[k] + 1024).astype(np.int16).tobytes()
+        ds.ImagePositionPatient = [
+            f"{v:.6f}"
+            for v in np.asarray(ortho.index_to_lps((0, 0, k))) + [0, k * shift_per_slice, 0]
+        ]
+        ds.GantryDetectorTilt = tilt_deg
+        ds.save_as(f)
+    scan = load_scan(folder)
+    assert any("gantry tilt of 15.00 degrees" in w for w in scan.warnings)
+    assert_same_geometry(scan.geometry, ortho)
+    # The blob must sit where it is in the patient: its centroid within half a voxel.
+    arr = scan.to_array()
+    kji = np.argwhere(arr > 170).mean(axis=0)
+    centroid = scan.geometry.index_to_lps(kji[::-1])
+    truth = phantom_scan(ortho).to_array()
+    true_centroid = ortho.index_to_lps(np.argwhere(truth > 170).mean(axis=0)[::-1])
+    assert np.allclose(centroid, true_centroid, atol=0.4)
+    assert np.allclose(centroid, BLOB.center_mm, atol=0.6)
+    # Without the correction the blob would be off by ~k * shift along P.
+    agreement = np.mean((arr > 170) == (truth > 170))
+    assert agreement > 0.99
+
+
+def test_enhanced_multiframe_reads_like_the_classic_series(
+    write_series: SeriesWriter, tmp_path: Path
+) -> None:
+    written, folder = write_series(GRIDS["oblique"])
+    legacy = [pydicom.dcmread(f) for f in sorted(folder.iterdir())]
+    random.Random(3).shuffle(legacy)
+    enhanced = hd.legacy.LegacyConvertedEnhancedCTImage(
+        legacy_datasets=legacy,
+        series_instance_uid=hd.UID(),
+        series_number=9,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+    )
+    path = tmp_path / "enhanced.dcm"
+    enhanced.save_as(path)
+    scan = load_scan(path)
+    assert_same_geometry(scan.geometry, written.geometry)
+    assert np.array_equal(scan.to_array(), written.to_array())
+    # A folder holding only the multi-frame file reads the same.
+    only = tmp_path / "mf"
+    only.mkdir()
+    shutil.copy(path, only / "x.dcm")
+    assert np.array_equal(load_scan(only).to_array(), written.to_array())
+
+
+def test_a_single_dicom_file_is_one_slice_in_place(write_series: SeriesWriter) -> None:
+    written, folder = write_series(GRIDS["axial"])
+    one = load_scan(folder / "IM0006.dcm")
+    assert one.geometry.size == (64, 60, 1)
+    assert np.allclose(one.geometry.origin_lps, written.geometry.index_to_lps((0, 0, 5)), atol=1e-5)
+    assert np.array_equal(one.to_array()[0], written.to_array()[5])
+
+
+def test_folder_without_dicom_images_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(DicomSeriesError, match="no DICOM image files found"):
+        load_scan(tmp_path)

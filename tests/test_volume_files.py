@@ -1,0 +1,149 @@
+"""NIfTI (sform/qform, RAS to LPS), NRRD and MHA reading, label-map masks, atomic writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from builders import centred_geometry, phantom_scan
+from conftest import SeriesWriter
+
+from tscimg import (
+    Geometry,
+    GeometryMismatchError,
+    ImageReadError,
+    Mask,
+    MaskError,
+    load_mask,
+    load_scan,
+    write_volume,
+)
+from tscimg.synthetic import rotation_matrix
+
+OBLIQUE = tuple(float(v) for v in rotation_matrix((-9.0, 14.0, 4.0)).ravel())
+
+
+def test_nifti_and_dicom_copies_of_a_scan_agree(write_series: SeriesWriter, tmp_path: Path) -> None:
+    grid = centred_geometry((40, 44, 18), (0.7, 0.7, 5.0), OBLIQUE)
+    written, folder = write_series(grid)
+    nifti = write_volume(written, tmp_path / "copy.nii.gz")
+    from_dicom, from_nifti = load_scan(folder), load_scan(nifti)
+    assert from_nifti.geometry.differences(from_dicom.geometry, 1e-4, 1e-5) == []
+    assert np.array_equal(from_nifti.to_array(), from_dicom.to_array())
+
+
+def test_nifti_reads_like_simpleitk_when_sform_and_qform_agree(tmp_path: Path) -> None:
+    grid = centred_geometry((20, 22, 9), (0.9, 1.1, 3.0), OBLIQUE)
+    path = write_volume(phantom_scan(grid), tmp_path / "a.nii")
+    ours = load_scan(path)
+    theirs = sitk.ReadImage(str(path))
+    assert ours.geometry.differences(Geometry.of(theirs), 1e-4, 1e-5) == []
+    assert np.array_equal(ours.to_array(), sitk.GetArrayFromImage(theirs))
+
+
+def _nifti(
+    tmp_path: Path,
+    sform: np.ndarray | None,
+    qform: np.ndarray | None,
+    data: np.ndarray | None = None,
+) -> Path:
+    data = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6) if data is None else data
+    img = nib.Nifti1Image(data, None)
+    if sform is not None:
+        img.set_sform(sform, code=2)
+    else:
+        img.set_sform(np.eye(4), code=0)
+    if qform is not None:
+        img.set_qform(qform, code=1)
+    else:
+        img.set_qform(np.eye(4), code=0)
+    path = tmp_path / "t.nii.gz"
+    nib.save(img, str(path))
+    return path
+
+
+def test_ras_affine_becomes_lps_geometry_and_array_order_is_kji(tmp_path: Path) -> None:
+    ras = np.array([[-0.5, 0, 0, 10.0], [0, -0.6, 0, 20.0], [0, 0, 2.0, 30.0], [0, 0, 0, 1]])
+    scan = load_scan(_nifti(tmp_path, ras, ras))
+    g = scan.geometry
+    assert g.size == (4, 5, 6)
+    assert np.allclose(g.spacing_mm, (0.5, 0.6, 2.0))
+    assert np.allclose(g.origin_lps, (-10.0, -20.0, 30.0))
+    assert np.allclose(g.direction, np.eye(3).ravel())
+    # voxel (i, j, k) = (3, 1, 2) holds data[3, 1, 2]
+    assert scan.to_array()[2, 1, 3] == 3 * 30 + 1 * 6 + 2
+
+
+def test_sform_wins_over_qform_and_qform_is_used_alone(tmp_path: Path) -> None:
+    s = np.array([[1.0, 0, 0, 5], [0, 1, 0, 6], [0, 0, 1, 7], [0, 0, 0, 1]])
+    q = np.array([[2.0, 0, 0, -5], [0, 2, 0, -6], [0, 0, 2, -7], [0, 0, 0, 1]])
+    both = load_scan(_nifti(tmp_path, s, q)).geometry
+    assert np.allclose(both.origin_lps, (-5, -6, 7)) and np.allclose(both.spacing_mm, 1.0)
+    only_q = load_scan(_nifti(tmp_path, None, q)).geometry
+    assert np.allclose(only_q.origin_lps, (5, 6, -7)) and np.allclose(only_q.spacing_mm, 2.0)
+
+
+def test_sheared_affine_and_4d_series_are_clear_errors(tmp_path: Path) -> None:
+    sheared = np.array([[1.0, 0.3, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+    with pytest.raises(ImageReadError, match="sheared"):
+        load_scan(_nifti(tmp_path, sheared, None))
+    four_d = np.zeros((4, 5, 6, 3), dtype=np.int16)
+    with pytest.raises(ImageReadError, match="4D array"):
+        load_scan(_nifti(tmp_path, np.eye(4), None, four_d))
+    single = load_scan(_nifti(tmp_path, np.eye(4), None, np.ones((4, 5, 6, 1), dtype=np.int16)))
+    assert single.geometry.size == (4, 5, 6)
+
+
+def test_nifti_scaling_is_applied(tmp_path: Path) -> None:
+    img = nib.Nifti1Image(np.full((3, 3, 3), 100, dtype=np.int16), np.eye(4))
+    img.header.set_slope_inter(2.0, -1024.0)
+    nib.save(img, str(tmp_path / "scaled.nii"))
+    assert np.all(load_scan(tmp_path / "scaled.nii").to_array() == -824.0)
+
+
+@pytest.mark.parametrize("suffix", [".nrrd", ".mha", ".nii.gz"])
+def test_volume_formats_round_trip_geometry_and_pixels(tmp_path: Path, suffix: str) -> None:
+    scan = phantom_scan(centred_geometry((21, 17, 9), (0.6, 0.75, 4.0), OBLIQUE))
+    path = write_volume(scan, tmp_path / f"scan{suffix}")
+    back = load_scan(path)
+    assert back.geometry.differences(scan.geometry, 1e-5, 1e-6) == []
+    assert np.array_equal(back.to_array(), scan.to_array())
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
+
+
+def test_label_map_masks_must_lie_on_their_scan(tmp_path: Path) -> None:
+    grid = centred_geometry((16, 16, 8), (1.0, 1.0, 2.0), OBLIQUE)
+    scan = phantom_scan(grid)
+    labels = (scan.to_array() > 170).astype(np.uint8)
+    path = write_volume(Mask.from_array(labels, grid), tmp_path / "m.nii.gz")
+    mask = load_mask(path, reference=scan.derive(source="scan.nii.gz"))
+    assert mask.voxel_count() == int(labels.sum()) > 0
+
+    moved = Geometry(
+        grid.size, grid.spacing_mm, (grid.origin_lps[0] + 3, *grid.origin_lps[1:]), grid.direction
+    )
+    other = write_volume(Mask.from_array(labels, moved), tmp_path / "moved.nrrd")
+    with pytest.raises(GeometryMismatchError) as err:
+        load_mask(other, reference=scan.derive(source="scan.nii.gz"))
+    assert "moved.nrrd" in str(err.value) and "scan.nii.gz" in str(err.value)
+
+    fuzzy = write_volume(grid.apply_to(sitk.GetImageFromArray(labels * 0.5)), tmp_path / "f.mha")
+    with pytest.raises(MaskError, match="non-integer"):
+        load_mask(fuzzy)
+
+
+def test_unknown_missing_and_empty_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ImageReadError, match="no such file"):
+        load_scan(tmp_path / "absent.nii.gz")
+    (tmp_path / "empty.nii.gz").write_bytes(b"")
+    with pytest.raises(ImageReadError, match="empty"):
+        load_scan(tmp_path / "empty.nii.gz")
+    (tmp_path / "scan.xyz").write_text("?")
+    with pytest.raises(ImageReadError, match="unrecognised image format"):
+        load_scan(tmp_path / "scan.xyz")
+    (tmp_path / "bad.nrrd").write_text("NRRD0004\nnonsense\n")
+    with pytest.raises(ImageReadError, match=r"bad\.nrrd"):
+        load_scan(tmp_path / "bad.nrrd")
