@@ -16,7 +16,7 @@ import SimpleITK as sitk
 from builders import BLOB, IDENTITY, centred_geometry, phantom_scan
 from conftest import SeriesWriter
 
-from tscimg import DicomSeriesError, Geometry, Modality, load_scan
+from tscimg import DicomSeriesError, Geometry, ImageReadError, Modality, load_scan
 from tscimg.synthetic import rotation_matrix
 
 OBLIQUE = tuple(float(v) for v in rotation_matrix((15.0, -10.0, 8.0)).ravel())
@@ -260,3 +260,19 @@ def test_folder_without_dicom_images_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not an image")
     with pytest.raises(DicomSeriesError, match="no DICOM image files found"):
         load_scan(tmp_path)
+
+
+def test_truncated_and_corrupt_slice_files_are_named(write_series: SeriesWriter) -> None:
+    _, folder = write_series(GRIDS["axial"])
+    data = (folder / "IM0008.dcm").read_bytes()
+    (folder / "IM0008.dcm").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError) as err:
+        load_scan(folder)
+    assert err.value.path == str(folder / "IM0008.dcm") and "truncated" in str(err.value)
+
+    (folder / "IM0008.dcm").write_bytes(data)
+    (folder / "IM0015.dcm").write_bytes(b"\x00garbage" * 20)
+    with pytest.raises(DicomSeriesError) as gap:
+        load_scan(folder)
+    assert "1 slice missing" in str(gap.value)
+    assert "1 unreadable DICOM file(s) skipped (IM0015.dcm)" in str(gap.value)

@@ -4,13 +4,14 @@ Load with :func:`load_scan` and :func:`load_mask`; write with :func:`write_volum
 and :func:`write_dicom_series`.
 """
 
-from tscimg.io.dicom_headers import SeriesSummary, discover_series, summarize
+from tscimg.io.dicom_headers import FolderContents, SeriesSummary, discover_series, summarize
 from tscimg.io.dicom_writer import SeriesIdentity, write_dicom_series
 from tscimg.io.formats import FileFormat
 from tscimg.io.loading import load_mask, load_scan, write_volume
 
 __all__ = [
     "FileFormat",
+    "FolderContents",
     "SeriesIdentity",
     "SeriesSummary",
     "discover_series",

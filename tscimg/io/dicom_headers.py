@@ -158,32 +158,56 @@ class SeriesSummary:
         return f"{self.series_uid} '{desc}' {self.modality or '?'} {self.file_count} files"
 
 
-def discover_series(folder: Path) -> dict[str, list[ImageHeader]]:
+@dataclass(frozen=True)
+class FolderContents:
+    """The image series of a folder, and the DICOM-named files that could not be read."""
+
+    series: dict[str, list[ImageHeader]]
+    unreadable: tuple[Path, ...]
+
+    def unreadable_note(self) -> str:
+        """A sentence naming unreadable files (empty when there are none)."""
+        if not self.unreadable:
+            return ""
+        names = ", ".join(p.name for p in self.unreadable[:5])
+        more = f" and {len(self.unreadable) - 5} more" if len(self.unreadable) > 5 else ""
+        return f"{len(self.unreadable)} unreadable DICOM file(s) skipped ({names}{more})"
+
+
+def discover_series(folder: Path) -> FolderContents:
     """Group the DICOM image files below ``folder`` by SeriesInstanceUID.
 
     Files that are not DICOM, and DICOM objects that are not images (SEG, SR, ...), are
-    ignored. Raises :class:`DicomSeriesError` when the folder holds no DICOM image.
+    ignored; files named like DICOM (``.dcm``) that cannot be read are listed as unreadable.
+    Raises :class:`DicomSeriesError` when the folder holds no DICOM image.
     """
     groups: dict[str, list[ImageHeader]] = defaultdict(list)
+    unreadable: list[Path] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if path.suffix.lower() not in _DICOM_SUFFIXES and not looks_like_dicom(path):
             continue
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True, force=path.suffix.lower() == ".dcm")
         except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError):
+            if path.suffix.lower() in (".dcm", ".dicom", ".ima"):
+                unreadable.append(path)
             continue
         if "SOPClassUID" not in ds and "Rows" not in ds:
+            if path.suffix.lower() in (".dcm", ".dicom", ".ima"):
+                unreadable.append(path)  # forced read found no DICOM content
             continue
         header = ImageHeader.from_dataset(ds, path)
         if header.is_image:
             groups[header.series_uid].append(header)
+    contents = FolderContents(dict(groups), tuple(unreadable))
     if not groups:
         raise DicomSeriesError(
-            "no DICOM image files found in this folder",
+            "no DICOM image files found in this folder"
+            + (f" ({contents.unreadable_note()})" if unreadable else ""),
             path=folder,
             hint="Point to the folder that holds the series' .dcm files",
         )
-    return dict(groups)
+    return contents
 
 
 def summarize(series: dict[str, list[ImageHeader]]) -> list[SeriesSummary]:

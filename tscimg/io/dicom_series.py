@@ -109,8 +109,9 @@ def _read_pixels(paths: Sequence[Path]) -> np.ndarray:
     except RuntimeError as exc:
         raise ImageReadError(
             f"the pixel data could not be decoded ({str(exc).strip().splitlines()[-1]})",
-            path=paths[0].parent,
-            hint="The transfer syntax may be unsupported or a file truncated",
+            path=_first_undecodable(paths) or paths[0].parent,
+            hint="The file may be truncated or use an unsupported transfer syntax: "
+            "re-export it or remove it",
         ) from exc
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ImageReadError(
@@ -119,6 +120,17 @@ def _read_pixels(paths: Sequence[Path]) -> np.ndarray:
         )
     array = sitk.GetArrayFromImage(image).reshape(len(paths), -1, image.GetSize()[0])
     return _narrowed(array)
+
+
+def _first_undecodable(paths: Sequence[Path]) -> Path | None:
+    """On the error path only: the first file ITK cannot decode on its own."""
+    with _quiet_itk():
+        for path in paths:
+            try:
+                sitk.ReadImage(str(path))
+            except RuntimeError:
+                return path
+    return None
 
 
 def _narrowed(array: np.ndarray) -> np.ndarray:
@@ -309,7 +321,8 @@ def read_dicom_folder(
     Raises :class:`DicomSeriesError` listing every series when the folder holds several
     and ``series_uid`` does not choose one.
     """
-    series = discover_series(folder)
+    contents = discover_series(folder)
+    series = contents.series
     listing = "; ".join(s.describe() for s in summarize(series))
     if series_uid is not None:
         if series_uid not in series:
@@ -337,7 +350,17 @@ def read_dicom_folder(
                 hint="Load the multi-frame file directly by its path",
             )
         return read_multiframe(headers[0].path, allow_resampling)
-    return read_classic_series(headers, str(folder), allow_resampling)
+    try:
+        scan = read_classic_series(headers, str(folder), allow_resampling)
+    except DicomSeriesError as exc:
+        if contents.unreadable:  # a "gap" may just be the unreadable file
+            raise DicomSeriesError(
+                f"{exc.problem}; note: {contents.unreadable_note()}", path=exc.path, hint=exc.hint
+            ) from exc
+        raise
+    if contents.unreadable:
+        scan = scan.with_warning(contents.unreadable_note())
+    return scan
 
 
 __all__ = ["parse_dicom_date", "read_dicom_file", "read_dicom_folder", "read_multiframe"]
