@@ -5,15 +5,22 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from tscimg_cli.exit_codes import ExitCode
-from tscimg_cli.output import emit_json, emit_table, emit_warnings, stderr_console
+from tscimg_cli.output import (
+    emit_components,
+    emit_json,
+    emit_table,
+    emit_warnings,
+    stderr_console,
+)
 
 import tscimg
 from tscimg.core.errors import TscimgError
-from tscimg.io import load_scan
+from tscimg.io import load_mask, load_scan
+from tscimg.measure import MeasureParameters, measure_mask
 
 app = typer.Typer(
     name="tscimg",
@@ -66,6 +73,52 @@ def info(
     else:
         emit_table(f"{path}", {k: v for k, v in record.items() if k != "warnings"})
         emit_warnings(scan.warnings)
+
+
+@app.command()
+def measure(
+    mask: Annotated[Path, typer.Argument(help="Label map (NIfTI, NRRD, MHA) or DICOM SEG.")],
+    image: Annotated[
+        Path | None,
+        typer.Option("--image", help="The scan the mask was drawn on (required for DICOM SEG)."),
+    ] = None,
+    label: Annotated[
+        int | None, typer.Option("--label", min=1, help="Measure this label value only.")
+    ] = None,
+    min_volume_ml: Annotated[
+        float,
+        typer.Option("--min-volume-ml", min=0.0, help="Leave out components smaller than this."),
+    ] = 0.0,
+    json_output: JsonOption = False,
+) -> None:
+    """Measure lesions: volumes, surface, diameters, ellipsoid approximation, uncertainty."""
+    scan = load_scan(image) if image is not None else None
+    loaded = load_mask(mask, reference=scan)
+    result = measure_mask(loaded, MeasureParameters(min_volume_ml=min_volume_ml), label=label)
+    warnings = [*loaded.warnings, *result.warnings]
+    record: dict[str, Any] = {"mask": str(mask), "image": None if image is None else str(image)}
+    record.update(result.to_dict())
+    record["warnings"] = warnings
+    if json_output:
+        emit_json(record)
+        return
+    t = result.total
+    emit_table(
+        f"{mask}" + ("" if label is None else f" (label {label})"),
+        {
+            "voxel_count": t.voxel_count,
+            "volume_ml": f"{t.volume_ml:.3f} +/- {t.volume_uncertainty_ml:.3f}",
+            "mesh_volume_ml": f"{t.mesh_volume_ml:.3f}",
+            "surface_area_mm2": f"{t.surface_area_mm2:.1f}",
+            "max_3d_diameter_mm": f"{t.max_3d_diameter_mm:.1f}",
+            "axial_longest_diameter_mm": f"{t.axial_longest_diameter_mm:.1f}",
+            "orthogonal_diameters_mm": " x ".join(f"{d:.1f}" for d in t.orthogonal_diameters_mm),
+            "ellipsoid_volume_ml (approximation)": f"{t.ellipsoid_volume_ml:.3f}",
+        },
+    )
+    if len(result.components) > 1:
+        emit_components([c.to_dict() for c in result.components])
+    emit_warnings(warnings)
 
 
 def _wants_json(argv: list[str]) -> bool:

@@ -30,6 +30,21 @@ def emit_table(title: str, rows: dict[str, Any]) -> None:
     stdout_console.print(table)
 
 
+def emit_components(components: list[dict[str, Any]]) -> None:
+    """Print one row per connected component."""
+    table = Table(title="components", title_justify="left")
+    for col in ("#", "volume_ml", "max_3d_diameter_mm", "centroid_lps"):
+        table.add_column(col)
+    for c in components:
+        table.add_row(
+            str(c["component"]),
+            f"{c['volume_ml']:.3f}",
+            f"{c['max_3d_diameter_mm']:.1f}",
+            ", ".join(f"{v:.1f}" for v in c["centroid_lps"]),
+        )
+    stdout_console.print(table)
+
+
 def emit_warnings(warnings: list[str]) -> None:
     """Print loading warnings on stderr (JSON output carries them in its record)."""
     for w in warnings:

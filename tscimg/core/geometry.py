@@ -117,11 +117,15 @@ class Geometry:
         """Whether a voxel index lies inside the grid (centres from 0 to size - 1)."""
         return all(-0.5 <= float(v) < n - 0.5 for v, n in zip(index, self.size, strict=True))
 
-    def apply_to(self, image: sitk.Image) -> sitk.Image:
-        """Return a copy of ``image`` carrying this geometry (sizes must agree)."""
+    def apply_to(self, image: sitk.Image, copy: bool = True) -> sitk.Image:
+        """``image`` carrying this geometry (sizes must agree).
+
+        A copy unless ``copy=False``, which stamps the geometry onto ``image`` itself: only for
+        an image the caller has just created and nobody else holds.
+        """
         if tuple(image.GetSize()) != self.size:
             raise ValueError(f"image size {image.GetSize()} does not match grid size {self.size}")
-        out = sitk.Image(image)
+        out = sitk.Image(image) if copy else image
         out.SetSpacing(self.spacing_mm)
         out.SetOrigin(self.origin_lps)
         out.SetDirection(self.direction)

@@ -91,7 +91,7 @@ class Mask:
             raise MaskError("labels must be 0 (background) or positive", path=source)
         top = int(arr.max()) if arr.size else 0
         dtype = np.uint8 if top < 256 else np.uint16 if top < 65536 else np.uint32
-        image = geometry.apply_to(sitk.GetImageFromArray(arr.astype(dtype, copy=False)))
+        image = geometry.apply_to(sitk.GetImageFromArray(arr.astype(dtype, copy=False)), copy=False)
         return cls(image, source=source, label_names=dict(label_names or {}), warnings=warnings)
 
     @property
@@ -103,15 +103,21 @@ class Mask:
         """A copy of the labels indexed ``[k, j, i]``."""
         return sitk.GetArrayFromImage(self.image)
 
+    def array_view(self) -> np.ndarray:
+        """A read-only view of the labels ``[k, j, i]`` (no copy; valid while the mask lives)."""
+        view = sitk.GetArrayViewFromImage(self.image)
+        view.flags.writeable = False
+        return view
+
     @property
     def labels(self) -> tuple[int, ...]:
         """The positive label values present, ascending."""
-        values = np.unique(self.to_array())
+        values = np.unique(self.array_view())
         return tuple(int(v) for v in values if v > 0)
 
     def voxel_count(self, label: int | None = None) -> int:
         """Number of voxels with ``label`` (any positive label when ``None``)."""
-        arr = self.to_array()
+        arr = self.array_view()
         return int(np.count_nonzero(arr > 0 if label is None else arr == label))
 
     def require_on(self, geometry: Geometry, scan_name: str) -> None:

@@ -91,7 +91,20 @@ def load_mask(path: PathLike, reference: Scan | None = None) -> Mask:
     if fmt is FileFormat.DICOM_FOLDER:
         raise MaskError("a mask must be one file, not a folder", path=p)
     image = read_nifti(p) if fmt is FileFormat.NIFTI else read_itk_file(p)
-    values = sitk.GetArrayFromImage(image)
+    mask = _label_image_as_mask(image, p)
+    if reference is not None:
+        mask.require_on(reference.geometry, reference.source or "the scan")
+    return mask
+
+
+_UNSIGNED = (sitk.sitkUInt8, sitk.sitkUInt16, sitk.sitkUInt32, sitk.sitkUInt64)
+
+
+def _label_image_as_mask(image: sitk.Image, p: Path) -> Mask:
+    """A label image as a mask: kept as is when already unsigned integer (no copy)."""
+    if image.GetPixelID() in _UNSIGNED:
+        return Mask(image, source=str(p))
+    values = sitk.GetArrayViewFromImage(image)
     if not np.issubdtype(values.dtype, np.integer):
         if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
             raise MaskError(
@@ -102,10 +115,7 @@ def load_mask(path: PathLike, reference: Scan | None = None) -> Mask:
         values = values.astype(np.int64)
     if values.size and values.min() < 0:
         raise MaskError("the mask holds negative labels", path=p)
-    mask = Mask.from_array(values, Geometry.of(image), source=str(p))
-    if reference is not None:
-        mask.require_on(reference.geometry, reference.source or "the scan")
-    return mask
+    return Mask.from_array(values, Geometry.of(image), source=str(p))
 
 
 def write_volume(image: sitk.Image | Scan | Mask, path: PathLike) -> Path:

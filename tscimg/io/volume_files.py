@@ -56,29 +56,59 @@ def affine_ras_to_geometry(affine: np.ndarray, shape: tuple[int, ...], path: Pat
 def read_nifti(path: Path) -> sitk.Image:
     """Read a NIfTI-1/2 file with the standard's affine choice (sform if set, else qform).
 
-    Scaling (scl_slope / scl_inter) is applied. The 4th and later dimensions must be 1.
+    The header and affine come from nibabel (the standard's rule); the pixels are decoded by
+    ITK when it can (several times faster on .nii.gz), else by nibabel. Scaling
+    (scl_slope / scl_inter) is applied. The 4th and later dimensions must be 1.
     """
     try:
         img = nib.load(str(path))
-        data = np.asanyarray(img.dataobj)  # type: ignore[attr-defined]
+        shape = tuple(int(n) for n in img.shape)  # type: ignore[attr-defined]
     except Exception as exc:  # nibabel raises many types for broken headers
         raise ImageReadError(f"not a readable NIfTI file ({exc})", path=path) from exc
-    if data.ndim > 3:
-        if any(n != 1 for n in data.shape[3:]):
-            raise ImageReadError(
-                f"the NIfTI holds a {data.ndim}D array of shape {data.shape}; tscimg reads one "
-                "3D volume",
-                path=path,
-                hint="Extract one volume first (e.g. with nibabel's image slicer or fslroi)",
-            )
-        data = data.reshape(data.shape[:3])
-    if data.ndim == 2:
-        data = data[:, :, None]
+    if len(shape) > 3 and any(n != 1 for n in shape[3:]):
+        raise ImageReadError(
+            f"the NIfTI holds a {len(shape)}D array of shape {shape}; tscimg reads one 3D volume",
+            path=path,
+            hint="Extract one volume first (e.g. with nibabel's image slicer or fslroi)",
+        )
+    shape3 = (shape + (1, 1))[:3]
+    geometry = affine_ras_to_geometry(img.affine, shape3, path)  # type: ignore[attr-defined]
+    fast = _pixels_by_itk(path, shape3)
+    if fast is not None:
+        return geometry.apply_to(fast, copy=False)
+    try:
+        data = np.asanyarray(img.dataobj)  # type: ignore[attr-defined]
+    except Exception as exc:
+        raise ImageReadError(f"not a readable NIfTI file ({exc})", path=path) from exc
+    data = data.reshape(shape3)
     if data.dtype == np.float64:
         data = data.astype(np.float32)
-    geometry = affine_ras_to_geometry(img.affine, data.shape, path)  # type: ignore[attr-defined]
     image = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(data, (2, 1, 0))))
-    return geometry.apply_to(image)
+    return geometry.apply_to(image, copy=False)
+
+
+def _pixels_by_itk(path: Path, shape3: tuple[int, ...]) -> sitk.Image | None:
+    """ITK's decoding of the NIfTI pixels (same values and order), or None if it cannot."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.SetImageIO("NiftiImageIO")
+    before = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        image = reader.Execute()
+    except RuntimeError:
+        return None
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(before)
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        return None
+    if image.GetDimension() == 4:
+        image = image[:, :, :, 0]
+    if image.GetDimension() != 3 or tuple(image.GetSize()) != tuple(shape3):
+        return None
+    if image.GetPixelID() == sitk.sitkFloat64:
+        image = sitk.Cast(image, sitk.sitkFloat32)
+    return image
 
 
 def read_itk_file(path: Path) -> sitk.Image:
