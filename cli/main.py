@@ -8,6 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+import tscimg
+from tscimg.core.errors import InputError, TscimgError
+from tscimg.core.vocabularies import LesionType
+from tscimg.io import load_mask, load_scan, write_volume
+from tscimg.measure import MeasureParameters, measure_mask
+from tscimg.segment import Method, Prompts, segment
 from tscimg_cli.exit_codes import ExitCode
 from tscimg_cli.output import (
     emit_components,
@@ -15,12 +22,8 @@ from tscimg_cli.output import (
     emit_table,
     emit_warnings,
     stderr_console,
+    stdout_console,
 )
-
-import tscimg
-from tscimg.core.errors import TscimgError
-from tscimg.io import load_mask, load_scan
-from tscimg.measure import MeasureParameters, measure_mask
 
 app = typer.Typer(
     name="tscimg",
@@ -119,6 +122,119 @@ def measure(
     if len(result.components) > 1:
         emit_components([c.to_dict() for c in result.components])
     emit_warnings(warnings)
+
+
+def _numbers(values: list[str], count: int, option: str) -> list[list[float]]:
+    out = []
+    for text in values:
+        parts = text.replace(";", ",").split(",")
+        try:
+            numbers = [float(v) for v in parts]
+        except ValueError:
+            numbers = []
+        if len(numbers) != count:
+            raise typer.BadParameter(
+                f"{text!r}: expected {count} comma-separated numbers", param_hint=option
+            )
+        out.append(numbers)
+    return out
+
+
+PointOption = Annotated[list[str], typer.Option(help="i,j,k voxel index (repeatable).")]
+
+
+@app.command(name="segment")
+def segment_command(
+    image: Annotated[
+        Path, typer.Argument(help="The scan: DICOM folder or file, NIfTI, NRRD, MHA.")
+    ],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Mask to write (.nii.gz, .nrrd, .mha).")
+    ],
+    point: Annotated[
+        list[str], typer.Option("--point", help="Positive point i,j,k (repeatable).")
+    ] = [],  # noqa: B006
+    negative: Annotated[list[str], typer.Option("--negative", help="Negative point i,j,k.")] = [],  # noqa: B006
+    box: Annotated[
+        str | None, typer.Option("--box", help="Box i0,j0,k0,i1,j1,k1 (inclusive).")
+    ] = None,
+    point_lps: Annotated[
+        list[str], typer.Option("--point-lps", help="Positive point x,y,z in LPS mm.")
+    ] = [],  # noqa: B006
+    negative_lps: Annotated[
+        list[str], typer.Option("--negative-lps", help="Negative point, LPS mm.")
+    ] = [],  # noqa: B006
+    box_lps: Annotated[
+        str | None, typer.Option("--box-lps", help="Box corners x0,y0,z0,x1,y1,z1, LPS mm.")
+    ] = None,
+    point_ras: Annotated[
+        list[str], typer.Option("--point-ras", help="Positive point x,y,z in RAS mm.")
+    ] = [],  # noqa: B006
+    negative_ras: Annotated[
+        list[str], typer.Option("--negative-ras", help="Negative point, RAS mm.")
+    ] = [],  # noqa: B006
+    box_ras: Annotated[str | None, typer.Option("--box-ras", help="Box corners, RAS mm.")] = None,
+    lesion_type: Annotated[
+        str, typer.Option("--lesion-type", help="aml, sega, rhabdomyoma or generic.")
+    ] = "generic",
+    method: Annotated[
+        str | None,
+        typer.Option(
+            "--method",
+            help="Override the preset's algorithm: region_growing, random_walker, active_contour.",
+        ),
+    ] = None,
+    series: Annotated[
+        str | None, typer.Option("--series", help="Series UID in a multi-series folder.")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Segment one lesion from prompts; the mask is written on IMAGE's grid."""
+    try:
+        kind = LesionType(lesion_type)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{lesion_type!r} is not one of aml, sega, rhabdomyoma, generic",
+            param_hint="--lesion-type",
+        ) from None
+    if method is not None and method not in {m.value for m in Method}:
+        raise typer.BadParameter(f"{method!r} is not a method", param_hint="--method")
+    if str(output).lower().endswith(".dcm"):
+        raise InputError(
+            "DICOM SEG output is not available yet",
+            path=output,
+            hint="Write .nii.gz, .nrrd or .mha",
+        )
+    scan = load_scan(image, series_uid=series)
+    prompts = Prompts.from_physical(
+        scan.geometry,
+        positive_index=_numbers(point, 3, "--point"),
+        negative_index=_numbers(negative, 3, "--negative"),
+        box_index=_numbers([box], 6, "--box")[0] if box else None,
+        positive_lps=_numbers(point_lps, 3, "--point-lps"),
+        negative_lps=_numbers(negative_lps, 3, "--negative-lps"),
+        box_lps=_numbers([box_lps], 6, "--box-lps")[0] if box_lps else None,
+        positive_ras=_numbers(point_ras, 3, "--point-ras"),
+        negative_ras=_numbers(negative_ras, 3, "--negative-ras"),
+        box_ras=_numbers([box_ras], 6, "--box-ras")[0] if box_ras else None,
+    )
+    result = segment(scan, prompts, kind, method=method)
+    write_volume(result.mask, output)
+    record: dict[str, Any] = {
+        "volume_ml": result.volume_ml,
+        "voxel_count": result.voxel_count,
+        "mask": str(output),
+        **result.provenance(),
+        "warnings": [*scan.warnings, *result.warnings],
+    }
+    if json_output:
+        emit_json(record)
+    else:
+        stdout_console.print(
+            f"{output}: {result.voxel_count} voxels, {result.volume_ml:.3f} mL "
+            f"({result.preset}, {result.parameters.method.value})"
+        )
+        emit_warnings(record["warnings"])
 
 
 def _wants_json(argv: list[str]) -> bool:

@@ -59,3 +59,17 @@ def test_mask_keeps_the_geometry_it_is_given() -> None:
     assert mask.geometry == g
     assert mask.labels == (2,) and mask.voxel_count(2) == 1
     mask.require_on(g, "scan")
+
+
+def test_array_view_of_a_temporary_mask_stays_valid() -> None:
+    import gc
+
+    g = oblique_geometry()
+    labels = np.zeros(g.size[::-1], dtype=np.uint8)
+    labels[3:6, 4:9, 5:7] = 1
+    view = Mask.from_array(labels, g).array_view()  # the Mask is gone after this line
+    gc.collect()
+    _ = [np.ones(g.size[::-1], dtype=np.uint8) for _ in range(5)]  # reuse freed memory if any
+    assert int(view.sum()) == int(labels.sum())
+    assert int((view[3:6] > 0).sum()) == 30
+    assert not view.flags.writeable

@@ -6,6 +6,7 @@ from tscimg.core.errors import (
     ImageReadError,
     InputError,
     MaskError,
+    PromptError,
     TscimgError,
 )
 from tscimg.core.geometry import Geometry, lps_to_ras, ras_to_lps
@@ -23,6 +24,7 @@ __all__ = [
     "Mask",
     "MaskError",
     "Modality",
+    "PromptError",
     "Scan",
     "TscimgError",
     "lps_to_ras",

@@ -69,3 +69,7 @@ class GeometryMismatchError(InputError):
 
 class MaskError(InputError):
     """A mask file is unusable (not a label map, or not placeable on its image)."""
+
+
+class PromptError(InputError):
+    """Segmentation prompts are unusable (outside the image, contradictory, or give nothing)."""

@@ -37,6 +37,15 @@ _INTEGER_PIXEL_IDS = {
 }
 
 
+class _ImageBackedArray(np.ndarray):
+    """A numpy view on SimpleITK pixel memory that holds a reference to its image."""
+
+    _image: sitk.Image | None = None
+
+    def __array_finalize__(self, obj: object) -> None:
+        self._image = getattr(obj, "_image", None)
+
+
 @dataclass(frozen=True, eq=False)
 class Mask:
     """A label map: 0 is background, each positive integer one label.
@@ -104,8 +113,13 @@ class Mask:
         return sitk.GetArrayFromImage(self.image)
 
     def array_view(self) -> np.ndarray:
-        """A read-only view of the labels ``[k, j, i]`` (no copy; valid while the mask lives)."""
-        view = sitk.GetArrayViewFromImage(self.image)
+        """A read-only view of the labels ``[k, j, i]`` without copying.
+
+        The view keeps the mask's image alive, so it stays valid even when the mask itself is
+        a temporary (``load_mask(path).array_view()``).
+        """
+        view = sitk.GetArrayViewFromImage(self.image).view(_ImageBackedArray)
+        view._image = self.image  # the pixel memory belongs to this image
         view.flags.writeable = False
         return view
 

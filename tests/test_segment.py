@@ -1,0 +1,177 @@
+"""Segmentation: prompts and errors, accuracy on phantoms with known truth, refinement, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from builders import IDENTITY, centred_geometry
+
+from tscimg import Geometry, Modality, PromptError, Scan, load_mask, load_scan
+from tscimg.segment import Method, Prompts, segment
+from tscimg.synthetic import SAMPLE_STUDIES, Ellipsoid, Layer, RigidPose, SampleVisit, render
+from tscimg.synthetic.rendering import voxel_centres_lps
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
+
+
+@cache
+def baseline_visits() -> tuple[SampleVisit, ...]:
+    return tuple(make().visits[0] for make in SAMPLE_STUDIES)
+
+
+def truth_of(visit: SampleVisit) -> np.ndarray:
+    g = visit.scan.geometry
+    inside = visit.lesions["L1"].contains(visit.pose.lps_to_body(voxel_centres_lps(g)))
+    return inside.reshape(g.size[::-1])
+
+
+@pytest.mark.parametrize("n", [0, 1, 2], ids=["aml-ct", "sega-mr", "rhabdomyoma-echo"])
+def test_one_click_at_the_lesion_centre_finds_the_lesion(n: int) -> None:
+    visit = baseline_visits()[n]
+    prompts = Prompts.from_physical(
+        visit.scan.geometry, positive_lps=[visit.lesion_centre_lps("L1")]
+    )
+    result = segment(visit.scan, prompts, visit.lesion_type)
+    assert result.mask.geometry == visit.scan.geometry  # the mask overlays its scan
+    got = result.mask.array_view() > 0
+    truth = truth_of(visit)
+    assert dice(got, truth) >= 0.90
+    assert result.volume_ml == pytest.approx(visit.lesions["L1"].volume_ml, rel=0.10)
+    assert result.provenance()["method"] == result.parameters.method.value
+
+
+def test_prompts_in_index_lps_and_ras_agree() -> None:
+    g = centred_geometry((30, 30, 10), (0.8, 0.8, 3.0))
+    point = (12, 17, 4)
+    lps = g.index_to_lps(point)
+    ras = (-lps[0], -lps[1], lps[2])
+    p = Prompts.from_physical(g, positive_index=[point], positive_lps=[lps], positive_ras=[ras])
+    assert p.positive == (point, point, point)
+
+
+@pytest.mark.parametrize(
+    ("prompts", "message"),
+    [
+        (Prompts(positive=((99, 0, 0),)), "outside the image"),
+        (Prompts(positive=((5, 5, 5),), box=(9, 9, 9, 2, 2, 2)), "inverted"),
+        (Prompts(positive=((5, 5, 5),), negative=((5, 5, 5),)), "both positive and negative"),
+        (Prompts(positive=((1, 1, 1),), box=(4, 4, 4, 9, 9, 9)), "outside the box"),
+        (Prompts(), "no positive point and no box"),
+    ],
+)
+def test_bad_prompts_are_clear_errors(prompts: Prompts, message: str) -> None:
+    g = Geometry((20, 20, 20), (1.0, 1.0, 1.0), (0, 0, 0), IDENTITY)
+    scan = Scan(g.apply_to(sitk.Image(20, 20, 20, sitk.sitkInt16)), source="scan.nii.gz")
+    with pytest.raises(PromptError, match=message) as err:
+        segment(scan, prompts)
+    assert "scan.nii.gz" in str(err.value)
+
+
+def test_empty_result_is_an_error_not_an_empty_mask() -> None:
+    g = Geometry((30, 30, 30), (1.0, 1.0, 1.0), (0, 0, 0), IDENTITY)
+    flat = np.random.default_rng(0).normal(100, 5, (30, 30, 30)).astype(np.float32)
+    scan = Scan(g.apply_to(sitk.GetImageFromArray(flat)), source="flat.nii.gz")
+    with pytest.raises(PromptError, match="empty"):
+        segment(scan, Prompts(positive=((15, 15, 15),)))
+
+
+def _two_blobs() -> tuple[Scan, Ellipsoid, Ellipsoid]:
+    g = centred_geometry((60, 40, 30), (1.0, 1.0, 1.0))
+    left = Ellipsoid((-9.0, 0.0, 0.0), (10.0, 8.0, 8.0))
+    right = Ellipsoid((9.0, 0.0, 0.0), (10.0, 8.0, 8.0))  # touching: one bright region
+    values = render(g, RigidPose(), 100.0, [Layer(left, 300.0), Layer(right, 300.0)])
+    values += np.random.default_rng(1).normal(0, 8, values.shape)
+    return (
+        Scan(g.apply_to(sitk.GetImageFromArray(values.astype(np.float32))), modality=Modality.MR),
+        left,
+        right,
+    )
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_a_negative_click_removes_what_the_reader_rejects(method: Method) -> None:
+    scan, left, right = _two_blobs()
+    g = scan.geometry
+    pos = tuple(round(v) for v in g.lps_to_index(left.center_mm))
+    neg = tuple(round(v) for v in g.lps_to_index(right.center_mm))
+    both = segment(scan, Prompts(positive=(pos,)), method=method).volume_ml
+    assert both == pytest.approx(left.volume_ml + right.volume_ml, rel=0.25)
+    one = segment(scan, Prompts(positive=(pos,), negative=(neg,)), method=method)
+    assert one.volume_ml == pytest.approx(left.volume_ml, rel=0.25)
+    truth = left.contains(voxel_centres_lps(g)).reshape(g.size[::-1])
+    assert dice(one.mask.array_view() > 0, truth) > 0.85
+
+
+def test_a_box_alone_uses_its_centre_and_says_so() -> None:
+    scan, left, _ = _two_blobs()
+    g = scan.geometry
+    lo = [round(v) for v in g.lps_to_index(np.subtract(left.center_mm, 11.0))]
+    hi = [round(v) for v in g.lps_to_index(np.add(left.center_mm, (8.0, 11.0, 11.0)))]
+    result = segment(scan, Prompts(box=(*lo, *hi)))  # type: ignore[arg-type]
+    assert "box centre" in result.warnings[0]
+    # the box is a leak guard: nothing outside it
+    arr = result.mask.array_view()
+    assert arr[:, :, hi[0] + 1 :].sum() == 0
+    assert result.volume_ml > 0.5 * left.volume_ml
+
+
+def test_segment_cli_writes_a_mask_on_the_scan_grid(tmp_path: Path) -> None:
+    visit = baseline_visits()[1]
+    folder = (
+        Path(__file__).resolve().parents[1] / "sample_scans" / "TSC-002" / "2024-02-20" / "dicom"
+    )
+    x, y, z = visit.lesion_centre_lps("L1")
+    out = tmp_path / "sega.nrrd"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tscimg_cli.main",
+            "segment",
+            str(folder),
+            "-o",
+            str(out),
+            f"--point-lps={x},{y},{z}",
+            "--lesion-type",
+            "sega",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert {"volume_ml", "voxel_count", "mask"} <= record.keys()
+    scan = load_scan(folder)
+    mask = load_mask(out, reference=scan)  # raises unless it lies on the scan's grid
+    assert mask.voxel_count() == record["voxel_count"]
+    assert record["volume_ml"] == pytest.approx(visit.lesions["L1"].volume_ml, rel=0.10)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tscimg_cli.main",
+            "segment",
+            str(folder),
+            "-o",
+            str(out),
+            "--point",
+            "10,10,10",
+            "--negative",
+            "10,10,10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 1 and "both positive and negative" in bad.stderr

@@ -1,0 +1,283 @@
+"""The three algorithm families. Each takes a work region and parameters, returns a crop mask.
+
+- region growing: an intensity model learned from the prompts (and from the background around
+  a box when there is one) decides which voxels are lesion tissue; the region connected to the
+  positive points is kept, holes filled.
+- random walker: graph-based probabilities from positive seeds (the points) and negative seeds
+  (outside the box or search region, negative points), on intensities normalized by the model.
+- active contour: a geodesic active contour (level set) started from the region growing, pulled
+  to the strongest nearby edges.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+from skimage.segmentation import random_walker
+
+from tscimg.segment.appearance import (
+    RobustStats,
+    background_stats,
+    noise_sd,
+    prepared,
+    seed_stats,
+)
+from tscimg.segment.parameters import Polarity, SegmentParameters
+from tscimg.segment.postprocess import ball_structure, fill_holes, finish, seeded_region
+from tscimg.segment.region import WorkRegion
+
+
+def _resolve(polarity: Polarity, fg: float, bg: RobustStats) -> Polarity:
+    if polarity is Polarity.AUTO:
+        return Polarity.BRIGHT if fg >= bg.median else Polarity.DARK
+    return polarity
+
+
+def _threshold(fg: float, local_bg: float, bg: float, noise: float, polarity: Polarity) -> float:
+    """Midpoint between lesion tissue and the competing tissue around it (50% partial volume),
+    kept at least 3 noise SDs beyond the background level ``bg``."""
+    mid = 0.5 * (fg + local_bg)
+    if polarity is Polarity.BRIGHT:
+        return max(mid, bg + 3.0 * noise)
+    return min(mid, bg - 3.0 * noise)
+
+
+def _shell(grown: np.ndarray, region: WorkRegion, inner_mm: float, outer_mm: float) -> np.ndarray:
+    """Voxels between ``inner_mm`` and ``outer_mm`` outside a region (distance transform on the
+    region's bounding box only)."""
+    idx = np.argwhere(grown)
+    margin = [int(np.ceil(outer_mm / s)) + 1 for s in region.spacing_kji]
+    lo = np.maximum(idx.min(axis=0) - margin, 0)
+    hi = np.minimum(idx.max(axis=0) + np.array(margin) + 1, grown.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    dist = ndimage.distance_transform_edt(~grown[box], sampling=region.spacing_kji)
+    out = np.zeros_like(grown)
+    out[box] = (dist > inner_mm) & (dist <= outer_mm)
+    return out & region.guard
+
+
+def _grow_from(
+    img: np.ndarray,
+    region: WorkRegion,
+    point: tuple[int, int, int],
+    params: SegmentParameters,
+    floor: float,
+    far_bg: RobustStats | None,
+) -> np.ndarray:
+    """Grow the lesion from one click, refining the threshold against the local surroundings."""
+    raw = float(region.values[point])
+    if params.window is not None and params.window[0] <= raw <= params.window[1]:
+        window = (img >= params.window[0]) & (img <= params.window[1]) & region.guard
+        return seeded_region(window, point, region.spacing_kji)
+    seed = seed_stats(img, region, point, params.seed_radius_mm, floor)
+    bg = far_bg or RobustStats.of(img[region.guard], floor)
+    if abs(seed.median - bg.median) < 3.0 * floor:
+        return np.zeros(img.shape, dtype=bool)  # nothing at the click stands out
+    polarity = _resolve(params.polarity, seed.median, bg)
+    if polarity is Polarity.ABNORMAL:
+        cand = (np.abs(img - bg.median) > 3.0 * bg.sd) & region.guard
+        return seeded_region(cand, point, region.spacing_kji)
+    bright = polarity is Polarity.BRIGHT
+    if bright and seed.median < bg.median - 3.0 * floor:
+        return _necrotic_centre(img, region, point, params, floor, bg)
+    threshold = _threshold(seed.median, bg.median, bg.median, floor, polarity)
+    threshold = _below_leak(img, region, point, threshold, seed.median, bright)
+    grown = np.zeros(img.shape, dtype=bool)
+    for _ in range(5):
+        cand = ((img >= threshold) if bright else (img <= threshold)) & region.guard
+        previous, grown = grown, seeded_region(cand, point, region.spacing_kji)
+        if previous.any() and grown.sum() < 0.5 * previous.sum():
+            return previous  # collapsing into the lesion's own texture: keep the last region
+        if previous.any() and (grown.sum() > 3 * previous.sum() or _touches_guard(grown, region)):
+            return previous  # exploding into neighbouring tissue: a leak, keep the last region
+        tissue = grown & cand
+        if tissue.sum() < 5:
+            break
+        shell = _shell(grown, region, 1.0, 3.0)
+        if (shell & region.body).sum() < 10:
+            break
+        # the competing tissue: the brighter part of the surroundings for a bright lesion
+        q = params.surround_percentile
+        local_bg = float(np.percentile(img[shell & region.body], q if bright else 100 - q))
+        updated = _threshold(float(np.median(img[tissue])), local_bg, bg.median, floor, polarity)
+        if abs(updated - threshold) <= 0.25 * floor:
+            break
+        threshold = updated
+    return grown
+
+
+def _touches_guard(grown: np.ndarray, region: WorkRegion) -> bool:
+    """Leak check: more than 10% of the region lies within 2 mm of the guard's edge."""
+    if region.has_box or not grown.any():
+        return False
+    edge = _shell(~region.guard, region, 0.0, 2.0) if (~region.guard).any() else grown & False
+    return bool((grown & edge).sum() > 0.1 * grown.sum())
+
+
+def _below_leak(
+    img: np.ndarray,
+    region: WorkRegion,
+    point: tuple[int, int, int],
+    threshold: float,
+    lesion_level: float,
+    bright: bool,
+) -> float:
+    """Raise (or lower) the threshold toward the lesion's own level while the grown region
+    presses on the search boundary (a leak into neighbouring tissue)."""
+    for _ in range(4):
+        cand = ((img >= threshold) if bright else (img <= threshold)) & region.guard
+        if not _touches_guard(seeded_region(cand, point, region.spacing_kji), region):
+            break
+        threshold = 0.5 * (threshold + lesion_level)
+    return threshold
+
+
+def _necrotic_centre(
+    img: np.ndarray,
+    region: WorkRegion,
+    point: tuple[int, int, int],
+    params: SegmentParameters,
+    floor: float,
+    bg: RobustStats,
+) -> np.ndarray:
+    """A click in dark tissue of an enhancing lesion: the dark region holding the click plus
+    the enhancing tissue it touches (necrosis and its rim are both tumour)."""
+    seed = seed_stats(img, region, point, params.seed_radius_mm, floor)
+    dark_level = _threshold(seed.median, bg.median, bg.median, floor, Polarity.DARK)
+    dark = seeded_region((img <= dark_level) & region.guard, point, region.spacing_kji)
+    bright = (img >= bg.median + 3.0 * max(floor, 0.5 * bg.sd)) & region.guard
+    labels, _ = ndimage.label(bright, ndimage.generate_binary_structure(3, 3))
+    if not dark.any():
+        return dark
+    touching = np.unique(labels[_shell(dark, region, 0.0, 2.0) & bright])
+    rim = np.isin(labels, touching[touching > 0])
+    return fill_holes(dark | rim)
+
+
+def region_growing(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
+    """Intensity-model region growing from every positive point; see the module docstring."""
+    img = prepared(region, params.smoothing_mm, params.despeckle)
+    floor = noise_sd(img, region.body)
+    far_bg = background_stats(img, region, floor)
+    grown = np.zeros(img.shape, dtype=bool)
+    for p in region.positive:
+        grown |= _grow_from(img, region, p, params, floor, far_bg)
+    return finish(
+        grown,
+        region.positive,
+        region.negative,
+        region.spacing_kji,
+        region.guard,
+        params.closing_mm,
+        params.opening_mm,
+    )
+
+
+def _normalized(img: np.ndarray, region: WorkRegion, params: SegmentParameters) -> np.ndarray:
+    """Intensities scaled so lesion-background contrast is about 1 (random-walker input)."""
+    floor = noise_sd(img, region.body)
+    bg = background_stats(img, region, floor)
+    seeds = [seed_stats(img, region, p, params.seed_radius_mm, floor) for p in region.positive]
+    if bg is not None and params.polarity is Polarity.ABNORMAL:
+        return np.asarray(np.abs(img - bg.median) / (4.0 * bg.sd), dtype=np.float32)
+    ref = float(np.median([s.median for s in seeds])) if seeds else float(np.median(img))
+    if bg is not None:
+        scale = max(abs(ref - bg.median), 3.0 * bg.sd)
+    else:
+        scale = max(params.k_sigma * max(s.sd for s in seeds) if seeds else floor, floor)
+    return np.asarray((img - ref) / scale, dtype=np.float32)
+
+
+def random_walker_region(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
+    """Random walker deciding the uncertain band around the region growing.
+
+    Positive seeds: the clicks and the region-growing result eroded by 2 mm; negative seeds:
+    everything beyond that result dilated by 4 mm (and outside the box or search region) and
+    the negative clicks. The walker places the boundary in the band from intensity edges.
+    """
+    img = prepared(region, params.smoothing_mm, params.despeckle)
+    grown = region_growing(region, params)
+    allowed = region.guard & _dilate(grown, 4.0, region)
+    labels = np.zeros(img.shape, dtype=np.int32)
+    labels[~allowed] = 2
+    radius = min(params.seed_radius_mm, 2.0)
+    for p in region.negative:
+        labels[region.ball(p, radius)] = 2
+    interior = ndimage.binary_erosion(grown, ball_structure(2.0, region.spacing_kji))
+    labels[interior & allowed] = 1
+    for p in region.positive:
+        labels[region.ball(p, radius) & allowed] = 1
+    if not (labels == 1).any() or not (labels == 0).any():
+        return finish(
+            labels == 1,
+            region.positive,
+            region.negative,
+            region.spacing_kji,
+            region.guard,
+            params.closing_mm,
+            params.opening_mm,
+        )
+    data = _normalized(img, region, params)
+    spacing = np.asarray(region.spacing_kji) / min(region.spacing_kji)
+    with warnings.catch_warnings():  # probabilities slightly outside [0, 1] are harmless here
+        warnings.simplefilter("ignore", UserWarning)
+        result = random_walker(
+            data, labels, beta=params.beta, mode="cg_j", tol=1e-3, spacing=spacing
+        )
+    return finish(
+        result == 1,
+        region.positive,
+        region.negative,
+        region.spacing_kji,
+        region.guard,
+        params.closing_mm,
+        params.opening_mm,
+    )
+
+
+def _dilate(mask: np.ndarray, radius_mm: float, region: WorkRegion) -> np.ndarray:
+    return np.asarray(ndimage.binary_dilation(mask, ball_structure(radius_mm, region.spacing_kji)))
+
+
+def active_contour(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
+    """Geodesic active contour started from the region growing and kept inside the guard.
+
+    Only the band within 4 mm of the region growing may change: the contour refines the
+    boundary, it does not search for the lesion.
+    """
+    start = region_growing(region, params)
+    if not start.any():
+        return start
+    img = prepared(region, params.smoothing_mm, params.despeckle)
+    data = _normalized(img, region, params)
+    spacing = tuple(float(s) for s in region.spacing_kji[::-1])
+    feature = sitk.GetImageFromArray(data)
+    feature.SetSpacing(spacing)
+    edges = sitk.GradientMagnitudeRecursiveGaussian(feature, sigma=max(0.5, min(spacing)))
+    speed = sitk.BoundedReciprocal(edges * 4.0)
+    init = sitk.GetImageFromArray(start.astype(np.uint8))
+    init.SetSpacing(spacing)
+    # ITK level sets are negative inside the contour
+    level = sitk.SignedMaurerDistanceMap(
+        init, insideIsPositive=False, useImageSpacing=True, squaredDistance=False
+    )
+    gac = sitk.GeodesicActiveContourLevelSetImageFilter()
+    gac.SetPropagationScaling(0.2)
+    gac.SetCurvatureScaling(1.0)
+    gac.SetAdvectionScaling(1.0)
+    gac.SetMaximumRMSError(0.01)
+    gac.SetNumberOfIterations(100)
+    out = gac.Execute(sitk.Cast(level, sitk.sitkFloat32), sitk.Cast(speed, sitk.sitkFloat32))
+    result = (sitk.GetArrayFromImage(out) < 0) & _dilate(start, 4.0, region)
+    return finish(
+        result,
+        region.positive,
+        region.negative,
+        region.spacing_kji,
+        region.guard,
+        params.closing_mm,
+        params.opening_mm,
+    )

@@ -1,0 +1,71 @@
+"""Segmentation parameters: one frozen dataclass, filled in per tumour type by the presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Method(StrEnum):
+    """The algorithm families (compared in benchmarks/segmentation_accuracy.py)."""
+
+    REGION_GROWING = "region_growing"  # intensity model learned from the prompts, grown from seeds
+    RANDOM_WALKER = "random_walker"  # graph-based, positive and negative seeds
+    ACTIVE_CONTOUR = "active_contour"  # geodesic active contour refining the region growing
+
+
+class Polarity(StrEnum):
+    """How the lesion differs from its surroundings."""
+
+    AUTO = "auto"  # decided from the prompts (and the background around a box)
+    BRIGHT = "bright"  # brighter than surroundings (enhancing, hyperechoic)
+    DARK = "dark"  # darker than surroundings
+    ABNORMAL = "abnormal"  # unlike the background either way (enhancement plus necrosis)
+
+
+@dataclass(frozen=True)
+class SegmentParameters:
+    """How to segment.
+
+    Parameters
+    ----------
+    method
+        Algorithm family.
+    polarity
+        How the lesion differs from its surroundings.
+    window
+        Fixed intensity window ``(low, high)`` that defines lesion tissue (e.g. fat in HU), used
+        when the first positive point lies inside it; ``None`` learns the window from prompts.
+    smoothing_mm
+        Gaussian smoothing before modelling intensities, mm (0: none).
+    despeckle
+        Median filter first (ultrasound speckle).
+    seed_radius_mm
+        Radius of the ball around each point whose intensities train the model, mm.
+    search_radius_mm
+        Without a box: the lesion lies within this distance of the positive points, mm.
+    k_sigma
+        Width of a learned intensity window in robust standard deviations (no box).
+    closing_mm
+        Morphological closing radius after growing (strands, septa), mm.
+    opening_mm
+        Morphological opening radius to cut thin leaks, mm (0: none).
+    beta
+        Random-walker edge sensitivity on normalized intensities.
+    surround_percentile
+        Which percentile of the tissue just around the lesion it competes with (50: the typical
+        neighbour; higher for a bright lesion whose neighbour is mottled, e.g. speckled wall).
+    """
+
+    method: Method = Method.REGION_GROWING
+    polarity: Polarity = Polarity.AUTO
+    window: tuple[float, float] | None = None
+    smoothing_mm: float = 0.7
+    despeckle: bool = False
+    seed_radius_mm: float = 2.5
+    search_radius_mm: float = 40.0
+    k_sigma: float = 2.5
+    closing_mm: float = 0.0
+    opening_mm: float = 0.0
+    beta: float = 130.0
+    surround_percentile: float = 50.0

@@ -1,0 +1,113 @@
+"""Shared clean-up: keep what the positive points touch, cut at negative points, fill holes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+Point = tuple[int, int, int]
+
+
+def ball_structure(radius_mm: float, spacing_kji: Sequence[float]) -> np.ndarray:
+    """A structuring element approximating a ball of physical radius (at least one voxel)."""
+    half = [max(0, int(np.floor(radius_mm / s))) for s in spacing_kji]
+    grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
+    d2 = sum((g * s) ** 2 for g, s in zip(grids, spacing_kji, strict=True))
+    return np.asarray(d2 <= radius_mm**2)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill enclosed holes in 3D and in every acquisition slice (cysts, necrosis, septa)."""
+    out = ndimage.binary_fill_holes(mask)
+    for k in range(out.shape[0]):
+        if out[k].any():
+            out[k] = ndimage.binary_fill_holes(out[k])
+    return np.asarray(out)
+
+
+def keep_seeded(
+    mask: np.ndarray, positive: Sequence[Point], spacing_kji: Sequence[float], reach_mm: float = 3.0
+) -> np.ndarray:
+    """Components that hold a positive point (or lie within ``reach_mm`` of one)."""
+    labels, n = ndimage.label(mask, ndimage.generate_binary_structure(3, 3))
+    if n == 0:
+        return np.zeros_like(mask, dtype=bool)
+    keep: set[int] = set()
+    for p in positive:
+        if labels[p] > 0:
+            keep.add(int(labels[p]))
+            continue
+        lo = [max(0, c - int(np.ceil(reach_mm / s))) for c, s in zip(p, spacing_kji, strict=True)]
+        hi = [c + int(np.ceil(reach_mm / s)) + 1 for c, s in zip(p, spacing_kji, strict=True)]
+        window = labels[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+        found = np.argwhere(window > 0)
+        if found.size:
+            d = (((found + lo - np.array(p)) * np.array(spacing_kji)) ** 2).sum(axis=1)
+            nearest = found[int(np.argmin(d))]
+            keep.add(int(window[tuple(nearest)]))
+    return np.isin(labels, sorted(keep)) if keep else np.zeros_like(mask, dtype=bool)
+
+
+def seeded_region(candidate: np.ndarray, point: Point, spacing_kji: Sequence[float]) -> np.ndarray:
+    """The part of ``candidate`` that belongs to a click, holes filled.
+
+    The component holding the click; if the click sits in a hole of the candidate (a necrotic
+    or cystic centre), the component whose filled shape encloses it; else the nearest component
+    within 3 mm.
+    """
+    labels, _ = ndimage.label(candidate, ndimage.generate_binary_structure(3, 3))
+    if labels[point] > 0:
+        return fill_holes(labels == labels[point])
+    filled_labels, _ = ndimage.label(fill_holes(candidate), ndimage.generate_binary_structure(3, 3))
+    if filled_labels[point] > 0:
+        return np.asarray(filled_labels == filled_labels[point])
+    return fill_holes(keep_seeded(candidate, [point], spacing_kji))
+
+
+def cut_at_negatives(
+    mask: np.ndarray,
+    positive: Sequence[Point],
+    negative: Sequence[Point],
+    spacing_kji: Sequence[float],
+) -> np.ndarray:
+    """Remove mask voxels nearer (in mm) to a negative point than to every positive point."""
+    if not negative or not mask.any():
+        return mask
+    idx = np.argwhere(mask).astype(np.float32) * np.asarray(spacing_kji, dtype=np.float32)
+
+    def nearest(points: Sequence[Point]) -> np.ndarray:
+        pts = np.asarray(points, dtype=np.float32) * np.asarray(spacing_kji, dtype=np.float32)
+        best = np.full(len(idx), np.inf, dtype=np.float32)
+        for p in pts:
+            best = np.minimum(best, ((idx - p) ** 2).sum(axis=1))
+        return best
+
+    drop = nearest(negative) < nearest(positive)
+    out = mask.copy()
+    coords = np.argwhere(mask)[drop]
+    out[coords[:, 0], coords[:, 1], coords[:, 2]] = False
+    return out
+
+
+def finish(
+    mask: np.ndarray,
+    positive: Sequence[Point],
+    negative: Sequence[Point],
+    spacing_kji: Sequence[float],
+    guard: np.ndarray,
+    closing_mm: float,
+    opening_mm: float,
+) -> np.ndarray:
+    """The common end of every method: guard, close, fill, open, cut, keep seeded parts."""
+    out = mask & guard
+    if closing_mm > 0:
+        out = ndimage.binary_closing(out, ball_structure(closing_mm, spacing_kji)) & guard
+    out = fill_holes(out)
+    if opening_mm > 0:
+        opened = ndimage.binary_opening(out, ball_structure(opening_mm, spacing_kji))
+        if keep_seeded(opened, positive, spacing_kji).any():
+            out = opened
+    out = cut_at_negatives(out, positive, negative, spacing_kji)
+    return keep_seeded(out, positive, spacing_kji)

@@ -1,0 +1,115 @@
+"""Presets: segmentation parameters per tumour type and modality, and why they fit the tissue.
+
+The default method of each preset is the one that scored best on
+``benchmarks/segmentation_accuracy.py`` (see docs/accuracy.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tscimg.core.vocabularies import LesionType, Modality
+from tscimg.segment.parameters import Method, Polarity, SegmentParameters
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Named parameters with the reason they suit the tissue."""
+
+    name: str
+    parameters: SegmentParameters
+    rationale: str
+
+
+PRESETS: dict[tuple[LesionType, Modality | None], Preset] = {
+    (LesionType.AML, Modality.CT): Preset(
+        "aml-ct",
+        SegmentParameters(
+            method=Method.REGION_GROWING,
+            window=(-250.0, -20.0),
+            polarity=Polarity.AUTO,
+            smoothing_mm=0.8,
+            search_radius_mm=60.0,
+            closing_mm=2.0,
+            opening_mm=0.0,
+        ),
+        "Angiomyolipoma fat is below -20 HU, which kidney parenchyma (30-45 HU unenhanced) never "
+        "is: when the click lies in fat, the lesion is the fat region connected to it, closed by "
+        "2 mm and hole-filled so its soft-tissue strands and vessels count as tumour. A fat-poor "
+        "AML (click above -20 HU) falls back to a model learned from the click and the "
+        "background around the box.",
+    ),
+    (LesionType.AML, Modality.MR): Preset(
+        "aml-mr",
+        SegmentParameters(
+            method=Method.REGION_GROWING,
+            polarity=Polarity.AUTO,
+            search_radius_mm=60.0,
+            closing_mm=1.5,
+        ),
+        "On MRI the AML's fat signal differs from parenchyma in either direction depending on "
+        "the sequence: the polarity is learned from the click against the background.",
+    ),
+    (LesionType.SEGA, Modality.MR): Preset(
+        "sega-mr",
+        SegmentParameters(
+            method=Method.REGION_GROWING,
+            polarity=Polarity.BRIGHT,
+            search_radius_mm=30.0,
+            closing_mm=1.0,
+            opening_mm=0.0,
+        ),
+        "SEGAs enhance avidly with a sharp border; cystic or necrotic parts inside belong to the "
+        "tumour. Enhancing tissue (brighter than the surrounding brain) is grown from the click "
+        "and enclosed holes are filled in 3D and per slice, so a cyst or necrosis is included; "
+        "a click inside the cyst picks the enhancing rim that encloses it. Dark ventricles "
+        "beside the tumour are never grown into.",
+    ),
+    (LesionType.RHABDOMYOMA, Modality.US): Preset(
+        "rhabdomyoma-us",
+        SegmentParameters(
+            method=Method.REGION_GROWING,
+            polarity=Polarity.BRIGHT,
+            despeckle=True,
+            smoothing_mm=0.8,
+            search_radius_mm=25.0,
+            closing_mm=1.0,
+            opening_mm=0.6,
+            surround_percentile=65.0,
+        ),
+        "Rhabdomyomas are homogeneous hyperechoic masses: speckle is reduced first (3x3x3 median, "
+        "then Gaussian), the mass is grown as brighter-than-myocardium tissue, judged against the "
+        "upper part of the speckled wall's intensities (65th percentile: speckle peaks are what "
+        "bridges into the wall), and opened by 0.6 mm to cut the remaining bridges.",
+    ),
+    (LesionType.GENERIC, None): Preset(
+        "generic",
+        SegmentParameters(
+            method=Method.REGION_GROWING,
+            polarity=Polarity.AUTO,
+            search_radius_mm=40.0,
+            closing_mm=1.0,
+        ),
+        "No tissue assumption: intensity model learned from the clicks (and around the box).",
+    ),
+}
+
+
+def preset_for(lesion_type: LesionType, modality: Modality | None) -> Preset:
+    """The preset for a lesion type on a modality (falling back to the lesion's own, then generic).
+
+    Examples
+    --------
+    >>> preset_for(LesionType.AML, Modality.CT).name
+    'aml-ct'
+    >>> preset_for(LesionType.SEGA, None).name
+    'sega-mr'
+    >>> preset_for(LesionType.GENERIC, Modality.CT).name
+    'generic'
+    """
+    if (lesion_type, modality) in PRESETS:
+        return PRESETS[(lesion_type, modality)]
+    for (kind, _), preset in PRESETS.items():
+        if kind is lesion_type:
+            return preset
+    return PRESETS[(LesionType.GENERIC, None)]

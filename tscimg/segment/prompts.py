@@ -1,0 +1,148 @@
+"""Segmentation prompts: positive and negative points and an optional box, in voxel indices.
+
+Prompts may be given in voxel indices ``(i, j, k)``, LPS mm or RAS mm; they are converted to
+indices once, on the scan's grid, and checked.
+
+Examples
+--------
+>>> from tscimg.core.geometry import Geometry
+>>> g = Geometry((10, 10, 5), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+>>> p = Prompts.from_physical(g, positive_lps=[(3.0, 4.0, 4.0)], box_ras=(-1, -1, 0, -8, -8, 8))
+>>> p.positive, p.box
+(((3, 4, 2),), (1, 1, 0, 8, 8, 4))
+>>> Prompts(positive=((20, 0, 0),)).validated(g, "scan.nii.gz")
+Traceback (most recent call last):
+...
+tscimg.core.errors.PromptError: scan.nii.gz: positive point (20, 0, 0) lies outside the image ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tscimg.core.errors import PromptError
+from tscimg.core.geometry import Geometry, ras_to_lps
+
+Index = tuple[int, int, int]
+Box = tuple[int, int, int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """What a reader gives: positive points, negative points, an optional box (voxel indices).
+
+    Parameters
+    ----------
+    positive
+        Points inside the lesion, ``(i, j, k)``.
+    negative
+        Points outside the lesion (corrections), ``(i, j, k)``.
+    box
+        Inclusive voxel corners ``(i0, j0, k0, i1, j1, k1)``.
+    """
+
+    positive: tuple[Index, ...] = ()
+    negative: tuple[Index, ...] = ()
+    box: Box | None = None
+
+    @classmethod
+    def from_physical(
+        cls,
+        geometry: Geometry,
+        positive_index: Sequence[Sequence[float]] = (),
+        negative_index: Sequence[Sequence[float]] = (),
+        box_index: Sequence[float] | None = None,
+        positive_lps: Sequence[Sequence[float]] = (),
+        negative_lps: Sequence[Sequence[float]] = (),
+        box_lps: Sequence[float] | None = None,
+        positive_ras: Sequence[Sequence[float]] = (),
+        negative_ras: Sequence[Sequence[float]] = (),
+        box_ras: Sequence[float] | None = None,
+    ) -> Prompts:
+        """Combine prompts given in any space into voxel indices on ``geometry``."""
+
+        def to_index(point_lps: Sequence[float]) -> Index:
+            i, j, k = (round(v) for v in geometry.lps_to_index(point_lps))
+            return (i, j, k)
+
+        def rounded(point: Sequence[float]) -> Index:
+            i, j, k = (round(float(v)) for v in point)
+            return (i, j, k)
+
+        pos = [rounded(p) for p in positive_index]
+        pos += [to_index(p) for p in positive_lps]
+        pos += [to_index(ras_to_lps(p)) for p in positive_ras]
+        neg = [rounded(p) for p in negative_index]
+        neg += [to_index(p) for p in negative_lps]
+        neg += [to_index(ras_to_lps(p)) for p in negative_ras]
+        boxes: list[Box] = []
+        if box_index is not None:
+            c = [round(float(v)) for v in box_index]
+            boxes.append((c[0], c[1], c[2], c[3], c[4], c[5]))
+        for corners, convert in ((box_lps, False), (box_ras, True)):
+            if corners is None:
+                continue
+            first: Sequence[float] = tuple(float(v) for v in corners[:3])
+            second: Sequence[float] = tuple(float(v) for v in corners[3:6])
+            if convert:
+                first, second = ras_to_lps(first), ras_to_lps(second)
+            ia = np.array(geometry.lps_to_index(first))
+            ib = np.array(geometry.lps_to_index(second))
+            lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
+            boxes.append(tuple(int(v) for v in (*np.round(lo), *np.round(hi))))  # type: ignore[arg-type]
+        if len(boxes) > 1:
+            raise PromptError("give one box, in one space (index, LPS or RAS)")
+        return cls(tuple(pos), tuple(neg), boxes[0] if boxes else None)
+
+    def with_clicks(
+        self, positive: Sequence[Index] = (), negative: Sequence[Index] = ()
+    ) -> Prompts:
+        """The same prompts plus more points (refinement is a new call with all prompts)."""
+        return Prompts(self.positive + tuple(positive), self.negative + tuple(negative), self.box)
+
+    def validated(self, geometry: Geometry, source: str | None) -> Prompts:
+        """Check the prompts against the grid; raise :class:`PromptError` saying what is wrong."""
+        if not self.positive and self.box is None:
+            raise PromptError(
+                "no positive point and no box: nothing says where the lesion is",
+                path=source,
+                hint="Give at least one --point inside the lesion",
+            )
+        for kind, points in (("positive", self.positive), ("negative", self.negative)):
+            for p in points:
+                if not geometry.contains_index(p):
+                    raise PromptError(
+                        f"{kind} point {tuple(p)} lies outside the image (size "
+                        f"{list(geometry.size)})",
+                        path=source,
+                        hint="Check the coordinates and their space (index, LPS or RAS)",
+                    )
+        clash = set(self.positive) & set(self.negative)
+        if clash:
+            raise PromptError(
+                f"point {sorted(clash)[0]} is both positive and negative",
+                path=source,
+                hint="Remove one of the two",
+            )
+        if self.box is not None:
+            lo, hi = np.array(self.box[:3]), np.array(self.box[3:])
+            if np.any(lo > hi):
+                raise PromptError(
+                    f"box {self.box} is inverted: each first corner must be <= the second",
+                    path=source,
+                    hint="Give --box i0,j0,k0,i1,j1,k1 with i0<=i1, j0<=j1, k0<=k1",
+                )
+            size = np.array(geometry.size)
+            if np.any(hi < 0) or np.any(lo >= size):
+                raise PromptError(f"box {self.box} lies outside the image", path=source)
+            for p in self.positive:
+                if np.any(np.array(p) < lo) or np.any(np.array(p) > hi):
+                    raise PromptError(
+                        f"positive point {tuple(p)} lies outside the box {self.box}",
+                        path=source,
+                        hint="Put the point inside the box, or enlarge the box",
+                    )
+        return self

@@ -1,0 +1,141 @@
+"""The working region of one segmentation call: a crop around the prompts and its leak guard.
+
+Cost is bounded by the lesion, not the scan: every algorithm runs on this crop only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+from tscimg.core.scan import Scan
+from tscimg.segment.prompts import Prompts
+
+
+@dataclass(frozen=True)
+class WorkRegion:
+    """A crop of the scan with prompts in crop coordinates.
+
+    Attributes
+    ----------
+    values
+        Float32 pixels of the crop, ``[k, j, i]``.
+    spacing_kji
+        Voxel spacing along the array axes, mm.
+    offset_kji
+        Position of the crop's first voxel in the full array.
+    guard
+        Where the lesion may be (the box, or balls of the search radius around the points).
+    ring
+        Background sample: crop voxels outside the box, or without a box the shell between
+        0.75 and 1 search radius around the positive points.
+    positive, negative
+        Points in crop ``(k, j, i)`` coordinates.
+    full_shape
+        Shape of the full scan array.
+    has_box
+        Whether the prompts include a box.
+    body
+        Voxels that are not constant padding outside the body (skull-stripped images).
+    """
+
+    values: np.ndarray
+    spacing_kji: tuple[float, float, float]
+    offset_kji: tuple[int, int, int]
+    guard: np.ndarray
+    ring: np.ndarray
+    positive: tuple[tuple[int, int, int], ...]
+    negative: tuple[tuple[int, int, int], ...]
+    full_shape: tuple[int, int, int]
+    has_box: bool
+    body: np.ndarray
+
+    @property
+    def has_background(self) -> bool:
+        """Whether there is a background sample to learn from."""
+        return bool(self.ring.any())
+
+    def ball(self, centre: tuple[int, int, int], radius_mm: float) -> np.ndarray:
+        """Boolean ball (physical radius) around a crop point."""
+        grids = np.ogrid[tuple(slice(0, n) for n in self.values.shape)]
+        d2 = sum(
+            ((g - c) * s) ** 2 for g, c, s in zip(grids, centre, self.spacing_kji, strict=True)
+        )
+        return np.asarray(d2 <= radius_mm**2)
+
+    def paste(self, region: np.ndarray) -> np.ndarray:
+        """The crop's result placed into a full-size ``[k, j, i]`` uint8 array."""
+        out = np.zeros(self.full_shape, dtype=np.uint8)
+        k, j, i = self.offset_kji
+        nk, nj, ni = region.shape
+        out[k : k + nk, j : j + nj, i : i + ni] = region
+        return out
+
+
+def _body(values: np.ndarray) -> np.ndarray:
+    """Voxels that are not padding: skull-stripped or masked images fill the outside with one
+    constant (their minimum); those voxels would fake a noiseless background."""
+    padding = values == values.min()
+    if padding.mean() < 0.02:
+        return np.ones(values.shape, dtype=bool)
+    return np.asarray(~padding)
+
+
+def work_region(scan: Scan, prompts: Prompts, search_radius_mm: float) -> WorkRegion:
+    """Crop the scan around the prompts, with a margin for background context."""
+    size_kji = np.array(scan.geometry.size[::-1])
+    spacing = np.array(scan.geometry.spacing_mm[::-1])
+    if prompts.box is not None:
+        lo = np.array(prompts.box[:3][::-1])
+        hi = np.array(prompts.box[3:][::-1])
+        margin = np.maximum(np.ceil(0.25 * (hi - lo + 1)), np.ceil(4.0 / spacing)).astype(int)
+        margin = np.maximum(margin, 2)
+    else:
+        pts = np.array([p[::-1] for p in prompts.positive])
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        margin = np.ceil(search_radius_mm / spacing).astype(int) + 1
+    start = np.maximum(lo - margin, 0)
+    stop = np.minimum(hi + margin + 1, size_kji)
+    view = sitk.GetArrayViewFromImage(scan.image)
+    values = np.array(
+        view[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]], dtype=np.float32
+    )
+    shape = values.shape
+
+    def local(p: tuple[int, int, int]) -> tuple[int, int, int]:
+        k, j, i = (int(v) for v in np.array(p[::-1]) - start)
+        return (k, j, i)
+
+    positive = tuple(local(p) for p in prompts.positive)
+    negative = tuple(
+        local(p)
+        for p in prompts.negative
+        if np.all(np.array(p[::-1]) >= start) and np.all(np.array(p[::-1]) < stop)
+    )
+    if prompts.box is not None:
+        guard = np.zeros(shape, dtype=bool)
+        a, b = lo - start, hi - start + 1
+        guard[a[0] : b[0], a[1] : b[1], a[2] : b[2]] = True
+        ring = ~guard
+    else:
+        grids = np.ogrid[tuple(slice(0, n) for n in shape)]
+        nearest2 = np.full(shape, np.inf, dtype=np.float32)
+        for c in positive:
+            d2 = sum(((g - ci) * s) ** 2 for g, ci, s in zip(grids, c, spacing, strict=True))
+            nearest2 = np.minimum(nearest2, d2)
+        guard = nearest2 <= search_radius_mm**2
+        ring = guard & (nearest2 >= (0.75 * search_radius_mm) ** 2)
+    return WorkRegion(
+        body=_body(values),
+        values=values,
+        spacing_kji=(float(spacing[0]), float(spacing[1]), float(spacing[2])),
+        offset_kji=(int(start[0]), int(start[1]), int(start[2])),
+        guard=guard,
+        ring=ring,
+        positive=positive,
+        negative=negative,
+        full_shape=(int(size_kji[0]), int(size_kji[1]), int(size_kji[2])),
+        has_box=prompts.box is not None,
+    )
