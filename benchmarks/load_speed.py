@@ -7,25 +7,15 @@ tscimg additionally reads every header with pydicom to order, check and correct 
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from timing import median_seconds
 
 from tscimg import Geometry, Modality, Scan, load_scan
 from tscimg.io import SeriesIdentity, write_dicom_series, write_volume
-
-
-def _timed(fn, repeats: int = 3) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _sitk_series(folder: Path) -> sitk.Image:
@@ -45,10 +35,10 @@ def main() -> None:
         folder = Path(tmp) / "ct"
         write_dicom_series(scan, folder, SeriesIdentity("BENCH", "bench"))
         nifti = write_volume(scan, Path(tmp) / "ct.nii.gz")
-        floor_dicom = _timed(lambda: _sitk_series(folder))
-        ours_dicom = _timed(lambda: load_scan(folder))
-        floor_nifti = _timed(lambda: sitk.ReadImage(str(nifti)))
-        ours_nifti = _timed(lambda: load_scan(nifti))
+        floor_dicom = median_seconds(lambda: _sitk_series(folder), 3)
+        ours_dicom = median_seconds(lambda: load_scan(folder), 3)
+        floor_nifti = median_seconds(lambda: sitk.ReadImage(str(nifti)), 3)
+        ours_nifti = median_seconds(lambda: load_scan(nifti), 3)
     print("512 x 512 x 200 CT, median of 3")
     print(
         f"DICOM series: SimpleITK {floor_dicom:.2f} s, tscimg {ours_dicom:.2f} s "

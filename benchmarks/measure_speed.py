@@ -8,26 +8,16 @@ floor measured in the same run: reading the same mask file with SimpleITK. Targe
 from __future__ import annotations
 
 import math
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from timing import median_seconds
 
 from tscimg import Geometry, Mask, load_mask
 from tscimg.io import write_volume
 from tscimg.measure import measure_mask
-
-
-def _timed(fn, repeats: int = 7) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -38,9 +28,9 @@ def main() -> None:
     mask = Mask.from_array(inside.astype(np.uint8), grid)
     with tempfile.TemporaryDirectory() as tmp:
         path = write_volume(mask, Path(tmp) / "lesion.nii.gz")
-        read_s = _timed(lambda: sitk.ReadImage(str(path)))
-        load_s = _timed(lambda: load_mask(path))
-    measure_s = _timed(lambda: measure_mask(mask))
+        read_s = median_seconds(lambda: sitk.ReadImage(str(path)))
+        load_s = median_seconds(lambda: load_mask(path))
+    measure_s = median_seconds(lambda: measure_mask(mask))
     result = measure_mask(mask).total
     print(f"lesion: {result.volume_ml:.2f} mL in a 512 x 512 x 300 mask")
     print(f"floor: SimpleITK read of the mask file  {read_s:.3f} s")

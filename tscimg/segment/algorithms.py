@@ -30,6 +30,19 @@ from tscimg.segment.postprocess import ball_structure, fill_holes, finish, seede
 from tscimg.segment.region import WorkRegion
 
 
+def _finished(mask: np.ndarray, region: WorkRegion, params: SegmentParameters) -> np.ndarray:
+    """The common clean-up of every method (see :func:`postprocess.finish`)."""
+    return finish(
+        mask,
+        region.positive,
+        region.negative,
+        region.spacing_kji,
+        region.guard,
+        params.closing_mm,
+        params.opening_mm,
+    )
+
+
 def _resolve(polarity: Polarity, fg: float, bg: RobustStats) -> Polarity:
     if polarity is Polarity.AUTO:
         return Polarity.BRIGHT if fg >= bg.median else Polarity.DARK
@@ -74,8 +87,8 @@ def _grow_from(
         return seeded_region(window, point, region.spacing_kji)
     seed = seed_stats(img, region, point, params.seed_radius_mm, floor)
     bg = far_bg or RobustStats.of(img[region.guard], floor)
-    if abs(seed.median - bg.median) < 3.0 * floor:
-        return np.zeros(img.shape, dtype=bool)  # nothing at the click stands out
+    if abs(seed.median - bg.median) < 3.0 * floor and seed.sd < 1.5 * bg.sd:
+        return np.zeros(img.shape, dtype=bool)  # same level and texture as the background
     polarity = _resolve(params.polarity, seed.median, bg)
     if polarity is Polarity.ABNORMAL:
         cand = (np.abs(img - bg.median) > 3.0 * bg.sd) & region.guard
@@ -157,23 +170,46 @@ def _necrotic_centre(
     return fill_holes(dark | rim)
 
 
+def _grow_locally(
+    img: np.ndarray,
+    region: WorkRegion,
+    point: tuple[int, int, int],
+    params: SegmentParameters,
+    floor: float,
+    grown: np.ndarray,
+) -> np.ndarray:
+    """A correction click: tissue like the clicked one, connected to it, within reach of the
+    gap it fills (1.5 x its distance to the region grown so far, from 3 to 8 mm): a
+    correction mends a local error, it does not re-segment the lesion."""
+    if grown.any():
+        idx = np.argwhere(grown).astype(np.float32)
+        gap = float(
+            np.sqrt(
+                (((idx - np.asarray(point)) * np.asarray(region.spacing_kji)) ** 2)
+                .sum(axis=1)
+                .min()
+            )
+        )
+    else:
+        gap = params.search_radius_mm / 4.0
+    reach = min(max(3.0, 1.5 * gap), 8.0)
+    seed = seed_stats(img, region, point, params.seed_radius_mm, floor)
+    width = max(params.k_sigma * seed.sd, 3.0 * floor)
+    similar = (np.abs(img - seed.median) <= width) & region.guard & region.ball(point, reach)
+    local = seeded_region(similar, point, region.spacing_kji)
+    return local | (region.ball(point, params.seed_radius_mm) & region.guard)
+
+
 def region_growing(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     """Intensity-model region growing from every positive point; see the module docstring."""
     img = prepared(region, params.smoothing_mm, params.despeckle)
     floor = noise_sd(img, region.body)
     far_bg = background_stats(img, region, floor)
-    grown = np.zeros(img.shape, dtype=bool)
-    for p in region.positive:
-        grown |= _grow_from(img, region, p, params, floor, far_bg)
-    return finish(
-        grown,
-        region.positive,
-        region.negative,
-        region.spacing_kji,
-        region.guard,
-        params.closing_mm,
-        params.opening_mm,
-    )
+    first, *corrections = region.positive
+    grown = _grow_from(img, region, first, params, floor, far_bg)
+    for p in corrections:
+        grown |= _grow_locally(img, region, p, params, floor, grown)
+    return _finished(grown, region, params)
 
 
 def _normalized(img: np.ndarray, region: WorkRegion, params: SegmentParameters) -> np.ndarray:
@@ -211,15 +247,7 @@ def random_walker_region(region: WorkRegion, params: SegmentParameters) -> np.nd
     for p in region.positive:
         labels[region.ball(p, radius) & allowed] = 1
     if not (labels == 1).any() or not (labels == 0).any():
-        return finish(
-            labels == 1,
-            region.positive,
-            region.negative,
-            region.spacing_kji,
-            region.guard,
-            params.closing_mm,
-            params.opening_mm,
-        )
+        return _finished(labels == 1, region, params)
     data = _normalized(img, region, params)
     spacing = np.asarray(region.spacing_kji) / min(region.spacing_kji)
     with warnings.catch_warnings():  # probabilities slightly outside [0, 1] are harmless here
@@ -227,15 +255,7 @@ def random_walker_region(region: WorkRegion, params: SegmentParameters) -> np.nd
         result = random_walker(
             data, labels, beta=params.beta, mode="cg_j", tol=1e-3, spacing=spacing
         )
-    return finish(
-        result == 1,
-        region.positive,
-        region.negative,
-        region.spacing_kji,
-        region.guard,
-        params.closing_mm,
-        params.opening_mm,
-    )
+    return _finished(result == 1, region, params)
 
 
 def _dilate(mask: np.ndarray, radius_mm: float, region: WorkRegion) -> np.ndarray:
@@ -272,12 +292,4 @@ def active_contour(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     gac.SetNumberOfIterations(100)
     out = gac.Execute(sitk.Cast(level, sitk.sitkFloat32), sitk.Cast(speed, sitk.sitkFloat32))
     result = (sitk.GetArrayFromImage(out) < 0) & _dilate(start, 4.0, region)
-    return finish(
-        result,
-        region.positive,
-        region.negative,
-        region.spacing_kji,
-        region.guard,
-        params.closing_mm,
-        params.opening_mm,
-    )
+    return _finished(result, region, params)

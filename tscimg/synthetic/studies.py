@@ -119,6 +119,24 @@ def _finish(
     return geometry.apply_to(sitk.GetImageFromArray(out))
 
 
+def _visit(
+    pid: str,
+    kind: LesionType,
+    modality: Modality,
+    image: sitk.Image,
+    plan: VisitPlan,
+    lesion: Ellipsoid,
+) -> SampleVisit:
+    scan = Scan(
+        image,
+        modality=modality,
+        acquisition_date=plan.date,
+        slice_thickness_mm=plan.slice_spacing_mm,
+        manufacturer="tscimg synthetic",
+    )
+    return SampleVisit(pid, kind, scan, plan.pose, {"L1": lesion})
+
+
 def aml_ct_study() -> SampleStudy:
     """TSC-001: renal angiomyolipoma on CT, 4 visits, 2.5 to 5 mm slices; responds (-38%)."""
     pid = "TSC-001"
@@ -145,14 +163,7 @@ def aml_ct_study() -> SampleStudy:
             [Layer(perirenal, -100.0), Layer(kidney, 40.0), Layer(aml, _fat_with_strands)],
         )
         image = _finish(values, grid, _seed(pid, "noise", n), 0.7, 12.0, (-1024, 3071), np.int16)
-        scan = Scan(
-            image,
-            modality=Modality.CT,
-            acquisition_date=plan.date,
-            slice_thickness_mm=plan.slice_spacing_mm,
-            manufacturer="tscimg synthetic",
-        )
-        visits.append(SampleVisit(pid, LesionType.AML, scan, plan.pose, {"L1": aml}))
+        visits.append(_visit(pid, LesionType.AML, Modality.CT, image, plan, aml))
     return SampleStudy(
         pid, LesionType.AML, Modality.CT, datetime.date(2024, 1, 15), "response", tuple(visits)
     )
@@ -188,14 +199,7 @@ def sega_mr_study() -> SampleStudy:
             ],
         )
         image = _finish(values, grid, _seed(pid, "noise", n), 0.8, 25.0, (0, 4095), np.int16)
-        scan = Scan(
-            image,
-            modality=Modality.MR,
-            acquisition_date=plan.date,
-            slice_thickness_mm=plan.slice_spacing_mm,
-            manufacturer="tscimg synthetic",
-        )
-        visits.append(SampleVisit(pid, LesionType.SEGA, scan, plan.pose, {"L1": sega}))
+        visits.append(_visit(pid, LesionType.SEGA, Modality.MR, image, plan, sega))
     return SampleStudy(
         pid,
         LesionType.SEGA,
@@ -235,14 +239,7 @@ def rhabdomyoma_echo_study() -> SampleStudy:
         )
         values = blur_mm(values, grid, 0.5) * _speckle(values.shape, _seed(pid, "speckle", n))
         image = _finish(values, grid, _seed(pid, "noise", n), 0.3, 4.0, (0, 255), np.uint8)
-        scan = Scan(
-            image,
-            modality=Modality.US,
-            acquisition_date=plan.date,
-            slice_thickness_mm=plan.slice_spacing_mm,
-            manufacturer="tscimg synthetic",
-        )
-        visits.append(SampleVisit(pid, LesionType.RHABDOMYOMA, scan, plan.pose, {"L1": mass}))
+        visits.append(_visit(pid, LesionType.RHABDOMYOMA, Modality.US, image, plan, mass))
     return SampleStudy(
         pid,
         LesionType.RHABDOMYOMA,
