@@ -79,6 +79,7 @@ class ImageHeader:
     manufacturer: str | None
     acquisition_date: datetime.date | None
     instance_number: int | None
+    has_per_frame_groups: bool = False
 
     @classmethod
     def from_dataset(cls, ds: Dataset, path: Path) -> ImageHeader:
@@ -117,6 +118,7 @@ class ImageHeader:
             manufacturer=text("Manufacturer"),
             acquisition_date=date,
             instance_number=None if inst in (None, "") else int(inst),
+            has_per_frame_groups="PerFrameFunctionalGroupsSequence" in ds,
         )
 
     @property

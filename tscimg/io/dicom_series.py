@@ -306,9 +306,7 @@ def read_dicom_file(path: Path, allow_resampling: bool = False) -> Scan:
             path=path,
             hint="Pass a segmentation with --mask or load_mask, and images with load_scan",
         )
-    if header.number_of_frames > 1 or "PerFrameFunctionalGroupsSequence" in pydicom.dcmread(
-        path, stop_before_pixels=True
-    ):
+    if header.number_of_frames > 1 or header.has_per_frame_groups:
         return read_multiframe(path, allow_resampling)
     return read_classic_series([header], str(path), allow_resampling)
 
