@@ -22,7 +22,8 @@ NON_IMAGE_SOP_PREFIXES = (
     "1.2.840.10008.1.3.10",  # DICOMDIR (media storage directory)
 )
 
-_DICOM_SUFFIXES = {".dcm", ".dicom", ".ima", ""}
+#: File-name endings that say "DICOM" (files without an ending are sniffed for the preamble).
+DICOM_NAME_SUFFIXES = (".dcm", ".dicom", ".ima")
 
 
 def looks_like_dicom(path: Path) -> bool:
@@ -186,16 +187,17 @@ def discover_series(folder: Path) -> FolderContents:
     groups: dict[str, list[ImageHeader]] = defaultdict(list)
     unreadable: list[Path] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if path.suffix.lower() not in _DICOM_SUFFIXES and not looks_like_dicom(path):
+        named_dicom = path.suffix.lower() in DICOM_NAME_SUFFIXES
+        if not named_dicom and path.suffix and not looks_like_dicom(path):
             continue
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True, force=path.suffix.lower() == ".dcm")
         except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError):
-            if path.suffix.lower() in (".dcm", ".dicom", ".ima"):
+            if named_dicom:
                 unreadable.append(path)
             continue
         if "SOPClassUID" not in ds and "Rows" not in ds:
-            if path.suffix.lower() in (".dcm", ".dicom", ".ima"):
+            if named_dicom:
                 unreadable.append(path)  # forced read found no DICOM content
             continue
         header = ImageHeader.from_dataset(ds, path)

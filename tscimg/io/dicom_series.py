@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,18 +21,8 @@ from tscimg.io.dicom_headers import (
     read_header,
     summarize,
 )
+from tscimg.io.itk_messages import quiet_itk
 from tscimg.io.slice_stack import PositionedSlice, StackPlan, assemble, plan_stack
-
-
-@contextmanager
-def _quiet_itk() -> Iterator[None]:
-    """Silence ITK's stderr warnings (tscimg reports its own, as scan warnings)."""
-    before = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)
-    try:
-        yield
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(before)
 
 
 def _image_from_plan(array: np.ndarray, plan: StackPlan) -> sitk.Image:
@@ -104,7 +93,7 @@ def _read_pixels(paths: Sequence[Path]) -> np.ndarray:
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(p) for p in paths])
     try:
-        with _quiet_itk():
+        with quiet_itk():
             image = reader.Execute()
     except RuntimeError as exc:
         raise ImageReadError(
@@ -124,7 +113,7 @@ def _read_pixels(paths: Sequence[Path]) -> np.ndarray:
 
 def _first_undecodable(paths: Sequence[Path]) -> Path | None:
     """On the error path only: the first file ITK cannot decode on its own."""
-    with _quiet_itk():
+    with quiet_itk():
         for path in paths:
             try:
                 sitk.ReadImage(str(path))
@@ -282,7 +271,7 @@ def _apply_rescale(frames: np.ndarray, scaled: Sequence[tuple[float, float]]) ->
 def _read_without_geometry(path: Path, header: ImageHeader) -> Scan:
     """Multi-frame objects with no plane positions (e.g. ultrasound cine): frames as slices."""
     try:
-        with _quiet_itk():
+        with quiet_itk():
             image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
         raise ImageReadError("the pixel data could not be decoded", path=path) from exc

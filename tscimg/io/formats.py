@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from tscimg.core.errors import ImageReadError
-from tscimg.io.dicom_headers import looks_like_dicom
+from tscimg.io.dicom_headers import DICOM_NAME_SUFFIXES, looks_like_dicom
 
 
 class FileFormat(StrEnum):
@@ -38,7 +38,7 @@ class FileFormat(StrEnum):
             return cls.NRRD
         if name.endswith((".mha", ".mhd")):
             return cls.METAIMAGE
-        if name.endswith((".dcm", ".dicom", ".ima")) or (path.is_file() and looks_like_dicom(path)):
+        if name.endswith(DICOM_NAME_SUFFIXES) or (path.is_file() and looks_like_dicom(path)):
             return cls.DICOM_FILE
         raise ImageReadError(
             "unrecognised image format",

@@ -10,6 +10,7 @@ import SimpleITK as sitk
 
 from tscimg.core.errors import ImageReadError
 from tscimg.core.geometry import Geometry
+from tscimg.io.itk_messages import quiet_itk
 
 #: Largest deviation from orthonormal direction cosines accepted in a NIfTI affine.
 SHEAR_TOLERANCE = 1e-4
@@ -92,14 +93,11 @@ def _pixels_by_itk(path: Path, shape3: tuple[int, ...]) -> sitk.Image | None:
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     reader.SetImageIO("NiftiImageIO")
-    before = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)
     try:
-        image = reader.Execute()
+        with quiet_itk():
+            image = reader.Execute()
     except RuntimeError:
         return None
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(before)
     if image.GetNumberOfComponentsPerPixel() != 1:
         return None
     if image.GetDimension() == 4:

@@ -95,7 +95,7 @@ def _grow_from(
         return seeded_region(cand, point, region.spacing_kji)
     bright = polarity is Polarity.BRIGHT
     if bright and seed.median < bg.median - 3.0 * floor:
-        return _necrotic_centre(img, region, point, params, floor, bg)
+        return _necrotic_centre(img, region, point, seed, floor, bg)
     threshold = _threshold(seed.median, bg.median, bg.median, floor, polarity)
     threshold = _below_leak(img, region, point, threshold, seed.median, bright)
     grown = np.zeros(img.shape, dtype=bool)
@@ -126,8 +126,7 @@ def _touches_guard(grown: np.ndarray, region: WorkRegion) -> bool:
     """Leak check: more than 10% of the region lies within 2 mm of the guard's edge."""
     if region.has_box or not grown.any():
         return False
-    edge = _shell(~region.guard, region, 0.0, 2.0) if (~region.guard).any() else grown & False
-    return bool((grown & edge).sum() > 0.1 * grown.sum())
+    return bool((grown & region.guard_edge).sum() > 0.1 * grown.sum())
 
 
 def _below_leak(
@@ -152,13 +151,12 @@ def _necrotic_centre(
     img: np.ndarray,
     region: WorkRegion,
     point: tuple[int, int, int],
-    params: SegmentParameters,
+    seed: RobustStats,
     floor: float,
     bg: RobustStats,
 ) -> np.ndarray:
     """A click in dark tissue of an enhancing lesion: the dark region holding the click plus
     the enhancing tissue it touches (necrosis and its rim are both tumour)."""
-    seed = seed_stats(img, region, point, params.seed_radius_mm, floor)
     dark_level = _threshold(seed.median, bg.median, bg.median, floor, Polarity.DARK)
     dark = seeded_region((img <= dark_level) & region.guard, point, region.spacing_kji)
     bright = (img >= bg.median + 3.0 * max(floor, 0.5 * bg.sd)) & region.guard
@@ -202,7 +200,11 @@ def _grow_locally(
 
 def region_growing(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     """Intensity-model region growing from every positive point; see the module docstring."""
-    img = prepared(region, params.smoothing_mm, params.despeckle)
+    return _grown(prepared(region, params.smoothing_mm, params.despeckle), region, params)
+
+
+def _grown(img: np.ndarray, region: WorkRegion, params: SegmentParameters) -> np.ndarray:
+    """Region growing on an already prepared (despeckled, smoothed) crop."""
     floor = noise_sd(img, region.body)
     far_bg = background_stats(img, region, floor)
     first, *corrections = region.positive
@@ -235,7 +237,7 @@ def random_walker_region(region: WorkRegion, params: SegmentParameters) -> np.nd
     the negative clicks. The walker places the boundary in the band from intensity edges.
     """
     img = prepared(region, params.smoothing_mm, params.despeckle)
-    grown = region_growing(region, params)
+    grown = _grown(img, region, params)
     allowed = region.guard & _dilate(grown, 4.0, region)
     labels = np.zeros(img.shape, dtype=np.int32)
     labels[~allowed] = 2
@@ -268,10 +270,10 @@ def active_contour(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     Only the band within 4 mm of the region growing may change: the contour refines the
     boundary, it does not search for the lesion.
     """
-    start = region_growing(region, params)
+    img = prepared(region, params.smoothing_mm, params.despeckle)
+    start = _grown(img, region, params)
     if not start.any():
         return start
-    img = prepared(region, params.smoothing_mm, params.despeckle)
     data = _normalized(img, region, params)
     spacing = tuple(float(s) for s in region.spacing_kji[::-1])
     feature = sitk.GetImageFromArray(data)

@@ -6,9 +6,11 @@ Cost is bounded by the lesion, not the scan: every algorithm runs on this crop o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage
 
 from tscimg.core.scan import Scan
 from tscimg.segment.prompts import Prompts
@@ -51,6 +53,12 @@ class WorkRegion:
     full_shape: tuple[int, int, int]
     has_box: bool
     body: np.ndarray
+
+    @cached_property
+    def guard_edge(self) -> np.ndarray:
+        """Guard voxels within 2 mm of the guard's edge (where a leak presses); computed once."""
+        depth = ndimage.distance_transform_edt(self.guard, sampling=self.spacing_kji)
+        return np.asarray(self.guard & (depth <= 2.0))
 
     @property
     def has_background(self) -> bool:
