@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +54,13 @@ def centred_geometry(
     d = np.asarray(direction).reshape(3, 3)
     origin = -d @ ((np.asarray(size) - 1) * np.asarray(spacing) / 2)
     return Geometry(size, spacing, tuple(float(v) for v in origin), tuple(direction))
+
+
+def run_tscimg(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``tscimg`` command in a fresh process, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "tscimg_cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

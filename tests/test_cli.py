@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from builders import SAMPLE_SCANS, centred_geometry
+from builders import SAMPLE_SCANS, centred_geometry, run_tscimg
 from conftest import SeriesWriter
 
 INFO_KEYS = {
@@ -25,19 +23,10 @@ INFO_KEYS = {
 }
 
 
-def tscimg(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tscimg_cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_info_json_matches_the_contract_and_simpleitk(write_series: SeriesWriter) -> None:
     grid = centred_geometry((40, 36, 12), (0.7, 0.7, 5.0))
     _, folder = write_series(grid)
-    result = tscimg("info", str(folder), "--json")
+    result = run_tscimg("info", str(folder), "--json")
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
     assert INFO_KEYS <= record.keys()
@@ -56,7 +45,7 @@ def test_info_json_matches_the_contract_and_simpleitk(write_series: SeriesWriter
 
 def test_info_on_sample_nifti_and_human_output() -> None:
     path = SAMPLE_SCANS / "TSC-003" / "2024-04-28" / "echo3d.nii.gz"
-    result = tscimg("info", str(path))
+    result = run_tscimg("info", str(path))
     assert result.returncode == 0
     assert "spacing_mm" in result.stdout and "0.6" in result.stdout
 
@@ -76,7 +65,7 @@ def test_info_on_sample_nifti_and_human_output() -> None:
 )
 def test_bad_input_is_one_line_naming_the_file_with_exit_1(tmp_path: Path, make, expected) -> None:  # type: ignore[no-untyped-def]
     path = make(tmp_path)
-    result = tscimg("info", str(path))
+    result = run_tscimg("info", str(path))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -87,22 +76,22 @@ def test_bad_input_is_one_line_naming_the_file_with_exit_1(tmp_path: Path, make,
 def test_missing_slice_via_cli_is_exit_1_and_json_error(write_series: SeriesWriter) -> None:
     _, folder = write_series(centred_geometry((20, 20, 10), (1.0, 1.0, 3.0)))
     (folder / "IM0004.dcm").unlink()
-    result = tscimg("info", str(folder), "--json")
+    result = run_tscimg("info", str(folder), "--json")
     assert result.returncode == 1
     error = json.loads(result.stdout)["error"]
     assert error["type"] == "DicomSeriesError" and error["file"] == str(folder)
     assert "1 slice missing" in error["message"]
-    fixed = tscimg("info", str(folder), "--json", "--allow-resampling")
+    fixed = run_tscimg("info", str(folder), "--json", "--allow-resampling")
     assert fixed.returncode == 0
     assert json.loads(fixed.stdout)["size"] == [20, 20, 10]
 
 
 def test_usage_errors_exit_2() -> None:
-    assert tscimg("info").returncode == 2
-    assert tscimg("info", "x", "--no-such-flag").returncode == 2
-    assert tscimg("no-such-command").returncode == 2
+    assert run_tscimg("info").returncode == 2
+    assert run_tscimg("info", "x", "--no-such-flag").returncode == 2
+    assert run_tscimg("no-such-command").returncode == 2
 
 
 def test_version_and_help_mention_research_use() -> None:
-    assert tscimg("--version").stdout.startswith("tscimg ")
-    assert "not a medical device" in tscimg("--help").stdout
+    assert run_tscimg("--version").stdout.startswith("tscimg ")
+    assert "not a medical device" in run_tscimg("--help").stdout

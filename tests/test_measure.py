@@ -5,12 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from builders import centred_geometry, shared_data
+from builders import centred_geometry, run_tscimg, shared_data
 
 from tscimg import Geometry, Mask, MaskError, load_mask, load_scan
 from tscimg.measure import MeasureParameters, measure_mask
@@ -153,12 +151,7 @@ def test_measure_cli_json_contract(tmp_path) -> None:  # type: ignore[no-untyped
 
     mask, shape = ellipsoid_mask(5.0, (1.0, 1.0, 1.0))
     path = write_volume(mask, tmp_path / "lesion.nii.gz")
-    out = subprocess.run(
-        [sys.executable, "-m", "tscimg_cli.main", "measure", str(path), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_tscimg("measure", str(path), "--json")
     assert out.returncode == 0, out.stderr
     record = json.loads(out.stdout)
     for key in (
@@ -176,10 +169,5 @@ def test_measure_cli_json_contract(tmp_path) -> None:  # type: ignore[no-untyped
     assert len(record["orthogonal_diameters_mm"]) == 3
     assert record["volume_ml"] == pytest.approx(shape.volume_ml, rel=0.015)
     assert "approximation" in record["methods"]["ellipsoid_volume_ml"]
-    bad = subprocess.run(
-        [sys.executable, "-m", "tscimg_cli.main", "measure", str(path), "--label", "4"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = run_tscimg("measure", str(path), "--label", "4")
     assert bad.returncode == 1 and "label 4 is not in the mask" in bad.stderr

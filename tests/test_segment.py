@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from builders import IDENTITY, centred_geometry
+from builders import IDENTITY, centred_geometry, run_tscimg
 
 from tscimg import Geometry, Modality, PromptError, Scan, load_mask, load_scan
 from tscimg.segment import Method, Prompts, segment
@@ -131,23 +129,15 @@ def test_segment_cli_writes_a_mask_on_the_scan_grid(tmp_path: Path) -> None:
     )
     x, y, z = visit.lesion_centre_lps("L1")
     out = tmp_path / "sega.nrrd"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tscimg_cli.main",
-            "segment",
-            str(folder),
-            "-o",
-            str(out),
-            f"--point-lps={x},{y},{z}",
-            "--lesion-type",
-            "sega",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_tscimg(
+        "segment",
+        str(folder),
+        "-o",
+        str(out),
+        f"--point-lps={x},{y},{z}",
+        "--lesion-type",
+        "sega",
+        "--json",
     )
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
@@ -156,22 +146,14 @@ def test_segment_cli_writes_a_mask_on_the_scan_grid(tmp_path: Path) -> None:
     mask = load_mask(out, reference=scan)  # raises unless it lies on the scan's grid
     assert mask.voxel_count() == record["voxel_count"]
     assert record["volume_ml"] == pytest.approx(visit.lesions["L1"].volume_ml, rel=0.10)
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tscimg_cli.main",
-            "segment",
-            str(folder),
-            "-o",
-            str(out),
-            "--point",
-            "10,10,10",
-            "--negative",
-            "10,10,10",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    bad = run_tscimg(
+        "segment",
+        str(folder),
+        "-o",
+        str(out),
+        "--point",
+        "10,10,10",
+        "--negative",
+        "10,10,10",
     )
     assert bad.returncode == 1 and "both positive and negative" in bad.stderr
