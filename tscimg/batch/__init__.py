@@ -1,0 +1,6 @@
+"""Batch processing: the longitudinal pipeline over a manifest, in parallel, resumable."""
+
+from tscimg.batch.patient import TrackParameters
+from tscimg.batch.runner import software_versions, track
+
+__all__ = ["TrackParameters", "software_versions", "track"]

@@ -1,0 +1,214 @@
+"""Processing one patient: load each visit, segment or carry each lesion, measure, write masks."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tscimg.core.errors import InputError, TscimgError
+from tscimg.core.mask import Mask
+from tscimg.core.scan import Scan
+from tscimg.io import load_mask, load_scan, write_volume
+from tscimg.io.hashing import content_sha256
+from tscimg.io.manifest import LesionPlan, LesionVisit, PatientPlan
+from tscimg.longitudinal.carry import CarryParameters, carry_lesion
+from tscimg.longitudinal.results import LesionOrigin, LesionVisitResult, ScanFacts
+from tscimg.measure import MeasureParameters, measure_mask
+from tscimg.segment import Prompts, segment
+
+
+@dataclass(frozen=True)
+class TrackParameters:
+    """Settings of the per-visit pipeline (carrying, measuring)."""
+
+    carry: CarryParameters = field(default_factory=CarryParameters)
+    measure: MeasureParameters = field(default_factory=MeasureParameters)
+
+
+class VisitFailure(Exception):
+    """A visit of a patient could not be processed (carries the date and the reason)."""
+
+    def __init__(self, date: str, message: str) -> None:
+        super().__init__(message)
+        self.date = date
+        self.message = message
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe form of an identifier.
+
+    Examples
+    --------
+    >>> safe_name("TSC 001/a")
+    'TSC_001_a'
+    """
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "_"
+
+
+@dataclass
+class _Visits:
+    """Scans of one patient, loaded once each."""
+
+    scans: dict[Path, Scan] = field(default_factory=dict)
+    facts: dict[Path, ScanFacts] = field(default_factory=dict)
+
+    def load(self, path: Path, base: Path) -> tuple[Scan, ScanFacts]:
+        if path not in self.scans:
+            scan = load_scan(path)
+            g = scan.geometry
+            if g.dimension != 3:
+                raise InputError(
+                    f"longitudinal tracking needs 3D scans; this one is {g.dimension}D",
+                    path=path,
+                    hint="2D echo frames are tracked once echo support lands (issue 7)",
+                )
+            self.scans[path] = scan
+            self.facts[path] = ScanFacts(
+                image=_relative(path, base),
+                sha256=content_sha256(path),
+                modality=None if scan.modality is None else scan.modality.value,
+                manufacturer=scan.manufacturer,
+                slice_thickness_mm=scan.slice_thickness_mm,
+                spacing_mm=g.spacing_mm,
+                series_uid=scan.series_uid,
+            )
+        return self.scans[path], self.facts[path]
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _own_mask(visit: LesionVisit, scan: Scan) -> Mask:
+    assert visit.mask is not None
+    loaded = load_mask(visit.mask, reference=scan)
+    binary = (loaded.array_view() > 0).astype("uint8")
+    return Mask.from_array(binary, scan.geometry, source=str(visit.mask), warnings=loaded.warnings)
+
+
+def _prompted(visit: LesionVisit, scan: Scan, lesion: LesionPlan) -> tuple[Mask, str, list[str]]:
+    p = visit.prompts
+    prompts = Prompts.from_physical(
+        scan.geometry,
+        positive_index=p.positive_index,
+        positive_lps=p.positive_lps,
+        negative_index=p.negative_index,
+        negative_lps=p.negative_lps,
+        box_index=p.box_index,
+        box_lps=p.box_lps,
+    )
+    result = segment(scan, prompts, lesion.lesion_type)
+    return result.mask, f"{result.preset}/{result.parameters.method.value}", list(result.warnings)
+
+
+def process_patient(
+    plan: PatientPlan,
+    base: Path,
+    masks_dir: Path | None,
+    parameters: TrackParameters,
+) -> list[LesionVisitResult]:
+    """Segment and measure every lesion of ``plan`` at every visit.
+
+    Parameters
+    ----------
+    plan
+        The patient's lesions and visits (from the manifest).
+    base
+        The manifest's folder (image paths in results are relative to it).
+    masks_dir
+        Where to write each mask (``<patient>/<date>_<lesion>.nii.gz``); ``None``: not written.
+    parameters
+        Carrying and measuring settings.
+
+    Raises
+    ------
+    VisitFailure
+        Naming the visit date and the problem, when any visit fails (the patient then fails
+        as a whole: a partial series of volumes could change the baseline or the status).
+    """
+    visits = _Visits()
+    out: list[LesionVisitResult] = []
+    for lesion in plan.lesions.values():
+        previous: tuple[Scan, Mask, str] | None = None
+        for visit in lesion.visits:
+            try:
+                result, mask = _process_visit(
+                    plan, lesion, visit, previous, visits, base, masks_dir, parameters
+                )
+            except TscimgError as exc:
+                raise VisitFailure(
+                    visit.date.isoformat(),
+                    f"lesion {lesion.lesion_id} (manifest row {visit.row}): {exc}",
+                ) from exc
+            out.append(result)
+            previous = (visits.scans[visit.image], mask, visit.date.isoformat())
+    return out
+
+
+def _process_visit(
+    plan: PatientPlan,
+    lesion: LesionPlan,
+    visit: LesionVisit,
+    previous: tuple[Scan, Mask, str] | None,
+    visits: _Visits,
+    base: Path,
+    masks_dir: Path | None,
+    parameters: TrackParameters,
+) -> tuple[LesionVisitResult, Mask]:
+    scan, facts = visits.load(visit.image, base)
+    warnings = list(scan.warnings)
+    registration = None
+    if visit.mask is not None:
+        mask, origin, method = _own_mask(visit, scan), LesionOrigin.MASK, "given mask"
+        warnings += list(mask.warnings)
+    elif not visit.carried:
+        mask, method, notes = _prompted(visit, scan, lesion)
+        origin = LesionOrigin.PROMPT
+        warnings += notes
+    else:
+        if previous is None:  # the manifest reader rules this out
+            raise InputError("nothing to carry from", path=visit.image)
+        carried = carry_lesion(
+            previous[0], previous[1], scan, lesion.lesion_type, parameters.carry
+        )
+        seg = carried.segmentation
+        mask, origin = seg.mask, LesionOrigin.CARRIED
+        method = f"{seg.preset}/{seg.parameters.method.value}"
+        registration = {
+            **carried.registration.summary(),
+            "click_lps": [round(v, 2) for v in carried.click_lps],
+            "from_date": previous[2],
+        }
+        warnings += list(seg.warnings) + list(carried.warnings)
+    measured = measure_mask(mask, parameters.measure)
+    warnings += list(measured.warnings)
+    figures = measured.total.to_dict()
+    for key in ("label", "component"):
+        figures.pop(key, None)
+    mask_path = None
+    if masks_dir is not None:
+        target = (
+            masks_dir
+            / safe_name(plan.patient_id)
+            / f"{visit.date.isoformat()}_{safe_name(lesion.lesion_id)}.nii.gz"
+        )
+        write_volume(mask, target)
+        mask_path = _relative(target, masks_dir.parent)
+    result = LesionVisitResult(
+        lesion_id=lesion.lesion_id,
+        lesion_type=lesion.lesion_type,
+        date=visit.date,
+        image=facts.image,
+        origin=origin,
+        measurement=figures,
+        mask=mask_path,
+        method=method,
+        registration=registration,
+        scan=facts,
+        warnings=tuple(dict.fromkeys(warnings)),
+    )
+    return result, mask

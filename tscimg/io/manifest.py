@@ -1,0 +1,453 @@
+"""The longitudinal manifest (CSV, one row per patient x visit x lesion; DESIGN.md section 4).
+
+:func:`read_manifest` validates the whole file before anything runs and raises one
+:class:`ManifestError` listing every problem with its row and column, so a batch never
+starts on a manifest that would fail half-way.
+
+Examples
+--------
+>>> import pathlib, tempfile
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (folder / "v1.nii.gz").write_bytes(b"x"); _ = (folder / "v2.nii.gz").write_bytes(b"x")
+>>> _ = (folder / "m.csv").write_text(
+...     "patient_id,date,image,lesion_id,lesion_type,point_lps,treatment_start\\n"
+...     "P1,2024-01-10,v1.nii.gz,L1,aml,6;-4;12,2024-01-15\\n"
+...     "P1,2024-07-12,v2.nii.gz,L1,aml,,\\n")
+>>> manifest = read_manifest(folder / "m.csv")
+>>> plan = manifest.patients[0]
+>>> plan.patient_id, plan.treatment_start, [v.date.isoformat() for v in plan.lesions["L1"].visits]
+('P1', datetime.date(2024, 1, 15), ['2024-01-10', '2024-07-12'])
+>>> plan.lesions["L1"].visits[1].carried
+True
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tscimg.core.errors import InputError
+from tscimg.core.geometry import ras_to_lps
+from tscimg.core.vocabularies import LesionType
+
+Point = tuple[float, float, float]
+Box = tuple[float, float, float, float, float, float]
+
+REQUIRED_COLUMNS = ("patient_id", "date", "image")
+OPTIONAL_COLUMNS = (
+    "lesion_id",
+    "lesion_type",
+    "point_index",
+    "point_lps",
+    "point_ras",
+    "negative_index",
+    "negative_lps",
+    "negative_ras",
+    "box_index",
+    "box_lps",
+    "box_ras",
+    "mask",
+    "treatment_start",
+    "treatment_stop",
+)
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
+
+class ManifestError(InputError):
+    """The manifest cannot be used; the message lists each problem with row and column."""
+
+
+@dataclass(frozen=True)
+class LesionPrompts:
+    """A visit's own prompts for one lesion: points and box, index or LPS (RAS converted)."""
+
+    positive_index: tuple[Point, ...] = ()
+    positive_lps: tuple[Point, ...] = ()
+    negative_index: tuple[Point, ...] = ()
+    negative_lps: tuple[Point, ...] = ()
+    box_index: Box | None = None
+    box_lps: Box | None = None
+
+    @property
+    def any(self) -> bool:
+        """Whether there is a positive point or a box."""
+        return bool(self.positive_index or self.positive_lps or self.box_index or self.box_lps)
+
+
+@dataclass(frozen=True)
+class LesionVisit:
+    """One lesion at one visit: the image, and its own prompts or mask (or neither: carried)."""
+
+    date: datetime.date
+    image: Path
+    row: int
+    prompts: LesionPrompts = field(default_factory=LesionPrompts)
+    mask: Path | None = None
+
+    @property
+    def carried(self) -> bool:
+        """Neither prompt nor mask: segmented by carrying the lesion from the previous visit."""
+        return self.mask is None and not self.prompts.any
+
+
+@dataclass(frozen=True)
+class LesionPlan:
+    """A lesion of a patient and its visits in date order."""
+
+    lesion_id: str
+    lesion_type: LesionType
+    visits: tuple[LesionVisit, ...]
+
+
+@dataclass(frozen=True)
+class PatientPlan:
+    """Everything the manifest says about one patient."""
+
+    patient_id: str
+    treatment_start: datetime.date | None
+    treatment_stop: datetime.date | None
+    lesions: dict[str, LesionPlan]
+    rows: tuple[int, ...]
+
+    @property
+    def images(self) -> tuple[Path, ...]:
+        """Every image (and mask) file the patient's visits use, in first-use order."""
+        seen: dict[Path, None] = {}
+        for lesion in self.lesions.values():
+            for v in lesion.visits:
+                seen.setdefault(v.image)
+                if v.mask is not None:
+                    seen.setdefault(v.mask)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated manifest."""
+
+    path: Path
+    patients: tuple[PatientPlan, ...]
+    text: str
+
+
+@dataclass
+class _Problems:
+    path: Path
+    items: list[str] = field(default_factory=list)
+
+    def add(self, row: int | None, column: str | None, problem: str) -> None:
+        where = []
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column}")
+        self.items.append(f"{', '.join(where)}: {problem}" if where else problem)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            shown = self.items[:20]
+            more = len(self.items) - len(shown)
+            listing = "; ".join(shown) + (f"; and {more} more" if more else "")
+            raise ManifestError(
+                f"{len(self.items)} problem(s) in the manifest: {listing}",
+                path=self.path,
+                hint="Fix these rows (columns and formats: docs/longitudinal.md) and run again",
+            )
+
+
+def _date(text: str, row: int, column: str, problems: _Problems) -> datetime.date | None:
+    if not text:
+        return None
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        problems.add(row, column, f"{text!r} is not a date in YYYY-MM-DD form")
+        return None
+
+
+def _numbers(text: str, count: int, row: int, column: str, problems: _Problems) -> list[tuple[float, ...]]:
+    out: list[tuple[float, ...]] = []
+    if not text:
+        return out
+    for part in text.split("|"):
+        pieces = [p.strip() for p in part.replace(",", ";").split(";")]
+        try:
+            values = tuple(float(p) for p in pieces)
+        except ValueError:
+            values = ()
+        if len(values) != count:
+            problems.add(
+                row, column, f"{part!r} is not {count} numbers separated by ';'"
+            )
+            continue
+        out.append(values)
+    return out
+
+
+def _points(text: str, row: int, column: str, problems: _Problems) -> tuple[Point, ...]:
+    return tuple(
+        (v[0], v[1], v[2]) for v in _numbers(text, 3, row, column, problems)
+    )
+
+
+def _box(text: str, row: int, column: str, problems: _Problems) -> Box | None:
+    boxes = _numbers(text, 6, row, column, problems)
+    if len(boxes) > 1:
+        problems.add(row, column, "give one box per row")
+    if not boxes:
+        return None
+    b = boxes[0]
+    return (b[0], b[1], b[2], b[3], b[4], b[5])
+
+
+def _file(text: str, base: Path, row: int, column: str, problems: _Problems) -> Path | None:
+    if not text:
+        return None
+    p = Path(text)
+    p = p if p.is_absolute() else base / p
+    if not p.exists():
+        problems.add(row, column, f"{text!r} does not exist (looked for {p})")
+        return None
+    if not os.access(p, os.R_OK):
+        problems.add(row, column, f"{text!r} is not readable")
+        return None
+    if p.is_dir() and not any(p.iterdir()):
+        problems.add(row, column, f"{text!r} is an empty folder")
+        return None
+    return p
+
+
+@dataclass(frozen=True)
+class _Row:
+    row: int
+    patient_id: str
+    date: datetime.date
+    image: Path
+    lesion_id: str
+    lesion_type: LesionType | None
+    prompts: LesionPrompts
+    mask: Path | None
+    treatment_start: datetime.date | None
+    treatment_stop: datetime.date | None
+
+
+def _parse_row(
+    values: dict[str, str], row: int, base: Path, problems: _Problems
+) -> _Row | None:
+    before = len(problems.items)
+    get = values.get
+    pid = (get("patient_id") or "").strip()
+    if not pid:
+        problems.add(row, "patient_id", "empty")
+    date = _date((get("date") or "").strip(), row, "date", problems)
+    if not (get("date") or "").strip():
+        problems.add(row, "date", "empty")
+    image_text = (get("image") or "").strip()
+    if not image_text:
+        problems.add(row, "image", "empty")
+    image = _file(image_text, base, row, "image", problems)
+    kind: LesionType | None = None
+    kind_text = (get("lesion_type") or "").strip().lower()
+    if kind_text:
+        try:
+            kind = LesionType(kind_text)
+        except ValueError:
+            problems.add(
+                row,
+                "lesion_type",
+                f"{kind_text!r} is not one of {', '.join(t.value for t in LesionType)}",
+            )
+    ras_pos = _points((get("point_ras") or "").strip(), row, "point_ras", problems)
+    ras_neg = _points((get("negative_ras") or "").strip(), row, "negative_ras", problems)
+    box_ras = _box((get("box_ras") or "").strip(), row, "box_ras", problems)
+    box_lps = _box((get("box_lps") or "").strip(), row, "box_lps", problems)
+    box_index = _box((get("box_index") or "").strip(), row, "box_index", problems)
+    if box_ras is not None:
+        if box_lps is not None:
+            problems.add(row, "box_ras", "give the box once (box_lps or box_ras)")
+        box_lps = (*ras_to_lps(box_ras[:3]), *ras_to_lps(box_ras[3:]))
+    if box_index is not None and box_lps is not None:
+        problems.add(row, "box_index", "give the box in one space only")
+    prompts = LesionPrompts(
+        positive_index=_points((get("point_index") or "").strip(), row, "point_index", problems),
+        positive_lps=_points((get("point_lps") or "").strip(), row, "point_lps", problems)
+        + tuple(ras_to_lps(p) for p in ras_pos),
+        negative_index=_points(
+            (get("negative_index") or "").strip(), row, "negative_index", problems
+        ),
+        negative_lps=_points((get("negative_lps") or "").strip(), row, "negative_lps", problems)
+        + tuple(ras_to_lps(p) for p in ras_neg),
+        box_index=box_index,
+        box_lps=box_lps,
+    )
+    mask = _file((get("mask") or "").strip(), base, row, "mask", problems)
+    lesion_id = (get("lesion_id") or "").strip()
+    if not lesion_id and (prompts.any or prompts.negative_index or prompts.negative_lps or mask):
+        problems.add(row, "lesion_id", "prompts and masks belong to a lesion: give its lesion_id")
+    if mask is not None and prompts.any:
+        problems.add(row, "mask", "give either a mask or prompts for a lesion visit, not both")
+    start = _date((get("treatment_start") or "").strip(), row, "treatment_start", problems)
+    stop = _date((get("treatment_stop") or "").strip(), row, "treatment_stop", problems)
+    if len(problems.items) > before or date is None or image is None:
+        return None
+    return _Row(row, pid, date, image, lesion_id, kind, prompts, mask, start, stop)
+
+
+def _one_value(
+    rows: Sequence[_Row], attribute: str, problems: _Problems, what: str
+) -> datetime.date | None:
+    values = {getattr(r, attribute) for r in rows if getattr(r, attribute) is not None}
+    if len(values) > 1:
+        listed = ", ".join(sorted(v.isoformat() for v in values))
+        problems.add(
+            min(r.row for r in rows if getattr(r, attribute) is not None),
+            attribute,
+            f"patient {rows[0].patient_id} has several {what} dates ({listed}); give one",
+        )
+        return None
+    return next(iter(values), None)
+
+
+def _plan_patient(rows: list[_Row], problems: _Problems) -> PatientPlan | None:
+    before = len(problems.items)
+    pid = rows[0].patient_id
+    start = _one_value(rows, "treatment_start", problems, "treatment_start")
+    stop = _one_value(rows, "treatment_stop", problems, "treatment_stop")
+    if start is not None and stop is not None and stop < start:
+        problems.add(rows[0].row, "treatment_stop", f"patient {pid}: treatment stops before it starts")
+    images_by_date: dict[datetime.date, set[Path]] = {}
+    for r in rows:
+        images_by_date.setdefault(r.date, set()).add(r.image)
+
+    explicit: dict[str, list[_Row]] = {}
+    blanket: list[_Row] = []
+    for r in sorted(rows, key=lambda r: (r.date, r.row)):
+        (explicit.setdefault(r.lesion_id, []) if r.lesion_id else blanket).append(r)
+
+    lesion_types: dict[str, LesionType] = {}
+    for lesion_id, lrows in explicit.items():
+        kinds = {r.lesion_type for r in lrows if r.lesion_type is not None}
+        if len(kinds) > 1:
+            problems.add(
+                lrows[0].row,
+                "lesion_type",
+                f"lesion {lesion_id} of patient {pid} has several types "
+                f"({', '.join(sorted(k.value for k in kinds))})",
+            )
+        elif not kinds:
+            problems.add(
+                lrows[0].row, "lesion_type", f"lesion {lesion_id} of patient {pid} has no type"
+            )
+        else:
+            lesion_types[lesion_id] = kinds.pop()
+        seen: dict[datetime.date, int] = {}
+        for r in lrows:
+            if r.date in seen:
+                problems.add(
+                    r.row,
+                    "lesion_id",
+                    f"duplicate: lesion {lesion_id} of patient {pid} on {r.date} is already "
+                    f"on row {seen[r.date]}",
+                )
+            seen[r.date] = r.row
+        first = lrows[0]
+        if not first.prompts.any and first.mask is None:
+            problems.add(
+                first.row,
+                "point_lps",
+                f"lesion {lesion_id} of patient {pid} has no prompt or mask at its first visit "
+                f"({first.date}): nothing to segment or carry from",
+            )
+
+    visits: dict[str, list[LesionVisit]] = {
+        lid: [LesionVisit(r.date, r.image, r.row, r.prompts, r.mask) for r in lrows]
+        for lid, lrows in explicit.items()
+    }
+    blanket_seen: dict[tuple[datetime.date, LesionType | None], int] = {}
+    for r in blanket:
+        key = (r.date, r.lesion_type)
+        if key in blanket_seen:
+            problems.add(
+                r.row, "lesion_id", f"duplicate: visit {r.date} of {pid} is already on row "
+                f"{blanket_seen[key]}"
+            )
+            continue
+        blanket_seen[key] = r.row
+        added = 0
+        for lid, lrows in explicit.items():
+            if lrows[0].date >= r.date or any(v.date == r.date for v in visits[lid]):
+                continue
+            if r.lesion_type is not None and lesion_types.get(lid) is not r.lesion_type:
+                continue
+            visits[lid].append(LesionVisit(r.date, r.image, r.row))
+            added += 1
+        if not added:
+            problems.add(
+                r.row, "lesion_id", f"empty lesion_id, but patient {pid} has no lesion before "
+                f"{r.date} to carry to this visit"
+            )
+    if len(problems.items) > before:
+        return None
+    lesions = {
+        lid: LesionPlan(lid, lesion_types[lid], tuple(sorted(v, key=lambda v: v.date)))
+        for lid, v in visits.items()
+    }
+    return PatientPlan(pid, start, stop, lesions, tuple(r.row for r in rows))
+
+
+def read_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Read and validate a manifest CSV.
+
+    Paths in it are relative to the manifest's folder. Every problem (unknown columns,
+    bad dates or numbers, missing files, duplicate rows, a lesion with nothing to segment
+    at its first visit, conflicting treatment dates) is reported at once.
+
+    Raises
+    ------
+    ManifestError
+        Listing each problem with its row (the CSV line number) and column.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ManifestError("no such manifest file", path=p, hint="Check the path")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"cannot read the manifest ({exc})", path=p) from None
+    problems = _Problems(p)
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if not header:
+        raise ManifestError("the manifest is empty", path=p, hint="Start it with the header row")
+    unknown = [h for h in header if h not in COLUMNS]
+    if unknown:
+        problems.add(1, None, f"unknown column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        problems.add(1, None, f"missing column(s) {', '.join(missing)}")
+    if len(set(header)) != len(header):
+        problems.add(1, None, "a column name appears twice")
+    problems.raise_if_any()
+    reader.fieldnames = header
+    parsed: list[_Row] = []
+    for number, values in enumerate(reader, start=2):
+        if None in values:  # more cells than columns
+            problems.add(number, None, "more cells than the header has columns")
+            continue
+        if not any((v or "").strip() for v in values.values()):
+            continue  # blank line
+        row = _parse_row(values, number, p.parent, problems)
+        if row is not None:
+            parsed.append(row)
+    if not parsed and not problems.items:
+        problems.add(None, None, "no rows after the header")
+    by_patient: dict[str, list[_Row]] = {}
+    for r in parsed:
+        by_patient.setdefault(r.patient_id, []).append(r)
+    plans = [_plan_patient(rows, problems) for rows in by_patient.values()]
+    problems.raise_if_any()
+    return Manifest(p, tuple(pl for pl in plans if pl is not None), text)

@@ -1,0 +1,164 @@
+"""Carrying a lesion to a follow-up visit: register, map the prompt, segment afresh.
+
+The previous visit's mask is never warped into the follow-up (the tumour changed size).
+Its most interior voxel (the maximum of its distance transform, in mm) is mapped through the
+registration and becomes the follow-up's click; the mask's bounding box, mapped and grown by
+``box_growth`` per side, becomes a leak guard. The follow-up is then segmented with the same
+preset as any prompted visit.
+
+Examples
+--------
+>>> import numpy as np
+>>> from tscimg.core.geometry import Geometry
+>>> g = Geometry((9, 9, 9), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+>>> labels = np.zeros((9, 9, 9), dtype=np.uint8); labels[2:7, 1:8, 3:6] = 1
+>>> interior_point_lps(Mask.from_array(labels, g))
+(4.0, 4.0, 8.0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from tscimg.core.errors import PromptError
+from tscimg.core.mask import Mask
+from tscimg.core.scan import Scan
+from tscimg.core.vocabularies import LesionType
+from tscimg.longitudinal.registration import Registration, RegistrationParameters, register
+from tscimg.segment import Prompts, Segmentation, segment
+
+
+@dataclass(frozen=True)
+class CarryParameters:
+    """How a lesion is carried to a follow-up.
+
+    Parameters
+    ----------
+    box_growth
+        The mapped bounding box of the previous mask grows by this fraction of its extent per
+        side (0.5 admits a lesion up to twice as long in each direction), at least ``box_min_mm``.
+    box_min_mm
+        Minimum growth per side, mm.
+    use_box
+        Pass the grown box to the segmentation as a leak guard.
+    registration
+        Registration settings.
+    """
+
+    box_growth: float = 0.5
+    box_min_mm: float = 5.0
+    use_box: bool = True
+    registration: RegistrationParameters = RegistrationParameters()
+
+
+@dataclass(frozen=True)
+class CarriedLesion:
+    """The follow-up segmentation of a carried lesion and how it was placed."""
+
+    segmentation: Segmentation
+    registration: Registration
+    click_lps: tuple[float, float, float]
+    warnings: tuple[str, ...]
+
+
+def mask_bounds_lps(mask: Mask) -> tuple[np.ndarray, np.ndarray]:
+    """Axis-aligned LPS box (low, high corners, mm) around the mask's voxels."""
+    kji = np.argwhere(mask.array_view() > 0)
+    if kji.size == 0:
+        raise PromptError("the previous visit's mask is empty: nothing to carry", path=mask.source)
+    lo, hi = kji.min(axis=0)[::-1] - 0.5, kji.max(axis=0)[::-1] + 0.5
+    g = mask.geometry
+    corners = np.array(
+        [g.index_to_lps((x, y, z)) for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+    )
+    return corners.min(axis=0), corners.max(axis=0)
+
+
+def interior_point_lps(mask: Mask) -> tuple[float, float, float]:
+    """The mask's most interior voxel (farthest from its border, in mm), LPS."""
+    arr = mask.array_view() > 0
+    objects = ndimage.find_objects(arr.astype(np.uint8))
+    if not objects or objects[0] is None:
+        raise PromptError("the mask is empty: no interior point", path=mask.source)
+    box = objects[0]
+    crop = np.pad(arr[box], 1)
+    spacing_kji = mask.geometry.spacing_mm[::-1]
+    distance = ndimage.distance_transform_edt(crop, sampling=spacing_kji)
+    k, j, i = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    index = (i - 1 + box[2].start, j - 1 + box[1].start, k - 1 + box[0].start)
+    p = mask.geometry.index_to_lps(index)
+    return (p[0], p[1], p[2])
+
+
+def carry_lesion(
+    previous: Scan,
+    previous_mask: Mask,
+    follow_up: Scan,
+    lesion_type: LesionType,
+    parameters: CarryParameters | None = None,
+    registration: Registration | None = None,
+) -> CarriedLesion:
+    """Segment in ``follow_up`` the lesion that ``previous_mask`` outlines in ``previous``.
+
+    Parameters
+    ----------
+    previous, previous_mask
+        The earlier visit and the lesion's mask on its grid.
+    follow_up
+        The later visit.
+    lesion_type
+        Preset for the follow-up's segmentation.
+    parameters
+        Box growth and registration settings.
+    registration
+        A registration of ``follow_up`` to ``previous`` already computed (for several lesions
+        on the same pair of scans); computed here when ``None``.
+
+    Raises
+    ------
+    PromptError
+        When the lesion maps outside the follow-up scan, or the segmentation there is empty.
+    """
+    params = parameters or CarryParameters()
+    previous_mask.require_on(previous.geometry, previous.source or "the previous scan")
+    low, high = mask_bounds_lps(previous_mask)
+    reg = registration or register(previous, follow_up, (low, high), params.registration)
+    click = reg.map_point(interior_point_lps(previous_mask))
+    g = follow_up.geometry
+    index = g.lps_to_index(click)
+    if not g.contains_index(index):
+        raise PromptError(
+            f"the lesion carried from {previous.source} maps outside this scan (LPS "
+            f"{', '.join(f'{v:.1f}' for v in click)})",
+            path=follow_up.source,
+            hint="Give this visit its own prompt (point_lps) in the manifest",
+        )
+    click_index = (round(index[0]), round(index[1]), round(index[2]))
+    box = None
+    if params.use_box:
+        corners = reg.map_points(
+            np.array([(x, y, z) for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
+        )
+        idx = np.array([g.lps_to_index(c) for c in corners])
+        lo, hi = idx.min(axis=0), idx.max(axis=0)
+        spacing = np.asarray(g.spacing_mm)
+        grow = np.maximum((hi - lo) * params.box_growth, params.box_min_mm / spacing)
+        top = np.asarray(g.size) - 1
+        lo = np.clip(np.floor(lo - grow), 0, top).astype(int)
+        hi = np.clip(np.ceil(hi + grow), 0, top).astype(int)
+        lo = np.minimum(lo, click_index)
+        hi = np.maximum(hi, click_index)
+        box = (int(lo[0]), int(lo[1]), int(lo[2]), int(hi[0]), int(hi[1]), int(hi[2]))
+    result = segment(follow_up, Prompts(positive=(click_index,), box=box), lesion_type)
+    warnings = list(reg.warnings)
+    before_ml = previous_mask.voxel_count() * previous_mask.geometry.voxel_volume_mm3 / 1000.0
+    ratio = result.volume_ml / before_ml if before_ml > 0 else float("inf")
+    if not 0.2 <= ratio <= 5.0:
+        warnings.append(
+            f"the carried lesion's volume changed {ratio:.2f}-fold since the previous visit: "
+            "check the mask, or give this visit its own prompt"
+        )
+    return CarriedLesion(result, reg, click, tuple(warnings))

@@ -1,0 +1,394 @@
+"""The response engine: volumes over time in, statuses and the dates they were reached out.
+
+Pure and file-free: :func:`assess_response` takes the sum of target-lesion volumes per visit
+for one patient and lesion type (with each sum's uncertainty and any new lesions) and applies
+a :class:`~tscimg.longitudinal.criteria.ResponseCriteria` as DESIGN.md section 5 states.
+
+Examples
+--------
+>>> import datetime as dt
+>>> from tscimg.longitudinal.criteria import TSC
+>>> visits = [VolumeAtVisit(dt.date(2024, 1, 10), 10.0), VolumeAtVisit(dt.date(2024, 7, 15), 7.0)]
+>>> result = assess_response(visits, TSC, treatment_start=dt.date(2024, 1, 15))
+>>> result.status, result.timepoints[-1].change_from_baseline_pct, result.response.date
+(<ResponseStatus.RESPONSE: 'response'>, -30.0, datetime.date(2024, 7, 15))
+>>> months_between(dt.date(2024, 3, 1), dt.date(2025, 3, 1))
+12.0
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from tscimg.core.vocabularies import LesionType
+from tscimg.longitudinal.criteria import (
+    NON_RESPONSE_ACTIONS,
+    NON_RESPONSE_ACTIONS_BY_TYPE,
+    ResponseCriteria,
+)
+
+#: Percentages within this of a threshold count as reaching it (floating-point rounding).
+THRESHOLD_TOLERANCE_PCT = 1e-9
+
+
+class ResponseStatus(StrEnum):
+    """The status of the latest visit, in DESIGN.md section 5's order of precedence."""
+
+    PROGRESSION = "progression"
+    RESPONSE = "response"
+    NON_RESPONSE_12M = "non_response_12m"
+    TOO_EARLY = "too_early"
+    STABLE = "stable"
+    NO_BASELINE = "no_baseline"
+
+
+@dataclass(frozen=True)
+class VolumeAtVisit:
+    """The sum of target-lesion volumes at one visit.
+
+    Parameters
+    ----------
+    date
+        Visit (scan) date.
+    total_volume_ml
+        Sum of the target lesions' volumes, mL.
+    uncertainty_ml
+        Uncertainty of that sum, mL (0: unknown).
+    new_lesion_diameters_mm
+        Lesions of the tracked type first seen at this visit (after baseline): id -> longest
+        diameter, mm.
+    """
+
+    date: datetime.date
+    total_volume_ml: float
+    uncertainty_ml: float = 0.0
+    new_lesion_diameters_mm: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """Whether a criterion was reached, and the first visit date it was."""
+
+    reached: bool = False
+    date: datetime.date | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values."""
+        return {"reached": self.reached, "date": _iso(self.date)}
+
+
+@dataclass(frozen=True)
+class TimepointAssessment:
+    """One visit's figures against baseline and nadir, and which rules it meets."""
+
+    date: datetime.date
+    months_on_treatment: float | None
+    total_volume_ml: float
+    uncertainty_ml: float
+    is_baseline: bool
+    change_from_baseline_pct: float | None
+    change_from_nadir_pct: float | None
+    change_within_uncertainty: bool
+    response_met: bool
+    progression_met: bool
+    progression_reasons: tuple[str, ...]
+    after_treatment_stop: bool
+    regrowth_after_stop: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values."""
+        return {
+            "date": self.date.isoformat(),
+            "months_on_treatment": _rounded(self.months_on_treatment, 2),
+            "total_volume_ml": round(self.total_volume_ml, 6),
+            "total_volume_uncertainty_ml": round(self.uncertainty_ml, 6),
+            "is_baseline": self.is_baseline,
+            "change_from_baseline_pct": _rounded(self.change_from_baseline_pct, 2),
+            "change_from_nadir_pct": _rounded(self.change_from_nadir_pct, 2),
+            "change_within_uncertainty": self.change_within_uncertainty,
+            "response_met": self.response_met,
+            "progression_met": self.progression_met,
+            "progression_reasons": list(self.progression_reasons),
+            "after_treatment_stop": self.after_treatment_stop,
+            "regrowth_after_stop": self.regrowth_after_stop,
+        }
+
+
+@dataclass(frozen=True)
+class ResponseAssessment:
+    """The response of one patient's lesions of one type over time."""
+
+    lesion_type: LesionType
+    criteria: ResponseCriteria
+    treatment_start: datetime.date | None
+    treatment_stop: datetime.date | None
+    timepoints: tuple[TimepointAssessment, ...]
+    baseline_date: datetime.date | None
+    nadir_date: datetime.date | None
+    best_change_pct: float | None
+    response: Milestone
+    progression: Milestone
+    non_response_12m: Milestone
+    regrowth_after_stop: Milestone
+    status: ResponseStatus
+    recommendations: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The assessment part of report.json (schema ``tscimg.report/1``)."""
+        return {
+            "lesion_type": self.lesion_type.value,
+            "baseline_date": _iso(self.baseline_date),
+            "nadir_date": _iso(self.nadir_date),
+            "best_change_pct": _rounded(self.best_change_pct, 2),
+            "response": self.response.to_dict(),
+            "progression": self.progression.to_dict(),
+            "non_response_12m": self.non_response_12m.reached,
+            "non_response_12m_date": _iso(self.non_response_12m.date),
+            "regrowth_after_stop": self.regrowth_after_stop.to_dict(),
+            "status": self.status.value,
+            "recommendations": list(self.recommendations),
+            "warnings": list(self.warnings),
+        }
+
+
+def _iso(d: datetime.date | None) -> str | None:
+    return None if d is None else d.isoformat()
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _add_months(start: datetime.date, months: int) -> datetime.date:
+    year, month0 = divmod(start.month - 1 + months, 12)
+    year += start.year
+    day = min(start.day, calendar.monthrange(year, month0 + 1)[1])
+    return datetime.date(year, month0 + 1, day)
+
+
+def months_between(start: datetime.date, end: datetime.date) -> float:
+    """Calendar months from ``start`` to ``end``: whole months, plus the fraction of the next.
+
+    The 12-month mark of a treatment started on 2024-03-01 is 2025-03-01 exactly (a month
+    anniversary on a day the month lacks falls on its last day).
+
+    Examples
+    --------
+    >>> months_between(datetime.date(2024, 1, 31), datetime.date(2024, 2, 29))
+    1.0
+    >>> round(months_between(datetime.date(2024, 1, 15), datetime.date(2024, 7, 12)), 3)
+    5.9
+    >>> months_between(datetime.date(2024, 5, 1), datetime.date(2024, 4, 1))
+    -1.0
+    """
+    if end < start:
+        return -months_between(end, start)
+    whole = (end.year - start.year) * 12 + (end.month - start.month)
+    while whole > 0 and _add_months(start, whole) > end:
+        whole -= 1
+    anchor = _add_months(start, whole)
+    following = _add_months(start, whole + 1)
+    return whole + (end - anchor).days / (following - anchor).days
+
+
+def _pct(value: float, reference: float) -> float:
+    return 100.0 * (value - reference) / reference
+
+
+def assess_response(
+    visits: Sequence[VolumeAtVisit],
+    criteria: ResponseCriteria,
+    treatment_start: datetime.date | None = None,
+    treatment_stop: datetime.date | None = None,
+    lesion_type: LesionType = LesionType.GENERIC,
+) -> ResponseAssessment:
+    """Apply ``criteria`` to one patient's sums of target-lesion volumes over time.
+
+    Parameters
+    ----------
+    visits
+        One entry per visit (any order; dates must differ).
+    criteria
+        Thresholds (``tsc``: 30% response; ``exist``: 50%).
+    treatment_start, treatment_stop
+        mTOR-inhibitor start and stop dates. Baseline is the last visit on or before the
+        start (the first visit when there is none, with a warning). Without a start date the
+        12-month clock runs from the baseline visit (with a warning).
+    lesion_type
+        Picks the type-specific non-response recommendations.
+
+    Returns
+    -------
+    ResponseAssessment
+        Per-visit figures, the milestones with their first dates, and the latest status.
+    """
+    ordered = sorted(visits, key=lambda v: v.date)
+    if len({v.date for v in ordered}) != len(ordered):
+        raise ValueError("two visits share a date: combine their lesions first")
+    warnings: list[str] = []
+    if not ordered:
+        raise ValueError("no visits to assess")
+
+    before_start = [v for v in ordered if treatment_start is None or v.date <= treatment_start]
+    if treatment_start is not None and not before_start:
+        warnings.append(
+            f"no scan on or before treatment start {treatment_start.isoformat()}: the first "
+            f"scan ({ordered[0].date.isoformat()}) is the baseline"
+        )
+    baseline = before_start[-1] if before_start else ordered[0]
+    if treatment_start is None:
+        warnings.append(
+            "no treatment_start: baseline is the first scan and months are counted from it"
+        )
+    clock_start = treatment_start or baseline.date
+    usable_baseline = baseline.total_volume_ml > 0
+    if not usable_baseline:
+        warnings.append("the baseline volume is zero: changes from baseline cannot be computed")
+
+    timepoints: list[TimepointAssessment] = []
+    nadir = baseline
+    response = progression = non_response = regrowth = Milestone()
+    for visit in ordered:
+        months = months_between(clock_start, visit.date)
+        is_baseline = visit is baseline
+        after_baseline = visit.date > baseline.date
+        change_b = change_n = None
+        within = False
+        response_met = progression_met = regrowth_met = False
+        reasons: list[str] = []
+        stopped = treatment_stop is not None and visit.date > treatment_stop
+        if usable_baseline and visit.date >= baseline.date:
+            change_b = _pct(visit.total_volume_ml, baseline.total_volume_ml)
+            combined = math.hypot(visit.uncertainty_ml, baseline.uncertainty_ml)
+            within = (
+                not is_baseline
+                and combined > 0
+                and abs(visit.total_volume_ml - baseline.total_volume_ml) < combined
+            )
+            if visit.total_volume_ml < nadir.total_volume_ml:
+                nadir = visit
+            change_n = (
+                _pct(visit.total_volume_ml, nadir.total_volume_ml)
+                if nadir.total_volume_ml > 0
+                else None
+            )
+        elif usable_baseline:
+            change_b = _pct(visit.total_volume_ml, baseline.total_volume_ml)
+        if after_baseline and change_b is not None:
+            tol = THRESHOLD_TOLERANCE_PCT
+            response_met = change_b <= -criteria.response_reduction_pct + tol
+            grew = (
+                change_n is not None
+                and change_n >= criteria.progression_increase_from_nadir_pct - tol
+            )
+            above = change_b > 0 or not criteria.progression_requires_above_baseline
+            if grew and above:
+                reasons.append(
+                    f"sum {change_n:+.1f}% from nadir ({nadir.date.isoformat()}), "
+                    f"{change_b:+.1f}% from baseline"
+                )
+            if stopped and change_n is not None:
+                regrowth_met = change_n >= criteria.regrowth_after_stop_pct - tol
+        if after_baseline:
+            for lesion_id, diameter in sorted(visit.new_lesion_diameters_mm.items()):
+                if diameter >= criteria.new_lesion_min_diameter_mm:
+                    reasons.append(f"new lesion {lesion_id} ({diameter:.1f} mm)")
+        progression_met = bool(reasons)
+        if response_met and not response.reached:
+            response = Milestone(True, visit.date)
+        if progression_met and not progression.reached:
+            progression = Milestone(True, visit.date)
+        if regrowth_met and not regrowth.reached:
+            regrowth = Milestone(True, visit.date)
+        if (
+            after_baseline
+            and months >= criteria.non_response_months - 1e-9
+            and not response.reached
+            and not non_response.reached
+        ):
+            non_response = Milestone(True, visit.date)
+        timepoints.append(
+            TimepointAssessment(
+                date=visit.date,
+                months_on_treatment=None if treatment_start is None else months,
+                total_volume_ml=visit.total_volume_ml,
+                uncertainty_ml=visit.uncertainty_ml,
+                is_baseline=is_baseline,
+                change_from_baseline_pct=change_b,
+                change_from_nadir_pct=change_n,
+                change_within_uncertainty=within,
+                response_met=response_met,
+                progression_met=progression_met,
+                progression_reasons=tuple(reasons),
+                after_treatment_stop=stopped,
+                regrowth_after_stop=regrowth_met,
+            )
+        )
+        if within:
+            warnings.append(
+                f"{visit.date.isoformat()}: the change from baseline "
+                f"({visit.total_volume_ml - baseline.total_volume_ml:+.3f} mL) is smaller than "
+                "the measurements' combined uncertainty"
+            )
+        if regrowth_met and regrowth.date == visit.date:
+            warnings.append(
+                f"{visit.date.isoformat()}: regrowth of {change_n:+.1f}% from nadir after "
+                f"treatment stopped on {treatment_stop}"
+            )
+
+    latest = timepoints[-1]
+    last_months = months_between(clock_start, latest.date)
+    # only the latest state matters for a non-response once the response has been reached
+    if non_response.reached and response.reached and response.date is not None:
+        non_response = Milestone()
+    status = _status(latest, usable_baseline, baseline, response, last_months, criteria)
+    measured = [t for t in timepoints if t.change_from_baseline_pct is not None and t.date >= baseline.date]
+    best = min((t.change_from_baseline_pct for t in measured), default=None)  # type: ignore[type-var]
+    recommendations: tuple[str, ...] = ()
+    if non_response.reached:
+        recommendations = NON_RESPONSE_ACTIONS + NON_RESPONSE_ACTIONS_BY_TYPE.get(lesion_type, ())
+    return ResponseAssessment(
+        lesion_type=lesion_type,
+        criteria=criteria,
+        treatment_start=treatment_start,
+        treatment_stop=treatment_stop,
+        timepoints=tuple(timepoints),
+        baseline_date=baseline.date,
+        nadir_date=nadir.date if usable_baseline else None,
+        best_change_pct=best,
+        response=response,
+        progression=progression,
+        non_response_12m=non_response,
+        regrowth_after_stop=regrowth,
+        status=status,
+        recommendations=recommendations,
+        warnings=tuple(warnings),
+    )
+
+
+def _status(
+    latest: TimepointAssessment,
+    usable_baseline: bool,
+    baseline: VolumeAtVisit,
+    response: Milestone,
+    months: float,
+    criteria: ResponseCriteria,
+) -> ResponseStatus:
+    if not usable_baseline or latest.date <= baseline.date:
+        return ResponseStatus.NO_BASELINE
+    if latest.progression_met:
+        return ResponseStatus.PROGRESSION
+    if latest.response_met:
+        return ResponseStatus.RESPONSE
+    if not response.reached:
+        if months >= criteria.non_response_months - 1e-9:
+            return ResponseStatus.NON_RESPONSE_12M
+        return ResponseStatus.TOO_EARLY
+    return ResponseStatus.STABLE

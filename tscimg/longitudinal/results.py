@@ -1,0 +1,388 @@
+"""Results of longitudinal tracking: per lesion and visit, per patient, for the cohort.
+
+These are plain frozen records that the batch runner fills and the report writers read;
+:meth:`CohortResult.to_json` is report.json (schema ``tscimg.report/1``) and
+:meth:`CohortResult.to_records` its flat form (report.csv, pandas).
+
+Examples
+--------
+>>> import datetime as dt
+>>> from tscimg.longitudinal.criteria import TSC
+>>> m = {"volume_ml": 10.0, "volume_uncertainty_ml": 0.2, "axial_longest_diameter_mm": 30.0}
+>>> visits = [
+...     LesionVisitResult("L1", LesionType.AML, dt.date(2024, 1, 10), "v1", LesionOrigin.PROMPT,
+...                       measurement=m),
+...     LesionVisitResult("L1", LesionType.AML, dt.date(2024, 8, 1), "v2", LesionOrigin.CARRIED,
+...                       measurement={**m, "volume_ml": 6.5})]
+>>> patient = assess_patient("P1", visits, TSC, treatment_start=dt.date(2024, 1, 15))
+>>> patient.assessments[0].status.value, patient.assessments[0].best_change_pct
+('response', -35.0)
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from tscimg.core.vocabularies import LesionType
+from tscimg.longitudinal.criteria import ResponseCriteria
+from tscimg.longitudinal.response import ResponseAssessment, VolumeAtVisit, assess_response
+
+REPORT_SCHEMA = "tscimg.report/1"
+
+
+class LesionOrigin(StrEnum):
+    """Where a visit's lesion outline came from."""
+
+    PROMPT = "prompt"  # segmented from this visit's own prompts
+    MASK = "mask"  # an existing mask given in the manifest
+    CARRIED = "carried"  # carried from the previous visit by registration
+
+
+@dataclass(frozen=True)
+class ScanFacts:
+    """What the report needs to know about a visit's scan (for change warnings, provenance)."""
+
+    image: str
+    sha256: str
+    modality: str | None
+    manufacturer: str | None
+    slice_thickness_mm: float | None
+    spacing_mm: tuple[float, ...]
+    series_uid: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values."""
+        return {
+            "image": self.image,
+            "sha256": self.sha256,
+            "modality": self.modality,
+            "manufacturer": self.manufacturer,
+            "slice_thickness_mm": self.slice_thickness_mm,
+            "spacing_mm": list(self.spacing_mm),
+            "series_uid": self.series_uid,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ScanFacts:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            d["image"],
+            d["sha256"],
+            d["modality"],
+            d["manufacturer"],
+            d["slice_thickness_mm"],
+            tuple(d["spacing_mm"]),
+            d.get("series_uid"),
+        )
+
+
+@dataclass(frozen=True)
+class LesionVisitResult:
+    """One lesion at one visit: its measurement and how its outline was obtained.
+
+    ``measurement`` holds the figures of :class:`tscimg.measure.LesionMeasurement` as plain
+    values (``volume_ml``, ``volume_uncertainty_ml``, diameters, ...).
+    """
+
+    lesion_id: str
+    lesion_type: LesionType
+    date: datetime.date
+    image: str
+    origin: LesionOrigin
+    measurement: Mapping[str, Any]
+    mask: str | None = None
+    method: str | None = None
+    registration: Mapping[str, Any] | None = None
+    scan: ScanFacts | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def volume_ml(self) -> float:
+        """The lesion's volume (voxel count x voxel volume), mL."""
+        return float(self.measurement["volume_ml"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (the ``lesions`` entries of report.json)."""
+        return {
+            "lesion_id": self.lesion_id,
+            "lesion_type": self.lesion_type.value,
+            "date": self.date.isoformat(),
+            "image": self.image,
+            "origin": self.origin.value,
+            **{k: v for k, v in self.measurement.items()},
+            "mask": self.mask,
+            "method": self.method,
+            "registration": None if self.registration is None else dict(self.registration),
+            "scan": None if self.scan is None else self.scan.to_dict(),
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LesionVisitResult:
+        """Inverse of :meth:`to_dict` (used to resume a batch)."""
+        fixed = {
+            "lesion_id", "lesion_type", "date", "image", "origin", "mask", "method",
+            "registration", "scan", "warnings",
+        }  # fmt: skip
+        return cls(
+            lesion_id=d["lesion_id"],
+            lesion_type=LesionType(d["lesion_type"]),
+            date=datetime.date.fromisoformat(d["date"]),
+            image=d["image"],
+            origin=LesionOrigin(d["origin"]),
+            measurement={k: v for k, v in d.items() if k not in fixed},
+            mask=d["mask"],
+            method=d["method"],
+            registration=d["registration"],
+            scan=None if d["scan"] is None else ScanFacts.from_dict(d["scan"]),
+            warnings=tuple(d["warnings"]),
+        )
+
+
+@dataclass(frozen=True)
+class PatientResult:
+    """A patient's lesions over time and the response assessment per lesion type."""
+
+    patient_id: str
+    treatment_start: datetime.date | None
+    treatment_stop: datetime.date | None
+    lesions: tuple[LesionVisitResult, ...]
+    assessments: tuple[ResponseAssessment, ...]
+    new_lesions: Mapping[str, datetime.date] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The patient's entry in report.json."""
+        out_assessments = []
+        for a in self.assessments:
+            record = a.to_dict()
+            timepoints = []
+            for tp in a.timepoints:
+                t = tp.to_dict()
+                at_visit = [
+                    lv
+                    for lv in self.lesions
+                    if lv.date == tp.date and lv.lesion_type is a.lesion_type
+                ]
+                t["lesions"] = {lv.lesion_id: lv.to_dict() for lv in at_visit}
+                t["target_lesions"] = sorted(
+                    lv.lesion_id for lv in at_visit if lv.lesion_id not in self.new_lesions
+                )
+                t["new_lesions"] = sorted(
+                    lv.lesion_id for lv in at_visit if lv.lesion_id in self.new_lesions
+                )
+                timepoints.append(t)
+            record["timepoints"] = timepoints
+            out_assessments.append(record)
+        return {
+            "patient_id": self.patient_id,
+            "treatment_start": None
+            if self.treatment_start is None
+            else self.treatment_start.isoformat(),
+            "treatment_stop": None
+            if self.treatment_stop is None
+            else self.treatment_stop.isoformat(),
+            "assessments": out_assessments,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class CaseError:
+    """A patient that could not be completed (the others were)."""
+
+    patient_id: str
+    date: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values."""
+        return {"patient_id": self.patient_id, "date": self.date, "message": self.message}
+
+
+@dataclass(frozen=True)
+class CohortResult:
+    """Everything a ``track`` run produced: patients, errors and provenance."""
+
+    criteria: ResponseCriteria
+    patients: tuple[PatientResult, ...]
+    errors: tuple[CaseError, ...] = ()
+    software: Mapping[str, str] = field(default_factory=dict)
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    disclaimer: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """report.json as a dictionary (schema ``tscimg.report/1``)."""
+        return {
+            "schema": REPORT_SCHEMA,
+            "disclaimer": self.disclaimer,
+            "criteria": self.criteria.to_dict(),
+            "software": dict(self.software),
+            "provenance": dict(self.provenance),
+            "patients": [p.to_dict() for p in self.patients],
+            "errors": [e.to_dict() for e in self.errors],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """report.json as text."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat record per patient x visit x lesion, with the visit's sums and flags.
+
+        These are the rows of report.csv (``pandas.DataFrame(result.to_records())`` works).
+        """
+        rows: list[dict[str, Any]] = []
+        for patient in self.patients:
+            for a in patient.assessments:
+                by_date = {tp.date: tp for tp in a.timepoints}
+                for lv in sorted(
+                    (lv for lv in patient.lesions if lv.lesion_type is a.lesion_type),
+                    key=lambda lv: (lv.date, lv.lesion_id),
+                ):
+                    tp = by_date[lv.date]
+                    m = lv.measurement
+                    rows.append(
+                        {
+                            "patient_id": patient.patient_id,
+                            "lesion_type": a.lesion_type.value,
+                            "date": lv.date.isoformat(),
+                            "months_on_treatment": _round(tp.months_on_treatment, 2),
+                            "lesion_id": lv.lesion_id,
+                            "target": lv.lesion_id not in patient.new_lesions,
+                            "origin": lv.origin.value,
+                            "volume_ml": _round(m.get("volume_ml"), 4),
+                            "volume_uncertainty_ml": _round(m.get("volume_uncertainty_ml"), 4),
+                            "mesh_volume_ml": _round(m.get("mesh_volume_ml"), 4),
+                            "max_3d_diameter_mm": _round(m.get("max_3d_diameter_mm"), 2),
+                            "axial_longest_diameter_mm": _round(
+                                m.get("axial_longest_diameter_mm"), 2
+                            ),
+                            "total_volume_ml": _round(tp.total_volume_ml, 4),
+                            "is_baseline": tp.is_baseline,
+                            "change_from_baseline_pct": _round(tp.change_from_baseline_pct, 2),
+                            "change_from_nadir_pct": _round(tp.change_from_nadir_pct, 2),
+                            "change_within_uncertainty": tp.change_within_uncertainty,
+                            "response_met": tp.response_met,
+                            "progression_met": tp.progression_met,
+                            "regrowth_after_stop": tp.regrowth_after_stop,
+                            "status": a.status.value,
+                            "criteria": f"{self.criteria.name} {self.criteria.version}",
+                            "registration_ncc": None
+                            if lv.registration is None
+                            else lv.registration.get("quality_ncc"),
+                            "mask": lv.mask,
+                            "warnings": " | ".join(lv.warnings),
+                        }
+                    )
+        return rows
+
+
+def _round(value: Any, digits: int) -> Any:
+    return None if value is None else round(float(value), digits)
+
+
+def _acquisition_warnings(visits: Sequence[LesionVisitResult]) -> list[str]:
+    """Scanner, modality or slice-thickness changes between consecutive visits."""
+    out: list[str] = []
+    scans: dict[datetime.date, ScanFacts] = {}
+    for lv in visits:
+        if lv.scan is not None:
+            scans.setdefault(lv.date, lv.scan)
+    dates = sorted(scans)
+    for before, after in zip(dates, dates[1:], strict=False):
+        a, b = scans[before], scans[after]
+        span = f"{before.isoformat()} -> {after.isoformat()}"
+        if a.modality != b.modality:
+            out.append(f"{span}: modality changed ({a.modality} -> {b.modality})")
+        if a.manufacturer != b.manufacturer:
+            out.append(f"{span}: scanner changed ({a.manufacturer} -> {b.manufacturer})")
+        ta = a.slice_thickness_mm or (a.spacing_mm[2] if len(a.spacing_mm) > 2 else None)
+        tb = b.slice_thickness_mm or (b.spacing_mm[2] if len(b.spacing_mm) > 2 else None)
+        if ta is not None and tb is not None and abs(ta - tb) > 0.05 * max(ta, tb):
+            out.append(
+                f"{span}: slice thickness changed ({ta:g} -> {tb:g} mm); partial-volume "
+                "effects differ between the two volumes"
+            )
+    return out
+
+
+def assess_patient(
+    patient_id: str,
+    lesion_visits: Sequence[LesionVisitResult],
+    criteria: ResponseCriteria,
+    treatment_start: datetime.date | None = None,
+    treatment_stop: datetime.date | None = None,
+    warnings: Sequence[str] = (),
+) -> PatientResult:
+    """Assess a patient's response per lesion type from the lesions measured at each visit.
+
+    Target lesions are those seen at or before the baseline visit; a lesion first seen after
+    it is a new lesion (progression when its axial longest diameter reaches the criteria's
+    minimum). The sum of the target lesions' volumes is assessed; a target lesion missing
+    from a visit makes that visit's sum incomplete, so the visit is left out with a warning.
+    """
+    notes = list(warnings)
+    new_lesions: dict[str, datetime.date] = {}
+    assessments: list[ResponseAssessment] = []
+    for kind in sorted({lv.lesion_type for lv in lesion_visits}, key=lambda k: k.value):
+        of_kind = [lv for lv in lesion_visits if lv.lesion_type is kind]
+        dates = sorted({lv.date for lv in of_kind})
+        baseline_candidates = [
+            d for d in dates if treatment_start is None or d <= treatment_start
+        ]
+        baseline = baseline_candidates[-1] if baseline_candidates else dates[0]
+        first_seen: dict[str, datetime.date] = {}
+        for lv in sorted(of_kind, key=lambda lv: lv.date):
+            first_seen.setdefault(lv.lesion_id, lv.date)
+        targets = {lid for lid, d in first_seen.items() if d <= baseline}
+        for lid, d in first_seen.items():
+            if lid not in targets:
+                new_lesions[lid] = d
+        volumes: list[VolumeAtVisit] = []
+        for d in dates:
+            here = {lv.lesion_id: lv for lv in of_kind if lv.date == d}
+            present = [lid for lid in targets if lid in here and first_seen[lid] <= d]
+            expected = [lid for lid in targets if first_seen[lid] <= d]
+            if sorted(present) != sorted(expected):
+                missing = sorted(set(expected) - set(present))
+                notes.append(
+                    f"{kind.value} {d.isoformat()}: target lesion(s) {', '.join(missing)} not "
+                    "measured at this visit; the visit is left out of the assessment"
+                )
+                continue
+            new_here = {
+                lid: float(lv.measurement.get("axial_longest_diameter_mm") or 0.0)
+                for lid, lv in here.items()
+                if lid in new_lesions and new_lesions[lid] == d
+            }
+            volumes.append(
+                VolumeAtVisit(
+                    d,
+                    sum(here[lid].volume_ml for lid in present),
+                    sum(float(here[lid].measurement.get("volume_uncertainty_ml") or 0.0)
+                        for lid in present),
+                    new_here,
+                )
+            )
+        assessment = assess_response(volumes, criteria, treatment_start, treatment_stop, kind)
+        extra = _acquisition_warnings(of_kind)
+        if extra:
+            from dataclasses import replace
+
+            assessment = replace(assessment, warnings=(*assessment.warnings, *extra))
+        assessments.append(assessment)
+    return PatientResult(
+        patient_id,
+        treatment_start,
+        treatment_stop,
+        tuple(sorted(lesion_visits, key=lambda lv: (lv.date, lv.lesion_id))),
+        tuple(assessments),
+        new_lesions,
+        tuple(notes),
+    )
