@@ -237,6 +237,134 @@ def segment_command(
         emit_warnings(record["warnings"])
 
 
+def _find_samples(explicit: Path | None) -> Path:
+    """The bundled sample scans: --samples, else ./sample_scans, else the source tree's."""
+    candidates = [explicit] if explicit is not None else []
+    candidates += [Path.cwd() / "sample_scans", Path(__file__).resolve().parents[1] / "sample_scans"]
+    for c in candidates:
+        if c is not None and (c / "manifest.csv").is_file():
+            return c
+    raise InputError(
+        "the bundled sample scans were not found (looked in ./sample_scans and next to the "
+        "installed package)",
+        path=explicit or Path.cwd() / "sample_scans",
+        hint="Run tscimg demo from the tscimg source folder, or pass --samples DIR",
+    )
+
+
+def _run_track(
+    manifest: Path, output: Path, criteria: str, jobs: int, resume: bool, json_output: bool
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from tscimg.batch import track
+    from tscimg.io.manifest import read_manifest
+    from tscimg.longitudinal import criteria_named
+    from tscimg.report import write_reports
+
+    rules = criteria_named(criteria)
+    read = read_manifest(manifest)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=stderr_console,
+        transient=True,
+        disable=json_output or not stderr_console.is_terminal,
+    ) as bar:
+        task = bar.add_task("tracking patients", total=len(read.patients))
+
+        def advance(patient_id: str, failed: bool, resumed: bool) -> None:
+            state = "failed" if failed else "resumed" if resumed else "done"
+            bar.update(task, advance=1, description=f"{patient_id} {state}")
+
+        result = track(read, output, rules, jobs=jobs, resume=resume, progress=advance)
+    paths = write_reports(result, output)
+    statuses = [
+        {"patient_id": p.patient_id, "lesion_type": a.lesion_type.value, "status": a.status.value,
+         "best_change_pct": None if a.best_change_pct is None else round(a.best_change_pct, 2)}
+        for p in result.patients
+        for a in p.assessments
+    ]  # fmt: skip
+    record: dict[str, Any] = {
+        "output_dir": str(output),
+        "report": str(paths["html"]),
+        "report_json": str(paths["json"]),
+        "report_csv": str(paths["csv"]),
+        "criteria": f"{rules.name} {rules.version}",
+        "assessments": statuses,
+        "errors": [e.to_dict() for e in result.errors],
+        "resumed_patients": result.provenance.get("resumed_patients", []),
+    }
+    if json_output:
+        emit_json(record)
+    else:
+        for s in statuses:
+            change = "-" if s["best_change_pct"] is None else f"{s['best_change_pct']:+.1f}%"
+            stdout_console.print(
+                f"{s['patient_id']} {s['lesion_type']}: {s['status']} (best change {change})"
+            )
+        for e in result.errors:
+            stderr_console.print(
+                f"tscimg: error: {e.patient_id}"
+                + (f" {e.date}" if e.date else "")
+                + f": {e.message}",
+                markup=False,
+                soft_wrap=True,
+            )
+        stdout_console.print(f"report: {paths['html']}")
+        stdout_console.print(tscimg.RESEARCH_USE_DISCLAIMER, style="italic")
+    if result.errors:
+        raise typer.Exit(
+            ExitCode.PARTIAL_SUCCESS if result.patients else ExitCode.INPUT_ERROR
+        )
+
+
+CriteriaOption = Annotated[
+    str, typer.Option("--criteria", help="Response criteria: tsc (30%) or exist (50%).")
+]
+JobsOption = Annotated[
+    int, typer.Option("--jobs", "-j", min=1, help="Patients processed in parallel.")
+]
+ResumeOption = Annotated[
+    bool,
+    typer.Option(
+        "--resume/--no-resume",
+        help="Skip patients already finished in OUTDIR whose inputs are unchanged.",
+    ),
+]
+
+
+@app.command(name="track")
+def track_command(
+    manifest: Annotated[Path, typer.Argument(help="Manifest CSV (docs/longitudinal.md).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
+    criteria: CriteriaOption = "tsc",
+    jobs: JobsOption = 1,
+    resume: ResumeOption = True,
+    json_output: JsonOption = False,
+) -> None:
+    """Track every patient of MANIFEST; write report.json, report.csv, report.html and masks."""
+    _run_track(manifest, output, criteria, jobs, resume, json_output)
+
+
+@app.command()
+def demo(
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Output folder.")
+    ] = Path("tscimg-demo"),
+    samples: Annotated[
+        Path | None, typer.Option("--samples", help="The sample_scans folder (found by default).")
+    ] = None,
+    criteria: CriteriaOption = "tsc",
+    jobs: JobsOption = 1,
+    json_output: JsonOption = False,
+) -> None:
+    """Run track on the bundled synthetic sample scans and say where the report is."""
+    folder = _find_samples(samples)
+    _run_track(folder / "manifest.csv", output, criteria, jobs, True, json_output)
+
+
 def _wants_json(argv: list[str]) -> bool:
     return "--json" in argv
 

@@ -1,0 +1,76 @@
+"""Writing a tracking result as report.json, report.csv and report.html (atomically).
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from tscimg.longitudinal import TSC, CohortResult
+>>> paths = write_reports(CohortResult(TSC, ()), pathlib.Path(tempfile.mkdtemp()))
+>>> sorted(p.name for p in paths.values())
+['report.csv', 'report.html', 'report.json']
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from tscimg.io.atomic import atomic_file
+from tscimg.longitudinal.results import CohortResult
+from tscimg.report.html import render_html
+
+#: report.csv's columns, in order (one row per patient x visit x lesion).
+CSV_COLUMNS = (
+    "patient_id",
+    "lesion_type",
+    "date",
+    "months_on_treatment",
+    "lesion_id",
+    "target",
+    "origin",
+    "volume_ml",
+    "volume_uncertainty_ml",
+    "mesh_volume_ml",
+    "max_3d_diameter_mm",
+    "axial_longest_diameter_mm",
+    "total_volume_ml",
+    "is_baseline",
+    "change_from_baseline_pct",
+    "change_from_nadir_pct",
+    "change_within_uncertainty",
+    "response_met",
+    "progression_met",
+    "regrowth_after_stop",
+    "status",
+    "criteria",
+    "registration_ncc",
+    "mask",
+    "warnings",
+)
+
+
+def render_csv(result: CohortResult) -> str:
+    """report.csv as text."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for record in result.to_records():
+        writer.writerow({k: "" if record.get(k) is None else record[k] for k in CSV_COLUMNS})
+    return buffer.getvalue()
+
+
+def write_reports(result: CohortResult, output_dir: Path) -> dict[str, Path]:
+    """Write report.json, report.csv and report.html into ``output_dir``; return their paths."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    texts = {
+        "json": result.to_json() + "\n",
+        "csv": render_csv(result),
+        "html": render_html(result),
+    }
+    paths = {}
+    for kind, text in texts.items():
+        target = output_dir / f"report.{kind}"
+        with atomic_file(target) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        paths[kind] = target
+    return paths
