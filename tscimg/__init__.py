@@ -9,7 +9,11 @@ Examples
 True
 """
 
+from __future__ import annotations
+
+import os
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from tscimg.core import (
     DicomSeriesError,
@@ -27,6 +31,7 @@ from tscimg.core import (
     lps_to_ras,
     ras_to_lps,
 )
+from tscimg.core.disclaimer import RESEARCH_USE_DISCLAIMER
 from tscimg.io import load_mask, load_scan, write_volume
 
 try:
@@ -34,11 +39,50 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-#: Printed in the README, the CLI and every report.
-RESEARCH_USE_DISCLAIMER = (
-    "Research software, not a medical device: tscimg's measurements are not validated "
-    "for diagnosis or treatment decisions."
-)
+if TYPE_CHECKING:
+    from tscimg.io.manifest import Manifest
+    from tscimg.longitudinal import CohortResult, ResponseCriteria
+
+
+
+
+def track(
+    manifest: str | os.PathLike[str] | Manifest,
+    output_dir: str | os.PathLike[str] | None = None,
+    criteria: str | ResponseCriteria = "tsc",
+    jobs: int = 1,
+    resume: bool = True,
+) -> CohortResult:
+    """Run the whole longitudinal pipeline of a manifest (what ``tscimg track`` does).
+
+    Loads every visit, segments each lesion from its prompts (or carries it from the previous
+    visit by registration, or uses its given mask), measures it, and assesses the response per
+    patient and lesion type. With ``output_dir`` the masks, report.json, report.csv and
+    report.html are written there, and a rerun resumes (unchanged patients are skipped).
+
+    Returns
+    -------
+    CohortResult
+        ``.patients`` (statuses, per-visit figures), ``.errors`` (patients that failed),
+        ``.to_json()`` (report.json) and ``.to_records()`` (report.csv rows).
+
+    Examples
+    --------
+    >>> import tscimg  # doctest: +SKIP
+    >>> result = tscimg.track("sample_scans/manifest.csv", "out")  # doctest: +SKIP
+    >>> [(p.patient_id, p.assessments[0].status.value) for p in result.patients]  # doctest: +SKIP
+    [('TSC-001', 'response'), ('TSC-002', 'non_response_12m'), ('TSC-003', 'response')]
+    """
+    from pathlib import Path
+
+    from tscimg.batch import track as run_batch
+    from tscimg.report import write_reports
+
+    result = run_batch(manifest, output_dir, criteria, jobs=jobs, resume=resume)
+    if output_dir is not None:
+        write_reports(result, Path(output_dir))
+    return result
+
 
 __all__ = [
     "RESEARCH_USE_DISCLAIMER",
@@ -55,6 +99,7 @@ __all__ = [
     "Scan",
     "TscimgError",
     "__version__",
+    "track",
     "load_mask",
     "load_scan",
     "lps_to_ras",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tscimg.batch.patient import TrackParameters, VisitFailure, process_patient, safe_name
+from tscimg.core.disclaimer import RESEARCH_USE_DISCLAIMER
 from tscimg.io.atomic import atomic_file
 from tscimg.io.hashing import content_sha256
 from tscimg.io.manifest import Manifest, PatientPlan, read_manifest
@@ -35,10 +36,6 @@ from tscimg.longitudinal.results import (
 
 STATE_FOLDER = ".tscimg-state"
 MASKS_FOLDER = "masks"
-DISCLAIMER = (
-    "Research software, not a medical device: tscimg's measurements are not validated "
-    "for diagnosis or treatment decisions."
-)
 
 #: Called after each patient: (patient_id, finished, failed, resumed).
 ProgressCallback = Callable[[str, bool, bool], None]
@@ -198,7 +195,7 @@ def track(
         errors=tuple(errors),
         software=software_versions(),
         provenance=provenance,
-        disclaimer=DISCLAIMER,
+        disclaimer=RESEARCH_USE_DISCLAIMER,
     )
 
 

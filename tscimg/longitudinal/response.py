@@ -236,7 +236,9 @@ def assess_response(
     if not ordered:
         raise ValueError("no visits to assess")
 
-    before_start = [v for v in ordered if treatment_start is None or v.date <= treatment_start]
+    before_start = (
+        [v for v in ordered if v.date <= treatment_start] if treatment_start else ordered[:1]
+    )
     if treatment_start is not None and not before_start:
         warnings.append(
             f"no scan on or before treatment start {treatment_start.isoformat()}: the first "

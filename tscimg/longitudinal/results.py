@@ -333,9 +333,9 @@ def assess_patient(
     for kind in sorted({lv.lesion_type for lv in lesion_visits}, key=lambda k: k.value):
         of_kind = [lv for lv in lesion_visits if lv.lesion_type is kind]
         dates = sorted({lv.date for lv in of_kind})
-        baseline_candidates = [
-            d for d in dates if treatment_start is None or d <= treatment_start
-        ]
+        baseline_candidates = (
+            [d for d in dates if d <= treatment_start] if treatment_start else dates[:1]
+        )
         baseline = baseline_candidates[-1] if baseline_candidates else dates[0]
         first_seen: dict[str, datetime.date] = {}
         for lv in sorted(of_kind, key=lambda lv: lv.date):

@@ -1,0 +1,191 @@
+"""The response engine against hand-computed cases: every status and each edge of DESIGN.md §5."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tscimg.core.vocabularies import LesionType
+from tscimg.longitudinal import (
+    EXIST,
+    TSC,
+    ResponseStatus,
+    VolumeAtVisit,
+    assess_response,
+    months_between,
+)
+from tscimg.longitudinal.criteria import NON_RESPONSE_ACTIONS
+
+D = dt.date.fromisoformat
+START = D("2024-03-01")
+
+
+def series(*pairs: tuple[str, float]) -> list[VolumeAtVisit]:
+    return [VolumeAtVisit(D(d), v) for d, v in pairs]
+
+
+# (name, visits, criteria, treatment_start, treatment_stop, status, response date,
+#  progression date, non_response_12m)
+CASES = [
+    (
+        "exactly 30.0% is a response",
+        series(("2024-02-20", 10.0), ("2024-09-01", 7.0)),
+        TSC, START, None, ResponseStatus.RESPONSE, "2024-09-01", None, False,
+    ),
+    (
+        "29.9% under 12 months is too early",
+        series(("2024-02-20", 10.0), ("2024-09-01", 7.01)),
+        TSC, START, None, ResponseStatus.TOO_EARLY, None, None, False,
+    ),
+    (
+        "exactly 12 months without response is non-response",
+        series(("2024-02-20", 10.0), ("2025-03-01", 8.0)),
+        TSC, START, None, ResponseStatus.NON_RESPONSE_12M, None, None, True,
+    ),
+    (
+        "a day short of 12 months is still too early",
+        series(("2024-02-20", 10.0), ("2025-02-28", 8.0)),
+        TSC, START, None, ResponseStatus.TOO_EARLY, None, None, False,
+    ),
+    (
+        "exist needs 50%: 40% at 12 months is non-response",
+        series(("2024-02-20", 10.0), ("2025-03-05", 6.0)),
+        EXIST, START, None, ResponseStatus.NON_RESPONSE_12M, None, None, True,
+    ),
+    (
+        "exist: exactly 50% is a response",
+        series(("2024-02-20", 10.0), ("2025-03-05", 5.0)),
+        EXIST, START, None, ResponseStatus.RESPONSE, "2025-03-05", None, False,
+    ),
+    (
+        "response reached, then lost: stable",
+        series(("2024-02-20", 10.0), ("2024-09-01", 6.0), ("2025-03-01", 7.2)),
+        TSC, START, None, ResponseStatus.STABLE, "2024-09-01", None, False,
+    ),
+    (
+        "nadir then regrowth of 25% to above baseline: progression",
+        series(("2024-02-20", 10.0), ("2024-09-01", 9.0), ("2025-03-01", 11.25)),
+        TSC, START, None, ResponseStatus.PROGRESSION, None, "2025-03-01", True,
+    ),
+    (
+        "regrowth of 25% from nadir still below baseline is not progression",
+        series(("2024-02-20", 10.0), ("2024-09-01", 6.0), ("2025-03-01", 7.5)),
+        TSC, START, None, ResponseStatus.STABLE, "2024-09-01", None, False,
+    ),
+    (
+        "only one scan: no baseline to compare with",
+        series(("2024-02-20", 10.0)),
+        TSC, START, None, ResponseStatus.NO_BASELINE, None, None, False,
+    ),
+    (
+        "no treatment_start: baseline is the first scan, clock from it",
+        series(("2024-02-20", 10.0), ("2024-08-20", 6.0)),
+        TSC, None, None, ResponseStatus.RESPONSE, "2024-08-20", None, False,
+    ),
+    (
+        "baseline after treatment_start: the first scan is the baseline",
+        series(("2024-03-10", 10.0), ("2024-09-10", 9.0)),
+        TSC, START, None, ResponseStatus.TOO_EARLY, None, None, False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "visits", "criteria", "start", "stop", "status", "response", "progression", "nr12"),
+    CASES,
+    ids=[c[0] for c in CASES],
+)
+def test_status_table(
+    name: str,
+    visits: list[VolumeAtVisit],
+    criteria: object,
+    start: dt.date | None,
+    stop: dt.date | None,
+    status: ResponseStatus,
+    response: str | None,
+    progression: str | None,
+    nr12: bool,
+) -> None:
+    result = assess_response(visits, criteria, start, stop)  # type: ignore[arg-type]
+    assert result.status is status
+    assert result.response.date == (None if response is None else D(response))
+    assert result.response.reached is (response is not None)
+    assert result.progression.date == (None if progression is None else D(progression))
+    assert result.non_response_12m.reached is nr12
+
+
+def test_changes_baseline_and_nadir_are_computed_by_hand() -> None:
+    visits = series(("2023-12-01", 12.0), ("2024-02-20", 10.0), ("2024-09-01", 8.0),
+                    ("2025-03-01", 9.0))  # fmt: skip
+    result = assess_response(visits, TSC, START)
+    assert result.baseline_date == D("2024-02-20")  # the last scan on or before the start
+    pre, base, mid, last = result.timepoints
+    assert pre.change_from_baseline_pct == pytest.approx(20.0)
+    assert not pre.response_met and not pre.is_baseline
+    assert base.is_baseline and base.change_from_baseline_pct == 0.0
+    assert mid.change_from_baseline_pct == pytest.approx(-20.0)
+    assert last.change_from_nadir_pct == pytest.approx(12.5)
+    assert result.nadir_date == D("2024-09-01")
+    assert result.best_change_pct == pytest.approx(-20.0)
+    assert last.months_on_treatment == pytest.approx(12.0)
+    assert base.months_on_treatment == pytest.approx(-(10 / 29))  # 10 days of a 29-day month
+
+
+def test_non_response_recommends_the_guideline_actions_and_aml_intervention() -> None:
+    result = assess_response(
+        series(("2024-02-20", 10.0), ("2025-04-01", 9.5)), TSC, START, lesion_type=LesionType.AML
+    )
+    assert result.status is ResponseStatus.NON_RESPONSE_12M
+    assert result.recommendations[: len(NON_RESPONSE_ACTIONS)] == NON_RESPONSE_ACTIONS
+    assert any("5-15 ng/mL" in r for r in result.recommendations)
+    assert any("embolization" in r for r in result.recommendations)
+    responder = assess_response(series(("2024-02-20", 10.0), ("2025-04-01", 5.0)), TSC, START)
+    assert responder.recommendations == ()
+
+
+def test_regrowth_after_treatment_stop_is_flagged() -> None:
+    visits = series(("2024-02-20", 10.0), ("2024-09-01", 5.0), ("2025-03-01", 6.0),
+                    ("2025-09-01", 6.5))  # fmt: skip
+    result = assess_response(visits, TSC, START, treatment_stop=D("2024-12-01"))
+    # +20% from nadir after the stop is not yet regrowth; +30% is
+    assert [t.regrowth_after_stop for t in result.timepoints] == [False, False, False, True]
+    assert result.regrowth_after_stop.date == D("2025-09-01")
+    assert [t.after_treatment_stop for t in result.timepoints] == [False, False, True, True]
+    assert result.timepoints[2].change_from_nadir_pct == pytest.approx(20.0)
+    assert result.timepoints[3].change_from_nadir_pct == pytest.approx(30.0)
+
+
+def test_new_lesion_of_one_centimetre_is_progression_smaller_is_not() -> None:
+    small = [VolumeAtVisit(D("2024-02-20"), 10.0),
+             VolumeAtVisit(D("2024-09-01"), 6.0, new_lesion_diameters_mm={"L2": 9.9})]  # fmt: skip
+    assert assess_response(small, TSC, START).status is ResponseStatus.RESPONSE
+    big = [VolumeAtVisit(D("2024-02-20"), 10.0),
+           VolumeAtVisit(D("2024-09-01"), 6.0, new_lesion_diameters_mm={"L2": 10.0})]  # fmt: skip
+    result = assess_response(big, TSC, START)
+    assert result.status is ResponseStatus.PROGRESSION
+    assert result.progression.date == D("2024-09-01")
+    assert "new lesion L2" in result.timepoints[1].progression_reasons[0]
+
+
+def test_change_within_uncertainty_is_reported() -> None:
+    visits = [VolumeAtVisit(D("2024-02-20"), 10.0, 0.3), VolumeAtVisit(D("2024-09-01"), 9.8, 0.3)]
+    result = assess_response(visits, TSC, START)
+    assert result.timepoints[1].change_within_uncertainty
+    assert any("uncertainty" in w for w in result.warnings)
+    far = [VolumeAtVisit(D("2024-02-20"), 10.0, 0.3), VolumeAtVisit(D("2024-09-01"), 9.0, 0.3)]
+    assert not assess_response(far, TSC, START).timepoints[1].change_within_uncertainty
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "months"),
+    [
+        ("2024-03-01", "2025-03-01", 12.0),
+        ("2024-01-31", "2024-02-29", 1.0),
+        ("2024-01-31", "2024-03-31", 2.0),
+        ("2023-02-28", "2024-02-28", 12.0),
+        ("2024-03-01", "2024-03-16", 15 / 31),
+    ],
+)
+def test_calendar_months(start: str, end: str, months: float) -> None:
+    assert months_between(D(start), D(end)) == pytest.approx(months)

@@ -1,0 +1,171 @@
+"""Longitudinal tracking end to end on the sample scans, and the batch guarantees.
+
+Truth comes from sample_scans/truth.json (analytic ellipsoid volumes and the generator's known
+status); prompts are given at baseline only, every follow-up is repositioned (up to 6 degrees,
+12 mm) with a different slice thickness, so each follow-up lesion is carried by registration.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from builders import SAMPLE_SCANS, run_tscimg
+
+import tscimg
+from tscimg.longitudinal import register
+
+TRUTH = json.loads((SAMPLE_SCANS / "truth.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    out = tmp_path_factory.mktemp("demo")
+    result = run_tscimg("demo", "-o", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    report = json.loads((out / "report.json").read_text())
+    return out, summary, report
+
+
+def _assessment(report: dict[str, Any], patient_id: str) -> dict[str, Any]:
+    (patient,) = [p for p in report["patients"] if p["patient_id"] == patient_id]
+    (assessment,) = patient["assessments"]
+    return assessment
+
+
+@pytest.mark.parametrize("truth", TRUTH["patients"], ids=lambda t: t["patient_id"])
+def test_every_sample_status_and_change_matches_the_truth(
+    demo: tuple[Path, dict[str, Any], dict[str, Any]], truth: dict[str, Any]
+) -> None:
+    _, _, report = demo
+    a = _assessment(report, truth["patient_id"])
+    assert a["status"] == truth["expected_status"]
+    assert a["lesion_type"] == truth["lesion_type"]
+    assert a["baseline_date"] == truth["visits"][0]["date"]
+    assert [t["date"] for t in a["timepoints"]] == [v["date"] for v in truth["visits"]]
+    for tp, visit in zip(a["timepoints"], truth["visits"], strict=True):
+        assert tp["change_from_baseline_pct"] == pytest.approx(
+            visit["change_from_baseline_pct"], abs=3.0
+        ), tp["date"]
+        assert tp["total_volume_ml"] == pytest.approx(visit["total_volume_ml"], rel=0.10)
+    follow_ups = [tp["lesions"]["L1"] for tp in a["timepoints"][1:]]
+    assert all(lesion["origin"] == "carried" for lesion in follow_ups)
+    assert all(lesion["registration"]["quality_ncc"] > 0.8 for lesion in follow_ups)
+
+
+def test_report_files_follow_the_contract(demo: tuple[Path, dict[str, Any], dict[str, Any]]) -> None:
+    out, summary, report = demo
+    assert report["schema"] == "tscimg.report/1"
+    assert report["criteria"]["name"] == "tsc" and report["criteria"]["response_reduction_pct"] == 30
+    assert report["software"]["tscimg"] and report["errors"] == []
+    assert "not a medical device" in report["disclaimer"]
+    a = _assessment(report, "TSC-002")
+    assert {"baseline_date", "nadir_date", "best_change_pct", "response", "progression",
+            "non_response_12m", "status", "timepoints"} <= a.keys()  # fmt: skip
+    assert a["non_response_12m"] is True and any("trough" in r for r in a["recommendations"])
+    tp = a["timepoints"][-1]
+    assert {"date", "months_on_treatment", "lesions", "total_volume_ml",
+            "change_from_baseline_pct", "change_from_nadir_pct"} <= tp.keys()  # fmt: skip
+    assert tp["months_on_treatment"] == pytest.approx(12.13, abs=0.01)  # 2024-03-01 -> 2025-03-05
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert len(rows) == sum(len(p["visits"]) for p in TRUTH["patients"])
+    html = (out / "report.html").read_text()
+    assert "not a medical device" in html and "non_response_12m" in html
+    assert summary["report"] == str(out / "report.html")
+
+
+def test_masks_overlay_their_scans(demo: tuple[Path, dict[str, Any], dict[str, Any]]) -> None:
+    out, _, report = demo
+    for patient in report["patients"]:
+        for tp in patient["assessments"][0]["timepoints"]:
+            lesion = tp["lesions"]["L1"]
+            scan = tscimg.load_scan(SAMPLE_SCANS / lesion["image"])
+            mask = tscimg.load_mask(out / lesion["mask"], reference=scan)  # checks the grid
+            assert mask.voxel_count() == lesion["voxel_count"]
+
+
+def test_rerun_resumes_and_gives_the_same_report(
+    demo: tuple[Path, dict[str, Any], dict[str, Any]], tmp_path: Path
+) -> None:
+    out, _, report = demo
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    result = tscimg.track(SAMPLE_SCANS / "manifest.csv", copy)
+    assert result.provenance["resumed_patients"] == ["TSC-001", "TSC-002", "TSC-003"]
+    again = json.loads((copy / "report.json").read_text())
+    assert again["patients"] == report["patients"]
+
+
+def test_changed_input_is_recomputed_and_a_bad_case_fails_alone(tmp_path: Path) -> None:
+    samples = tmp_path / "samples"
+    shutil.copytree(SAMPLE_SCANS / "TSC-003", samples / "TSC-003")
+    rows = [r for r in (SAMPLE_SCANS / "manifest.csv").read_text().splitlines() if "TSC-003" in r]
+    broken = samples / "BAD-1" / "scan.nii.gz"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"this is not a NIfTI file")
+    header = (SAMPLE_SCANS / "manifest.csv").read_text().splitlines()[0]
+    bad_row = "BAD-1,2024-01-01,BAD-1/scan.nii.gz,L1,aml,,1;2;3,,,,,,,,2024-01-02,"
+    (samples / "manifest.csv").write_text("\n".join([header, *rows, bad_row]) + "\n")
+    out = tmp_path / "out"
+    result = run_tscimg("track", str(samples / "manifest.csv"), "-o", str(out), "--json", "--jobs", "2")
+    assert result.returncode == 3, result.stderr
+    summary = json.loads(result.stdout)
+    (error,) = summary["errors"]
+    assert error["patient_id"] == "BAD-1" and error["date"] == "2024-01-01"
+    assert "scan.nii.gz" in error["message"]
+    report = json.loads((out / "report.json").read_text())
+    assert [p["patient_id"] for p in report["patients"]] == ["TSC-003"]
+    assert report["errors"][0]["patient_id"] == "BAD-1"
+    # change one follow-up: only that patient is recomputed, the state tells which
+    target = samples / "TSC-003" / "2024-10-01" / "echo3d.nii.gz"
+    target.write_bytes((SAMPLE_SCANS / "TSC-003" / "2024-06-30" / "echo3d.nii.gz").read_bytes())
+    rerun = tscimg.track(samples / "manifest.csv", out)
+    assert rerun.provenance["resumed_patients"] == []
+    last = rerun.patients[0].assessments[0].timepoints[-1]
+    assert last.total_volume_ml == pytest.approx(rerun.patients[0].assessments[0].timepoints[1].total_volume_ml, rel=0.02)
+
+
+def test_bad_manifest_exits_1_naming_row_and_column(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("patient_id,date,image,colour\nP1,2024-01-01,x.nii.gz,red\n")
+    result = run_tscimg("track", str(manifest), "-o", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert "row 1: unknown column(s) colour" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_exist_criteria_change_the_threshold(demo: tuple[Path, dict[str, Any], dict[str, Any]], tmp_path: Path) -> None:
+    out, _, _ = demo
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)  # resumes: only the assessment is recomputed
+    result = run_tscimg("track", str(SAMPLE_SCANS / "manifest.csv"), "-o", str(copy), "--criteria", "exist", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((copy / "report.json").read_text())
+    assert report["criteria"]["name"] == "exist"
+    aml = _assessment(report, "TSC-001")  # -48% at best: not a 50% response
+    assert aml["status"] == "non_response_12m"
+    echo = _assessment(report, "TSC-003")  # -55% at the last visit, 5 months: response
+    assert echo["status"] == "response"
+
+
+@pytest.mark.parametrize("patient", TRUTH["patients"], ids=lambda t: t["patient_id"])
+def test_registration_maps_the_lesion_centre_within_a_millimetre_and_a_half(
+    patient: dict[str, Any],
+) -> None:
+    visits = patient["visits"]
+    first = visits[0]
+    previous = tscimg.load_scan(SAMPLE_SCANS / first["nifti"])
+    centre = np.asarray(first["lesions"]["L1"]["centre_lps"])
+    reach = max(first["lesions"]["L1"]["semi_axes_mm"])
+    follow = visits[-1]
+    result = register(previous, tscimg.load_scan(SAMPLE_SCANS / follow["nifti"]), (centre - reach, centre + reach))
+    error = np.linalg.norm(np.subtract(result.map_point(centre), follow["lesions"]["L1"]["centre_lps"]))
+    assert error < 1.5
+    assert result.quality_ncc > 0.8 > result.quality_ncc_before
