@@ -240,7 +240,10 @@ def segment_command(
 def _find_samples(explicit: Path | None) -> Path:
     """The bundled sample scans: --samples, else ./sample_scans, else the source tree's."""
     candidates = [explicit] if explicit is not None else []
-    candidates += [Path.cwd() / "sample_scans", Path(__file__).resolve().parents[1] / "sample_scans"]
+    candidates += [
+        Path.cwd() / "sample_scans",
+        Path(__file__).resolve().parents[1] / "sample_scans",
+    ]
     for c in candidates:
         if c is not None and (c / "manifest.csv").is_file():
             return c
@@ -315,9 +318,7 @@ def _run_track(
         stdout_console.print(f"report: {paths['html']}")
         stdout_console.print(tscimg.RESEARCH_USE_DISCLAIMER, style="italic")
     if result.errors:
-        raise typer.Exit(
-            ExitCode.PARTIAL_SUCCESS if result.patients else ExitCode.INPUT_ERROR
-        )
+        raise typer.Exit(ExitCode.PARTIAL_SUCCESS if result.patients else ExitCode.INPUT_ERROR)
 
 
 CriteriaOption = Annotated[
@@ -350,9 +351,9 @@ def track_command(
 
 @app.command()
 def demo(
-    output: Annotated[
-        Path, typer.Option("-o", "--output", help="Output folder.")
-    ] = Path("tscimg-demo"),
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path(
+        "tscimg-demo"
+    ),
     samples: Annotated[
         Path | None, typer.Option("--samples", help="The sample_scans folder (found by default).")
     ] = None,

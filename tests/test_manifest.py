@@ -11,7 +11,9 @@ from builders import SAMPLE_SCANS
 from tscimg.core.vocabularies import LesionType
 from tscimg.io.manifest import ManifestError, read_manifest
 
-HEADER = "patient_id,date,image,lesion_id,lesion_type,point_lps,point_ras,box_index,mask,treatment_start"
+HEADER = (
+    "patient_id,date,image,lesion_id,lesion_type,point_lps,point_ras,box_index,mask,treatment_start"
+)
 
 
 @pytest.fixture
@@ -62,7 +64,9 @@ def test_ras_points_become_lps_and_blank_lesion_rows_carry_every_earlier_lesion(
 
 
 def test_unknown_and_missing_columns_are_named(folder: Path) -> None:
-    path = write(folder, "P1,2024-01-10,a.nii.gz,L1,aml", header="patient_id,date,image,lesion,lesion_type")
+    path = write(
+        folder, "P1,2024-01-10,a.nii.gz,L1,aml", header="patient_id,date,image,lesion,lesion_type"
+    )
     text = problems(path)
     assert "row 1" in text and "unknown column(s) lesion" in text
     missing = write(folder, "P1,a.nii.gz", header="patient_id,image")
@@ -72,21 +76,45 @@ def test_unknown_and_missing_columns_are_named(folder: Path) -> None:
 @pytest.mark.parametrize(
     ("rows", "expected"),
     [
-        (["P1,2024-13-10,a.nii.gz,L1,aml,1;2;3,,,,"], "row 2, column date: '2024-13-10' is not a date"),
-        (["P1,2024-01-10,nope.nii.gz,L1,aml,1;2;3,,,,"], "row 2, column image: 'nope.nii.gz' does not exist"),
-        (["P1,2024-01-10,a.nii.gz,L1,aml,1;2,,,,"], "row 2, column point_lps: '1;2' is not 3 numbers"),
-        (["P1,2024-01-10,a.nii.gz,L1,tuber,1;2;3,,,,"], "row 2, column lesion_type: 'tuber' is not one of"),
-        (["P1,2024-01-10,a.nii.gz,L1,aml,,,,,"], "row 2, column point_lps: lesion L1 of patient P1 has no prompt or mask at its first visit"),
+        (
+            ["P1,2024-13-10,a.nii.gz,L1,aml,1;2;3,,,,"],
+            "row 2, column date: '2024-13-10' is not a date",
+        ),
+        (
+            ["P1,2024-01-10,nope.nii.gz,L1,aml,1;2;3,,,,"],
+            "row 2, column image: 'nope.nii.gz' does not exist",
+        ),
+        (
+            ["P1,2024-01-10,a.nii.gz,L1,aml,1;2,,,,"],
+            "row 2, column point_lps: '1;2' is not 3 numbers",
+        ),
+        (
+            ["P1,2024-01-10,a.nii.gz,L1,tuber,1;2;3,,,,"],
+            "row 2, column lesion_type: 'tuber' is not one of",
+        ),
+        (
+            ["P1,2024-01-10,a.nii.gz,L1,aml,,,,,"],
+            "row 2, column point_lps: lesion L1 of patient P1 has no prompt or mask at its first",
+        ),
         (
             ["P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,,,,", "P1,2024-01-10,b.nii.gz,L1,aml,,,,,"],
-            "row 3, column lesion_id: duplicate: lesion L1 of patient P1 on 2024-01-10 is already on row 2",
+            "row 3, column lesion_id: duplicate: lesion L1 of patient P1 on 2024-01-10 is already",
         ),
         (
-            ["P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,,,,2024-01-15", "P1,2024-06-10,b.nii.gz,L1,aml,,,,,2024-02-01"],
+            [
+                "P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,,,,2024-01-15",
+                "P1,2024-06-10,b.nii.gz,L1,aml,,,,,2024-02-01",
+            ],
             "has several treatment_start dates (2024-01-15, 2024-02-01)",
         ),
-        (["P1,2024-01-10,a.nii.gz,,aml,1;2;3,,,,"], "row 2, column lesion_id: prompts and masks belong to a lesion"),
-        (["P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,,,m.nii.gz,"], "row 2, column mask: give either a mask or prompts"),
+        (
+            ["P1,2024-01-10,a.nii.gz,,aml,1;2;3,,,,"],
+            "row 2, column lesion_id: prompts and masks belong to a lesion",
+        ),
+        (
+            ["P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,,,m.nii.gz,"],
+            "row 2, column mask: give either a mask or prompts",
+        ),
     ],
 )
 def test_each_problem_is_named_with_row_and_column(

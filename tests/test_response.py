@@ -27,68 +27,49 @@ def series(*pairs: tuple[str, float]) -> list[VolumeAtVisit]:
 
 # (name, visits, criteria, treatment_start, treatment_stop, status, response date,
 #  progression date, non_response_12m)
+# fmt: off
 CASES = [
-    (
-        "exactly 30.0% is a response",
-        series(("2024-02-20", 10.0), ("2024-09-01", 7.0)),
-        TSC, START, None, ResponseStatus.RESPONSE, "2024-09-01", None, False,
-    ),
-    (
-        "29.9% under 12 months is too early",
-        series(("2024-02-20", 10.0), ("2024-09-01", 7.01)),
-        TSC, START, None, ResponseStatus.TOO_EARLY, None, None, False,
-    ),
-    (
-        "exactly 12 months without response is non-response",
-        series(("2024-02-20", 10.0), ("2025-03-01", 8.0)),
-        TSC, START, None, ResponseStatus.NON_RESPONSE_12M, None, None, True,
-    ),
-    (
-        "a day short of 12 months is still too early",
-        series(("2024-02-20", 10.0), ("2025-02-28", 8.0)),
-        TSC, START, None, ResponseStatus.TOO_EARLY, None, None, False,
-    ),
-    (
-        "exist needs 50%: 40% at 12 months is non-response",
-        series(("2024-02-20", 10.0), ("2025-03-05", 6.0)),
-        EXIST, START, None, ResponseStatus.NON_RESPONSE_12M, None, None, True,
-    ),
-    (
-        "exist: exactly 50% is a response",
-        series(("2024-02-20", 10.0), ("2025-03-05", 5.0)),
-        EXIST, START, None, ResponseStatus.RESPONSE, "2025-03-05", None, False,
-    ),
-    (
-        "response reached, then lost: stable",
-        series(("2024-02-20", 10.0), ("2024-09-01", 6.0), ("2025-03-01", 7.2)),
-        TSC, START, None, ResponseStatus.STABLE, "2024-09-01", None, False,
-    ),
-    (
-        "nadir then regrowth of 25% to above baseline: progression",
-        series(("2024-02-20", 10.0), ("2024-09-01", 9.0), ("2025-03-01", 11.25)),
-        TSC, START, None, ResponseStatus.PROGRESSION, None, "2025-03-01", True,
-    ),
-    (
-        "regrowth of 25% from nadir still below baseline is not progression",
-        series(("2024-02-20", 10.0), ("2024-09-01", 6.0), ("2025-03-01", 7.5)),
-        TSC, START, None, ResponseStatus.STABLE, "2024-09-01", None, False,
-    ),
-    (
-        "only one scan: no baseline to compare with",
-        series(("2024-02-20", 10.0)),
-        TSC, START, None, ResponseStatus.NO_BASELINE, None, None, False,
-    ),
-    (
-        "no treatment_start: baseline is the first scan, clock from it",
-        series(("2024-02-20", 10.0), ("2024-08-20", 6.0)),
-        TSC, None, None, ResponseStatus.RESPONSE, "2024-08-20", None, False,
-    ),
-    (
-        "baseline after treatment_start: the first scan is the baseline",
-        series(("2024-03-10", 10.0), ("2024-09-10", 9.0)),
-        TSC, START, None, ResponseStatus.TOO_EARLY, None, None, False,
-    ),
+    ("exactly 30.0% is a response",
+     series(("2024-02-20", 10.0), ("2024-09-01", 7.0)),
+     TSC, START, None, ResponseStatus.RESPONSE, "2024-09-01", None, False),
+    ("29.9% under 12 months is too early",
+     series(("2024-02-20", 10.0), ("2024-09-01", 7.01)),
+     TSC, START, None, ResponseStatus.TOO_EARLY, None, None, False),
+    ("exactly 12 months without response is non-response",
+     series(("2024-02-20", 10.0), ("2025-03-01", 8.0)),
+     TSC, START, None, ResponseStatus.NON_RESPONSE_12M, None, None, True),
+    ("a day short of 12 months is still too early",
+     series(("2024-02-20", 10.0), ("2025-02-28", 8.0)),
+     TSC, START, None, ResponseStatus.TOO_EARLY, None, None, False),
+    ("exist needs 50%: 40% at 12 months is non-response",
+     series(("2024-02-20", 10.0), ("2025-03-05", 6.0)),
+     EXIST, START, None, ResponseStatus.NON_RESPONSE_12M, None, None, True),
+    ("exist: exactly 50% is a response",
+     series(("2024-02-20", 10.0), ("2025-03-05", 5.0)),
+     EXIST, START, None, ResponseStatus.RESPONSE, "2025-03-05", None, False),
+    ("response reached, then lost: stable",
+     series(("2024-02-20", 10.0), ("2024-09-01", 6.0), ("2025-03-01", 7.2)),
+     TSC, START, None, ResponseStatus.STABLE, "2024-09-01", None, False),
+    ("nadir then regrowth of 25% to above baseline: progression",
+     series(("2024-02-20", 10.0), ("2024-09-01", 9.0), ("2025-03-01", 11.25)),
+     TSC, START, None, ResponseStatus.PROGRESSION, None, "2025-03-01", True),
+    ("regrowth of 25% from nadir still below baseline is not progression",
+     series(("2024-02-20", 10.0), ("2024-09-01", 6.0), ("2025-03-01", 7.5)),
+     TSC, START, None, ResponseStatus.STABLE, "2024-09-01", None, False),
+    ("only one scan: no baseline to compare with",
+     series(("2024-02-20", 10.0)),
+     TSC, START, None, ResponseStatus.NO_BASELINE, None, None, False),
+    ("no treatment_start: baseline is the first scan, clock from it",
+     series(("2024-02-20", 10.0), ("2024-08-20", 6.0)),
+     TSC, None, None, ResponseStatus.RESPONSE, "2024-08-20", None, False),
+    ("baseline after treatment_start: the first scan is the baseline",
+     series(("2024-03-10", 10.0), ("2024-09-10", 9.0)),
+     TSC, START, None, ResponseStatus.TOO_EARLY, None, None, False),
+    ("treatment stopped, regrowth from nadir to above baseline: progression",
+     series(("2024-02-20", 10.0), ("2024-09-01", 8.0), ("2025-06-01", 10.5)),
+     TSC, START, D("2024-12-01"), ResponseStatus.PROGRESSION, None, "2025-06-01", True),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(

@@ -59,10 +59,14 @@ def test_every_sample_status_and_change_matches_the_truth(
     assert all(lesion["registration"]["quality_ncc"] > 0.8 for lesion in follow_ups)
 
 
-def test_report_files_follow_the_contract(demo: tuple[Path, dict[str, Any], dict[str, Any]]) -> None:
+def test_report_files_follow_the_contract(
+    demo: tuple[Path, dict[str, Any], dict[str, Any]],
+) -> None:
     out, summary, report = demo
     assert report["schema"] == "tscimg.report/1"
-    assert report["criteria"]["name"] == "tsc" and report["criteria"]["response_reduction_pct"] == 30
+    assert (
+        report["criteria"]["name"] == "tsc" and report["criteria"]["response_reduction_pct"] == 30
+    )
     assert report["software"]["tscimg"] and report["errors"] == []
     assert "not a medical device" in report["disclaimer"]
     a = _assessment(report, "TSC-002")
@@ -113,7 +117,9 @@ def test_changed_input_is_recomputed_and_a_bad_case_fails_alone(tmp_path: Path) 
     bad_row = "BAD-1,2024-01-01,BAD-1/scan.nii.gz,L1,aml,,1;2;3,,,,,,,,2024-01-02,"
     (samples / "manifest.csv").write_text("\n".join([header, *rows, bad_row]) + "\n")
     out = tmp_path / "out"
-    result = run_tscimg("track", str(samples / "manifest.csv"), "-o", str(out), "--json", "--jobs", "2")
+    result = run_tscimg(
+        "track", str(samples / "manifest.csv"), "-o", str(out), "--json", "--jobs", "2"
+    )
     assert result.returncode == 3, result.stderr
     summary = json.loads(result.stdout)
     (error,) = summary["errors"]
@@ -128,7 +134,9 @@ def test_changed_input_is_recomputed_and_a_bad_case_fails_alone(tmp_path: Path) 
     rerun = tscimg.track(samples / "manifest.csv", out)
     assert rerun.provenance["resumed_patients"] == []
     last = rerun.patients[0].assessments[0].timepoints[-1]
-    assert last.total_volume_ml == pytest.approx(rerun.patients[0].assessments[0].timepoints[1].total_volume_ml, rel=0.02)
+    assert last.total_volume_ml == pytest.approx(
+        rerun.patients[0].assessments[0].timepoints[1].total_volume_ml, rel=0.02
+    )
 
 
 def test_bad_manifest_exits_1_naming_row_and_column(tmp_path: Path) -> None:
@@ -141,11 +149,21 @@ def test_bad_manifest_exits_1_naming_row_and_column(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "report.json").exists()
 
 
-def test_exist_criteria_change_the_threshold(demo: tuple[Path, dict[str, Any], dict[str, Any]], tmp_path: Path) -> None:
+def test_exist_criteria_change_the_threshold(
+    demo: tuple[Path, dict[str, Any], dict[str, Any]], tmp_path: Path
+) -> None:
     out, _, _ = demo
     copy = tmp_path / "out"
     shutil.copytree(out, copy)  # resumes: only the assessment is recomputed
-    result = run_tscimg("track", str(SAMPLE_SCANS / "manifest.csv"), "-o", str(copy), "--criteria", "exist", "--json")
+    result = run_tscimg(
+        "track",
+        str(SAMPLE_SCANS / "manifest.csv"),
+        "-o",
+        str(copy),
+        "--criteria",
+        "exist",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((copy / "report.json").read_text())
     assert report["criteria"]["name"] == "exist"
@@ -165,7 +183,11 @@ def test_registration_maps_the_lesion_centre_within_a_millimetre_and_a_half(
     centre = np.asarray(first["lesions"]["L1"]["centre_lps"])
     reach = max(first["lesions"]["L1"]["semi_axes_mm"])
     follow = visits[-1]
-    result = register(previous, tscimg.load_scan(SAMPLE_SCANS / follow["nifti"]), (centre - reach, centre + reach))
-    error = np.linalg.norm(np.subtract(result.map_point(centre), follow["lesions"]["L1"]["centre_lps"]))
+    result = register(
+        previous, tscimg.load_scan(SAMPLE_SCANS / follow["nifti"]), (centre - reach, centre + reach)
+    )
+    error = np.linalg.norm(
+        np.subtract(result.map_point(centre), follow["lesions"]["L1"]["centre_lps"])
+    )
     assert error < 1.5
     assert result.quality_ncc > 0.8 > result.quality_ncc_before

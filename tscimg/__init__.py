@@ -44,8 +44,6 @@ if TYPE_CHECKING:
     from tscimg.longitudinal import CohortResult, ResponseCriteria
 
 
-
-
 def track(
     manifest: str | os.PathLike[str] | Manifest,
     output_dir: str | os.PathLike[str] | None = None,
@@ -99,10 +97,10 @@ __all__ = [
     "Scan",
     "TscimgError",
     "__version__",
-    "track",
     "load_mask",
     "load_scan",
     "lps_to_ras",
     "ras_to_lps",
+    "track",
     "write_volume",
 ]

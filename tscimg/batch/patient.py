@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,20 +37,26 @@ class VisitFailure(Exception):
 
 
 def safe_name(text: str) -> str:
-    """A file-name-safe form of an identifier.
+    """A file-name-safe form of an identifier, unique: altered names get a hash suffix.
 
     Examples
     --------
-    >>> safe_name("TSC 001/a")
-    'TSC_001_a'
+    >>> safe_name("TSC-001")
+    'TSC-001'
+    >>> safe_name("TSC 001/a"), safe_name("TSC_001_a")
+    ('TSC_001_a-954ae60d', 'TSC_001_a')
     """
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "_"
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "_"
+    if cleaned == text:
+        return cleaned
+    return f"{cleaned}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 @dataclass
 class _Visits:
     """Scans of one patient, loaded once each."""
 
+    hashes: dict[Path, str] = field(default_factory=dict)
     scans: dict[Path, Scan] = field(default_factory=dict)
     facts: dict[Path, ScanFacts] = field(default_factory=dict)
 
@@ -66,7 +73,7 @@ class _Visits:
             self.scans[path] = scan
             self.facts[path] = ScanFacts(
                 image=_relative(path, base),
-                sha256=content_sha256(path),
+                sha256=self.hashes.get(path) or content_sha256(path),
                 modality=None if scan.modality is None else scan.modality.value,
                 manufacturer=scan.manufacturer,
                 slice_thickness_mm=scan.slice_thickness_mm,
@@ -110,6 +117,7 @@ def process_patient(
     base: Path,
     masks_dir: Path | None,
     parameters: TrackParameters,
+    hashes: dict[Path, str] | None = None,
 ) -> list[LesionVisitResult]:
     """Segment and measure every lesion of ``plan`` at every visit.
 
@@ -123,6 +131,8 @@ def process_patient(
         Where to write each mask (``<patient>/<date>_<lesion>.nii.gz``); ``None``: not written.
     parameters
         Carrying and measuring settings.
+    hashes
+        SHA-256 of input files already computed (by :func:`tscimg.io.hashing.content_sha256`).
 
     Raises
     ------
@@ -130,7 +140,7 @@ def process_patient(
         Naming the visit date and the problem, when any visit fails (the patient then fails
         as a whole: a partial series of volumes could change the baseline or the status).
     """
-    visits = _Visits()
+    visits = _Visits(hashes=dict(hashes or {}))
     out: list[LesionVisitResult] = []
     for lesion in plan.lesions.values():
         previous: tuple[Scan, Mask, str] | None = None
@@ -172,9 +182,7 @@ def _process_visit(
     else:
         if previous is None:  # the manifest reader rules this out
             raise InputError("nothing to carry from", path=visit.image)
-        carried = carry_lesion(
-            previous[0], previous[1], scan, lesion.lesion_type, parameters.carry
-        )
+        carried = carry_lesion(previous[0], previous[1], scan, lesion.lesion_type, parameters.carry)
         seg = carried.segmentation
         mask, origin = seg.mask, LesionOrigin.CARRIED
         method = f"{seg.preset}/{seg.parameters.method.value}"

@@ -52,13 +52,15 @@ def software_versions() -> dict[str, str]:
     return out
 
 
-def _patient_key(plan: PatientPlan, manifest: Manifest, parameters: TrackParameters) -> str:
+def _patient_key(
+    plan: PatientPlan, manifest: Manifest, parameters: TrackParameters, hashes: dict[Path, str]
+) -> str:
     """What a patient's results depend on: its rows, its files' contents, software, settings."""
     lines = manifest.text.splitlines()
     rows = [lines[r - 1] if 0 < r <= len(lines) else str(r) for r in plan.rows]
     record = {
         "rows": rows,
-        "files": {str(p): content_sha256(p) for p in plan.images},
+        "files": {str(p): hashes[p] for p in plan.images},
         "software": software_versions(),
         "parameters": json.dumps(asdict(parameters), sort_keys=True, default=str),
     }
@@ -91,13 +93,14 @@ def _run_patient(
 ) -> tuple[list[LesionVisitResult] | None, CaseError | None, bool]:
     """One patient, in a worker: (lesion results, or the error; whether it was resumed)."""
     try:
-        key = _patient_key(plan, manifest, parameters) if output_dir is not None else ""
+        hashes = {p: content_sha256(p) for p in plan.images}
+        key = _patient_key(plan, manifest, parameters, hashes)
         if output_dir is not None and resume:
             done = _load_state(_state_path(output_dir, plan.patient_id), key, output_dir)
             if done is not None:
                 return done, None, True
         masks = None if output_dir is None else output_dir / MASKS_FOLDER
-        lesions = process_patient(plan, manifest.path.parent, masks, parameters)
+        lesions = process_patient(plan, manifest.path.parent, masks, parameters, hashes)
         if output_dir is not None:
             state = {"key": key, "lesions": [lv.to_dict() for lv in lesions]}
             with atomic_file(_state_path(output_dir, plan.patient_id)) as tmp:

@@ -34,9 +34,7 @@ def content_sha256(path: str | os.PathLike[str]) -> str:
     p = Path(path)
     digest = hashlib.sha256()
     if p.is_dir():
-        files = sorted(
-            f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")
-        )
+        files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
         for f in files:
             digest.update(f.relative_to(p).as_posix().encode() + b"\0")
             _update_with_file(digest, f)

@@ -169,7 +169,9 @@ def _date(text: str, row: int, column: str, problems: _Problems) -> datetime.dat
         return None
 
 
-def _numbers(text: str, count: int, row: int, column: str, problems: _Problems) -> list[tuple[float, ...]]:
+def _numbers(
+    text: str, count: int, row: int, column: str, problems: _Problems
+) -> list[tuple[float, ...]]:
     out: list[tuple[float, ...]] = []
     if not text:
         return out
@@ -180,18 +182,14 @@ def _numbers(text: str, count: int, row: int, column: str, problems: _Problems) 
         except ValueError:
             values = ()
         if len(values) != count:
-            problems.add(
-                row, column, f"{part!r} is not {count} numbers separated by ';'"
-            )
+            problems.add(row, column, f"{part!r} is not {count} numbers separated by ';'")
             continue
         out.append(values)
     return out
 
 
 def _points(text: str, row: int, column: str, problems: _Problems) -> tuple[Point, ...]:
-    return tuple(
-        (v[0], v[1], v[2]) for v in _numbers(text, 3, row, column, problems)
-    )
+    return tuple((v[0], v[1], v[2]) for v in _numbers(text, 3, row, column, problems))
 
 
 def _box(text: str, row: int, column: str, problems: _Problems) -> Box | None:
@@ -235,9 +233,7 @@ class _Row:
     treatment_stop: datetime.date | None
 
 
-def _parse_row(
-    values: dict[str, str], row: int, base: Path, problems: _Problems
-) -> _Row | None:
+def _parse_row(values: dict[str, str], row: int, base: Path, problems: _Problems) -> _Row | None:
     before = len(problems.items)
     get = values.get
     pid = (get("patient_id") or "").strip()
@@ -318,7 +314,9 @@ def _plan_patient(rows: list[_Row], problems: _Problems) -> PatientPlan | None:
     start = _one_value(rows, "treatment_start", problems, "treatment_start")
     stop = _one_value(rows, "treatment_stop", problems, "treatment_stop")
     if start is not None and stop is not None and stop < start:
-        problems.add(rows[0].row, "treatment_stop", f"patient {pid}: treatment stops before it starts")
+        problems.add(
+            rows[0].row, "treatment_stop", f"patient {pid}: treatment stops before it starts"
+        )
     images_by_date: dict[datetime.date, set[Path]] = {}
     for r in rows:
         images_by_date.setdefault(r.date, set()).add(r.image)
@@ -372,8 +370,9 @@ def _plan_patient(rows: list[_Row], problems: _Problems) -> PatientPlan | None:
         key = (r.date, r.lesion_type)
         if key in blanket_seen:
             problems.add(
-                r.row, "lesion_id", f"duplicate: visit {r.date} of {pid} is already on row "
-                f"{blanket_seen[key]}"
+                r.row,
+                "lesion_id",
+                f"duplicate: visit {r.date} of {pid} is already on row {blanket_seen[key]}",
             )
             continue
         blanket_seen[key] = r.row
@@ -387,8 +386,10 @@ def _plan_patient(rows: list[_Row], problems: _Problems) -> PatientPlan | None:
             added += 1
         if not added:
             problems.add(
-                r.row, "lesion_id", f"empty lesion_id, but patient {pid} has no lesion before "
-                f"{r.date} to carry to this visit"
+                r.row,
+                "lesion_id",
+                f"empty lesion_id, but patient {pid} has no lesion before "
+                f"{r.date} to carry to this visit",
             )
     if len(problems.items) > before:
         return None
@@ -425,7 +426,9 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
         raise ManifestError("the manifest is empty", path=p, hint="Start it with the header row")
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
-        problems.add(1, None, f"unknown column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}")
+        problems.add(
+            1, None, f"unknown column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}"
+        )
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         problems.add(1, None, f"missing column(s) {', '.join(missing)}")

@@ -18,7 +18,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -51,7 +51,7 @@ class CarryParameters:
     box_growth: float = 0.5
     box_min_mm: float = 5.0
     use_box: bool = True
-    registration: RegistrationParameters = RegistrationParameters()
+    registration: RegistrationParameters = field(default_factory=RegistrationParameters)
 
 
 @dataclass(frozen=True)
@@ -72,13 +72,21 @@ def mask_bounds_lps(mask: Mask) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = kji.min(axis=0)[::-1] - 0.5, kji.max(axis=0)[::-1] + 0.5
     g = mask.geometry
     corners = np.array(
-        [g.index_to_lps((x, y, z)) for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+        [
+            g.index_to_lps((x, y, z))
+            for x in (lo[0], hi[0])
+            for y in (lo[1], hi[1])
+            for z in (lo[2], hi[2])
+        ]
     )
     return corners.min(axis=0), corners.max(axis=0)
 
 
 def interior_point_lps(mask: Mask) -> tuple[float, float, float]:
-    """The mask's most interior voxel (farthest from its border, in mm), LPS."""
+    """The mask's most interior voxel (farthest from its border, in mm), LPS.
+
+    Of several equally interior voxels, the one nearest the mask's centroid.
+    """
     arr = mask.array_view() > 0
     objects = ndimage.find_objects(arr.astype(np.uint8))
     if not objects or objects[0] is None:
@@ -87,7 +95,11 @@ def interior_point_lps(mask: Mask) -> tuple[float, float, float]:
     crop = np.pad(arr[box], 1)
     spacing_kji = mask.geometry.spacing_mm[::-1]
     distance = ndimage.distance_transform_edt(crop, sampling=spacing_kji)
-    k, j, i = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    # among equally interior voxels, the one nearest the centroid (reproducible, central)
+    ties = np.argwhere(distance >= distance.max() - 1e-6)
+    centroid = np.argwhere(crop).mean(axis=0)
+    offsets = (ties - centroid) * np.asarray(spacing_kji)
+    k, j, i = ties[int(np.argmin((offsets**2).sum(axis=1)))]
     index = (i - 1 + box[2].start, j - 1 + box[1].start, k - 1 + box[0].start)
     p = mask.geometry.index_to_lps(index)
     return (p[0], p[1], p[2])
@@ -140,7 +152,14 @@ def carry_lesion(
     box = None
     if params.use_box:
         corners = reg.map_points(
-            np.array([(x, y, z) for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
+            np.array(
+                [
+                    (x, y, z)
+                    for x in (low[0], high[0])
+                    for y in (low[1], high[1])
+                    for z in (low[2], high[2])
+                ]
+            )
         )
         idx = np.array([g.lps_to_index(c) for c in corners])
         lo, hi = idx.min(axis=0), idx.max(axis=0)

@@ -54,7 +54,9 @@ class RegistrationParameters:
     local_max_voxels
         Cap on the local block's voxel count; its spacing grows to respect it.
     iterations
-        Optimizer iterations per resolution level.
+        Optimizer iterations per resolution level (at most).
+    min_step_mm
+        The optimizer stops when its step falls below this (physical shift), mm.
     histogram_bins
         Mattes mutual information bins.
     sampling_fraction
@@ -64,13 +66,14 @@ class RegistrationParameters:
     """
 
     coarse_spacing_mm: float = 3.0
-    coarse_max_voxels: int = 400_000
+    coarse_max_voxels: int = 60_000
     local_margin_mm: float = 20.0
     local_spacing_mm: float = 1.0
     local_max_voxels: int = 120_000
-    iterations: int = 80
+    iterations: int = 60
+    min_step_mm: float = 0.01
     histogram_bins: int = 32
-    sampling_fraction: float = 0.3
+    sampling_fraction: float = 0.15
     poor_quality_ncc: float = 0.5
 
 
@@ -122,29 +125,38 @@ def _as_float(image: sitk.Image) -> sitk.Image:
     return sitk.Cast(image, sitk.sitkFloat32)
 
 
-def _resampled(image: sitk.Image, spacing_mm: float, region: tuple[np.ndarray, np.ndarray] | None
-               = None) -> sitk.Image:
-    """``image`` on an isotropic grid aligned with its own axes (optionally a sub-block)."""
+def _resampled(
+    image: sitk.Image, spacing_mm: float, region: tuple[np.ndarray, np.ndarray] | None = None
+) -> sitk.Image:
+    """``image`` on an isotropic grid aligned with its own axes (optionally a sub-block).
+
+    Cost is bounded by the output: the block is cropped first, then bin-averaged (an
+    anti-aliasing shrink) towards the target spacing, smoothed lightly and interpolated.
+    """
     size = np.asarray(image.GetSize())
+    if region is not None:
+        lo = np.clip(np.floor(region[0]).astype(int) - 2, 0, size - 1)
+        hi = np.clip(np.ceil(region[1]).astype(int) + 2, 0, size - 1)
+        image = sitk.RegionOfInterest(image, [int(v) for v in hi - lo + 1], [int(v) for v in lo])
     spacing = np.asarray(image.GetSpacing())
+    factors = [max(1, int(spacing_mm / s)) for s in spacing]
+    if any(f > 1 for f in factors):
+        image = sitk.BinShrink(image, factors)
+        spacing = np.asarray(image.GetSpacing())
+    sigmas = [0.5 * spacing_mm if s < spacing_mm else 0.0 for s in spacing]
+    if any(sg > 0 for sg in sigmas):
+        image = sitk.SmoothingRecursiveGaussian(image, [max(sg, 1e-3) for sg in sigmas])
     direction = np.asarray(image.GetDirection()).reshape(3, 3)
-    origin = np.asarray(image.GetOrigin())
-    if region is None:
-        lo_idx = np.zeros(3)
-        hi_idx = size - 1.0
-    else:
-        lo_idx, hi_idx = region
-    extent = (hi_idx - lo_idx) * spacing
+    # the grid spans the (cropped) input's voxel-centre extent
+    first = np.asarray(image.TransformContinuousIndexToPhysicalPoint([0.0, 0.0, 0.0]))
+    extent = (np.asarray(image.GetSize()) - 1) * spacing
     new_size = np.maximum(np.floor(extent / spacing_mm).astype(int) + 1, 4)
-    new_origin = origin + direction @ (lo_idx * spacing)
-    sigma = max(0.0, 0.5 * spacing_mm)
-    smooth = sitk.SmoothingRecursiveGaussian(image, [sigma if sigma > s else 0.01 for s in spacing])
     return sitk.Resample(
-        smooth,
+        image,
         [int(v) for v in new_size],
         sitk.Transform(),
         sitk.sitkLinear,
-        tuple(float(v) for v in new_origin),
+        tuple(float(v) for v in first),
         (spacing_mm,) * 3,
         tuple(float(v) for v in direction.ravel()),
         0.0,
@@ -160,9 +172,9 @@ def _method(params: RegistrationParameters, levels: Sequence[int]) -> sitk.Image
     reg.SetInterpolator(sitk.sitkLinear)
     reg.SetOptimizerAsRegularStepGradientDescent(
         learningRate=1.0,
-        minStep=1e-4,
+        minStep=params.min_step_mm,
         numberOfIterations=params.iterations,
-        relaxationFactor=0.6,
+        relaxationFactor=0.5,
         gradientMagnitudeTolerance=1e-6,
     )
     reg.SetOptimizerScalesFromPhysicalShift()
@@ -191,24 +203,26 @@ def _centre_of_mass(image: sitk.Image) -> np.ndarray:
 
 def _rigid_global(
     fixed: sitk.Image, moving: sitk.Image, params: RegistrationParameters
-) -> tuple[sitk.Euler3DTransform, float]:
-    best: tuple[sitk.Euler3DTransform, float] | None = None
+) -> sitk.Euler3DTransform:
+    """Rigid alignment from the better of two starts: scanner coordinates, centres of mass."""
     centre = _centre_of(fixed)
     shift = _centre_of_mass(moving) - _centre_of_mass(fixed)
-    for start in (np.zeros(3), shift):
+    starts = [np.zeros(3)]
+    if np.any(np.abs(shift) > 2 * params.coarse_spacing_mm):
+        starts.append(shift)
+    candidates = []
+    for start in starts:
         t = sitk.Euler3DTransform()
         t.SetCenter(tuple(float(v) for v in centre))
         t.SetTranslation(tuple(float(v) for v in start))
-        reg = _method(params, (2, 1))
-        reg.SetInitialTransform(t, inPlace=True)
-        reg.Execute(fixed, moving)
-        value = reg.GetMetricValue()
-        if best is None or value < best[1]:
-            best = (t, value)
-        if not np.any(np.abs(shift) > 2 * params.coarse_spacing_mm):
-            break  # the two starts are the same basin
-    assert best is not None
-    return best
+        probe = _method(params, (1,))
+        probe.SetInitialTransform(t, inPlace=False)
+        candidates.append((probe.MetricEvaluate(fixed, moving), t))
+    transform = min(candidates, key=lambda c: c[0])[1]
+    reg = _method(params, (2, 1))
+    reg.SetInitialTransform(transform, inPlace=True)
+    reg.Execute(fixed, moving)
+    return transform
 
 
 def _ncc(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
@@ -243,7 +257,9 @@ def _local_quality(
         transform = _Composed(stages).as_sitk()
     else:
         transform = sitk.Transform()
-    warped = sitk.Resample(moving, fixed_block, transform, sitk.sitkLinear, np.nan, sitk.sitkFloat32)
+    warped = sitk.Resample(
+        moving, fixed_block, transform, sitk.sitkLinear, np.nan, sitk.sitkFloat32
+    )
     a = sitk.GetArrayViewFromImage(fixed_block)
     b = sitk.GetArrayViewFromImage(warped)
     return _ncc(a, b, np.isfinite(b))
@@ -281,7 +297,7 @@ def register(
     fixed = _resampled(fixed_full, coarse)
     moving = _resampled(moving_full, coarse)
 
-    rigid, _ = _rigid_global(fixed, moving, params)
+    rigid = _rigid_global(fixed, moving, params)
     affine = sitk.AffineTransform(3)
     affine.SetCenter(rigid.GetCenter())
     affine.SetMatrix(rigid.GetMatrix())
@@ -313,8 +329,12 @@ def register(
     before = _local_quality(block, moving_local, [])
     local = sitk.Euler3DTransform()
     local.SetCenter(
-        tuple(float(v) for v in block.TransformContinuousIndexToPhysicalPoint(
-            list((np.asarray(block.GetSize()) - 1) / 2.0)))
+        tuple(
+            float(v)
+            for v in block.TransformContinuousIndexToPhysicalPoint(
+                list((np.asarray(block.GetSize()) - 1) / 2.0)
+            )
+        )
     )
     reg = _method(params, (2, 1))
     reg.SetMovingInitialTransform(affine)

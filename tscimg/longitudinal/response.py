@@ -351,7 +351,9 @@ def assess_response(
     if non_response.reached and response.reached and response.date is not None:
         non_response = Milestone()
     status = _status(latest, usable_baseline, baseline, response, last_months, criteria)
-    measured = [t for t in timepoints if t.change_from_baseline_pct is not None and t.date >= baseline.date]
+    measured = [
+        t for t in timepoints if t.change_from_baseline_pct is not None and t.date >= baseline.date
+    ]
     best = min((t.change_from_baseline_pct for t in measured), default=None)  # type: ignore[type-var]
     recommendations: tuple[str, ...] = ()
     if non_response.reached:

@@ -22,9 +22,10 @@ Examples
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -295,7 +296,7 @@ def _acquisition_warnings(visits: Sequence[LesionVisitResult]) -> list[str]:
         if lv.scan is not None:
             scans.setdefault(lv.date, lv.scan)
     dates = sorted(scans)
-    for before, after in zip(dates, dates[1:], strict=False):
+    for before, after in itertools.pairwise(dates):
         a, b = scans[before], scans[after]
         span = f"{before.isoformat()} -> {after.isoformat()}"
         if a.modality != b.modality:
@@ -365,16 +366,16 @@ def assess_patient(
                 VolumeAtVisit(
                     d,
                     sum(here[lid].volume_ml for lid in present),
-                    sum(float(here[lid].measurement.get("volume_uncertainty_ml") or 0.0)
-                        for lid in present),
+                    sum(
+                        float(here[lid].measurement.get("volume_uncertainty_ml") or 0.0)
+                        for lid in present
+                    ),
                     new_here,
                 )
             )
         assessment = assess_response(volumes, criteria, treatment_start, treatment_stop, kind)
         extra = _acquisition_warnings(of_kind)
         if extra:
-            from dataclasses import replace
-
             assessment = replace(assessment, warnings=(*assessment.warnings, *extra))
         assessments.append(assessment)
     return PatientResult(

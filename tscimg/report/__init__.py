@@ -1,4 +1,4 @@
-"""Reports: report.json (schema ``tscimg.report/1``), report.csv and a self-contained report.html."""
+"""Reports: report.json (``tscimg.report/1``), report.csv and a self-contained report.html."""
 
 from tscimg.report.html import render_html
 from tscimg.report.writers import CSV_COLUMNS, render_csv, write_reports
