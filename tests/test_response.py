@@ -170,3 +170,47 @@ def test_change_within_uncertainty_is_reported() -> None:
 )
 def test_calendar_months(start: str, end: str, months: float) -> None:
     assert months_between(D(start), D(end)) == pytest.approx(months)
+
+
+def _lesion(lid: str, date: str, volume_ml: float, diameter_mm: float = 20.0) -> object:
+    from tscimg.longitudinal import LesionOrigin, LesionVisitResult
+
+    figures = {
+        "volume_ml": volume_ml,
+        "volume_uncertainty_ml": 0.0,
+        "axial_longest_diameter_mm": diameter_mm,
+    }
+    return LesionVisitResult(lid, LesionType.AML, D(date), "scan", LesionOrigin.PROMPT, figures)
+
+
+def test_bookkeeping_sums_target_lesions_and_a_new_lesion_is_progression() -> None:
+    from tscimg.longitudinal import assess_patient
+
+    visits = [
+        _lesion("L1", "2024-02-20", 6.0),
+        _lesion("L2", "2024-02-20", 4.0),
+        _lesion("L1", "2024-09-01", 3.0),
+        _lesion("L2", "2024-09-01", 2.0),
+        _lesion("L3", "2024-09-01", 1.5, diameter_mm=12.0),  # first seen after baseline
+    ]
+    patient = assess_patient("P", visits, TSC, START)  # type: ignore[arg-type]
+    (a,) = patient.assessments
+    assert [t.total_volume_ml for t in a.timepoints] == [10.0, 5.0]  # L3 is not a target
+    assert patient.new_lesions == {"L3": D("2024-09-01")}
+    assert a.status is ResponseStatus.PROGRESSION  # -50% but a new 12 mm lesion
+    record = patient.to_dict()["assessments"][0]["timepoints"][1]
+    assert record["target_lesions"] == ["L1", "L2"] and record["new_lesions"] == ["L3"]
+
+
+def test_a_target_lesion_missing_at_a_visit_leaves_that_visit_out() -> None:
+    from tscimg.longitudinal import assess_patient
+
+    visits = [
+        _lesion("L1", "2024-02-20", 6.0),
+        _lesion("L2", "2024-02-20", 4.0),
+        _lesion("L1", "2024-09-01", 3.0),
+    ]
+    patient = assess_patient("P", visits, TSC, START)  # type: ignore[arg-type]
+    assert [t.date for t in patient.assessments[0].timepoints] == [D("2024-02-20")]
+    assert any("L2 not measured" in w for w in patient.warnings)
+    assert patient.assessments[0].status is ResponseStatus.NO_BASELINE

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 from builders import SAMPLE_SCANS, run_tscimg
 
 import tscimg
@@ -73,6 +74,8 @@ def test_report_files_follow_the_contract(
     assert {"baseline_date", "nadir_date", "best_change_pct", "response", "progression",
             "non_response_12m", "status", "timepoints"} <= a.keys()  # fmt: skip
     assert a["non_response_12m"] is True and any("trough" in r for r in a["recommendations"])
+    aml = _assessment(report, "TSC-001")  # 5 / 2.5 / 3 / 5 mm slices
+    assert sum("slice thickness changed" in w for w in aml["warnings"]) == 3
     tp = a["timepoints"][-1]
     assert {"date", "months_on_treatment", "lesions", "total_volume_ml",
             "change_from_baseline_pct", "change_from_nadir_pct"} <= tp.keys()  # fmt: skip
@@ -191,3 +194,14 @@ def test_registration_maps_the_lesion_centre_within_a_millimetre_and_a_half(
     )
     assert error < 1.5
     assert result.quality_ncc > 0.8 > result.quality_ncc_before
+
+
+def test_registration_of_unrelated_content_is_flagged_as_poor() -> None:
+    scan = tscimg.load_scan(SAMPLE_SCANS / "TSC-003" / "2024-04-28" / "echo3d.nii.gz")
+    rng = np.random.default_rng(1)
+    noise = sitk.GetImageFromArray(rng.normal(0, 1, (64, 64, 64)).astype(np.float32))
+    noise.CopyInformation(scan.image)
+    centre = np.array([11.0, 2.0, 0.0])
+    result = register(scan, tscimg.Scan(noise), (centre - 6, centre + 6))
+    assert result.quality_ncc < 0.5
+    assert any("poor registration" in w for w in result.warnings)
