@@ -153,6 +153,9 @@ def main() -> None:
         t0 = time.perf_counter()
         result = tscimg.track(root / "manifest.csv", root / "out")
         whole = time.perf_counter() - t0
+        if result.errors:
+            print(f"whole tscimg.track run failed: {result.errors[0].message}")
+            return
         a = result.patients[0].assessments[0]
         print(
             f"whole tscimg.track run ({len(folders)} visits, hashing, reports): {whole:.1f} s; "

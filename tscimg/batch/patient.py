@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from tscimg.batch.dicom_export import is_dicom, write_visit_dicom
 from tscimg.core.errors import InputError, TscimgError
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
@@ -15,16 +18,33 @@ from tscimg.io.hashing import content_sha256
 from tscimg.io.manifest import LesionPlan, LesionVisit, PatientPlan
 from tscimg.longitudinal.carry import CarryParameters, carry_lesion
 from tscimg.longitudinal.results import LesionOrigin, LesionVisitResult, ScanFacts
+from tscimg.longitudinal.views import lesion_view
 from tscimg.measure import MeasureParameters, measure_mask
 from tscimg.segment import Prompts, segment
 
 
 @dataclass(frozen=True)
 class TrackParameters:
-    """Settings of the per-visit pipeline (carrying, measuring)."""
+    """Settings of the per-visit pipeline.
+
+    Parameters
+    ----------
+    carry
+        Registration and carrying settings.
+    measure
+        Measurement settings.
+    view_min_mm, view_per_diameter
+        The report's view of a lesion spans ``view_per_diameter`` times the lesion's maximum
+        3D diameter at its first visit, at least ``view_min_mm`` (the same at every visit).
+    dicom_output
+        For visits read from DICOM, write a SEG and a TID 1500 SR (with an output folder).
+    """
 
     carry: CarryParameters = field(default_factory=CarryParameters)
     measure: MeasureParameters = field(default_factory=MeasureParameters)
+    view_min_mm: float = 40.0
+    view_per_diameter: float = 2.5
+    dicom_output: bool = True
 
 
 class VisitFailure(Exception):
@@ -142,21 +162,73 @@ def process_patient(
     """
     visits = _Visits(hashes=dict(hashes or {}))
     out: list[LesionVisitResult] = []
+    by_visit: dict[tuple[datetime.date, Path], list[tuple[int, Mask]]] = {}
     for lesion in plan.lesions.values():
         previous: tuple[Scan, Mask, str] | None = None
+        field_of_view_mm: float | None = None
         for visit in lesion.visits:
             try:
                 result, mask = _process_visit(
-                    plan, lesion, visit, previous, visits, base, masks_dir, parameters
-                )
+                    plan, lesion, visit, previous, visits, base, masks_dir, parameters,
+                    field_of_view_mm,
+                )  # fmt: skip
             except TscimgError as exc:
                 raise VisitFailure(
                     visit.date.isoformat(),
                     f"lesion {lesion.lesion_id} (manifest row {visit.row}): {exc}",
                 ) from exc
             out.append(result)
+            by_visit.setdefault((visit.date, visit.image), []).append((len(out) - 1, mask))
             previous = (visits.scans[visit.image], mask, visit.date.isoformat())
+            if field_of_view_mm is None:
+                field_of_view_mm = max(
+                    parameters.view_min_mm,
+                    parameters.view_per_diameter * float(result.measurement["max_3d_diameter_mm"]),
+                )
+    if masks_dir is not None and parameters.dicom_output:
+        _export_dicom(plan, visits, by_visit, out, masks_dir.parent / "dicom")
     return out
+
+
+def _export_dicom(
+    plan: PatientPlan,
+    visits: _Visits,
+    by_visit: dict[tuple[datetime.date, Path], list[tuple[int, Mask]]],
+    out: list[LesionVisitResult],
+    folder: Path,
+) -> None:
+    """A SEG and an SR per visit whose scan is DICOM; their paths go into the results."""
+    for (date, image), items in sorted(by_visit.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        if not is_dicom(image):
+            continue
+        scan = visits.scans[image]
+        target = folder / safe_name(plan.patient_id) / f"{date.isoformat()}_{safe_name(image.name)}"
+        try:
+            seg, sr, notes = write_visit_dicom(
+                plan.patient_id,
+                date,
+                scan,
+                image,
+                [(out[i], mask) for i, mask in items],
+                target,
+                _software_version(),
+            )
+        except TscimgError as exc:
+            raise VisitFailure(date.isoformat(), f"DICOM SEG/SR output: {exc}") from exc
+        for i, _ in items:
+            out[i] = replace(
+                out[i],
+                dicom_seg=_relative(seg, folder.parent),
+                dicom_sr=_relative(sr, folder.parent),
+                warnings=out[i].warnings + tuple(notes),
+            )
+
+
+def _software_version() -> str:
+    try:
+        return version("tscimg")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"
 
 
 def _process_visit(
@@ -168,6 +240,7 @@ def _process_visit(
     base: Path,
     masks_dir: Path | None,
     parameters: TrackParameters,
+    field_of_view_mm: float | None,
 ) -> tuple[LesionVisitResult, Mask]:
     scan, facts = visits.load(visit.image, base)
     warnings = list(scan.warnings)
@@ -206,6 +279,10 @@ def _process_visit(
         )
         write_volume(mask, target)
         mask_path = _relative(target, masks_dir.parent)
+    fov = field_of_view_mm or max(
+        parameters.view_min_mm,
+        parameters.view_per_diameter * float(figures["max_3d_diameter_mm"]),
+    )
     result = LesionVisitResult(
         lesion_id=lesion.lesion_id,
         lesion_type=lesion.lesion_type,
@@ -218,5 +295,6 @@ def _process_visit(
         registration=registration,
         scan=facts,
         warnings=tuple(dict.fromkeys(warnings)),
+        view=lesion_view(scan, mask, fov),
     )
     return result, mask

@@ -102,7 +102,7 @@ def _run_patient(
         masks = None if output_dir is None else output_dir / MASKS_FOLDER
         lesions = process_patient(plan, manifest.path.parent, masks, parameters, hashes)
         if output_dir is not None:
-            state = {"key": key, "lesions": [lv.to_dict() for lv in lesions]}
+            state = {"key": key, "lesions": [lv.to_dict(include_view=True) for lv in lesions]}
             with atomic_file(_state_path(output_dir, plan.patient_id)) as tmp:
                 tmp.write_text(json.dumps(state, allow_nan=False))
         return lesions, None, False

@@ -32,6 +32,7 @@ from typing import Any
 from tscimg.core.vocabularies import LesionType
 from tscimg.longitudinal.criteria import ResponseCriteria
 from tscimg.longitudinal.response import ResponseAssessment, VolumeAtVisit, assess_response
+from tscimg.longitudinal.views import LesionView
 
 REPORT_SCHEMA = "tscimg.report/1"
 
@@ -101,14 +102,18 @@ class LesionVisitResult:
     registration: Mapping[str, Any] | None = None
     scan: ScanFacts | None = None
     warnings: tuple[str, ...] = ()
+    view: LesionView | None = field(default=None, compare=False, repr=False)
+    dicom_seg: str | None = None
+    dicom_sr: str | None = None
 
     @property
     def volume_ml(self) -> float:
         """The lesion's volume (voxel count x voxel volume), mL."""
         return float(self.measurement["volume_ml"])
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready values (the ``lesions`` entries of report.json)."""
+    def to_dict(self, include_view: bool = False) -> dict[str, Any]:
+        """JSON-ready values (the ``lesions`` entries of report.json; the view only on request)."""
+        extra = {"view": self.view.to_dict()} if include_view and self.view is not None else {}
         return {
             "lesion_id": self.lesion_id,
             "lesion_type": self.lesion_type.value,
@@ -120,7 +125,10 @@ class LesionVisitResult:
             "method": self.method,
             "registration": None if self.registration is None else dict(self.registration),
             "scan": None if self.scan is None else self.scan.to_dict(),
+            "dicom_seg": self.dicom_seg,
+            "dicom_sr": self.dicom_sr,
             "warnings": list(self.warnings),
+            **extra,
         }
 
     @classmethod
@@ -128,7 +136,7 @@ class LesionVisitResult:
         """Inverse of :meth:`to_dict` (used to resume a batch)."""
         fixed = {
             "lesion_id", "lesion_type", "date", "image", "origin", "mask", "method",
-            "registration", "scan", "warnings",
+            "registration", "scan", "warnings", "view", "dicom_seg", "dicom_sr",
         }  # fmt: skip
         return cls(
             lesion_id=d["lesion_id"],
@@ -142,6 +150,9 @@ class LesionVisitResult:
             registration=d["registration"],
             scan=None if d["scan"] is None else ScanFacts.from_dict(d["scan"]),
             warnings=tuple(d["warnings"]),
+            view=None if d.get("view") is None else LesionView.from_dict(d["view"]),
+            dicom_seg=d.get("dicom_seg"),
+            dicom_sr=d.get("dicom_sr"),
         )
 
 

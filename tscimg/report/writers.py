@@ -6,7 +6,7 @@ Examples
 >>> from tscimg.longitudinal import TSC, CohortResult
 >>> paths = write_reports(CohortResult(TSC, ()), pathlib.Path(tempfile.mkdtemp()))
 >>> sorted(p.name for p in paths.values())
-['report.csv', 'report.html', 'report.json']
+['report.csv', 'report.html', 'report.json', 'report.pdf']
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tscimg.io.atomic import atomic_file
 from tscimg.longitudinal.results import CohortResult
-from tscimg.report.html import render_html
+from tscimg.report.html import render_html, render_pdf
 
 #: report.csv's columns, in order (one row per patient x visit x lesion).
 CSV_COLUMNS = (
@@ -59,18 +59,24 @@ def render_csv(result: CohortResult) -> str:
     return buffer.getvalue()
 
 
-def write_reports(result: CohortResult, output_dir: Path) -> dict[str, Path]:
-    """Write report.json, report.csv and report.html into ``output_dir``; return their paths."""
+def write_reports(result: CohortResult, output_dir: Path, pdf: bool = True) -> dict[str, Path]:
+    """Write report.json, report.csv, report.html (and report.pdf) into ``output_dir``.
+
+    Returns the paths by kind (``"json"``, ``"csv"``, ``"html"``, ``"pdf"``).
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
-    texts = {
-        "json": result.to_json() + "\n",
-        "csv": render_csv(result),
-        "html": render_html(result),
+    html = render_html(result)
+    contents: dict[str, bytes] = {
+        "json": (result.to_json() + "\n").encode("utf-8"),
+        "csv": render_csv(result).encode("utf-8"),
+        "html": html.encode("utf-8"),
     }
+    if pdf:
+        contents["pdf"] = render_pdf(html)
     paths = {}
-    for kind, text in texts.items():
+    for kind, data in contents.items():
         target = output_dir / f"report.{kind}"
         with atomic_file(target) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+            tmp.write_bytes(data)
         paths[kind] = target
     return paths

@@ -1,0 +1,92 @@
+"""DICOM outputs of a tracked patient: per visit with a DICOM source, a SEG and a TID 1500 SR."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tscimg.core.mask import Mask
+from tscimg.core.scan import Scan
+from tscimg.io.dicom_output import (
+    LesionFigures,
+    SegmentSpec,
+    derived_uid,
+    source_datasets,
+    write_dicom_seg,
+    write_dicom_sr,
+)
+from tscimg.io.formats import FileFormat
+from tscimg.longitudinal.results import LesionVisitResult
+
+
+def is_dicom(path: Path) -> bool:
+    """Whether a scan was read from DICOM (a folder or a DICOM file)."""
+    try:
+        return FileFormat.of(path) in (FileFormat.DICOM_FOLDER, FileFormat.DICOM_FILE)
+    except Exception:  # an unrecognised name is not DICOM
+        return False
+
+
+def tracking_uid(patient_id: str, lesion_id: str) -> str:
+    """The lesion's tracking UID: the same at every visit (and in every run)."""
+    return derived_uid("tscimg-tracking", patient_id, lesion_id)
+
+
+def write_visit_dicom(
+    patient_id: str,
+    date: datetime.date,
+    scan: Scan,
+    image: Path,
+    lesions: Sequence[tuple[LesionVisitResult, Mask]],
+    folder: Path,
+    software_version: str,
+) -> tuple[Path, Path, list[str]]:
+    """Write ``folder/seg.dcm`` and ``folder/sr.dcm`` for one visit's lesions on ``scan``.
+
+    Returns the two paths and warnings (overlapping lesions keep the later lesion's label).
+    """
+    warnings: list[str] = []
+    labels = np.zeros(scan.geometry.size[::-1], dtype=np.uint8)
+    specs = []
+    figures = []
+    for number, (result, mask) in enumerate(lesions, start=1):
+        region = mask.array_view() > 0
+        if (labels[region] > 0).any():
+            warnings.append(
+                f"{date}: lesion {result.lesion_id} overlaps another lesion; the SEG gives the "
+                "shared voxels to the later one"
+            )
+        labels[region] = number
+        uid = tracking_uid(patient_id, result.lesion_id)
+        specs.append(SegmentSpec(number, result.lesion_id, result.lesion_type.value, uid))
+        m = result.measurement
+        figures.append(
+            LesionFigures(
+                result.lesion_id,
+                uid,
+                number,
+                float(m["volume_ml"]),
+                float(m["max_3d_diameter_mm"]),
+                float(m["axial_longest_diameter_mm"]),
+            )
+        )
+    source = source_datasets(image, scan.series_uid)
+    combined = Mask.from_array(labels, scan.geometry, source="tscimg")
+    study = derived_uid("tscimg-output", patient_id, date.isoformat(), str(scan.series_uid))
+    seg_path, sr_path = folder / "seg.dcm", folder / "sr.dcm"
+    seg = write_dicom_seg(
+        combined, specs, source, seg_path, derived_uid(study, "seg-series"), software_version
+    )
+    write_dicom_sr(
+        figures,
+        seg,
+        source,
+        sr_path,
+        derived_uid(study, "sr-series"),
+        time_point=date.isoformat(),
+        software_version=software_version,
+    )
+    return seg_path, sr_path, warnings

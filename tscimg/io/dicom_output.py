@@ -1,0 +1,275 @@
+"""DICOM output with highdicom: a SEG of a visit's lesions, and a TID 1500 measurement report (SR).
+
+Both reference the source series they were made from (its SOP instances and Frame of
+Reference), so a PACS or 3D Slicer shows them over the right images.
+
+- :func:`write_dicom_seg`: a binary SEG, one segment per lesion, frames placed by the mask's own
+  geometry (plane positions and orientation), so tilt-corrected or reordered series map exactly.
+- :func:`write_dicom_sr`: a Comprehensive 3D SR holding, per lesion, its tracking identifier (the
+  lesion id and a UID stable across visits), the time point, and its volume and diameters,
+  each measurement group referencing the lesion's segment in the SEG.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes
+
+from tscimg.core.errors import InputError
+from tscimg.core.geometry import Geometry
+from tscimg.core.mask import Mask
+from tscimg.io.atomic import atomic_file
+from tscimg.io.dicom_headers import discover_series, read_header
+
+#: The "tscimg" root for UIDs derived from content (deterministic outputs).
+_UID_ROOT = "1.2.826.0.1.3680043.10.1389."
+_TYPE2_COPIED = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+)
+_ML = hd.sr.CodedConcept("ml", "UCUM", "milliliter")
+_MM = codes.UCUM.Millimeter
+
+
+def derived_uid(*parts: str) -> str:
+    """A UID derived from ``parts`` (the same inputs always give the same UID).
+
+    Examples
+    --------
+    >>> derived_uid("TSC-001", "L1") == derived_uid("TSC-001", "L1")
+    True
+    >>> len(derived_uid("x")) <= 64
+    True
+    """
+    digest = int.from_bytes(hashlib.sha256("/".join(parts).encode()).digest()[:16], "big")
+    return (_UID_ROOT + str(digest))[:64]
+
+
+def source_datasets(path: str | os.PathLike[str], series_uid: str | None = None) -> list[Dataset]:
+    """The headers (no pixels) of the DICOM images a scan was read from.
+
+    ``path`` is the scan's DICOM folder or file; ``series_uid`` picks the series in a folder.
+    """
+    p = Path(path)
+    if p.is_dir():
+        series = discover_series(p).series
+        if series_uid is None:
+            if len(series) != 1:
+                raise InputError(
+                    "the folder holds several series", path=p, hint="Name the series UID"
+                )
+            series_uid = next(iter(series))
+        if series_uid not in series:
+            raise InputError(f"series {series_uid} is not in this folder", path=p)
+        files = [h.path for h in series[series_uid]]
+    else:
+        read_header(p)  # raises a clear error when it is not DICOM
+        files = [p]
+    datasets: list[Dataset] = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+    for ds in datasets:  # type 2 attributes derived objects copy: present, possibly empty
+        for keyword in _TYPE2_COPIED:
+            if keyword not in ds:
+                setattr(ds, keyword, "")
+    return datasets
+
+
+def _volume(mask_labels: np.ndarray, geometry: Geometry, frame_of_reference_uid: str) -> hd.Volume:
+    """A highdicom volume (slice, row, column) from a ``[k, j, i]`` array on ``geometry``."""
+    d = geometry.direction_matrix
+    s = geometry.spacing_mm
+    affine = np.eye(4)
+    affine[:3, 0] = d[:, 2] * s[2]  # slice index -> k axis
+    affine[:3, 1] = d[:, 1] * s[1]  # row index -> j axis
+    affine[:3, 2] = d[:, 0] * s[0]  # column index -> i axis
+    affine[:3, 3] = geometry.origin_lps
+    return hd.Volume(
+        mask_labels,
+        affine,
+        coordinate_system="PATIENT",
+        frame_of_reference_uid=frame_of_reference_uid,
+    )
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """One segment of a SEG: which label of the mask, named how."""
+
+    label: int
+    lesion_id: str
+    lesion_type: str
+    tracking_uid: str
+
+
+def write_dicom_seg(
+    mask: Mask,
+    segments: Sequence[SegmentSpec],
+    source: Sequence[Dataset],
+    target: str | os.PathLike[str],
+    series_uid: str,
+    software_version: str,
+    series_number: int = 9001,
+) -> Dataset:
+    """Write a binary DICOM SEG of ``mask``'s labels, referencing ``source``; return it.
+
+    Raises
+    ------
+    InputError
+        When the source images have no Frame of Reference (nothing to place the SEG in).
+    """
+    if not source:
+        raise InputError("no source images to reference", path=target)
+    for_uid = source[0].get("FrameOfReferenceUID")
+    if not for_uid:
+        raise InputError(
+            "the source series has no FrameOfReferenceUID: a SEG cannot be placed on it",
+            path=source[0].filename if hasattr(source[0], "filename") else None,
+        )
+    labels = mask.to_array()
+    stack = np.zeros(labels.shape, dtype=np.uint8)
+    descriptions = []
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name="tscimg", version=software_version, family=codes.cid7162.NeighborhoodAnalysis
+    )
+    for number, spec in enumerate(segments, start=1):
+        stack[labels == spec.label] = number
+        descriptions.append(
+            hd.seg.SegmentDescription(
+                segment_number=number,
+                segment_label=f"{spec.lesion_id} ({spec.lesion_type})",
+                segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+                segmented_property_type=codes.SCT.Neoplasm,
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
+                algorithm_identification=algorithm,
+                tracking_uid=spec.tracking_uid,
+                tracking_id=spec.lesion_id,
+            )
+        )
+    seg = hd.seg.Segmentation(
+        source_images=list(source),
+        pixel_array=_volume(stack, mask.geometry, str(for_uid)),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=series_uid,
+        series_number=series_number,
+        sop_instance_uid=derived_uid(series_uid, "seg"),
+        instance_number=1,
+        manufacturer="tscimg",
+        manufacturer_model_name="tscimg",
+        software_versions=software_version,
+        device_serial_number="research",
+        series_description="tscimg lesion segmentation (research use)",
+        omit_empty_frames=True,
+    )
+    with atomic_file(target) as tmp:
+        seg.save_as(tmp)
+    return seg
+
+
+@dataclass(frozen=True)
+class LesionFigures:
+    """What the SR says about one lesion at one visit."""
+
+    lesion_id: str
+    tracking_uid: str
+    segment_number: int
+    volume_ml: float
+    max_3d_diameter_mm: float
+    axial_longest_diameter_mm: float
+
+
+def write_dicom_sr(
+    lesions: Sequence[LesionFigures],
+    seg: Dataset,
+    source: Sequence[Dataset],
+    target: str | os.PathLike[str],
+    series_uid: str,
+    time_point: str,
+    software_version: str,
+    series_number: int = 9002,
+) -> Dataset:
+    """Write a TID 1500 measurement report of ``lesions`` (volumes, diameters); return it."""
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=derived_uid("tscimg", software_version), name="tscimg", model_name=software_version
+        ),
+    )
+    context = hd.sr.ObservationContext(observer_device_context=observer)
+    time_context = hd.sr.TimePointContext(time_point=time_point)
+    groups = []
+    for lesion in lesions:
+        tracking = hd.sr.TrackingIdentifier(uid=lesion.tracking_uid, identifier=lesion.lesion_id)
+        measurements = [
+            hd.sr.Measurement(name=codes.SCT.Volume, value=round(lesion.volume_ml, 6), unit=_ML),
+            hd.sr.Measurement(
+                name=hd.sr.CodedConcept("103339001", "SCT", "Long axis"),
+                value=round(lesion.max_3d_diameter_mm, 3),
+                unit=_MM,
+                method=hd.sr.CodedConcept("TSC-MAX3D", "99TSCIMG", "Maximum 3D diameter"),
+            ),
+            hd.sr.Measurement(
+                name=codes.SCT.Diameter,
+                value=round(lesion.axial_longest_diameter_mm, 3),
+                unit=_MM,
+                method=hd.sr.CodedConcept("TSC-AXIAL", "99TSCIMG", "Longest axial diameter"),
+            ),
+        ]
+        groups.append(
+            hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+                tracking_identifier=tracking,
+                referenced_segment=hd.sr.ReferencedSegment(
+                    sop_class_uid=seg.SOPClassUID,
+                    sop_instance_uid=seg.SOPInstanceUID,
+                    segment_number=lesion.segment_number,
+                    source_series=hd.sr.SourceSeriesForSegmentation(source[0].SeriesInstanceUID),
+                ),
+                time_point_context=time_context,
+                finding_type=codes.SCT.Neoplasm,
+                measurements=measurements,
+            )
+        )
+    report = hd.sr.MeasurementReport(
+        observation_context=context,
+        procedure_reported=codes.SCT.ImagingProcedure,
+        imaging_measurements=groups,
+    )
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=[*source, seg],
+        content=report,
+        series_instance_uid=series_uid,
+        series_number=series_number,
+        sop_instance_uid=derived_uid(series_uid, "sr"),
+        instance_number=1,
+        manufacturer="tscimg",
+        series_description="tscimg lesion measurements (research use)",
+    )
+    with atomic_file(target) as tmp:
+        sr.save_as(tmp)
+    return sr
+
+
+def read_sr_volumes(path: str | os.PathLike[str]) -> Mapping[str, float]:
+    """Lesion volumes (mL) by tracking identifier, read back from a tscimg SR."""
+    sr = hd.sr.srread(path)
+    out: dict[str, float] = {}
+    for group in sr.content.get_volumetric_roi_measurement_groups():  # type: ignore[attr-defined]
+        ident = group.tracking_identifier or ""
+        for m in group.get_measurements(name=codes.SCT.Volume):
+            out[str(ident)] = float(m.value)
+    return out
