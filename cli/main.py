@@ -149,7 +149,10 @@ def segment_command(
         Path, typer.Argument(help="The scan: DICOM folder or file, NIfTI, NRRD, MHA.")
     ],
     output: Annotated[
-        Path, typer.Option("-o", "--output", help="Mask to write (.nii.gz, .nrrd, .mha).")
+        Path,
+        typer.Option(
+            "-o", "--output", help="Mask to write (.nii.gz, .nrrd, .mha, or .dcm for DICOM SEG)."
+        ),
     ],
     point: Annotated[
         list[str], typer.Option("--point", help="Positive point i,j,k (repeatable).")
@@ -199,13 +202,14 @@ def segment_command(
         ) from None
     if method is not None and method not in {m.value for m in Method}:
         raise typer.BadParameter(f"{method!r} is not a method", param_hint="--method")
-    if str(output).lower().endswith(".dcm"):
-        raise InputError(
-            "DICOM SEG output is not available yet",
-            path=output,
-            hint="Write .nii.gz, .nrrd or .mha",
-        )
+    as_seg = str(output).lower().endswith(".dcm")
     scan = load_scan(image, series_uid=series)
+    if as_seg and scan.series_uid is None:
+        raise InputError(
+            "a DICOM SEG references its source series, and this scan is not DICOM",
+            path=image,
+            hint="Write .nii.gz, .nrrd or .mha, or segment the DICOM series itself",
+        )
     prompts = Prompts.from_physical(
         scan.geometry,
         positive_index=_numbers(point, 3, "--point"),
@@ -219,7 +223,10 @@ def segment_command(
         box_ras=_numbers([box_ras], 6, "--box-ras")[0] if box_ras else None,
     )
     result = segment(scan, prompts, kind, method=method)
-    write_volume(result.mask, output)
+    if as_seg:
+        _write_seg(result.mask, kind, image, scan.series_uid, output)
+    else:
+        write_volume(result.mask, output)
     record: dict[str, Any] = {
         "volume_ml": result.volume_ml,
         "voxel_count": result.voxel_count,
@@ -364,6 +371,17 @@ def demo(
     """Run track on the bundled synthetic sample scans and say where the report is."""
     folder = _find_samples(samples)
     _run_track(folder / "manifest.csv", output, criteria, jobs, True, json_output)
+
+
+def _write_seg(
+    mask: Any, kind: LesionType, image: Path, series_uid: str | None, output: Path
+) -> None:
+    from tscimg.io.dicom_output import SegmentSpec, derived_uid, source_datasets, write_dicom_seg
+
+    source = source_datasets(image, series_uid)
+    uid = derived_uid("tscimg-segment", str(series_uid), str(output.name))
+    spec = SegmentSpec(1, "lesion", kind.value, derived_uid(uid, "tracking"))
+    write_dicom_seg(mask, [spec], source, output, derived_uid(uid, "series"), tscimg.__version__)
 
 
 def _wants_json(argv: list[str]) -> bool:
