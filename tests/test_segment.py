@@ -157,3 +157,15 @@ def test_segment_cli_writes_a_mask_on_the_scan_grid(tmp_path: Path) -> None:
         "10,10,10",
     )
     assert bad.returncode == 1 and "both positive and negative" in bad.stderr
+
+
+def test_hole_filling_equals_scipy_on_random_shapes() -> None:
+    from scipy import ndimage
+
+    from tscimg.segment.postprocess import _filled
+
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        blob = ndimage.gaussian_filter(rng.random((24, 30, 28)), 2) > 0.5
+        assert np.array_equal(_filled(blob), ndimage.binary_fill_holes(blob))
+        assert np.array_equal(_filled(blob[4]), ndimage.binary_fill_holes(blob[4]))

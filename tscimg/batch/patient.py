@@ -6,10 +6,10 @@ import datetime
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from tscimg.batch.dicom_export import is_dicom, write_visit_dicom
+from tscimg.batch.provenance import software_versions
 from tscimg.core.errors import InputError, TscimgError
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
@@ -180,11 +180,8 @@ def process_patient(
             out.append(result)
             by_visit.setdefault((visit.date, visit.image), []).append((len(out) - 1, mask))
             previous = (visits.scans[visit.image], mask, visit.date.isoformat())
-            if field_of_view_mm is None:
-                field_of_view_mm = max(
-                    parameters.view_min_mm,
-                    parameters.view_per_diameter * float(result.measurement["max_3d_diameter_mm"]),
-                )
+            if field_of_view_mm is None and result.view is not None:
+                field_of_view_mm = result.view.field_of_view_mm  # the same at every visit
     if masks_dir is not None and parameters.dicom_output:
         _export_dicom(plan, visits, by_visit, out, masks_dir.parent / "dicom")
     return out
@@ -211,7 +208,7 @@ def _export_dicom(
                 image,
                 [(out[i], mask) for i, mask in items],
                 target,
-                _software_version(),
+                software_versions()["tscimg"],
             )
         except TscimgError as exc:
             raise VisitFailure(date.isoformat(), f"DICOM SEG/SR output: {exc}") from exc
@@ -222,13 +219,6 @@ def _export_dicom(
                 dicom_sr=_relative(sr, folder.parent),
                 warnings=out[i].warnings + tuple(notes),
             )
-
-
-def _software_version() -> str:
-    try:
-        return version("tscimg")
-    except PackageNotFoundError:
-        return "0.0.0+unknown"
 
 
 def _process_visit(

@@ -13,15 +13,14 @@ import hashlib
 import json
 import multiprocessing
 import os
-import platform
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from tscimg.batch.patient import TrackParameters, VisitFailure, process_patient, safe_name
+from tscimg.batch.provenance import software_versions
 from tscimg.core.disclaimer import RESEARCH_USE_DISCLAIMER
 from tscimg.io.atomic import atomic_file
 from tscimg.io.hashing import content_sha256
@@ -39,17 +38,6 @@ MASKS_FOLDER = "masks"
 
 #: Called after each patient: (patient_id, finished, failed, resumed).
 ProgressCallback = Callable[[str, bool, bool], None]
-
-
-def software_versions() -> dict[str, str]:
-    """Versions of tscimg and the libraries its numbers depend on."""
-    out = {"python": platform.python_version()}
-    for name in ("tscimg", "SimpleITK", "numpy", "scipy", "scikit-image", "pydicom", "highdicom"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def _patient_key(

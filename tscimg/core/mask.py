@@ -37,6 +37,27 @@ _INTEGER_PIXEL_IDS = {
 }
 
 
+def bounding_box(selected: np.ndarray) -> tuple[slice, ...] | None:
+    """Bounding box (array slices) of the True voxels, from axis projections; ``None`` if none.
+
+    Cheaper than ``np.argwhere`` on a large, mostly empty array.
+
+    Examples
+    --------
+    >>> a = np.zeros((4, 5, 6), dtype=bool); a[1:3, 2, 3:5] = True
+    >>> bounding_box(a)
+    (slice(1, 3, None), slice(2, 3, None), slice(3, 5, None))
+    """
+    box = []
+    for axis in range(selected.ndim):
+        others = tuple(a for a in range(selected.ndim) if a != axis)
+        hits = np.flatnonzero(selected.any(axis=others))
+        if hits.size == 0:
+            return None
+        box.append(slice(int(hits[0]), int(hits[-1]) + 1))
+    return tuple(box)
+
+
 class _ImageBackedArray(np.ndarray):
     """A numpy view on SimpleITK pixel memory that holds a reference to its image."""
 

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from tscimg.core.errors import PromptError
-from tscimg.core.mask import Mask
+from tscimg.core.mask import Mask, bounding_box
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import LesionType
 from tscimg.longitudinal.registration import Registration, RegistrationParameters, register
@@ -66,10 +66,11 @@ class CarriedLesion:
 
 def mask_bounds_lps(mask: Mask) -> tuple[np.ndarray, np.ndarray]:
     """Axis-aligned LPS box (low, high corners, mm) around the mask's voxels."""
-    kji = np.argwhere(mask.array_view() > 0)
-    if kji.size == 0:
+    box = bounding_box(mask.array_view() > 0)
+    if box is None:
         raise PromptError("the previous visit's mask is empty: nothing to carry", path=mask.source)
-    lo, hi = kji.min(axis=0)[::-1] - 0.5, kji.max(axis=0)[::-1] + 0.5
+    lo = np.array([box[2].start, box[1].start, box[0].start]) - 0.5
+    hi = np.array([box[2].stop, box[1].stop, box[0].stop]) - 0.5
     g = mask.geometry
     corners = np.array(
         [
@@ -88,10 +89,9 @@ def interior_point_lps(mask: Mask) -> tuple[float, float, float]:
     Of several equally interior voxels, the one nearest the mask's centroid.
     """
     arr = mask.array_view() > 0
-    objects = ndimage.find_objects(arr.astype(np.uint8))
-    if not objects or objects[0] is None:
+    box = bounding_box(arr)
+    if box is None:
         raise PromptError("the mask is empty: no interior point", path=mask.source)
-    box = objects[0]
     crop = np.pad(arr[box], 1)
     spacing_kji = mask.geometry.spacing_mm[::-1]
     distance = ndimage.distance_transform_edt(crop, sampling=spacing_kji)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from tscimg.core.mask import Mask
+from tscimg.core.mask import Mask, bounding_box
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import Modality
 
@@ -60,6 +60,11 @@ class LesionView:
     pixel_mm: float
     centre_lps: tuple[float, float, float]
     window: tuple[float, float]
+
+    @property
+    def field_of_view_mm(self) -> float:
+        """Side of the square field shown, mm."""
+        return self.pixel_mm * self.image.shape[1]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (pixels base64-encoded)."""
@@ -125,10 +130,13 @@ def lesion_view(
     mask.require_on(scan.geometry, scan.source or "the scan")
     g = mask.geometry
     if centre_lps is None:
-        kji = np.argwhere(mask.array_view() > 0)
-        if kji.size == 0:
+        selected = mask.array_view() > 0
+        box = bounding_box(selected)
+        if box is None:
             raise ValueError("the mask is empty")
-        centre = g.index_to_lps(kji.mean(axis=0)[::-1])
+        offset = np.array([b.start for b in box])
+        kji = np.argwhere(selected[box]).mean(axis=0) + offset
+        centre = g.index_to_lps(kji[::-1])
         centre_lps = (centre[0], centre[1], centre[2])
     pixel = field_of_view_mm / pixels
     half = (pixels - 1) / 2.0 * pixel

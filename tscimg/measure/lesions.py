@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from tscimg.core.errors import MaskError
 from tscimg.core.geometry import Geometry
-from tscimg.core.mask import Mask
+from tscimg.core.mask import Mask, bounding_box
 from tscimg.measure.diameters import axial_longest_diameter, max_distance, orthogonal_diameters
 from tscimg.measure.surface import surface_mesh
 from tscimg.measure.uncertainty import boundary_shift_volume_mm3
@@ -181,18 +181,6 @@ def measure_region(
     )
 
 
-def _bounding_box(selected: np.ndarray) -> tuple[slice, ...] | None:
-    """Bounding box of the True voxels, from three axis projections (no full nonzero())."""
-    box = []
-    for axis in range(selected.ndim):
-        others = tuple(a for a in range(selected.ndim) if a != axis)
-        hits = np.flatnonzero(selected.any(axis=others))
-        if hits.size == 0:
-            return None
-        box.append(slice(int(hits[0]), int(hits[-1]) + 1))
-    return tuple(box)
-
-
 def measure_mask(
     mask: Mask, parameters: MeasureParameters | None = None, label: int | None = None
 ) -> MaskMeasurement:
@@ -211,7 +199,7 @@ def measure_mask(
         raise MaskError("measuring needs a 3D mask", path=mask.source)
     labels = mask.array_view()
     selected = labels > 0 if label is None else labels == label
-    box = _bounding_box(selected)
+    box = bounding_box(selected)
     if box is None:
         what = "the mask is empty" if label is None else f"label {label} is not in the mask"
         present = ", ".join(str(v) for v in mask.labels) or "none"

@@ -18,13 +18,36 @@ def ball_structure(radius_mm: float, spacing_kji: Sequence[float]) -> np.ndarray
     return np.asarray(d2 <= radius_mm**2)
 
 
+def _filled(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with every background component that does not touch the border filled.
+
+    The same as ``scipy.ndimage.binary_fill_holes`` (face connectivity) in one labelling pass
+    instead of an iterated dilation, so its cost does not grow with the hole's size.
+    """
+    background, count = ndimage.label(~mask)
+    if count == 0:
+        return mask.copy()
+    border = np.zeros(count + 1, dtype=bool)
+    for axis in range(mask.ndim):
+        for end in (0, -1):
+            border[np.take(background, end, axis=axis)] = True
+    return np.asarray(mask | ~border[background])
+
+
 def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill enclosed holes in 3D and in every acquisition slice (cysts, necrosis, septa)."""
-    out = ndimage.binary_fill_holes(mask)
+    """Fill enclosed holes in 3D and in every acquisition slice (cysts, necrosis, septa).
+
+    Examples
+    --------
+    >>> shell = np.ones((5, 5, 5), dtype=bool); shell[2, 2, 2] = False
+    >>> bool(fill_holes(shell).all())
+    True
+    """
+    out = _filled(np.asarray(mask, dtype=bool))
     for k in range(out.shape[0]):
         if out[k].any():
-            out[k] = ndimage.binary_fill_holes(out[k])
-    return np.asarray(out)
+            out[k] = _filled(out[k])
+    return out
 
 
 def keep_seeded(
