@@ -84,6 +84,9 @@ def test_report_files_follow_the_contract(
     assert len(rows) == sum(len(p["visits"]) for p in TRUTH["patients"])
     html = (out / "report.html").read_text()
     assert "not a medical device" in html and "non_response_12m" in html
+    for patient in report["patients"]:  # provenance: every input scan's hash is on the page
+        for tp in patient["assessments"][0]["timepoints"]:
+            assert tp["lesions"]["L1"]["scan"]["sha256"][:16] in html
     assert summary["report"] == str(out / "report.html")
 
 
