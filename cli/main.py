@@ -36,6 +36,10 @@ app = typer.Typer(
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+FrameOption = Annotated[
+    int | None,
+    typer.Option("--frame", min=0, help="Frame of an ultrasound cine (0-based; default 0)."),
+]
 
 
 def _version(value: bool) -> None:
@@ -66,10 +70,11 @@ def info(
             "--allow-resampling", help="Interpolate across missing slices instead of failing."
         ),
     ] = False,
+    frame: FrameOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Describe a scan: size, spacing, origin, direction (LPS), modality, date, warnings."""
-    scan = load_scan(path, series_uid=series, allow_resampling=allow_resampling)
+    scan = load_scan(path, series_uid=series, allow_resampling=allow_resampling, frame=frame)
     record = scan.describe()
     if json_output:
         emit_json(record)
@@ -97,6 +102,9 @@ def measure(
     """Measure lesions: volumes, surface, diameters, ellipsoid approximation, uncertainty."""
     scan = load_scan(image) if image is not None else None
     loaded = load_mask(mask, reference=scan)
+    if loaded.geometry.size[-1] == 1 or loaded.geometry.dimension == 2:
+        _measure_planar(mask, image, loaded, json_output)
+        return
     result = measure_mask(loaded, MeasureParameters(min_volume_ml=min_volume_ml), label=label)
     warnings = [*loaded.warnings, *result.warnings]
     record: dict[str, Any] = {"mask": str(mask), "image": None if image is None else str(image)}
@@ -122,6 +130,40 @@ def measure(
     if len(result.components) > 1:
         emit_components([c.to_dict() for c in result.components])
     emit_warnings(warnings)
+
+
+def _measure_planar(mask: Path, image: Path | None, loaded: Any, json_output: bool) -> None:
+    """A single-slice (2D, echo frame) mask: area, diameters and labelled volume estimates."""
+    from tscimg.measure import PLANAR_METHODS, measure_planar
+
+    m = measure_planar(loaded)
+    record: dict[str, Any] = {
+        "mask": str(mask),
+        "image": None if image is None else str(image),
+        "planar": True,
+        "voxel_count": m.pixel_count,
+        "volume_ml": m.area_length_volume_ml,
+        "volume_method": "single-plane area-length (2D)",
+        "volume_uncertainty_ml": m.area_length_uncertainty_ml,
+        **m.to_dict(),
+        "methods": PLANAR_METHODS,
+        "warnings": list(loaded.warnings),
+    }
+    if json_output:
+        emit_json(record)
+        return
+    emit_table(
+        f"{mask} (2D)",
+        {
+            "pixel_count": m.pixel_count,
+            "area_mm2": f"{m.area_mm2:.1f} +/- {m.area_uncertainty_mm2:.1f}",
+            "longest_diameter_mm": f"{m.longest_diameter_mm:.1f}",
+            "perpendicular_diameter_mm": f"{m.perpendicular_diameter_mm:.1f}",
+            "area_length_volume_ml (estimate)": f"{m.area_length_volume_ml:.3f}",
+            "ellipsoid_volume_ml (estimate)": f"{m.ellipsoid_volume_ml:.3f}",
+        },
+    )
+    emit_warnings(list(loaded.warnings))
 
 
 def _numbers(values: list[str], count: int, option: str) -> list[list[float]]:
@@ -190,6 +232,7 @@ def segment_command(
     series: Annotated[
         str | None, typer.Option("--series", help="Series UID in a multi-series folder.")
     ] = None,
+    frame: FrameOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Segment one lesion from prompts; the mask is written on IMAGE's grid."""
@@ -203,7 +246,7 @@ def segment_command(
     if method is not None and method not in {m.value for m in Method}:
         raise typer.BadParameter(f"{method!r} is not a method", param_hint="--method")
     as_seg = str(output).lower().endswith(".dcm")
-    scan = load_scan(image, series_uid=series)
+    scan = load_scan(image, series_uid=series, frame=frame)
     if as_seg and scan.series_uid is None:
         raise InputError(
             "a DICOM SEG references its source series, and this scan is not DICOM",
@@ -227,10 +270,23 @@ def segment_command(
         _write_seg(result.mask, kind, image, scan.series_uid, output)
     else:
         write_volume(result.mask, output)
-    record: dict[str, Any] = {
-        "volume_ml": result.volume_ml,
+    volume_ml, unit_note = result.volume_ml, ""
+    record: dict[str, Any] = {"volume_method": "voxel count (3D)"}
+    if scan.is_planar:  # one frame: the volume is an estimate from the area, labelled as such
+        from tscimg.measure import measure_planar
+
+        planar = measure_planar(result.mask)
+        volume_ml, unit_note = planar.area_length_volume_ml, f", {planar.area_mm2:.1f} mm2"
+        record = {
+            "volume_method": "single-plane area-length (2D)",
+            "area_mm2": planar.area_mm2,
+            "longest_diameter_mm": planar.longest_diameter_mm,
+        }
+    record = {
+        "volume_ml": volume_ml,
         "voxel_count": result.voxel_count,
         "mask": str(output),
+        **record,
         **result.provenance(),
         "warnings": [*scan.warnings, *result.warnings],
     }
@@ -238,8 +294,8 @@ def segment_command(
         emit_json(record)
     else:
         stdout_console.print(
-            f"{output}: {result.voxel_count} voxels, {result.volume_ml:.3f} mL "
-            f"({result.preset}, {result.parameters.method.value})"
+            f"{output}: {result.voxel_count} voxels, {volume_ml:.3f} mL{unit_note} "
+            f"({record['volume_method']}; {result.preset}, {result.parameters.method.value})"
         )
         emit_warnings(record["warnings"])
 

@@ -35,9 +35,12 @@ def problems(path: Path) -> str:
     return str(info.value)
 
 
-def test_sample_manifest_reads_into_three_patients() -> None:
+def test_sample_manifest_reads_into_four_patients() -> None:
     manifest = read_manifest(SAMPLE_SCANS / "manifest.csv")
-    assert [p.patient_id for p in manifest.patients] == ["TSC-001", "TSC-002", "TSC-003"]
+    ids = [p.patient_id for p in manifest.patients]
+    assert ids == ["TSC-001", "TSC-002", "TSC-003", "TSC-004"]
+    echo2d = manifest.patients[3].lesions["L1"].visits
+    assert [v.frame for v in echo2d] == [3, 3, 3] and not any(v.carried for v in echo2d)
     aml = manifest.patients[0]
     assert aml.treatment_start == dt.date(2024, 1, 15)
     visits = aml.lesions["L1"].visits

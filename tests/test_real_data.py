@@ -7,7 +7,7 @@ import pytest
 import SimpleITK as sitk
 from builders import shared_data
 
-from tscimg import Geometry, MaskError, load_mask, load_scan
+from tscimg import Geometry, InputError, MaskError, load_mask, load_scan
 
 
 def test_remind_oblique_mr_series_matches_simpleitk() -> None:
@@ -75,8 +75,24 @@ def test_kits_aml_label_volumes(case: str, tumour_ml: float) -> None:
     assert volume_ml == pytest.approx(tumour_ml, abs=5e-4)
 
 
-def test_real_ultrasound_cine_loads_with_its_metadata() -> None:
-    scan = load_scan(shared_data("echo", "examples_ybr_color.dcm"))
+def test_real_ultrasound_cine_loads_with_its_calibration_frames_and_grey_values() -> None:
+    path = shared_data("echo", "examples_ybr_color.dcm")
+    scan = load_scan(path)
     assert scan.modality is not None and scan.modality.value == "US"
-    assert scan.geometry.size[2] == 30
-    assert scan.warnings  # no patient geometry: said so, not hidden
+    assert scan.frame_count == 30 and scan.frame_index == 0
+    assert scan.frame_time_ms == pytest.approx(33.333)
+    # SequenceOfUltrasoundRegions: PhysicalDeltaX/Y 0.0510497 cm
+    assert scan.geometry.spacing_mm[:2] == pytest.approx((0.510497, 0.510497), abs=1e-6)
+    assert scan.geometry.size == (320, 240, 1) and scan.is_planar and scan.calibrated
+    assert scan.image.GetNumberOfComponentsPerPixel() == 1  # YBR_FULL_422 -> grey
+    assert any("no patient coordinates" in w for w in scan.warnings)
+    assert any("extends beyond" in w for w in scan.warnings)  # the region is larger than the image
+    # grey = luminance of pydicom's RGB, the Y of YBR (BT.601)
+    import pydicom
+
+    rgb = pydicom.dcmread(path).pixel_array[7].astype(float)
+    luminance = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    frame7 = load_scan(path, frame=7).to_array()[0]
+    assert np.abs(frame7 - luminance).max() <= 0.5
+    with pytest.raises(InputError, match="the cine has 30 frame"):
+        load_scan(path, frame=30)

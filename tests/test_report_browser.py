@@ -58,15 +58,15 @@ def test_every_image_loads_and_the_console_is_clean(demo_report: Path) -> None:
             "return Array.from(document.images).map("
             "i => [i.alt, i.complete && i.naturalWidth > 0, i.src.slice(0, 22)]);"
         )
-        # cohort waterfall + one plot per patient + one view per visit (10)
-        assert len(images) == 1 + 3 + 10
+        # cohort waterfall + one plot per patient + one view per visit (13)
+        assert len(images) == 1 + 4 + 13
         assert all(ok for _, ok, _ in images), [alt for alt, ok, _ in images if not ok]
         assert all(src.startswith("data:image/png;base64") for _, _, src in images)
         errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
         assert errors == []
         text = driver.find_element("tag name", "body").text
         assert "not a medical device" in text
-        for status in ("response", "non_response_12m"):
+        for status in ("response", "non_response_12m", "too_early"):
             assert status in text
         # no request leaves the page: everything is inline
         resources = driver.execute_script(
@@ -86,10 +86,10 @@ def test_report_pdf_has_the_same_content(demo_report: Path) -> None:
     reader = pypdf.PdfReader(io.BytesIO(pdf))
     text = "\n".join(page.extract_text() for page in reader.pages)
     assert "not a medical device" in text
-    for patient in ("TSC-001", "TSC-002", "TSC-003"):
+    for patient in ("TSC-001", "TSC-002", "TSC-003", "TSC-004"):
         assert f"Patient {patient}" in text
     images = sum(len(page.images) for page in reader.pages)
-    assert images >= 1 + 3 + 10
+    assert images >= 1 + 4 + 13
 
 
 def _screenshot(report: Path, target: Path) -> None:

@@ -117,10 +117,18 @@ def test_seed_points_fall_inside_their_lesions() -> None:
 def test_manifest_follows_the_design_format() -> None:
     with (SAMPLE_SCANS / "manifest.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert set(rows[0].keys()) == DESIGN_COLUMNS
+    assert set(rows[0].keys()) == DESIGN_COLUMNS | {"frame"}  # issue 7's cine frame column
     for row in rows:
         assert (SAMPLE_SCANS / row["image"]).exists()
-    baselines = {r["patient_id"]: r for r in rows if r["point_lps"]}
-    assert set(baselines) == {"TSC-001", "TSC-002", "TSC-003"}
-    assert all(r["treatment_start"] for r in baselines.values())
+    first_rows: dict[str, dict[str, str]] = {}
+    for r in rows:
+        first_rows.setdefault(r["patient_id"], r)
+    assert set(first_rows) == {"TSC-001", "TSC-002", "TSC-003", "TSC-004"}
+    assert all(r["point_lps"] and r["treatment_start"] for r in first_rows.values())
+    # 3D follow-ups are carried (no prompt); every 2D echo view is clicked, at its frame
+    for r in rows:
+        if r["frame"]:
+            assert r["point_lps"] and r["image"].endswith(".dcm")
+        elif r is not first_rows[r["patient_id"]]:
+            assert not r["point_lps"]
     assert len(rows) == sum(len(p["visits"]) for p in TRUTH["patients"])

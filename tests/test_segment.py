@@ -169,3 +169,40 @@ def test_hole_filling_equals_scipy_on_random_shapes() -> None:
         blob = ndimage.gaussian_filter(rng.random((24, 30, 28)), 2) > 0.5
         assert np.array_equal(_filled(blob), ndimage.binary_fill_holes(blob))
         assert np.array_equal(_filled(blob[4]), ndimage.binary_fill_holes(blob[4]))
+
+
+def _echo2d_visits() -> tuple[SampleVisit, ...]:
+    from tscimg.synthetic.studies import rhabdomyoma_echo2d_study
+
+    return rhabdomyoma_echo2d_study().visits
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_one_click_on_a_2d_echo_frame_dice_and_area(n: int) -> None:
+    """Issue 7: one-click Dice >= 0.85 on 2D frames, area error <= 10% (analytic truth)."""
+    from tscimg.measure import measure_planar
+
+    visit = _echo2d_visits()[n]
+    scan = visit.scan
+    assert scan.is_planar
+    prompts = Prompts.from_physical(scan.geometry, positive_lps=[visit.lesion_centre_lps("L1")])
+    result = segment(scan, prompts, visit.lesion_type)
+    got = result.mask.array_view() > 0
+    truth = truth_of(visit)  # pixel centres inside the spheroid's central section
+    assert dice(got, truth) >= 0.85
+    a, b = visit.lesions["L1"].semi_axes_mm[:2]
+    area = measure_planar(result.mask).area_mm2
+    assert area == pytest.approx(np.pi * a * b, rel=0.10)
+
+
+def test_3d_echo_dice_on_every_visit() -> None:
+    """Issue 7: one-click Dice >= 0.85 on the 3D echo volumes with speckle, every visit."""
+    from tscimg.synthetic.studies import rhabdomyoma_echo_study
+
+    for visit in rhabdomyoma_echo_study().visits:
+        prompts = Prompts.from_physical(
+            visit.scan.geometry, positive_lps=[visit.lesion_centre_lps("L1")]
+        )
+        result = segment(visit.scan, prompts, visit.lesion_type)
+        assert dice(result.mask.array_view() > 0, truth_of(visit)) >= 0.85
+        assert result.volume_ml == pytest.approx(visit.lesions["L1"].volume_ml, rel=0.10)

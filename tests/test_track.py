@@ -22,6 +22,8 @@ import tscimg
 from tscimg.longitudinal import register
 
 TRUTH = json.loads((SAMPLE_SCANS / "truth.json").read_text())
+VOLUMETRIC = [p for p in TRUTH["patients"] if p["visits"][0]["frame"] is None]
+ECHO_2D = [p for p in TRUTH["patients"] if p["visits"][0]["frame"] is not None]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def _assessment(report: dict[str, Any], patient_id: str) -> dict[str, Any]:
     return assessment
 
 
-@pytest.mark.parametrize("truth", TRUTH["patients"], ids=lambda t: t["patient_id"])
+@pytest.mark.parametrize("truth", VOLUMETRIC, ids=lambda t: t["patient_id"])
 def test_every_sample_status_and_change_matches_the_truth(
     demo: tuple[Path, dict[str, Any], dict[str, Any]], truth: dict[str, Any]
 ) -> None:
@@ -58,6 +60,26 @@ def test_every_sample_status_and_change_matches_the_truth(
     follow_ups = [tp["lesions"]["L1"] for tp in a["timepoints"][1:]]
     assert all(lesion["origin"] == "carried" for lesion in follow_ups)
     assert all(lesion["registration"]["quality_ncc"] > 0.8 for lesion in follow_ups)
+
+
+@pytest.mark.parametrize("truth", ECHO_2D, ids=lambda t: t["patient_id"])
+def test_2d_echo_study_status_areas_and_volume_estimates_match_the_truth(
+    demo: tuple[Path, dict[str, Any], dict[str, Any]], truth: dict[str, Any]
+) -> None:
+    _, _, report = demo
+    a = _assessment(report, truth["patient_id"])
+    assert a["status"] == truth["expected_status"]
+    for tp, visit in zip(a["timepoints"], truth["visits"], strict=True):
+        lesion, true = tp["lesions"]["L1"], visit["lesions"]["L1"]
+        assert lesion["origin"] == "prompt" and lesion["scan"]["frame"] == visit["frame"]
+        assert lesion["volume_method"] == "single-plane area-length (2D)"
+        assert lesion["area_mm2"] == pytest.approx(true["area_mm2"], rel=0.10)
+        assert lesion["volume_ml"] == pytest.approx(true["volume_ml"], rel=0.10)
+        assert lesion["longest_diameter_mm"] == pytest.approx(true["longest_diameter_mm"], rel=0.10)
+        assert tp["change_from_baseline_pct"] == pytest.approx(
+            visit["change_from_baseline_pct"], abs=5.0
+        )
+    assert not any("different methods" in w for w in a["warnings"])
 
 
 def test_report_files_follow_the_contract(
@@ -107,7 +129,7 @@ def test_rerun_resumes_and_gives_the_same_report(
     copy = tmp_path / "out"
     shutil.copytree(out, copy)
     result = tscimg.track(SAMPLE_SCANS / "manifest.csv", copy)
-    assert result.provenance["resumed_patients"] == ["TSC-001", "TSC-002", "TSC-003"]
+    assert result.provenance["resumed_patients"] == ["TSC-001", "TSC-002", "TSC-003", "TSC-004"]
     again = json.loads((copy / "report.json").read_text())
     assert again["patients"] == report["patients"]
 
@@ -179,7 +201,7 @@ def test_exist_criteria_change_the_threshold(
     assert echo["status"] == "response"
 
 
-@pytest.mark.parametrize("patient", TRUTH["patients"], ids=lambda t: t["patient_id"])
+@pytest.mark.parametrize("patient", VOLUMETRIC, ids=lambda t: t["patient_id"])
 def test_registration_maps_the_lesion_centre_within_a_millimetre_and_a_half(
     patient: dict[str, Any],
 ) -> None:

@@ -7,6 +7,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from tscimg.batch.dicom_export import is_dicom, write_visit_dicom
 from tscimg.batch.provenance import software_versions
@@ -19,7 +20,7 @@ from tscimg.io.manifest import LesionPlan, LesionVisit, PatientPlan
 from tscimg.longitudinal.carry import CarryParameters, carry_lesion
 from tscimg.longitudinal.results import LesionOrigin, LesionVisitResult, ScanFacts
 from tscimg.longitudinal.views import lesion_view
-from tscimg.measure import MeasureParameters, measure_mask
+from tscimg.measure import MeasureParameters, measure_mask, measure_planar
 from tscimg.segment import Prompts, segment
 
 
@@ -47,6 +48,11 @@ class TrackParameters:
     dicom_output: bool = True
 
 
+#: How ``volume_ml`` was obtained, in every lesion record (response compares like with like).
+VOLUME_METHOD_3D = "voxel count (3D)"
+PLANAR_VOLUME_METHOD = "single-plane area-length (2D)"
+
+
 class VisitFailure(Exception):
     """A visit of a patient could not be processed (carries the date and the reason)."""
 
@@ -72,26 +78,37 @@ def safe_name(text: str) -> str:
     return f"{cleaned}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
+ScanKey = tuple[Path, int | None]
+
+
 @dataclass
 class _Visits:
-    """Scans of one patient, loaded once each."""
+    """Scans of one patient, loaded once each (a cine once per frame used)."""
 
     hashes: dict[Path, str] = field(default_factory=dict)
-    scans: dict[Path, Scan] = field(default_factory=dict)
-    facts: dict[Path, ScanFacts] = field(default_factory=dict)
+    scans: dict[ScanKey, Scan] = field(default_factory=dict)
+    facts: dict[ScanKey, ScanFacts] = field(default_factory=dict)
 
-    def load(self, path: Path, base: Path) -> tuple[Scan, ScanFacts]:
-        if path not in self.scans:
-            scan = load_scan(path)
+    def load(self, path: Path, base: Path, frame: int | None = None) -> tuple[Scan, ScanFacts]:
+        key = (path, frame)
+        if key not in self.scans:
+            scan = load_scan(path, frame=frame)
             g = scan.geometry
             if g.dimension != 3:
                 raise InputError(
-                    f"longitudinal tracking needs 3D scans; this one is {g.dimension}D",
+                    f"longitudinal tracking needs 3D scans or single frames; this one is "
+                    f"{g.dimension}D",
                     path=path,
-                    hint="2D echo frames are tracked once echo support lands (issue 7)",
                 )
-            self.scans[path] = scan
-            self.facts[path] = ScanFacts(
+            if not scan.calibrated:
+                raise InputError(
+                    "this ultrasound image has no calibration (SequenceOfUltrasoundRegions "
+                    "in cm): its sizes are pixels, not mm",
+                    path=path,
+                    hint="Export the cine with its calibration regions",
+                )
+            self.scans[key] = scan
+            self.facts[key] = ScanFacts(
                 image=_relative(path, base),
                 sha256=self.hashes.get(path) or content_sha256(path),
                 modality=None if scan.modality is None else scan.modality.value,
@@ -99,8 +116,9 @@ class _Visits:
                 slice_thickness_mm=scan.slice_thickness_mm,
                 spacing_mm=g.spacing_mm,
                 series_uid=scan.series_uid,
+                frame=frame if scan.frame_index is None else scan.frame_index,
             )
-        return self.scans[path], self.facts[path]
+        return self.scans[key], self.facts[key]
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -162,7 +180,7 @@ def process_patient(
     """
     visits = _Visits(hashes=dict(hashes or {}))
     out: list[LesionVisitResult] = []
-    by_visit: dict[tuple[datetime.date, Path], list[tuple[int, Mask]]] = {}
+    by_visit: dict[tuple[datetime.date, ScanKey], list[tuple[int, Mask]]] = {}
     for lesion in plan.lesions.values():
         previous: tuple[Scan, Mask, str] | None = None
         field_of_view_mm: float | None = None
@@ -178,8 +196,10 @@ def process_patient(
                     f"lesion {lesion.lesion_id} (manifest row {visit.row}): {exc}",
                 ) from exc
             out.append(result)
-            by_visit.setdefault((visit.date, visit.image), []).append((len(out) - 1, mask))
-            previous = (visits.scans[visit.image], mask, visit.date.isoformat())
+            by_visit.setdefault((visit.date, (visit.image, visit.frame)), []).append(
+                (len(out) - 1, mask)
+            )
+            previous = (visits.scans[(visit.image, visit.frame)], mask, visit.date.isoformat())
             if field_of_view_mm is None and result.view is not None:
                 field_of_view_mm = result.view.field_of_view_mm  # the same at every visit
     if masks_dir is not None and parameters.dicom_output:
@@ -190,15 +210,16 @@ def process_patient(
 def _export_dicom(
     plan: PatientPlan,
     visits: _Visits,
-    by_visit: dict[tuple[datetime.date, Path], list[tuple[int, Mask]]],
+    by_visit: dict[tuple[datetime.date, ScanKey], list[tuple[int, Mask]]],
     out: list[LesionVisitResult],
     folder: Path,
 ) -> None:
     """A SEG and an SR per visit whose scan is DICOM; their paths go into the results."""
-    for (date, image), items in sorted(by_visit.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-        if not is_dicom(image):
-            continue
-        scan = visits.scans[image]
+    for (date, key), items in sorted(by_visit.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        image = key[0]
+        scan = visits.scans[key]
+        if not is_dicom(image) or scan.frame_of_reference_uid is None or scan.is_planar:
+            continue  # a SEG needs patient geometry: not for echo frames
         target = folder / safe_name(plan.patient_id) / f"{date.isoformat()}_{safe_name(image.name)}"
         try:
             seg, sr, notes = write_visit_dicom(
@@ -221,6 +242,29 @@ def _export_dicom(
             )
 
 
+def _figures(
+    scan: Scan, mask: Mask, parameters: TrackParameters
+) -> tuple[dict[str, Any], list[str]]:
+    """The lesion's figures: 3D measurement, or the planar one for a single frame."""
+    if scan.is_planar:
+        planar = measure_planar(mask, parameters.measure.boundary_shift_fraction)
+        return {
+            **planar.to_dict(),
+            "voxel_count": planar.pixel_count,
+            "volume_ml": planar.area_length_volume_ml,
+            "volume_uncertainty_ml": planar.area_length_uncertainty_ml,
+            "volume_method": PLANAR_VOLUME_METHOD,
+            "axial_longest_diameter_mm": planar.longest_diameter_mm,
+            "max_3d_diameter_mm": planar.longest_diameter_mm,
+        }, []
+    measured = measure_mask(mask, parameters.measure)
+    figures = measured.total.to_dict()
+    for key in ("label", "component"):
+        figures.pop(key, None)
+    figures["volume_method"] = VOLUME_METHOD_3D
+    return figures, list(measured.warnings)
+
+
 def _process_visit(
     plan: PatientPlan,
     lesion: LesionPlan,
@@ -232,7 +276,7 @@ def _process_visit(
     parameters: TrackParameters,
     field_of_view_mm: float | None,
 ) -> tuple[LesionVisitResult, Mask]:
-    scan, facts = visits.load(visit.image, base)
+    scan, facts = visits.load(visit.image, base, visit.frame)
     warnings = list(scan.warnings)
     registration = None
     if visit.mask is not None:
@@ -245,6 +289,12 @@ def _process_visit(
     else:
         if previous is None:  # the manifest reader rules this out
             raise InputError("nothing to carry from", path=visit.image)
+        if scan.is_planar:
+            raise InputError(
+                "a 2D frame is not carried by registration (each echo view is a new plane)",
+                path=visit.image,
+                hint="Give this visit its own prompt (point_lps) in the manifest",
+            )
         carried = carry_lesion(previous[0], previous[1], scan, lesion.lesion_type, parameters.carry)
         seg = carried.segmentation
         mask, origin = seg.mask, LesionOrigin.CARRIED
@@ -255,11 +305,8 @@ def _process_visit(
             "from_date": previous[2],
         }
         warnings += list(seg.warnings) + list(carried.warnings)
-    measured = measure_mask(mask, parameters.measure)
-    warnings += list(measured.warnings)
-    figures = measured.total.to_dict()
-    for key in ("label", "component"):
-        figures.pop(key, None)
+    figures, notes = _figures(scan, mask, parameters)
+    warnings += notes
     mask_path = None
     if masks_dir is not None:
         target = (

@@ -55,6 +55,12 @@ class Scan:
     warnings
         Problems met while loading that did not stop it (left-out localizers, corrected
         gantry tilt, removed duplicates, ...).
+    frame_index, frame_count, frame_time_ms
+        For one frame of a cine (echo): which frame (0-based), of how many, and the frame
+        interval in ms; ``None`` otherwise.
+    calibrated
+        Whether the spacing is a physical calibration (False: an ultrasound image without
+        calibrated regions, spacing in pixels).
     """
 
     image: sitk.Image
@@ -67,11 +73,21 @@ class Scan:
     slice_thickness_mm: float | None = None
     source: str | None = None
     warnings: tuple[str, ...] = ()
+    frame_index: int | None = None
+    frame_count: int | None = None
+    frame_time_ms: float | None = None
+    calibrated: bool = True
 
     @property
     def geometry(self) -> Geometry:
         """The scan's grid (size, spacing, origin, direction in LPS)."""
         return Geometry.of(self.image)
+
+    @property
+    def is_planar(self) -> bool:
+        """A 2D image stored as one slice (an echo frame): measured by area, not volume."""
+        size = self.geometry.size
+        return len(size) == 2 or (len(size) == 3 and size[2] == 1)
 
     def to_array(self) -> np.ndarray:
         """A copy of the pixels as a numpy array indexed ``[k, j, i]``."""
@@ -104,5 +120,9 @@ class Scan:
             "slice_thickness_mm": self.slice_thickness_mm,
             "pixel_type": self.image.GetPixelIDTypeAsString(),
             "source": self.source,
+            "frame_index": self.frame_index,
+            "frame_count": self.frame_count,
+            "frame_time_ms": self.frame_time_ms,
+            "calibrated": self.calibrated,
             "warnings": list(self.warnings),
         }

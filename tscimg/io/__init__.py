@@ -5,7 +5,7 @@ and :func:`write_dicom_series`.
 """
 
 from tscimg.io.dicom_headers import FolderContents, SeriesSummary, discover_series, summarize
-from tscimg.io.dicom_writer import SeriesIdentity, write_dicom_series
+from tscimg.io.dicom_writer import SeriesIdentity, write_dicom_series, write_ultrasound_cine
 from tscimg.io.formats import FileFormat
 from tscimg.io.loading import load_mask, load_scan, write_volume
 
@@ -19,5 +19,6 @@ __all__ = [
     "load_scan",
     "summarize",
     "write_dicom_series",
+    "write_ultrasound_cine",
     "write_volume",
 ]

@@ -11,7 +11,7 @@ import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
-from tscimg.core.errors import DicomSeriesError, ImageReadError
+from tscimg.core.errors import DicomSeriesError, ImageReadError, InputError
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import Modality
 from tscimg.io.dicom_headers import (
@@ -23,6 +23,7 @@ from tscimg.io.dicom_headers import (
 )
 from tscimg.io.itk_messages import quiet_itk
 from tscimg.io.slice_stack import PositionedSlice, StackPlan, assemble, plan_stack
+from tscimg.io.ultrasound import read_ultrasound_cine
 
 
 def _image_from_plan(array: np.ndarray, plan: StackPlan) -> sitk.Image:
@@ -179,8 +180,12 @@ def _functional_group(frame: Dataset, shared: Dataset, name: str) -> Dataset | N
     return None
 
 
-def read_multiframe(path: Path, allow_resampling: bool = False) -> Scan:
-    """Read an enhanced (or any) multi-frame DICOM image with per-frame plane positions."""
+def read_multiframe(path: Path, allow_resampling: bool = False, frame: int | None = None) -> Scan:
+    """Read an enhanced (or any) multi-frame DICOM image with per-frame plane positions.
+
+    An ultrasound cine (modality US, no plane positions) gives one calibrated grey frame
+    (``frame``, 0-based) instead: see :mod:`tscimg.io.ultrasound`.
+    """
     source = str(path)
     try:
         ds = pydicom.dcmread(path)
@@ -190,6 +195,14 @@ def read_multiframe(path: Path, allow_resampling: bool = False) -> Scan:
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else Dataset()
+    if not per_frame and (header.modality == "US" or "SequenceOfUltrasoundRegions" in ds):
+        return read_ultrasound_cine(path, header, frame)
+    if frame is not None:
+        raise InputError(
+            "--frame (frame=) selects a frame of an ultrasound cine; this file is a volume",
+            path=path,
+            hint="Leave the frame out",
+        )
     if not per_frame:
         return _read_without_geometry(path, header)
     try:
@@ -286,8 +299,8 @@ def _read_without_geometry(path: Path, header: ImageHeader) -> Scan:
     )
 
 
-def read_dicom_file(path: Path, allow_resampling: bool = False) -> Scan:
-    """Read one DICOM file: a multi-frame image, or a single slice."""
+def read_dicom_file(path: Path, allow_resampling: bool = False, frame: int | None = None) -> Scan:
+    """Read one DICOM file: a multi-frame image (or one frame of a cine), or a single slice."""
     header = read_header(path)
     if not header.is_image:
         raise ImageReadError(
@@ -295,13 +308,18 @@ def read_dicom_file(path: Path, allow_resampling: bool = False) -> Scan:
             path=path,
             hint="Pass a segmentation with --mask or load_mask, and images with load_scan",
         )
-    if header.number_of_frames > 1 or header.has_per_frame_groups:
-        return read_multiframe(path, allow_resampling)
+    if header.number_of_frames > 1 or header.has_per_frame_groups or header.modality == "US":
+        return read_multiframe(path, allow_resampling, frame)
+    if frame is not None:
+        raise InputError("--frame (frame=) applies to a cine; this file is one image", path=path)
     return read_classic_series([header], str(path), allow_resampling)
 
 
 def read_dicom_folder(
-    folder: Path, series_uid: str | None = None, allow_resampling: bool = False
+    folder: Path,
+    series_uid: str | None = None,
+    allow_resampling: bool = False,
+    frame: int | None = None,
 ) -> Scan:
     """Read one image series from a folder (which may hold several).
 
@@ -336,7 +354,9 @@ def read_dicom_folder(
                 path=folder,
                 hint="Load the multi-frame file directly by its path",
             )
-        return read_multiframe(headers[0].path, allow_resampling)
+        return read_multiframe(headers[0].path, allow_resampling, frame)
+    if frame is not None:
+        raise InputError("--frame (frame=) applies to a cine; this is a series", path=folder)
     try:
         scan = read_classic_series(headers, str(folder), allow_resampling)
     except DicomSeriesError as exc:

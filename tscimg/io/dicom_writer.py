@@ -1,4 +1,4 @@
-"""Writing a scan as a classic DICOM series (one CT or MR image file per slice)."""
+"""Writing DICOM: a scan as a classic series (one CT or MR file per slice); an echo cine."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from pydicom.uid import (
     CTImageStorage,
     ExplicitVRLittleEndian,
     MRImageStorage,
+    UltrasoundMultiFrameImageStorage,
     generate_uid,
 )
 
 from tscimg.core.errors import InputError
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import Modality
-from tscimg.io.atomic import atomic_folder
+from tscimg.io.atomic import atomic_file, atomic_folder
 
 _SOP_CLASS = {Modality.CT: CTImageStorage, Modality.MR: MRImageStorage}
 
@@ -120,3 +121,68 @@ def write_dicom_series(scan: Scan, folder: Path, identity: SeriesIdentity) -> li
             ds.save_as(path, enforce_file_format=True)
             written.append(folder / path.name)
     return written
+
+
+def write_ultrasound_cine(
+    frames: np.ndarray,
+    pixel_mm: tuple[float, float],
+    frame_time_ms: float,
+    path: Path,
+    identity: SeriesIdentity,
+    acquisition_date: datetime.date,
+    manufacturer: str = "tscimg synthetic",
+) -> Path:
+    """Write ``frames`` ``(n, rows, columns)`` (uint8 grey) as an ultrasound multi-frame cine.
+
+    Stored as RGB (R = G = B, as echo machines export), calibrated by one 2D tissue region
+    (SequenceOfUltrasoundRegions, PhysicalDeltaX/Y in cm) covering the image; FrameTime set.
+    Written atomically.
+    """
+    if frames.ndim != 3 or frames.dtype != np.uint8:
+        raise InputError("an ultrasound cine needs uint8 frames shaped (n, rows, columns)")
+    n, rows, columns = frames.shape
+    seed = identity.uid_seed
+    sop_uid = _uid(seed, "cine")
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UltrasoundMultiFrameImageStorage
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = UltrasoundMultiFrameImageStorage
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyInstanceUID = identity.study_uid or _uid(seed, "study")
+    ds.SeriesInstanceUID = _uid(seed, "series")
+    ds.Modality = "US"
+    ds.PatientID = identity.patient_id
+    ds.PatientName = f"{identity.patient_id}^"  # one-component name, never a real name
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = acquisition_date.strftime("%Y%m%d")
+    ds.StudyID = "1"
+    ds.Manufacturer = manufacturer
+    ds.SeriesDescription = identity.series_description
+    ds.SeriesNumber = identity.series_number
+    ds.InstanceNumber = 1
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "CARDIAC"]
+    ds.NumberOfFrames = n
+    ds.FrameTime = f"{frame_time_ms:g}"
+    ds.FrameIncrementPointer = (0x0018, 0x1063)  # FrameTime
+    ds.SamplesPerPixel = 3
+    ds.PhotometricInterpretation = "RGB"
+    ds.PlanarConfiguration = 0
+    ds.Rows, ds.Columns = rows, columns
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    region = Dataset()
+    region.RegionSpatialFormat = 1  # 2D tissue
+    region.RegionDataType = 1  # tissue
+    region.RegionFlags = 0
+    region.RegionLocationMinX0, region.RegionLocationMinY0 = 0, 0
+    region.RegionLocationMaxX1, region.RegionLocationMaxY1 = columns - 1, rows - 1
+    region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3  # cm
+    region.PhysicalDeltaX = pixel_mm[0] / 10.0
+    region.PhysicalDeltaY = pixel_mm[1] / 10.0
+    ds.SequenceOfUltrasoundRegions = [region]
+    ds.PixelData = np.ascontiguousarray(np.repeat(frames[..., None], 3, axis=-1)).tobytes()
+    with atomic_file(path) as tmp:
+        ds.save_as(tmp, enforce_file_format=True)
+    return path

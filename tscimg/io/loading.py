@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from tscimg.core.errors import ImageReadError, MaskError
+from tscimg.core.errors import ImageReadError, InputError, MaskError
 from tscimg.core.geometry import Geometry
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
@@ -34,7 +34,11 @@ def _existing(path: PathLike) -> Path:
 
 
 def load_scan(
-    path: PathLike, *, series_uid: str | None = None, allow_resampling: bool = False
+    path: PathLike,
+    *,
+    series_uid: str | None = None,
+    allow_resampling: bool = False,
+    frame: int | None = None,
 ) -> Scan:
     """Load a scan from a DICOM folder or file, NIfTI, NRRD or MetaImage.
 
@@ -47,6 +51,8 @@ def load_scan(
         The series to read when a DICOM folder holds several.
     allow_resampling
         Interpolate across missing slices or irregular slice steps instead of raising.
+    frame
+        For an ultrasound cine: the frame to read (0-based; default 0, with a warning).
 
     Returns
     -------
@@ -62,9 +68,13 @@ def load_scan(
     p = _existing(path)
     fmt = FileFormat.of(p)
     if fmt is FileFormat.DICOM_FOLDER:
-        return read_dicom_folder(p, series_uid=series_uid, allow_resampling=allow_resampling)
+        return read_dicom_folder(
+            p, series_uid=series_uid, allow_resampling=allow_resampling, frame=frame
+        )
     if fmt is FileFormat.DICOM_FILE:
-        return read_dicom_file(p, allow_resampling=allow_resampling)
+        return read_dicom_file(p, allow_resampling=allow_resampling, frame=frame)
+    if frame is not None:
+        raise InputError("--frame (frame=) selects a frame of a DICOM cine", path=p)
     image = read_nifti(p) if fmt is FileFormat.NIFTI else read_itk_file(p)
     return Scan(image, source=str(p))
 

@@ -53,6 +53,7 @@ OPTIONAL_COLUMNS = (
     "mask",
     "treatment_start",
     "treatment_stop",
+    "frame",
 )
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
@@ -87,6 +88,7 @@ class LesionVisit:
     row: int
     prompts: LesionPrompts = field(default_factory=LesionPrompts)
     mask: Path | None = None
+    frame: int | None = None
 
     @property
     def carried(self) -> bool:
@@ -231,6 +233,16 @@ class _Row:
     mask: Path | None
     treatment_start: datetime.date | None
     treatment_stop: datetime.date | None
+    frame: int | None = None
+
+
+def _frame(text: str, row: int, problems: _Problems) -> int | None:
+    if not text:
+        return None
+    if not text.isdigit():
+        problems.add(row, "frame", f"{text!r} is not a frame number (0, 1, 2, ...)")
+        return None
+    return int(text)
 
 
 def _parse_row(values: dict[str, str], row: int, base: Path, problems: _Problems) -> _Row | None:
@@ -288,9 +300,10 @@ def _parse_row(values: dict[str, str], row: int, base: Path, problems: _Problems
         problems.add(row, "mask", "give either a mask or prompts for a lesion visit, not both")
     start = _date((get("treatment_start") or "").strip(), row, "treatment_start", problems)
     stop = _date((get("treatment_stop") or "").strip(), row, "treatment_stop", problems)
+    frame = _frame((get("frame") or "").strip(), row, problems)
     if len(problems.items) > before or date is None or image is None:
         return None
-    return _Row(row, pid, date, image, lesion_id, kind, prompts, mask, start, stop)
+    return _Row(row, pid, date, image, lesion_id, kind, prompts, mask, start, stop, frame)
 
 
 def _one_value(
@@ -362,7 +375,7 @@ def _plan_patient(rows: list[_Row], problems: _Problems) -> PatientPlan | None:
             )
 
     visits: dict[str, list[LesionVisit]] = {
-        lid: [LesionVisit(r.date, r.image, r.row, r.prompts, r.mask) for r in lrows]
+        lid: [LesionVisit(r.date, r.image, r.row, r.prompts, r.mask, r.frame) for r in lrows]
         for lid, lrows in explicit.items()
     }
     blanket_seen: dict[tuple[datetime.date, LesionType | None], int] = {}
@@ -382,7 +395,7 @@ def _plan_patient(rows: list[_Row], problems: _Problems) -> PatientPlan | None:
                 continue
             if r.lesion_type is not None and lesion_types.get(lid) is not r.lesion_type:
                 continue
-            visits[lid].append(LesionVisit(r.date, r.image, r.row))
+            visits[lid].append(LesionVisit(r.date, r.image, r.row, frame=r.frame))
             added += 1
         if not added:
             problems.add(

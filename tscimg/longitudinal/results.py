@@ -56,6 +56,7 @@ class ScanFacts:
     slice_thickness_mm: float | None
     spacing_mm: tuple[float, ...]
     series_uid: str | None = None
+    frame: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values."""
@@ -67,6 +68,7 @@ class ScanFacts:
             "slice_thickness_mm": self.slice_thickness_mm,
             "spacing_mm": list(self.spacing_mm),
             "series_uid": self.series_uid,
+            "frame": self.frame,
         }
 
     @classmethod
@@ -80,6 +82,7 @@ class ScanFacts:
             d["slice_thickness_mm"],
             tuple(d["spacing_mm"]),
             d.get("series_uid"),
+            d.get("frame"),
         )
 
 
@@ -269,6 +272,8 @@ class CohortResult:
                             "target": lv.lesion_id not in patient.new_lesions,
                             "origin": lv.origin.value,
                             "volume_ml": _round(m.get("volume_ml"), 4),
+                            "volume_method": m.get("volume_method"),
+                            "area_mm2": _round(m.get("area_mm2"), 2),
                             "volume_uncertainty_ml": _round(m.get("volume_uncertainty_ml"), 4),
                             "mesh_volume_ml": _round(m.get("mesh_volume_ml"), 4),
                             "max_3d_diameter_mm": _round(m.get("max_3d_diameter_mm"), 2),
@@ -322,6 +327,23 @@ def _acquisition_warnings(visits: Sequence[LesionVisitResult]) -> list[str]:
                 "effects differ between the two volumes"
             )
     return out
+
+
+def _method_warnings(visits: Sequence[LesionVisitResult]) -> list[str]:
+    """Volumes obtained by different methods compared over time: never silently."""
+    methods: dict[str, set[datetime.date]] = {}
+    for lv in visits:
+        methods.setdefault(str(lv.measurement.get("volume_method", "unknown")), set()).add(lv.date)
+    if len(methods) < 2:
+        return []
+    listed = "; ".join(
+        f"{m} on {', '.join(sorted(d.isoformat() for d in dates))}"
+        for m, dates in sorted(methods.items())
+    )
+    return [
+        f"volumes come from different methods ({listed}): changes across methods mix "
+        "measurement and shape assumptions; compare visits measured alike"
+    ]
 
 
 def assess_patient(
@@ -385,7 +407,7 @@ def assess_patient(
                 )
             )
         assessment = assess_response(volumes, criteria, treatment_start, treatment_stop, kind)
-        extra = _acquisition_warnings(of_kind)
+        extra = _acquisition_warnings(of_kind) + _method_warnings(of_kind)
         if extra:
             assessment = replace(assessment, warnings=(*assessment.warnings, *extra))
         assessments.append(assessment)

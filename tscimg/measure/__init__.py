@@ -8,12 +8,22 @@ from tscimg.measure.lesions import (
     acquisition_slice_axis,
     measure_mask,
 )
+from tscimg.measure.planar import (
+    PLANAR_METHODS,
+    PlanarMeasurement,
+    biplane_volume_ml,
+    measure_planar,
+)
 
 __all__ = [
     "METHODS",
+    "PLANAR_METHODS",
     "LesionMeasurement",
     "MaskMeasurement",
     "MeasureParameters",
+    "PlanarMeasurement",
     "acquisition_slice_axis",
+    "biplane_volume_ml",
     "measure_mask",
+    "measure_planar",
 ]

@@ -29,6 +29,8 @@ CSV_COLUMNS = (
     "target",
     "origin",
     "volume_ml",
+    "volume_method",
+    "area_mm2",
     "volume_uncertainty_ml",
     "mesh_volume_ml",
     "max_3d_diameter_mm",

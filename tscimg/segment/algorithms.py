@@ -293,7 +293,7 @@ def random_walker_region(region: WorkRegion, params: SegmentParameters) -> np.nd
     radius = min(params.seed_radius_mm, 2.0)
     for p in region.negative:
         labels[region.ball(p, radius)] = 2
-    interior = ndimage.binary_erosion(grown, ball_structure(2.0, region.spacing_kji))
+    interior = ndimage.binary_erosion(grown, ball_structure(2.0, region.spacing_kji, grown.shape))
     labels[interior & allowed] = 1
     for p in region.positive:
         labels[region.ball(p, radius) & allowed] = 1
@@ -310,7 +310,9 @@ def random_walker_region(region: WorkRegion, params: SegmentParameters) -> np.nd
 
 
 def _dilate(mask: np.ndarray, radius_mm: float, region: WorkRegion) -> np.ndarray:
-    return np.asarray(ndimage.binary_dilation(mask, ball_structure(radius_mm, region.spacing_kji)))
+    return np.asarray(
+        ndimage.binary_dilation(mask, ball_structure(radius_mm, region.spacing_kji, mask.shape))
+    )
 
 
 def active_contour(region: WorkRegion, params: SegmentParameters) -> np.ndarray:

@@ -10,9 +10,24 @@ from scipy import ndimage
 Point = tuple[int, int, int]
 
 
-def ball_structure(radius_mm: float, spacing_kji: Sequence[float]) -> np.ndarray:
-    """A structuring element approximating a ball of physical radius (at least one voxel)."""
+def ball_structure(
+    radius_mm: float, spacing_kji: Sequence[float], shape: Sequence[int] | None = None
+) -> np.ndarray:
+    """A structuring element approximating a ball of physical radius (at least one voxel).
+
+    With ``shape`` (the array it will be used on), axes of length 1 get no extent: on a
+    single-slice (2D) image the ball is the disc in that plane, so an erosion does not empty it.
+
+    Examples
+    --------
+    >>> ball_structure(1.0, (1.0, 0.5, 0.5)).shape
+    (3, 5, 5)
+    >>> ball_structure(1.0, (1.0, 0.5, 0.5), shape=(1, 9, 9)).shape
+    (1, 5, 5)
+    """
     half = [max(0, int(np.floor(radius_mm / s))) for s in spacing_kji]
+    if shape is not None:
+        half = [0 if n == 1 else h for h, n in zip(half, shape, strict=True)]
     grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
     d2 = sum((g * s) ** 2 for g, s in zip(grids, spacing_kji, strict=True))
     return np.asarray(d2 <= radius_mm**2)
@@ -126,10 +141,12 @@ def finish(
     """The common end of every method: guard, close, fill, open, cut, keep seeded parts."""
     out = mask & guard
     if closing_mm > 0:
-        out = ndimage.binary_closing(out, ball_structure(closing_mm, spacing_kji)) & guard
+        out = (
+            ndimage.binary_closing(out, ball_structure(closing_mm, spacing_kji, out.shape)) & guard
+        )
     out = fill_holes(out)
     if opening_mm > 0:
-        opened = ndimage.binary_opening(out, ball_structure(opening_mm, spacing_kji))
+        opened = ndimage.binary_opening(out, ball_structure(opening_mm, spacing_kji, out.shape))
         if keep_seeded(opened, positive, spacing_kji).any():
             out = opened
     out = cut_at_negatives(out, positive, negative, spacing_kji)

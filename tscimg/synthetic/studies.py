@@ -35,13 +35,20 @@ class VisitPlan:
 
 @dataclass(frozen=True)
 class SampleVisit:
-    """A rendered visit with its truth."""
+    """A rendered visit with its truth.
+
+    For a 2D echo cine, ``cine`` holds every frame ``(frames, rows, columns)`` (uint8) and
+    ``scan`` is the frame the manifest names (``frame``), a single-slice scan.
+    """
 
     patient_id: str
     lesion_type: LesionType
     scan: Scan
     pose: RigidPose
     lesions: dict[str, Ellipsoid]
+    cine: np.ndarray | None = None
+    frame: int | None = None
+    frame_time_ms: float | None = None
 
     def lesion_centre_lps(self, lesion_id: str) -> tuple[float, float, float]:
         """Where the lesion's centre is in this visit's scanner space (LPS, mm)."""
@@ -250,9 +257,77 @@ def rhabdomyoma_echo_study() -> SampleStudy:
     )
 
 
+def rhabdomyoma_echo2d_study() -> SampleStudy:
+    """TSC-004: cardiac rhabdomyoma on 2D echo cine (8 frames, speckle), 3 visits; -22% at 9 mo.
+
+    The mass is a spheroid (semi-axes a, b, b with a in the image plane), so the single-plane
+    area-length volume of its central section is exactly its volume. Each visit's probe
+    position differs (in-plane shift and rotation), and the wall moves slightly between frames.
+    """
+    pid = "TSC-004"
+    pixel = 0.3
+    size = (160, 128)
+    centre = (size[0] * pixel / 2, size[1] * pixel / 2, 0.0)
+    mass0 = Ellipsoid((6.0, 2.0, 0.0), (6.0, 4.5, 4.5), (0.0, 0.0, 25.0))
+    plans = [
+        ("2024-05-10", 1.0, (0.0, 0.0, 0.0), (0.0, 0.0)),
+        ("2024-09-12", 0.80, (0.0, 0.0, 7.0), (2.5, -1.5)),
+        ("2025-02-20", 0.78, (0.0, 0.0, -5.0), (-2.0, 2.0)),
+    ]
+    grid = Geometry(
+        (size[0], size[1], 1), (pixel, pixel, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1)
+    )
+    chosen = 3
+    visits = []
+    for n, (date, ratio, rotation, shift) in enumerate(plans):
+        mass = mass0.scaled_to_volume(mass0.volume_ml * ratio)
+        pose = RigidPose(rotation, (centre[0] + shift[0], centre[1] + shift[1], 0.0))
+        frames = []
+        for f in range(8):
+            beat = 1.0 + 0.02 * np.sin(2 * np.pi * f / 8)  # the wall moves, the mass does not
+            wall = Ellipsoid((0.0, 0.0, 0.0), (15.0 * beat, 12.0 * beat, 17.0))
+            cavity = Ellipsoid((0.0, 0.0, 0.0), (9.0 * beat, 7.0 * beat, 12.0))
+            values = render(
+                grid,
+                pose,
+                45.0,
+                [Layer(wall, 95.0, hollow=cavity), Layer(mass, 185.0)],
+                samples_per_axis=(2, 2, 3),
+            )
+            values = blur_mm(values, grid, 0.5) * _speckle(
+                values.shape, _seed(pid, "speckle", n, f)
+            )
+            rng = np.random.default_rng(_seed(pid, "noise", n, f))
+            noisy = values + rng.normal(0.0, 4.0, values.shape)
+            frames.append(np.clip(np.rint(noisy[0]), 0, 255).astype(np.uint8))
+        cine = np.stack(frames)
+        image = grid.apply_to(sitk.GetImageFromArray(cine[chosen][None]))
+        scan = Scan(
+            image,
+            modality=Modality.US,
+            acquisition_date=datetime.date.fromisoformat(date),
+            manufacturer="tscimg synthetic",
+            frame_index=chosen,
+            frame_count=len(frames),
+            frame_time_ms=33.3,
+        )
+        visits.append(
+            SampleVisit(pid, LesionType.RHABDOMYOMA, scan, pose, {"L1": mass}, cine, chosen, 33.3)
+        )
+    return SampleStudy(
+        pid,
+        LesionType.RHABDOMYOMA,
+        Modality.US,
+        datetime.date(2024, 5, 15),
+        "too_early",
+        tuple(visits),
+    )
+
+
 #: Every bundled study, by patient.
 SAMPLE_STUDIES: tuple[Callable[[], SampleStudy], ...] = (
     aml_ct_study,
     sega_mr_study,
     rhabdomyoma_echo_study,
+    rhabdomyoma_echo2d_study,
 )

@@ -1,0 +1,164 @@
+"""Ultrasound cine (multi-frame DICOM without patient geometry): one calibrated grey frame.
+
+An echo cine has no patient coordinates: its only physical scale is the calibration of its
+ultrasound regions (SequenceOfUltrasoundRegions: PhysicalDeltaX/Y with their units). A frame
+is returned as a single-slice scan (size ``[columns, rows, 1]``) whose in-plane spacing is that
+calibration in mm, origin at the top-left pixel, identity direction (the image plane); colour
+(RGB, YBR) becomes grey by luminance (ITU-R BT.601, the Y of YBR). The slice spacing of 1 mm is
+nominal: planar scans are measured by area (:mod:`tscimg.measure.planar`), never by voxel volume.
+
+Examples
+--------
+>>> region = Dataset()
+>>> region.RegionSpatialFormat, region.PhysicalUnitsXDirection = 1, 3
+>>> region.PhysicalUnitsYDirection, region.PhysicalDeltaX, region.PhysicalDeltaY = 3, 0.05, 0.05
+>>> region.RegionLocationMinX0, region.RegionLocationMinY0 = 0, 0
+>>> region.RegionLocationMaxX1, region.RegionLocationMaxY1 = 99, 79
+>>> calibration_mm([region], (80, 100))
+((0.5, 0.5), [])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+from pydicom.dataset import Dataset
+
+from tscimg.core.errors import ImageReadError, InputError
+from tscimg.core.scan import Scan
+from tscimg.core.vocabularies import Modality
+from tscimg.io.dicom_headers import ImageHeader
+
+#: DICOM (0018,6024) units codes -> mm per unit.
+_UNIT_MM = {3: 10.0}  # 3 = cm
+#: (0018,6012) RegionSpatialFormat 1 = 2D tissue or flow image.
+_SPATIAL_2D = 1
+
+
+def calibration_mm(
+    regions: Sequence[Dataset], shape_rows_columns: tuple[int, int]
+) -> tuple[tuple[float, float] | None, list[str]]:
+    """Pixel size ``(column, row)`` in mm from the ultrasound regions, and warnings.
+
+    The 2D tissue regions with physical units in cm are used; when several disagree the
+    largest wins (with a warning). ``None`` when no region is calibrated in length units.
+    """
+    warnings: list[str] = []
+    usable = []
+    for r in regions:
+        if int(r.get("RegionSpatialFormat", 0)) != _SPATIAL_2D:
+            continue
+        ux, uy = int(r.get("PhysicalUnitsXDirection", 0)), int(r.get("PhysicalUnitsYDirection", 0))
+        if ux not in _UNIT_MM or uy not in _UNIT_MM:
+            continue
+        dx = abs(float(r.PhysicalDeltaX)) * _UNIT_MM[ux]
+        dy = abs(float(r.PhysicalDeltaY)) * _UNIT_MM[uy]
+        x0, y0 = int(r.get("RegionLocationMinX0", 0)), int(r.get("RegionLocationMinY0", 0))
+        x1, y1 = int(r.get("RegionLocationMaxX1", 0)), int(r.get("RegionLocationMaxY1", 0))
+        usable.append(((x1 - x0) * (y1 - y0), dx, dy, (x0, y0, x1, y1)))
+    if not usable:
+        return None, warnings
+    usable.sort(key=lambda u: -u[0])
+    _, dx, dy, (x0, y0, x1, y1) = usable[0]
+    if len({(round(u[1], 9), round(u[2], 9)) for u in usable}) > 1:
+        warnings.append(
+            f"{len(usable)} calibrated ultrasound regions differ; the largest "
+            f"({x0},{y0})-({x1},{y1}) gives the pixel size"
+        )
+    rows, columns = shape_rows_columns
+    if x1 >= columns or y1 >= rows:
+        warnings.append(
+            f"the calibrated ultrasound region ({x0},{y0})-({x1},{y1}) extends beyond the "
+            f"{columns} x {rows} image (a resized export?); its calibration is used as stated"
+        )
+    return (dx, dy), warnings
+
+
+def _grey(frames: np.ndarray, photometric: str) -> np.ndarray:
+    """Frames ``(n, rows, columns[, 3])`` as grey levels (luminance for colour)."""
+    if frames.ndim == 4 and frames.shape[-1] == 3:
+        rgb = frames.astype(np.float32)
+        grey = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+        return np.clip(np.rint(grey), 0, 255).astype(np.uint8) if frames.dtype == np.uint8 else grey
+    if frames.ndim == 3:
+        if photometric == "MONOCHROME1":
+            return np.asarray(frames.max() - frames)
+        return frames
+    raise ImageReadError(f"unexpected ultrasound pixel array shape {frames.shape}")
+
+
+def frame_timing_ms(ds: Dataset, count: int) -> float | None:
+    """The frame interval in ms (FrameTime, else the mean of FrameTimeVector)."""
+    if ds.get("FrameTime") not in (None, ""):
+        return float(ds.FrameTime)
+    vector = ds.get("FrameTimeVector")
+    if vector is not None and len(vector) == count and count > 1:
+        return float(np.mean([float(v) for v in vector][1:]))
+    return None
+
+
+def read_ultrasound_cine(path: Path, header: ImageHeader, frame: int | None) -> Scan:
+    """One grey, calibrated frame of an ultrasound cine as a single-slice scan.
+
+    Raises
+    ------
+    InputError
+        When ``frame`` is outside the cine (naming how many frames there are).
+    """
+    try:
+        ds = pydicom.dcmread(path)
+        pixels = np.asarray(ds.pixel_array)
+    except Exception as exc:  # pydicom raises several unrelated types for broken files
+        raise ImageReadError(
+            f"the ultrasound pixel data could not be decoded ({exc})", path=path
+        ) from exc
+    count = int(ds.get("NumberOfFrames") or 1)
+    if count == 1:
+        pixels = pixels[None]
+    frames = _grey(pixels, str(ds.get("PhotometricInterpretation", "")))
+    warnings: list[str] = [
+        "ultrasound image: no patient coordinates; positions are in the image plane (mm from "
+        "the top-left pixel)"
+    ]
+    chosen = frame
+    if chosen is None:
+        chosen = 0
+        if count > 1:
+            warnings.append(f"frame 0 of {count} used; choose another with --frame (or frame=)")
+    if not 0 <= chosen < count:
+        raise InputError(
+            f"frame {chosen} does not exist: the cine has {count} frame(s), numbered 0 to "
+            f"{count - 1}",
+            path=path,
+            hint="Pick a frame in that range",
+        )
+    rows, columns = frames.shape[1:3]
+    spacing, notes = calibration_mm(ds.get("SequenceOfUltrasoundRegions") or [], (rows, columns))
+    warnings += notes
+    calibrated = spacing is not None
+    if spacing is None:
+        spacing = (1.0, 1.0)
+        warnings.append(
+            "no ultrasound calibration (SequenceOfUltrasoundRegions in cm): sizes are in "
+            "pixels, not mm; do not use them as measurements"
+        )
+    image = sitk.GetImageFromArray(np.ascontiguousarray(frames[chosen][None]))
+    image.SetSpacing((spacing[0], spacing[1], 1.0))
+    return Scan(
+        image,
+        modality=Modality.from_dicom(header.modality),
+        acquisition_date=header.acquisition_date,
+        study_uid=header.study_uid,
+        series_uid=header.series_uid or None,
+        manufacturer=header.manufacturer,
+        source=str(path),
+        warnings=tuple(warnings),
+        frame_index=chosen,
+        frame_count=count,
+        frame_time_ms=frame_timing_ms(ds, count),
+        calibrated=calibrated,
+    )
