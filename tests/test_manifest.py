@@ -100,8 +100,20 @@ def test_unknown_and_missing_columns_are_named(folder: Path) -> None:
             "row 2, column point_lps: lesion L1 of patient P1 has no prompt or mask at its first",
         ),
         (
-            ["P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,,,,", "P1,2024-01-10,b.nii.gz,L1,aml,,,,,"],
+            ["P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,,,,", "P1,2024-01-10,a.nii.gz,L1,aml,,,,,"],
             "row 3, column lesion_id: duplicate: lesion L1 of patient P1 on 2024-01-10 is already",
+        ),
+        (
+            ["P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,,,,", "P1,2024-01-10,b.nii.gz,L1,aml,,,,,"],
+            "row 3, column point_lps: lesion L1 of patient P1 has two views on 2024-01-10",
+        ),
+        (
+            [
+                "P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,,,,",
+                "P1,2024-01-10,b.nii.gz,L1,aml,1;2;3,,,,",
+                "P1,2024-01-10,c.nii.gz,L1,aml,1;2;3,,,,",
+            ],
+            "row 4, column lesion_id: lesion L1 of patient P1 on 2024-01-10 has more than two",
         ),
         (
             [

@@ -20,7 +20,7 @@ from tscimg.io.manifest import LesionPlan, LesionVisit, PatientPlan
 from tscimg.longitudinal.carry import CarryParameters, carry_lesion
 from tscimg.longitudinal.results import LesionOrigin, LesionVisitResult, ScanFacts
 from tscimg.longitudinal.views import lesion_view
-from tscimg.measure import MeasureParameters, measure_mask, measure_planar
+from tscimg.measure import MeasureParameters, biplane_volume_ml, measure_mask, measure_planar
 from tscimg.segment import Prompts, segment
 
 
@@ -51,6 +51,7 @@ class TrackParameters:
 #: How ``volume_ml`` was obtained, in every lesion record (response compares like with like).
 VOLUME_METHOD_3D = "voxel count (3D)"
 PLANAR_VOLUME_METHOD = "single-plane area-length (2D)"
+BIPLANE_VOLUME_METHOD = "biplane area-length (2D, two views)"
 
 
 class VisitFailure(Exception):
@@ -190,6 +191,9 @@ def process_patient(
                     plan, lesion, visit, previous, visits, base, masks_dir, parameters,
                     field_of_view_mm,
                 )  # fmt: skip
+                if visit.view > 1:  # the second 2D view of this visit: biplane volume
+                    out[-1] = biplane_result(out[-1], result, visit.image)
+                    continue
             except TscimgError as exc:
                 raise VisitFailure(
                     visit.date.isoformat(),
@@ -205,6 +209,47 @@ def process_patient(
     if masks_dir is not None and parameters.dicom_output:
         _export_dicom(plan, visits, by_visit, out, masks_dir.parent / "dicom")
     return out
+
+
+def biplane_result(
+    first: LesionVisitResult, second: LesionVisitResult, second_image: Path
+) -> LesionVisitResult:
+    """One visit's lesion from two 2D views: the biplane area-length volume, both views kept.
+
+    Raises
+    ------
+    InputError
+        When either view is not a single 2D frame.
+    """
+    if not all(r.measurement.get("volume_method") == PLANAR_VOLUME_METHOD for r in (first, second)):
+        raise InputError(
+            "two rows of one lesion on one date are biplane views: both must be 2D frames",
+            path=second_image,
+            hint="Give 3D scans one row per visit",
+        )
+    a, b = first.measurement, second.measurement
+    # both views contain the long axis: its length is the mean of their two estimates
+    length = 0.5 * (float(a["long_axis_mm"]) + float(b["long_axis_mm"]))
+    area_a, area_b = float(a["area_mm2"]), float(b["area_mm2"])
+    volume = biplane_volume_ml(area_a, area_b, length)
+    relative = float(a["area_uncertainty_mm2"]) / area_a + float(b["area_uncertainty_mm2"]) / area_b
+    figures = {
+        **a,
+        "volume_ml": volume,
+        "volume_uncertainty_ml": volume * relative,
+        "volume_method": BIPLANE_VOLUME_METHOD,
+        "single_plane_volume_ml": a["area_length_volume_ml"],
+        "second_view": {
+            "image": second.image,
+            "frame": None if second.scan is None else second.scan.frame,
+            "mask": second.mask,
+            "area_mm2": area_b,
+            "long_axis_mm": b["long_axis_mm"],
+            "longest_diameter_mm": b["longest_diameter_mm"],
+            "perpendicular_diameter_mm": b["perpendicular_diameter_mm"],
+        },
+    }
+    return replace(first, measurement=figures, warnings=first.warnings + second.warnings)
 
 
 def _export_dicom(
@@ -312,7 +357,11 @@ def _process_visit(
         target = (
             masks_dir
             / safe_name(plan.patient_id)
-            / f"{visit.date.isoformat()}_{safe_name(lesion.lesion_id)}.nii.gz"
+            / (
+                f"{visit.date.isoformat()}_{safe_name(lesion.lesion_id)}"
+                + ("" if visit.view == 1 else f"_view{visit.view}")
+                + ".nii.gz"
+            )
         )
         write_volume(mask, target)
         mask_path = _relative(target, masks_dir.parent)

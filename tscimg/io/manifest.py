@@ -89,6 +89,7 @@ class LesionVisit:
     prompts: LesionPrompts = field(default_factory=LesionPrompts)
     mask: Path | None = None
     frame: int | None = None
+    view: int = 1
 
     @property
     def carried(self) -> bool:
@@ -98,7 +99,11 @@ class LesionVisit:
 
 @dataclass(frozen=True)
 class LesionPlan:
-    """A lesion of a patient and its visits in date order."""
+    """A lesion of a patient and its visits in date order.
+
+    A date may appear twice: two 2D views of the lesion at one visit (``view`` 1 and 2), whose
+    areas give the biplane volume.
+    """
 
     lesion_id: str
     lesion_type: LesionType
@@ -355,16 +360,33 @@ def _plan_patient(rows: list[_Row], problems: _Problems) -> PatientPlan | None:
             )
         else:
             lesion_types[lesion_id] = kinds.pop()
-        seen: dict[datetime.date, int] = {}
+        seen: dict[datetime.date, list[_Row]] = {}
         for r in lrows:
-            if r.date in seen:
+            earlier = seen.setdefault(r.date, [])
+            same_view = [e for e in earlier if (e.image, e.frame) == (r.image, r.frame)]
+            if same_view:
                 problems.add(
                     r.row,
                     "lesion_id",
                     f"duplicate: lesion {lesion_id} of patient {pid} on {r.date} is already "
-                    f"on row {seen[r.date]}",
+                    f"on row {same_view[0].row}",
                 )
-            seen[r.date] = r.row
+            elif len(earlier) >= 2:
+                problems.add(
+                    r.row,
+                    "lesion_id",
+                    f"lesion {lesion_id} of patient {pid} on {r.date} has more than two views "
+                    f"(rows {', '.join(str(e.row) for e in earlier)}, {r.row}); a visit has one "
+                    "image, or two 2D views of the lesion (biplane)",
+                )
+            elif earlier and not (r.prompts.any and earlier[0].prompts.any):
+                problems.add(
+                    r.row,
+                    "point_lps",
+                    f"lesion {lesion_id} of patient {pid} has two views on {r.date}: biplane "
+                    "views need a prompt each (a 2D view is never carried)",
+                )
+            earlier.append(r)
         first = lrows[0]
         if not first.prompts.any and first.mask is None:
             problems.add(
@@ -374,10 +396,15 @@ def _plan_patient(rows: list[_Row], problems: _Problems) -> PatientPlan | None:
                 f"({first.date}): nothing to segment or carry from",
             )
 
-    visits: dict[str, list[LesionVisit]] = {
-        lid: [LesionVisit(r.date, r.image, r.row, r.prompts, r.mask, r.frame) for r in lrows]
-        for lid, lrows in explicit.items()
-    }
+    visits: dict[str, list[LesionVisit]] = {}
+    for lid, lrows in explicit.items():
+        views: dict[datetime.date, int] = {}
+        visits[lid] = []
+        for r in lrows:
+            views[r.date] = views.get(r.date, 0) + 1
+            visits[lid].append(
+                LesionVisit(r.date, r.image, r.row, r.prompts, r.mask, r.frame, views[r.date])
+            )
     blanket_seen: dict[tuple[datetime.date, LesionType | None], int] = {}
     for r in blanket:
         key = (r.date, r.lesion_type)
@@ -407,7 +434,7 @@ def _plan_patient(rows: list[_Row], problems: _Problems) -> PatientPlan | None:
     if len(problems.items) > before:
         return None
     lesions = {
-        lid: LesionPlan(lid, lesion_types[lid], tuple(sorted(v, key=lambda v: v.date)))
+        lid: LesionPlan(lid, lesion_types[lid], tuple(sorted(v, key=lambda v: (v.date, v.view))))
         for lid, v in visits.items()
     }
     return PatientPlan(pid, start, stop, lesions, tuple(r.row for r in rows))

@@ -5,11 +5,13 @@ A single plane cannot give a volume, only estimates that assume a shape; each is
 - ``area_mm2``: pixel count x pixel area.
 - ``longest_diameter_mm``: the largest distance across the outline (marching squares).
 - ``perpendicular_diameter_mm``: the outline's extent perpendicular to the longest diameter.
-- ``area_length_volume_ml``: single-plane area-length, ``8 A^2 / (3 pi L)`` (exact for a
-  spheroid cut along its long axis: a solid of revolution about the longest diameter).
+- ``long_axis_mm``: the major axis of the ellipse with the region's second moments (robust to a
+  speckled, rough border; the length the area-length formulas use).
+- ``area_length_volume_ml``: single-plane area-length, ``8 A^2 / (3 pi L)`` with L the long axis
+  (exact for a spheroid cut along its long axis: a solid of revolution about it).
 - ``ellipsoid_volume_ml``: ``pi/6 x L x W x W`` (the unseen diameter taken equal to W).
 - ``biplane_volume_ml`` (two views, :func:`biplane_volume_ml`): ``8 A1 A2 / (3 pi L)``, with L the
-  longer of the two longest diameters (the views share the long axis).
+  mean of the two views' long axes (the views share the long axis).
 
 Examples
 --------
@@ -23,8 +25,10 @@ Examples
 1.0
 >>> round(m.longest_diameter_mm, 1)  # the outline runs half a pixel outside the centres
 16.2
+>>> round(m.long_axis_mm, 2)  # second-moment ellipse of the digital disc
+16.0
 >>> round(m.area_length_volume_ml / (4 / 3 * np.pi * 8**3 / 1000), 2)  # a sphere
-0.99
+1.0
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ PLANAR_METHODS = {
     "area_mm2": "pixel count x pixel area",
     "longest_diameter_mm": "largest distance across the marching-squares outline",
     "perpendicular_diameter_mm": "outline extent perpendicular to the longest diameter",
-    "area_length_volume_ml": "single-plane area-length: 8 A^2 / (3 pi L)",
+    "long_axis_mm": "major axis of the second-moment ellipse: 4 sqrt(largest eigenvalue)",
+    "area_length_volume_ml": "single-plane area-length: 8 A^2 / (3 pi L), L = long axis",
     "ellipsoid_volume_ml": "approximation: pi/6 x L x W x W (unseen diameter = W)",
     "area_uncertainty_mm2": "boundary shift of 0.1 pixel along the outline",
 }
@@ -56,6 +61,7 @@ class PlanarMeasurement:
 
     pixel_count: int
     area_mm2: float
+    long_axis_mm: float
     longest_diameter_mm: float
     perpendicular_diameter_mm: float
     area_length_volume_ml: float
@@ -112,12 +118,14 @@ def measure_planar(mask: Mask, boundary_shift_fraction: float = 0.1) -> PlanarMe
     perimeter = float(np.linalg.norm(np.diff(np.vstack([outline, outline[:1]]), axis=0)
                                      * np.array([dy, dx]), axis=1).sum())  # fmt: skip
     shift = boundary_shift_fraction * math.sqrt(dx * dy)
-    area_length = 8.0 * area**2 / (3.0 * math.pi * longest) / 1000.0 if longest > 0 else 0.0
     jj, ii = np.nonzero(plane)
+    axis_length = _moment_long_axis_mm(ii * dx, jj * dy, dx, dy)
+    area_length = 8.0 * area**2 / (3.0 * math.pi * axis_length) / 1000.0 if axis_length > 0 else 0.0
     centroid = g.index_to_lps((float(ii.mean()), float(jj.mean()), 0.0)[: len(g.size)])
     return PlanarMeasurement(
         pixel_count=count,
         area_mm2=area,
+        long_axis_mm=axis_length,
         longest_diameter_mm=longest,
         perpendicular_diameter_mm=width,
         area_length_volume_ml=area_length,
@@ -131,9 +139,33 @@ def measure_planar(mask: Mask, boundary_shift_fraction: float = 0.1) -> PlanarMe
     )
 
 
-def biplane_volume_ml(first: PlanarMeasurement, second: PlanarMeasurement) -> float:
-    """Biplane area-length volume from two views of one lesion: ``8 A1 A2 / (3 pi L)``, mL."""
-    length = max(first.longest_diameter_mm, second.longest_diameter_mm)
-    if length <= 0:
+def _moment_long_axis_mm(x_mm: np.ndarray, y_mm: np.ndarray, dx: float, dy: float) -> float:
+    """Long axis of the ellipse with the region's second moments: ``4 sqrt(lambda_max)``.
+
+    Unlike the caliper diameter it does not grow with boundary roughness (speckle), so it is
+    the length the area-length formulas use; for an ellipse both are its major axis.
+    """
+    if x_mm.size < 2:
         return 0.0
-    return 8.0 * first.area_mm2 * second.area_mm2 / (3.0 * math.pi * length) / 1000.0
+    cov = np.cov(np.vstack([x_mm, y_mm]))
+    # a pixel is a square, not a point: add its own second moment
+    cov = cov + np.diag([dx**2 / 12.0, dy**2 / 12.0])
+    return float(4.0 * math.sqrt(max(np.linalg.eigvalsh(cov)[-1], 0.0)))
+
+
+def biplane_volume_ml(area_1_mm2: float, area_2_mm2: float, length_mm: float) -> float:
+    """Biplane area-length volume from two views sharing the long axis: ``8 A1 A2 / (3 pi L)``.
+
+    Exact for an ellipsoid whose two views contain its long axis (semi-axes a, b and a, c):
+    ``8 (pi a b)(pi a c) / (3 pi 2a) = 4/3 pi a b c``.
+
+    Examples
+    --------
+    >>> a, b, c = 6.0, 4.5, 3.0
+    >>> v = biplane_volume_ml(math.pi * a * b, math.pi * a * c, 2 * a)
+    >>> round(v, 6) == round(4 / 3 * math.pi * a * b * c / 1000, 6)
+    True
+    """
+    if length_mm <= 0:
+        return 0.0
+    return 8.0 * area_1_mm2 * area_2_mm2 / (3.0 * math.pi * length_mm) / 1000.0

@@ -257,6 +257,41 @@ def rhabdomyoma_echo_study() -> SampleStudy:
     )
 
 
+#: The 2D echo grid: 160 x 128 pixels of 0.3 mm, a 1 mm-thick imaging plane at z = 0.
+ECHO2D_GRID = Geometry((160, 128, 1), (0.3, 0.3, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+#: Where the heart's centre sits in the 2D echo image (LPS mm): the image centre.
+ECHO2D_CENTRE = (24.0, 19.2, 0.0)
+
+
+def echo2d_cine(
+    mass: Ellipsoid, pose: RigidPose, seed: tuple[object, ...], frames: int = 8
+) -> np.ndarray:
+    """A 2D echo cine ``(frames, rows, columns)`` uint8 of a mass in a beating wall, with speckle.
+
+    ``pose`` places the body (heart centred at its origin) in the image plane; the wall moves
+    by +-2% across frames, the mass does not.
+    """
+    out = []
+    for f in range(frames):
+        beat = 1.0 + 0.02 * np.sin(2 * np.pi * f / frames)
+        wall = Ellipsoid((0.0, 0.0, 0.0), (15.0 * beat, 12.0 * beat, 17.0))
+        cavity = Ellipsoid((0.0, 0.0, 0.0), (9.0 * beat, 7.0 * beat, 12.0))
+        values = render(
+            ECHO2D_GRID,
+            pose,
+            45.0,
+            [Layer(wall, 95.0, hollow=cavity), Layer(mass, 185.0)],
+            samples_per_axis=(2, 2, 3),
+        )
+        values = blur_mm(values, ECHO2D_GRID, 0.5) * _speckle(
+            values.shape, _seed(*seed, "speckle", f)
+        )
+        rng = np.random.default_rng(_seed(*seed, "noise", f))
+        noisy = values + rng.normal(0.0, 4.0, values.shape)
+        out.append(np.clip(np.rint(noisy[0]), 0, 255).astype(np.uint8))
+    return np.stack(out)
+
+
 def rhabdomyoma_echo2d_study() -> SampleStudy:
     """TSC-004: cardiac rhabdomyoma on 2D echo cine (8 frames, speckle), 3 visits; -22% at 9 mo.
 
@@ -265,50 +300,27 @@ def rhabdomyoma_echo2d_study() -> SampleStudy:
     position differs (in-plane shift and rotation), and the wall moves slightly between frames.
     """
     pid = "TSC-004"
-    pixel = 0.3
-    size = (160, 128)
-    centre = (size[0] * pixel / 2, size[1] * pixel / 2, 0.0)
     mass0 = Ellipsoid((6.0, 2.0, 0.0), (6.0, 4.5, 4.5), (0.0, 0.0, 25.0))
     plans = [
         ("2024-05-10", 1.0, (0.0, 0.0, 0.0), (0.0, 0.0)),
         ("2024-09-12", 0.80, (0.0, 0.0, 7.0), (2.5, -1.5)),
         ("2025-02-20", 0.78, (0.0, 0.0, -5.0), (-2.0, 2.0)),
     ]
-    grid = Geometry(
-        (size[0], size[1], 1), (pixel, pixel, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1)
-    )
     chosen = 3
     visits = []
     for n, (date, ratio, rotation, shift) in enumerate(plans):
         mass = mass0.scaled_to_volume(mass0.volume_ml * ratio)
-        pose = RigidPose(rotation, (centre[0] + shift[0], centre[1] + shift[1], 0.0))
-        frames = []
-        for f in range(8):
-            beat = 1.0 + 0.02 * np.sin(2 * np.pi * f / 8)  # the wall moves, the mass does not
-            wall = Ellipsoid((0.0, 0.0, 0.0), (15.0 * beat, 12.0 * beat, 17.0))
-            cavity = Ellipsoid((0.0, 0.0, 0.0), (9.0 * beat, 7.0 * beat, 12.0))
-            values = render(
-                grid,
-                pose,
-                45.0,
-                [Layer(wall, 95.0, hollow=cavity), Layer(mass, 185.0)],
-                samples_per_axis=(2, 2, 3),
-            )
-            values = blur_mm(values, grid, 0.5) * _speckle(
-                values.shape, _seed(pid, "speckle", n, f)
-            )
-            rng = np.random.default_rng(_seed(pid, "noise", n, f))
-            noisy = values + rng.normal(0.0, 4.0, values.shape)
-            frames.append(np.clip(np.rint(noisy[0]), 0, 255).astype(np.uint8))
-        cine = np.stack(frames)
-        image = grid.apply_to(sitk.GetImageFromArray(cine[chosen][None]))
+        cx, cy, _ = ECHO2D_CENTRE
+        pose = RigidPose(rotation, (cx + shift[0], cy + shift[1], 0.0))
+        cine = echo2d_cine(mass, pose, (pid, n))
+        image = ECHO2D_GRID.apply_to(sitk.GetImageFromArray(cine[chosen][None]))
         scan = Scan(
             image,
             modality=Modality.US,
             acquisition_date=datetime.date.fromisoformat(date),
             manufacturer="tscimg synthetic",
             frame_index=chosen,
-            frame_count=len(frames),
+            frame_count=len(cine),
             frame_time_ms=33.3,
         )
         visits.append(
