@@ -16,7 +16,7 @@ import SimpleITK as sitk
 from builders import BLOB, IDENTITY, centred_geometry, phantom_scan
 from conftest import SeriesWriter
 
-from tscimg import DicomSeriesError, Geometry, ImageReadError, Modality, load_scan
+from tscimg import DicomSeriesError, Geometry, ImageReadError, InputError, Modality, load_scan
 from tscimg.synthetic import rotation_matrix
 
 OBLIQUE = tuple(float(v) for v in rotation_matrix((15.0, -10.0, 8.0)).ravel())
@@ -276,3 +276,29 @@ def test_truncated_and_corrupt_slice_files_are_named(write_series: SeriesWriter)
         load_scan(folder)
     assert "1 slice missing" in str(gap.value)
     assert "1 unreadable DICOM file(s) skipped (IM0015.dcm)" in str(gap.value)
+
+
+def test_a_cartesian_3d_echo_multiframe_reads_as_a_volume(
+    write_series: SeriesWriter, tmp_path: Path
+) -> None:
+    """A 3D echo volume exported as multi-frame DICOM with plane positions (modality US) is a
+    volume, not a cine: the ultrasound-cine path is only for frames without geometry."""
+    written, folder = write_series(GRIDS["oblique"])
+    legacy = [pydicom.dcmread(f) for f in sorted(folder.iterdir())]
+    enhanced = hd.legacy.LegacyConvertedEnhancedCTImage(
+        legacy_datasets=legacy,
+        series_instance_uid=hd.UID(),
+        series_number=9,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+    )
+    enhanced.Modality = "US"
+    path = tmp_path / "echo3d.dcm"
+    enhanced.save_as(path)
+    scan = load_scan(path)
+    assert scan.modality is not None and scan.modality.value == "US"
+    assert scan.frame_index is None and not scan.is_planar
+    assert_same_geometry(scan.geometry, written.geometry)
+    assert np.array_equal(scan.to_array(), written.to_array())
+    with pytest.raises(InputError, match="selects a frame of an ultrasound cine"):
+        load_scan(path, frame=2)
