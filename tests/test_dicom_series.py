@@ -223,19 +223,25 @@ def test_gantry_tilt_is_detected_and_resampled_onto_an_orthogonal_grid(
     assert agreement > 0.99
 
 
-def test_enhanced_multiframe_reads_like_the_classic_series(
-    write_series: SeriesWriter, tmp_path: Path
-) -> None:
-    written, folder = write_series(GRIDS["oblique"])
+def _enhanced(folder: Path, shuffle: bool = False) -> hd.legacy.LegacyConvertedEnhancedCTImage:
+    """The classic series in ``folder`` converted to one enhanced multi-frame object."""
     legacy = [pydicom.dcmread(f) for f in sorted(folder.iterdir())]
-    random.Random(3).shuffle(legacy)
-    enhanced = hd.legacy.LegacyConvertedEnhancedCTImage(
+    if shuffle:
+        random.Random(3).shuffle(legacy)
+    return hd.legacy.LegacyConvertedEnhancedCTImage(
         legacy_datasets=legacy,
         series_instance_uid=hd.UID(),
         series_number=9,
         sop_instance_uid=hd.UID(),
         instance_number=1,
     )
+
+
+def test_enhanced_multiframe_reads_like_the_classic_series(
+    write_series: SeriesWriter, tmp_path: Path
+) -> None:
+    written, folder = write_series(GRIDS["oblique"])
+    enhanced = _enhanced(folder, shuffle=True)
     path = tmp_path / "enhanced.dcm"
     enhanced.save_as(path)
     scan = load_scan(path)
@@ -284,14 +290,7 @@ def test_a_cartesian_3d_echo_multiframe_reads_as_a_volume(
     """A 3D echo volume exported as multi-frame DICOM with plane positions (modality US) is a
     volume, not a cine: the ultrasound-cine path is only for frames without geometry."""
     written, folder = write_series(GRIDS["oblique"])
-    legacy = [pydicom.dcmread(f) for f in sorted(folder.iterdir())]
-    enhanced = hd.legacy.LegacyConvertedEnhancedCTImage(
-        legacy_datasets=legacy,
-        series_instance_uid=hd.UID(),
-        series_number=9,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-    )
+    enhanced = _enhanced(folder)
     enhanced.Modality = "US"
     path = tmp_path / "echo3d.dcm"
     enhanced.save_as(path)

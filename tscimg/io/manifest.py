@@ -335,9 +335,6 @@ def _plan_patient(rows: list[_Row], problems: _Problems) -> PatientPlan | None:
         problems.add(
             rows[0].row, "treatment_stop", f"patient {pid}: treatment stops before it starts"
         )
-    images_by_date: dict[datetime.date, set[Path]] = {}
-    for r in rows:
-        images_by_date.setdefault(r.date, set()).add(r.image)
 
     explicit: dict[str, list[_Row]] = {}
     blanket: list[_Row] = []
