@@ -67,8 +67,9 @@ def _load_state(path: Path, key: str, output_dir: Path) -> list[LesionVisitResul
     if state.get("key") != key:
         return None
     lesions = [LesionVisitResult.from_dict(d) for d in state["lesions"]]
-    if any(lv.mask is not None and not (output_dir / lv.mask).exists() for lv in lesions):
-        return None
+    outputs = [p for lv in lesions for p in (lv.mask, lv.dicom_seg, lv.dicom_sr) if p is not None]
+    if not all((output_dir / p).exists() for p in outputs):
+        return None  # an output was removed: compute the patient again
     return lesions
 
 
