@@ -78,15 +78,16 @@ def calibration_mm(
     return (dx, dy), warnings
 
 
-def _grey(frames: np.ndarray, photometric: str) -> np.ndarray:
-    """Frames ``(n, rows, columns[, 3])`` as grey levels (luminance for colour)."""
+def _grey(frames: np.ndarray, photometric: str, bits_stored: int = 8) -> np.ndarray:
+    """Frames ``(n, rows, columns[, 3])`` as grey levels (luminance for colour; MONOCHROME1
+    inverted over its stored bit depth)."""
     if frames.ndim == 4 and frames.shape[-1] == 3:
         rgb = frames.astype(np.float32)
         grey = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
         return np.clip(np.rint(grey), 0, 255).astype(np.uint8) if frames.dtype == np.uint8 else grey
     if frames.ndim == 3:
         if photometric == "MONOCHROME1":
-            return np.asarray(frames.max() - frames)
+            return np.asarray((2**bits_stored - 1) - frames.astype(np.int64)).astype(frames.dtype)
         return frames
     raise ImageReadError(f"unexpected ultrasound pixel array shape {frames.shape}")
 
@@ -119,7 +120,9 @@ def read_ultrasound_cine(path: Path, header: ImageHeader, frame: int | None) -> 
     count = int(ds.get("NumberOfFrames") or 1)
     if count == 1:
         pixels = pixels[None]
-    frames = _grey(pixels, str(ds.get("PhotometricInterpretation", "")))
+    frames = _grey(
+        pixels, str(ds.get("PhotometricInterpretation", "")), int(ds.get("BitsStored") or 8)
+    )
     warnings: list[str] = [
         "ultrasound image: no patient coordinates; positions are in the image plane (mm from "
         "the top-left pixel)"
