@@ -66,10 +66,17 @@ def track(
 
     Examples
     --------
-    >>> import tscimg  # doctest: +SKIP
-    >>> result = tscimg.track("sample_scans/manifest.csv", "out")  # doctest: +SKIP
-    >>> [(p.patient_id, p.assessments[0].status.value) for p in result.patients]  # doctest: +SKIP
-    [('TSC-001', 'response'), ('TSC-002', 'non_response_12m'), ('TSC-003', 'response')]
+    >>> import pathlib, tempfile
+    >>> samples = pathlib.Path(__file__).resolve().parents[1] / "sample_scans"  # source tree
+    >>> result = track(samples / "manifest.csv", tempfile.mkdtemp())
+    >>> for patient in result.patients:
+    ...     print(patient.patient_id, patient.assessments[0].status.value)
+    TSC-001 response
+    TSC-002 non_response_12m
+    TSC-003 response
+    TSC-004 too_early
+    >>> len(result.to_records()), result.errors
+    (13, ())
     """
     from pathlib import Path
 
