@@ -119,10 +119,15 @@ class Registration:
         }
 
 
-def _as_float(image: sitk.Image) -> sitk.Image:
+def _scalar(image: sitk.Image) -> sitk.Image:
+    """One component (the first of a vector image). 16-bit and wider types are kept (every stage
+    crops or bin-shrinks first and casts the small result, not the full volume; bin averages
+    lose under one grey level); 8-bit images are cast, as their bin averages would lose more."""
     if image.GetNumberOfComponentsPerPixel() > 1:
         image = sitk.VectorIndexSelectionCast(image, 0)
-    return sitk.Cast(image, sitk.sitkFloat32)
+    if image.GetPixelID() in (sitk.sitkUInt8, sitk.sitkInt8):
+        image = sitk.Cast(image, sitk.sitkFloat32)
+    return image
 
 
 def _resampled(
@@ -286,8 +291,8 @@ def register(
         Stage settings.
     """
     params = parameters or RegistrationParameters()
-    fixed_full = _as_float(previous.image)
-    moving_full = _as_float(follow_up.image)
+    fixed_full = _scalar(previous.image)
+    moving_full = _scalar(follow_up.image)
     if fixed_full.GetDimension() != 3 or moving_full.GetDimension() != 3:
         raise ValueError("registration needs two 3D scans")
     coarse = params.coarse_spacing_mm
