@@ -34,6 +34,22 @@ GRID_TOLERANCE_MM = 1e-3
 DIRECTION_TOLERANCE = 1e-4
 
 
+def box_corners(
+    low: Sequence[float] | np.ndarray, high: Sequence[float] | np.ndarray
+) -> np.ndarray:
+    """The 8 corners ``(8, 3)`` of the axis-aligned box from ``low`` to ``high``.
+
+    Examples
+    --------
+    >>> box_corners((0, 0, 0), (1, 2, 3))[[0, 7]].tolist()
+    [[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]]
+    """
+    lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    return np.array(
+        [(x, y, z) for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+    )
+
+
 def ras_to_lps(point_ras: Sequence[float]) -> tuple[float, float, float]:
     """Convert a point from RAS (NIfTI, Slicer's display) to LPS (DICOM, ITK) in mm."""
     x, y, z = (float(v) for v in point_ras)

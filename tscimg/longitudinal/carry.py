@@ -24,6 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from tscimg.core.errors import PromptError
+from tscimg.core.geometry import box_corners
 from tscimg.core.mask import Mask, bounding_box
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import LesionType
@@ -72,14 +73,7 @@ def mask_bounds_lps(mask: Mask) -> tuple[np.ndarray, np.ndarray]:
     lo = np.array([box[2].start, box[1].start, box[0].start]) - 0.5
     hi = np.array([box[2].stop, box[1].stop, box[0].stop]) - 0.5
     g = mask.geometry
-    corners = np.array(
-        [
-            g.index_to_lps((x, y, z))
-            for x in (lo[0], hi[0])
-            for y in (lo[1], hi[1])
-            for z in (lo[2], hi[2])
-        ]
-    )
+    corners = np.array([g.index_to_lps(c) for c in box_corners(lo, hi)])
     return corners.min(axis=0), corners.max(axis=0)
 
 
@@ -151,16 +145,7 @@ def carry_lesion(
     click_index = (round(index[0]), round(index[1]), round(index[2]))
     box = None
     if params.use_box:
-        corners = reg.map_points(
-            np.array(
-                [
-                    (x, y, z)
-                    for x in (low[0], high[0])
-                    for y in (low[1], high[1])
-                    for z in (low[2], high[2])
-                ]
-            )
-        )
+        corners = reg.map_points(box_corners(low, high))
         idx = np.array([g.lps_to_index(c) for c in corners])
         lo, hi = idx.min(axis=0), idx.max(axis=0)
         spacing = np.asarray(g.spacing_mm)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
+from tscimg.core.geometry import box_corners
 from tscimg.core.scan import Scan
 
 
@@ -241,27 +242,18 @@ def _ncc(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
     return float((x * y).sum() / denom) if denom > 0 else 0.0
 
 
-class _Composed:
-    """Point transform composed of stages applied in order (for resampling the follow-up)."""
-
-    def __init__(self, stages: Sequence[sitk.Transform]) -> None:
-        self.stages = list(stages)
-
-    def as_sitk(self) -> sitk.Transform:
-        # SimpleITK's CompositeTransform applies the last added transform first.
-        composite = sitk.CompositeTransform(3)
-        for t in reversed(self.stages):
-            composite.AddTransform(t)
-        return composite
+def _composite(stages: Sequence[sitk.Transform]) -> sitk.Transform:
+    """One transform applying ``stages`` in order (SimpleITK applies the last added first)."""
+    composite = sitk.CompositeTransform(3)
+    for t in reversed(stages):
+        composite.AddTransform(t)
+    return composite
 
 
 def _local_quality(
     fixed_block: sitk.Image, moving: sitk.Image, stages: Sequence[sitk.Transform]
 ) -> float:
-    if stages:
-        transform = _Composed(stages).as_sitk()
-    else:
-        transform = sitk.Transform()
+    transform = _composite(stages) if stages else sitk.Transform()
     warped = sitk.Resample(
         moving, fixed_block, transform, sitk.sitkLinear, np.nan, sitk.sitkFloat32
     )
@@ -317,7 +309,7 @@ def register(
     if lesion_box_lps is None:
         lo_idx, hi_idx = np.zeros(3), size - 1
     else:
-        corners = _box_corners(*lesion_box_lps)
+        corners = box_corners(*lesion_box_lps)
         idx = np.array([fixed_full.TransformPhysicalPointToContinuousIndex(c) for c in corners])
         margin = params.local_margin_mm / spacing
         lo_idx = np.clip(idx.min(axis=0) - margin, 0, size - 1)
@@ -370,7 +362,7 @@ def _reach(
     size = np.asarray(block.GetSize(), dtype=float) - 1
     corners = [
         block.TransformContinuousIndexToPhysicalPoint([float(v) for v in c])
-        for c in np.array(np.meshgrid(*[[0.0, s] for s in size])).reshape(3, -1).T
+        for c in box_corners(np.zeros(3), size)
     ]
     mapped = [transform.TransformPoint(c) for c in corners]
     idx = np.array([moving.TransformPhysicalPointToContinuousIndex(m) for m in mapped])
@@ -379,13 +371,3 @@ def _reach(
     lo = np.clip(np.floor(idx.min(axis=0) - margin), 0, top)
     hi = np.clip(np.ceil(idx.max(axis=0) + margin), 0, top)
     return lo, np.maximum(hi, lo)
-
-
-def _box_corners(low: np.ndarray, high: np.ndarray) -> list[tuple[float, float, float]]:
-    lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
-    return [
-        (float(x), float(y), float(z))
-        for x in (lo[0], hi[0])
-        for y in (lo[1], hi[1])
-        for z in (lo[2], hi[2])
-    ]
