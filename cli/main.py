@@ -11,7 +11,7 @@ import typer
 
 import tscimg
 from tscimg.core.errors import InputError, TscimgError
-from tscimg.core.vocabularies import LesionType
+from tscimg.core.vocabularies import LesionType, VolumeMethod
 from tscimg.io import load_mask, load_scan, write_volume
 from tscimg.measure import MeasureParameters, measure_mask
 from tscimg.segment import Method, Prompts, segment
@@ -141,11 +141,7 @@ def _measure_planar(mask: Path, image: Path | None, loaded: Any, json_output: bo
         "mask": str(mask),
         "image": None if image is None else str(image),
         "planar": True,
-        "voxel_count": m.pixel_count,
-        "volume_ml": m.area_length_volume_ml,
-        "volume_method": "single-plane area-length (2D)",
-        "volume_uncertainty_ml": m.area_length_uncertainty_ml,
-        **m.to_dict(),
+        **m.lesion_record(),
         "methods": PLANAR_METHODS,
         "warnings": list(loaded.warnings),
     }
@@ -271,17 +267,13 @@ def segment_command(
     else:
         write_volume(result.mask, output)
     volume_ml, unit_note = result.volume_ml, ""
-    record: dict[str, Any] = {"volume_method": "voxel count (3D)"}
+    record: dict[str, Any] = {"volume_method": VolumeMethod.VOXELS_3D.value}
     if scan.is_planar:  # one frame: the volume is an estimate from the area, labelled as such
         from tscimg.measure import measure_planar
 
-        planar = measure_planar(result.mask)
-        volume_ml, unit_note = planar.area_length_volume_ml, f", {planar.area_mm2:.1f} mm2"
-        record = {
-            "volume_method": "single-plane area-length (2D)",
-            "area_mm2": planar.area_mm2,
-            "longest_diameter_mm": planar.longest_diameter_mm,
-        }
+        planar = measure_planar(result.mask).lesion_record()
+        volume_ml, unit_note = planar["volume_ml"], f", {planar['area_mm2']:.1f} mm2"
+        record = {k: planar[k] for k in ("volume_method", "area_mm2", "longest_diameter_mm")}
     record = {
         "volume_ml": volume_ml,
         "voxel_count": result.voxel_count,

@@ -14,6 +14,7 @@ from tscimg.batch.provenance import software_versions
 from tscimg.core.errors import InputError, TscimgError
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
+from tscimg.core.vocabularies import VolumeMethod
 from tscimg.io import load_mask, load_scan, write_volume
 from tscimg.io.hashing import content_sha256
 from tscimg.io.manifest import LesionPlan, LesionVisit, PatientPlan
@@ -46,12 +47,6 @@ class TrackParameters:
     view_min_mm: float = 40.0
     view_per_diameter: float = 2.5
     dicom_output: bool = True
-
-
-#: How ``volume_ml`` was obtained, in every lesion record (response compares like with like).
-VOLUME_METHOD_3D = "voxel count (3D)"
-PLANAR_VOLUME_METHOD = "single-plane area-length (2D)"
-BIPLANE_VOLUME_METHOD = "biplane area-length (2D, two views)"
 
 
 class VisitFailure(Exception):
@@ -221,7 +216,8 @@ def biplane_result(
     InputError
         When either view is not a single 2D frame.
     """
-    if not all(r.measurement.get("volume_method") == PLANAR_VOLUME_METHOD for r in (first, second)):
+    single = VolumeMethod.SINGLE_PLANE.value
+    if not all(r.measurement.get("volume_method") == single for r in (first, second)):
         raise InputError(
             "two rows of one lesion on one date are biplane views: both must be 2D frames",
             path=second_image,
@@ -237,7 +233,7 @@ def biplane_result(
         **a,
         "volume_ml": volume,
         "volume_uncertainty_ml": volume * relative,
-        "volume_method": BIPLANE_VOLUME_METHOD,
+        "volume_method": VolumeMethod.BIPLANE.value,
         "single_plane_volume_ml": a["area_length_volume_ml"],
         "second_view": {
             "image": second.image,
@@ -293,20 +289,12 @@ def _figures(
     """The lesion's figures: 3D measurement, or the planar one for a single frame."""
     if scan.is_planar:
         planar = measure_planar(mask, parameters.measure.boundary_shift_fraction)
-        return {
-            **planar.to_dict(),
-            "voxel_count": planar.pixel_count,
-            "volume_ml": planar.area_length_volume_ml,
-            "volume_uncertainty_ml": planar.area_length_uncertainty_ml,
-            "volume_method": PLANAR_VOLUME_METHOD,
-            "axial_longest_diameter_mm": planar.longest_diameter_mm,
-            "max_3d_diameter_mm": planar.longest_diameter_mm,
-        }, []
+        return planar.lesion_record(), []
     measured = measure_mask(mask, parameters.measure)
     figures = measured.total.to_dict()
     for key in ("label", "component"):
         figures.pop(key, None)
-    figures["volume_method"] = VOLUME_METHOD_3D
+    figures["volume_method"] = VolumeMethod.VOXELS_3D.value
     return figures, list(measured.warnings)
 
 

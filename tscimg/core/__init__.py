@@ -12,7 +12,7 @@ from tscimg.core.errors import (
 from tscimg.core.geometry import Geometry, lps_to_ras, ras_to_lps
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
-from tscimg.core.vocabularies import LesionType, Modality
+from tscimg.core.vocabularies import LesionType, Modality, VolumeMethod
 
 __all__ = [
     "DicomSeriesError",
@@ -27,6 +27,7 @@ __all__ = [
     "PromptError",
     "Scan",
     "TscimgError",
+    "VolumeMethod",
     "lps_to_ras",
     "ras_to_lps",
 ]

@@ -41,3 +41,17 @@ class Modality(StrEnum):
             return cls(str(code).strip().upper())
         except ValueError:
             return cls.OTHER
+
+
+class VolumeMethod(StrEnum):
+    """How a lesion's ``volume_ml`` was obtained; named in every lesion record.
+
+    Examples
+    --------
+    >>> VolumeMethod("voxel count (3D)") is VolumeMethod.VOXELS_3D
+    True
+    """
+
+    VOXELS_3D = "voxel count (3D)"  # voxel count x voxel volume of a 3D mask
+    SINGLE_PLANE = "single-plane area-length (2D)"  # 8 A^2 / (3 pi L) from one 2D view
+    BIPLANE = "biplane area-length (2D, two views)"  # 8 A1 A2 / (3 pi L) from two 2D views

@@ -11,6 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from tscimg.core.vocabularies import VolumeMethod
 from tscimg.longitudinal.results import CohortResult
 from tscimg.report.figures import view_png, volume_plot_png, waterfall_png
 
@@ -82,6 +83,7 @@ def render_html(result: CohortResult) -> str:
         report=result.to_dict(),
         figures=figures_for(result),
         status_text=STATUS_TEXT,
+        volume_3d=VolumeMethod.VOXELS_3D.value,
         fmt=_fmt,
         signed=_signed,
     )
