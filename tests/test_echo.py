@@ -85,3 +85,20 @@ def test_mixed_volume_methods_across_visits_are_a_warning() -> None:
     (warning,) = [w for w in patient.assessments[0].warnings if "different methods" in w]
     assert "voxel count (3D) on 2024-01-01" in warning
     assert "single-plane area-length (2D) on 2024-06-01" in warning
+
+
+def test_a_2d_frame_is_never_carried_by_registration() -> None:
+    from tscimg.core.errors import InputError
+    from tscimg.longitudinal import carry_lesion, register
+    from tscimg.segment import Prompts, segment
+    from tscimg.synthetic.studies import rhabdomyoma_echo2d_study
+
+    first, second, _ = rhabdomyoma_echo2d_study().visits
+    prompts = Prompts.from_physical(
+        first.scan.geometry, positive_lps=[first.lesion_centre_lps("L1")]
+    )
+    mask = segment(first.scan, prompts, first.lesion_type).mask
+    with pytest.raises(InputError, match="not carried by registration"):
+        carry_lesion(first.scan, mask, second.scan, first.lesion_type)
+    with pytest.raises(InputError, match="registration needs 3D volumes"):
+        register(first.scan, second.scan)

@@ -322,12 +322,6 @@ def _process_visit(
     else:
         if previous is None:  # the manifest reader rules this out
             raise InputError("nothing to carry from", path=visit.image)
-        if scan.is_planar:
-            raise InputError(
-                "a 2D frame is not carried by registration (each echo view is a new plane)",
-                path=visit.image,
-                hint="Give this visit its own prompt (point_lps) in the manifest",
-            )
         carried = carry_lesion(previous[0], previous[1], scan, lesion.lesion_type, parameters.carry)
         seg = carried.segmentation
         mask, origin = seg.mask, LesionOrigin.CARRIED

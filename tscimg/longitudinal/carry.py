@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from tscimg.core.errors import PromptError
+from tscimg.core.errors import InputError, PromptError
 from tscimg.core.geometry import box_corners
 from tscimg.core.mask import Mask, bounding_box
 from tscimg.core.scan import Scan
@@ -127,8 +127,16 @@ def carry_lesion(
     ------
     PromptError
         When the lesion maps outside the follow-up scan, or the segmentation there is empty.
+    InputError
+        When either scan is a single 2D frame (an echo view): give that visit its own prompt.
     """
     params = parameters or CarryParameters()
+    if follow_up.is_planar or previous.is_planar:
+        raise InputError(
+            "a 2D frame is not carried by registration (each echo view is a new plane)",
+            path=follow_up.source,
+            hint="Give this visit its own prompt (point_lps) in the manifest",
+        )
     previous_mask.require_on(previous.geometry, previous.source or "the previous scan")
     low, high = mask_bounds_lps(previous_mask)
     reg = registration or register(previous, follow_up, (low, high), params.registration)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
+from tscimg.core.errors import InputError
 from tscimg.core.geometry import box_corners
 from tscimg.core.scan import Scan
 
@@ -281,12 +282,24 @@ def register(
         ``previous``: the local stage and the quality figure use it. ``None``: the whole scan.
     parameters
         Stage settings.
+
+    Raises
+    ------
+    InputError
+        When either scan is a single 2D frame (nothing to align in 3D).
     """
     params = parameters or RegistrationParameters()
     fixed_full = _scalar(previous.image)
     moving_full = _scalar(follow_up.image)
     if fixed_full.GetDimension() != 3 or moving_full.GetDimension() != 3:
         raise ValueError("registration needs two 3D scans")
+    for scan in (previous, follow_up):
+        if scan.is_planar:
+            raise InputError(
+                "registration needs 3D volumes; this is a single 2D frame",
+                path=scan.source,
+                hint="Register volumes only; segment each 2D view from its own prompt",
+            )
     coarse = params.coarse_spacing_mm
     for img in (fixed_full, moving_full):
         phys = np.asarray(img.GetSize()) * np.asarray(img.GetSpacing())
