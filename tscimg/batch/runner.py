@@ -36,7 +36,7 @@ from tscimg.longitudinal.results import (
 STATE_FOLDER = ".tscimg-state"
 MASKS_FOLDER = "masks"
 
-#: Called after each patient: (patient_id, finished, failed, resumed).
+#: Called after each patient: (patient_id, failed, resumed).
 ProgressCallback = Callable[[str, bool, bool], None]
 
 

@@ -35,6 +35,8 @@ from tscimg.longitudinal.criteria import (
 
 #: Percentages within this of a threshold count as reaching it (floating-point rounding).
 THRESHOLD_TOLERANCE_PCT = 1e-9
+#: Months within this of the non-response mark count as reaching it (floating-point rounding).
+MONTHS_TOLERANCE = 1e-9
 
 
 class ResponseStatus(StrEnum):
@@ -166,7 +168,14 @@ def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _add_months(start: datetime.date, months: int) -> datetime.date:
+def add_months(start: datetime.date, months: int) -> datetime.date:
+    """The date ``months`` calendar months after ``start`` (the month's last day if shorter).
+
+    Examples
+    --------
+    >>> add_months(datetime.date(2024, 1, 31), 1)
+    datetime.date(2024, 2, 29)
+    """
     year, month0 = divmod(start.month - 1 + months, 12)
     year += start.year
     day = min(start.day, calendar.monthrange(year, month0 + 1)[1])
@@ -191,11 +200,28 @@ def months_between(start: datetime.date, end: datetime.date) -> float:
     if end < start:
         return -months_between(end, start)
     whole = (end.year - start.year) * 12 + (end.month - start.month)
-    while whole > 0 and _add_months(start, whole) > end:
+    while whole > 0 and add_months(start, whole) > end:
         whole -= 1
-    anchor = _add_months(start, whole)
-    following = _add_months(start, whole + 1)
+    anchor = add_months(start, whole)
+    following = add_months(start, whole + 1)
     return whole + (end - anchor).days / (following - anchor).days
+
+
+def baseline_date(
+    dates: Sequence[datetime.date], treatment_start: datetime.date | None
+) -> datetime.date:
+    """The baseline: the last date on or before ``treatment_start``; the first date when there
+    is none, or no start date.
+
+    Examples
+    --------
+    >>> d = [datetime.date(2024, 1, 10), datetime.date(2024, 2, 1), datetime.date(2024, 6, 1)]
+    >>> baseline_date(d, datetime.date(2024, 3, 1)), baseline_date(d, None)
+    (datetime.date(2024, 2, 1), datetime.date(2024, 1, 10))
+    """
+    ordered = sorted(dates)
+    before = [d for d in ordered if treatment_start is not None and d <= treatment_start]
+    return before[-1] if before else ordered[0]
 
 
 def _pct(value: float, reference: float) -> float:
@@ -236,15 +262,13 @@ def assess_response(
     if not ordered:
         raise ValueError("no visits to assess")
 
-    before_start = (
-        [v for v in ordered if v.date <= treatment_start] if treatment_start else ordered[:1]
-    )
-    if treatment_start is not None and not before_start:
+    start_date = baseline_date([v.date for v in ordered], treatment_start)
+    baseline = next(v for v in ordered if v.date == start_date)
+    if treatment_start is not None and baseline.date > treatment_start:
         warnings.append(
             f"no scan on or before treatment start {treatment_start.isoformat()}: the first "
             f"scan ({ordered[0].date.isoformat()}) is the baseline"
         )
-    baseline = before_start[-1] if before_start else ordered[0]
     if treatment_start is None:
         warnings.append(
             "no treatment_start: baseline is the first scan and months are counted from it"
@@ -266,8 +290,9 @@ def assess_response(
         response_met = progression_met = regrowth_met = False
         reasons: list[str] = []
         stopped = treatment_stop is not None and visit.date > treatment_stop
-        if usable_baseline and visit.date >= baseline.date:
+        if usable_baseline:
             change_b = _pct(visit.total_volume_ml, baseline.total_volume_ml)
+        if usable_baseline and visit.date >= baseline.date:
             combined = math.hypot(visit.uncertainty_ml, baseline.uncertainty_ml)
             within = (
                 not is_baseline
@@ -281,8 +306,6 @@ def assess_response(
                 if nadir.total_volume_ml > 0
                 else None
             )
-        elif usable_baseline:
-            change_b = _pct(visit.total_volume_ml, baseline.total_volume_ml)
         if after_baseline and change_b is not None:
             tol = THRESHOLD_TOLERANCE_PCT
             response_met = change_b <= -criteria.response_reduction_pct + tol
@@ -311,7 +334,7 @@ def assess_response(
             regrowth = Milestone(True, visit.date)
         if (
             after_baseline
-            and months >= criteria.non_response_months - 1e-9
+            and months >= criteria.non_response_months - MONTHS_TOLERANCE
             and not response.reached
             and not non_response.reached
         ):
@@ -348,7 +371,7 @@ def assess_response(
     latest = timepoints[-1]
     last_months = months_between(clock_start, latest.date)
     # only the latest state matters for a non-response once the response has been reached
-    if non_response.reached and response.reached and response.date is not None:
+    if non_response.reached and response.reached:
         non_response = Milestone()
     status = _status(latest, usable_baseline, baseline, response, last_months, criteria)
     measured = [
@@ -392,7 +415,7 @@ def _status(
     if latest.response_met:
         return ResponseStatus.RESPONSE
     if not response.reached:
-        if months >= criteria.non_response_months - 1e-9:
+        if months >= criteria.non_response_months - MONTHS_TOLERANCE:
             return ResponseStatus.NON_RESPONSE_12M
         return ResponseStatus.TOO_EARLY
     return ResponseStatus.STABLE

@@ -31,7 +31,12 @@ from typing import Any
 
 from tscimg.core.vocabularies import LesionType
 from tscimg.longitudinal.criteria import ResponseCriteria
-from tscimg.longitudinal.response import ResponseAssessment, VolumeAtVisit, assess_response
+from tscimg.longitudinal.response import (
+    ResponseAssessment,
+    VolumeAtVisit,
+    assess_response,
+    baseline_date,
+)
 from tscimg.longitudinal.views import LesionView
 
 REPORT_SCHEMA = "tscimg.report/1"
@@ -111,7 +116,7 @@ class LesionVisitResult:
 
     @property
     def volume_ml(self) -> float:
-        """The lesion's volume (voxel count x voxel volume), mL."""
+        """The lesion's volume, mL, obtained as ``measurement["volume_method"]`` says."""
         return float(self.measurement["volume_ml"])
 
     def to_dict(self, include_view: bool = False) -> dict[str, Any]:
@@ -367,10 +372,7 @@ def assess_patient(
     for kind in sorted({lv.lesion_type for lv in lesion_visits}, key=lambda k: k.value):
         of_kind = [lv for lv in lesion_visits if lv.lesion_type is kind]
         dates = sorted({lv.date for lv in of_kind})
-        baseline_candidates = (
-            [d for d in dates if d <= treatment_start] if treatment_start else dates[:1]
-        )
-        baseline = baseline_candidates[-1] if baseline_candidates else dates[0]
+        baseline = baseline_date(dates, treatment_start)
         first_seen: dict[str, datetime.date] = {}
         for lv in sorted(of_kind, key=lambda lv: lv.date):
             first_seen.setdefault(lv.lesion_id, lv.date)

@@ -27,7 +27,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 
 from tscimg.longitudinal.criteria import EXIST, TSC, ResponseCriteria
-from tscimg.longitudinal.response import ResponseAssessment, months_between
+from tscimg.longitudinal.response import ResponseAssessment, add_months
 from tscimg.longitudinal.views import LesionView
 
 _DPI = 110
@@ -46,15 +46,6 @@ def _day(d: datetime.date) -> float:
 
 def _days(ds: Sequence[datetime.date]) -> np.ndarray:
     return np.asarray([_day(d) for d in ds], dtype=float)
-
-
-def _twelve_month_mark(start: datetime.date) -> datetime.date:
-    day = start
-    for _ in range(400):  # the first day at which 12 calendar months have passed
-        if months_between(start, day) >= 12.0:
-            return day
-        day += datetime.timedelta(days=1)
-    return day
 
 
 def volume_plot_png(
@@ -90,7 +81,7 @@ def volume_plot_png(
     if assessment.treatment_start is not None:
         start = assessment.treatment_start
         ax.axvline(_day(start), color="#1565c0", lw=1.2, label="treatment start")
-        mark = _twelve_month_mark(start)
+        mark = add_months(start, 12)
         if dates and mark <= max(dates) + datetime.timedelta(days=60):
             ax.axvline(_day(mark), color="#6a1b9a", ls=":", lw=1.2, label="12 months")
     if assessment.treatment_stop is not None:
