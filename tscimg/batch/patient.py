@@ -363,6 +363,6 @@ def _process_visit(
         registration=registration,
         scan=facts,
         warnings=tuple(dict.fromkeys(warnings)),
-        view=lesion_view(scan, mask, fov),
+        view=lesion_view(scan, mask, fov, centre_lps=tuple(figures["centroid_lps"])),
     )
     return result, mask

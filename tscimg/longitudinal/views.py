@@ -129,11 +129,11 @@ def lesion_view(
     """
     mask.require_on(scan.geometry, scan.source or "the scan")
     g = mask.geometry
+    selected = mask.array_view() > 0
+    box = bounding_box(selected)
+    if box is None:
+        raise ValueError("the mask is empty")
     if centre_lps is None:
-        selected = mask.array_view() > 0
-        box = bounding_box(selected)
-        if box is None:
-            raise ValueError("the mask is empty")
         offset = np.array([b.start for b in box])
         kji = np.argwhere(selected[box]).mean(axis=0) + offset
         centre = g.index_to_lps(kji[::-1])
@@ -150,8 +150,12 @@ def lesion_view(
     grey = sitk.Resample(
         source, reference, sitk.Transform(), sitk.sitkLinear, np.nan, sitk.sitkFloat32
     )
+    # only the lesion's block (plus a zero margin) is cast and resampled, not the whole mask
+    lo = [max(b.start - 1, 0) for b in box[::-1]]
+    hi = [min(b.stop + 1, n) for b, n in zip(box[::-1], g.size, strict=True)]
+    block = sitk.RegionOfInterest(mask.image, [h - lo_ for lo_, h in zip(lo, hi, strict=True)], lo)
     outline = sitk.Resample(
-        sitk.Cast(mask.image > 0, sitk.sitkFloat32),
+        sitk.Cast(block > 0, sitk.sitkFloat32),
         reference,
         sitk.Transform(),
         sitk.sitkLinear,
