@@ -18,16 +18,7 @@ from tscimg.io.dicom_output import (
     write_dicom_seg,
     write_dicom_sr,
 )
-from tscimg.io.formats import FileFormat
 from tscimg.longitudinal.results import LesionVisitResult
-
-
-def is_dicom(path: Path) -> bool:
-    """Whether a scan was read from DICOM (a folder or a DICOM file)."""
-    try:
-        return FileFormat.of(path) in (FileFormat.DICOM_FOLDER, FileFormat.DICOM_FILE)
-    except Exception:  # an unrecognised name is not DICOM
-        return False
 
 
 def tracking_uid(patient_id: str, lesion_id: str) -> str:

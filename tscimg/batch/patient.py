@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tscimg.batch.dicom_export import is_dicom, write_visit_dicom
+from tscimg.batch.dicom_export import write_visit_dicom
 from tscimg.batch.provenance import software_versions
 from tscimg.core.errors import InputError, TscimgError
 from tscimg.core.mask import Mask
@@ -259,8 +259,8 @@ def _export_dicom(
     for (date, key), items in sorted(by_visit.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         image = key[0]
         scan = visits.scans[key]
-        if not is_dicom(image) or scan.frame_of_reference_uid is None or scan.is_planar:
-            continue  # a SEG needs patient geometry: not for echo frames
+        if scan.frame_of_reference_uid is None or scan.is_planar:
+            continue  # a SEG needs a DICOM source with patient geometry: not NIfTI, not echo
         target = folder / safe_name(plan.patient_id) / f"{date.isoformat()}_{safe_name(image.name)}"
         try:
             seg, sr, notes = write_visit_dicom(
