@@ -10,6 +10,7 @@ from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import LesionType
 from tscimg.segment.algorithms import active_contour, random_walker_region, region_growing
+from tscimg.segment.graph_cut import graph_cut
 from tscimg.segment.parameters import Method, SegmentParameters
 from tscimg.segment.presets import preset_for
 from tscimg.segment.prompts import Prompts
@@ -19,6 +20,7 @@ _ALGORITHMS = {
     Method.REGION_GROWING: region_growing,
     Method.RANDOM_WALKER: random_walker_region,
     Method.ACTIVE_CONTOUR: active_contour,
+    Method.GRAPH_CUT: graph_cut,
 }
 
 

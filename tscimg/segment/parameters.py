@@ -12,6 +12,7 @@ class Method(StrEnum):
     REGION_GROWING = "region_growing"  # intensity model learned from the prompts, grown from seeds
     RANDOM_WALKER = "random_walker"  # graph-based, positive and negative seeds
     ACTIVE_CONTOUR = "active_contour"  # geodesic active contour refining the region growing
+    GRAPH_CUT = "graph_cut"  # min cut of appearance + box prior + click geodesics (needs a box)
 
 
 class Polarity(StrEnum):
@@ -55,6 +56,12 @@ class SegmentParameters:
     surround_percentile
         Which percentile of the tissue just around the lesion it competes with (50: the typical
         neighbour; higher for a bright lesion whose neighbour is mottled, e.g. speckled wall).
+    prior_weight
+        Graph cut: weight of the box's shape prior (ellipsoid inscribed in the box).
+    geodesic_weight
+        Graph cut: weight of the clicks' geodesic term (how far a click's claim reaches).
+    smoothness
+        Graph cut: weight of the contrast-sensitive boundary term.
     """
 
     method: Method = Method.REGION_GROWING
@@ -69,3 +76,6 @@ class SegmentParameters:
     opening_mm: float = 0.0
     beta: float = 130.0
     surround_percentile: float = 50.0
+    prior_weight: float = 1.0
+    geodesic_weight: float = 2.0
+    smoothness: float = 3.0

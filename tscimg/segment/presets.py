@@ -53,14 +53,16 @@ PRESETS: dict[tuple[LesionType, Modality | None], Preset] = {
     (LesionType.SEGA, Modality.MR): Preset(
         "sega-mr",
         SegmentParameters(
-            method=Method.REGION_GROWING,
+            method=Method.GRAPH_CUT,
             polarity=Polarity.BRIGHT,
             search_radius_mm=30.0,
             closing_mm=1.0,
             opening_mm=0.0,
         ),
         "SEGAs enhance avidly with a sharp border; cystic or necrotic parts inside belong to the "
-        "tumour. Enhancing tissue (brighter than the surrounding brain) is grown from the click "
+        "tumour. With a box, a graph cut weighs appearance, the box's extent and the clicks "
+        "(heterogeneous tumours: enhancement, necrosis and non-enhancing parts as one object); "
+        "when the growing from the click already spans the box, or without a box, enhancing tissue (brighter than the surrounding brain) is grown from the click "
         "and enclosed holes are filled in 3D and per slice, so a cyst or necrosis is included; "
         "a click inside the cyst picks the enhancing rim that encloses it. Dark ventricles "
         "beside the tumour are never grown into.",
@@ -85,12 +87,13 @@ PRESETS: dict[tuple[LesionType, Modality | None], Preset] = {
     (LesionType.GENERIC, None): Preset(
         "generic",
         SegmentParameters(
-            method=Method.REGION_GROWING,
+            method=Method.GRAPH_CUT,
             polarity=Polarity.AUTO,
             search_radius_mm=40.0,
             closing_mm=1.0,
         ),
-        "No tissue assumption: intensity model learned from the clicks (and around the box).",
+        "No tissue assumption: intensity model learned from the clicks (and around the box); "
+        "with a box, a graph cut of appearance, the box's extent and the clicks' geodesics.",
     ),
 }
 
