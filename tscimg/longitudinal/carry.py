@@ -4,7 +4,8 @@ The previous visit's mask is never warped into the follow-up (the tumour changed
 Its most interior voxel (the maximum of its distance transform, in mm) is mapped through the
 registration and becomes the follow-up's click; the mask's bounding box, mapped and grown by
 ``box_growth`` per side, becomes a leak guard. The follow-up is then segmented with the same
-preset as any prompted visit.
+preset as any prompted visit, by region growing: the grown box is a guard, not the lesion's
+extent that the graph cut's shape prior reads a reader's box as.
 
 Examples
 --------
@@ -29,7 +30,7 @@ from tscimg.core.mask import Mask, bounding_box
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import LesionType
 from tscimg.longitudinal.registration import Registration, RegistrationParameters, register
-from tscimg.segment import Prompts, Segmentation, segment
+from tscimg.segment import Method, Prompts, Segmentation, segment
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,12 @@ def carry_lesion(
         lo = np.minimum(lo, click_index)
         hi = np.maximum(hi, click_index)
         box = (int(lo[0]), int(lo[1]), int(lo[2]), int(hi[0]), int(hi[1]), int(hi[2]))
-    result = segment(follow_up, Prompts(positive=(click_index,), box=box), lesion_type)
+    result = segment(
+        follow_up,
+        Prompts(positive=(click_index,), box=box),
+        lesion_type,
+        method=Method.REGION_GROWING,
+    )
     warnings = list(reg.warnings)
     before_ml = previous_mask.voxel_count() * previous_mask.geometry.voxel_volume_mm3 / 1000.0
     ratio = result.volume_ml / before_ml if before_ml > 0 else float("inf")
