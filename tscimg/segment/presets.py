@@ -62,7 +62,8 @@ PRESETS: dict[tuple[LesionType, Modality | None], Preset] = {
         "SEGAs enhance avidly with a sharp border; cystic or necrotic parts inside belong to the "
         "tumour. With a box, a graph cut weighs appearance, the box's extent and the clicks "
         "(heterogeneous tumours: enhancement, necrosis and non-enhancing parts as one object); "
-        "when the growing from the click already spans the box, or without a box, enhancing tissue (brighter than the surrounding brain) is grown from the click "
+        "when the growing from the click already spans the box, or without a box, enhancing "
+        "tissue (brighter than the surrounding brain) is grown from the click "
         "and enclosed holes are filled in 3D and per slice, so a cyst or necrosis is included; "
         "a click inside the cyst picks the enhancing rim that encloses it. Dark ventricles "
         "beside the tumour are never grown into.",
