@@ -222,7 +222,7 @@ def segment_command(
         str | None,
         typer.Option(
             "--method",
-            help="Override the preset's algorithm: region_growing, random_walker, active_contour.",
+            help="Override the preset's algorithm: " + ", ".join(m.value for m in Method) + ".",
         ),
     ] = None,
     series: Annotated[
