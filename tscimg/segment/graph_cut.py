@@ -80,7 +80,7 @@ def _geodesic_odds(
     spacing = np.asarray(region.spacing_kji)
     parts = np.gradient(img, *spacing)
     gradient = np.sqrt(sum(p**2 for p in parts))
-    gradient /= float(np.percentile(gradient[inside], 90)) + 1e-9 * scale
+    gradient /= max(float(np.percentile(gradient[inside], 90)), 1e-9 * scale)
     cost = 1.0 + _GRADIENT_COST * gradient
 
     def distance(starts: list[tuple[int, ...]]) -> np.ndarray:
@@ -170,7 +170,8 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     # act through the geodesic term and the training sample, not by re-growing differently
     first = region_growing(replace(region, positive=region.positive[:1], negative=()), params)
     if _fits_box(first, inside):
-        return region_growing(region, params)
+        corrected = len(region.positive) > 1 or region.negative
+        return region_growing(region, params) if corrected else first
     if 20 < first.sum() < 0.8 * inside.sum():
         lesion_sample = first | hard_lesion
         far = ~ndimage.binary_dilation(first, iterations=2)
