@@ -4,8 +4,8 @@ The previous visit's mask is never warped into the follow-up (the tumour changed
 Its most interior voxel (the maximum of its distance transform, in mm) is mapped through the
 registration and becomes the follow-up's click; the mask's bounding box, mapped and grown by
 ``box_growth`` per side, becomes a leak guard. The follow-up is then segmented with the same
-preset as any prompted visit, by region growing: the grown box is a guard, not the lesion's
-extent that the graph cut's shape prior reads a reader's box as.
+preset as any prompted visit, always by region growing: the grown box is a guard, whereas the
+graph cut's shape prior reads a box as the lesion's extent plus 10%.
 
 Examples
 --------
