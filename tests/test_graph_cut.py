@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from builders import centred_geometry
+from builders import centred_geometry, dice, shared_data
 from scipy import ndimage
 
 from tscimg import LesionType, Modality, Scan, load_mask, load_scan
 from tscimg.segment import Method, Prompts, segment
 from tscimg.synthetic import Ellipsoid, Layer, RigidPose, render
 from tscimg.synthetic.rendering import voxel_centres_lps
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
 
 
 def box_of(truth: np.ndarray) -> tuple[int, int, int, int, int, int]:
@@ -102,11 +94,9 @@ def test_a_negative_click_in_the_box_removes_an_attached_blob() -> None:
 def test_real_tumour_click_and_box_beats_region_growing(
     image: str, label: str, values: tuple[int, ...], minimum: float
 ) -> None:
-    if not (DATA / image).exists():
-        pytest.skip(f"{DATA / image} is absent")
-    scan = load_scan(DATA / image)
+    scan = load_scan(shared_data(image))
     scan = scan if scan.modality is not None else scan.derive(modality=Modality.MR)
-    truth = np.isin(load_mask(DATA / label, reference=scan).array_view(), values)
+    truth = np.isin(load_mask(shared_data(label), reference=scan).array_view(), values)
     spacing = scan.geometry.spacing_mm[::-1]
     prompts = Prompts(positive=(interior(truth, spacing),), box=box_of(truth))
     cut = segment(scan, prompts, LesionType.SEGA, method=Method.GRAPH_CUT)

@@ -9,16 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from builders import IDENTITY, centred_geometry, run_tscimg
+from builders import IDENTITY, centred_geometry, dice, run_tscimg
 
 from tscimg import Geometry, Modality, PromptError, Scan, load_mask, load_scan
 from tscimg.segment import Method, Prompts, segment
 from tscimg.synthetic import SAMPLE_STUDIES, Ellipsoid, Layer, RigidPose, SampleVisit, render
 from tscimg.synthetic.rendering import voxel_centres_lps
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
 
 
 @cache
