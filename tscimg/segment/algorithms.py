@@ -249,11 +249,13 @@ def _grow_locally(
 
 def region_growing(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     """Intensity-model region growing from every positive point; see the module docstring."""
-    return _grown(prepared(region, params.smoothing_mm, params.despeckle), region, params)
+    img = prepared(region, params.smoothing_mm, params.despeckle)
+    return grown_on_prepared(img, region, params)
 
 
-def _grown(img: np.ndarray, region: WorkRegion, params: SegmentParameters) -> np.ndarray:
-    """Region growing on an already prepared (despeckled, smoothed) crop."""
+def grown_on_prepared(img: np.ndarray, region: WorkRegion, params: SegmentParameters) -> np.ndarray:
+    """Region growing on a crop already prepared by :func:`appearance.prepared` (despeckled,
+    smoothed): the methods that start from the growing prepare the crop once."""
     floor = noise_sd(img, region.body)
     far_bg = background_stats(img, region, floor)
     first, *corrections = region.positive
@@ -286,7 +288,7 @@ def random_walker_region(region: WorkRegion, params: SegmentParameters) -> np.nd
     the negative clicks. The walker places the boundary in the band from intensity edges.
     """
     img = prepared(region, params.smoothing_mm, params.despeckle)
-    grown = _grown(img, region, params)
+    grown = grown_on_prepared(img, region, params)
     allowed = region.guard & _dilate(grown, 4.0, region)
     labels = np.zeros(img.shape, dtype=np.int32)
     labels[~allowed] = 2
@@ -322,7 +324,7 @@ def active_contour(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     boundary, it does not search for the lesion.
     """
     img = prepared(region, params.smoothing_mm, params.despeckle)
-    start = _grown(img, region, params)
+    start = grown_on_prepared(img, region, params)
     if not start.any():
         return start
     data = _normalized(img, region, params)

@@ -29,7 +29,8 @@ from scipy import ndimage
 from skimage.graph import MCP_Geometric
 from sklearn.mixture import GaussianMixture
 
-from tscimg.segment.algorithms import region_growing
+from tscimg.core.mask import bounding_box
+from tscimg.segment.algorithms import grown_on_prepared, region_growing
 from tscimg.segment.appearance import prepared
 from tscimg.segment.parameters import SegmentParameters
 from tscimg.segment.postprocess import fill_holes
@@ -54,19 +55,27 @@ def _mixture(values: np.ndarray) -> GaussianMixture:
     return model.fit(values.reshape(-1, 1))
 
 
-def _box_prior(region: WorkRegion) -> tuple[np.ndarray, np.ndarray]:
+def _extent(selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and one-past-last index per axis of the True voxels (``selected`` is not empty)."""
+    box = bounding_box(selected)
+    assert box is not None
+    return np.array([s.start for s in box]), np.array([s.stop for s in box])
+
+
+def _box_prior(
+    shape: tuple[int, ...], box_lo: np.ndarray, box_hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The box's ellipsoidal radius per voxel and the prior lesion probability from it.
 
     The box is the lesion's extent grown by 10% per side, so the tight extent is the box shrunk
     by 1/12 of its size per side; the ellipsoid inscribed in that extent has radius 1.
     """
-    idx = np.argwhere(region.guard)
-    lo, hi = idx.min(axis=0).astype(float), idx.max(axis=0).astype(float) + 1.0
+    lo, hi = box_lo.astype(float), box_hi.astype(float)
     extent = hi - lo
     tight_lo, tight_hi = lo + extent / 12.0, hi - extent / 12.0
     centre = (tight_lo + tight_hi - 1.0) / 2.0
     semi = np.maximum((tight_hi - tight_lo) / 2.0, 0.5)
-    grids = np.ogrid[tuple(slice(0, n) for n in region.values.shape)]
+    grids = np.ogrid[tuple(slice(0, n) for n in shape)]
     radius = np.sqrt(sum(((g - c) / s) ** 2 for g, c, s in zip(grids, centre, semi, strict=True)))
     prior = np.clip(1.0 / (1.0 + np.exp((radius - 1.0) / _PRIOR_SOFTNESS)), 0.02, 0.98)
     return radius, prior
@@ -129,20 +138,16 @@ def _cut(
     return np.asarray(~graph.get_grid_segments(ids))
 
 
-def _fits_box(grown: np.ndarray, inside: np.ndarray) -> bool:
-    """Whether a region spans the extent the box implies: each face of its bounding box lies
-    within 10% of the box size inside the box's tight extent (the box shrunk by 1/12 per side)
-    and none reaches the box itself. Then the region growing found the whole lesion."""
+def _fits_box(grown: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
+    """Whether a region spans the extent the box ``[lo, hi)`` implies: each face of its bounding
+    box lies within 10% of the box size inside the box's tight extent (the box shrunk by 1/12
+    per side) and none reaches the box itself. Then the region growing found the whole lesion."""
     if not grown.any():
         return False
-    box = np.argwhere(inside)
-    lo, hi = box.min(axis=0), box.max(axis=0) + 1
     extent = hi - lo
-    idx = np.argwhere(grown)
-    gaps = np.concatenate(
-        [(idx.min(axis=0) - lo) / extent - 1 / 12, (hi - idx.max(axis=0) - 1) / extent - 1 / 12]
-    )
-    touches = np.concatenate([idx.min(axis=0) <= lo, idx.max(axis=0) + 1 >= hi])
+    first, stop = _extent(grown)
+    gaps = np.concatenate([(first - lo) / extent - 1 / 12, (hi - stop) / extent - 1 / 12])
+    touches = np.concatenate([first <= lo, stop >= hi])
     return bool(np.all(gaps <= 0.1) and not np.any(touches & np.tile(extent > 2, 2)))
 
 
@@ -156,9 +161,18 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     if not region.has_box or min(region.values.shape) < 3:
         return region_growing(region, params)
     img = prepared(region, params.smoothing_mm, params.despeckle)
-    spacing = np.asarray(region.spacing_kji)
     inside = region.guard
-    radius, prior = _box_prior(region)
+    box_lo, box_hi = _extent(inside)
+    # the lesion model starts from the region growing of the first click alone, so corrections
+    # act through the geodesic term and the training sample, not by re-growing differently
+    first = grown_on_prepared(
+        img, replace(region, positive=region.positive[:1], negative=()), params
+    )
+    if _fits_box(first, box_lo, box_hi):
+        corrected = len(region.positive) > 1 or bool(region.negative)
+        return grown_on_prepared(img, region, params) if corrected else first
+    spacing = np.asarray(region.spacing_kji)
+    radius, prior = _box_prior(img.shape, box_lo, box_hi)
     hard_lesion = np.zeros(img.shape, dtype=bool)
     hard_background = ~inside
     for p in region.positive:
@@ -166,12 +180,6 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     for p in region.negative:
         hard_background |= region.ball(p, _HARD_RADIUS_MM)
     hard_lesion &= ~hard_background
-    # the lesion model starts from the region growing of the first click alone, so corrections
-    # act through the geodesic term and the training sample, not by re-growing differently
-    first = region_growing(replace(region, positive=region.positive[:1], negative=()), params)
-    if _fits_box(first, inside):
-        corrected = len(region.positive) > 1 or region.negative
-        return region_growing(region, params) if corrected else first
     if 20 < first.sum() < 0.8 * inside.sum():
         lesion_sample = first | hard_lesion
         far = ~ndimage.binary_dilation(first, iterations=2)
