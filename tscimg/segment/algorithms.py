@@ -84,7 +84,9 @@ def _grow_from(
     raw = float(region.values[point])
     if params.window is not None and params.window[0] <= raw <= params.window[1]:
         window = (img >= params.window[0]) & (img <= params.window[1]) & region.guard
-        return seeded_region(window, point, region.spacing_kji)
+        grown = seeded_region(window, point, region.spacing_kji)
+        bg_level = (far_bg or RobustStats.of(img[region.guard], floor)).median
+        return _textured_border(region, grown, params, floor, bright=raw >= bg_level)
     seed = seed_stats(img, region, point, params.seed_radius_mm, floor)
     bg = far_bg or RobustStats.of(img[region.guard], floor)
     if abs(seed.median - bg.median) < 3.0 * floor and seed.sd < 1.5 * bg.sd:
@@ -119,13 +121,46 @@ def _grow_from(
         if abs(updated - threshold) <= 0.25 * floor:
             break
         threshold = updated
-    return _local_midpoint(img, region, grown, bright, floor)
+    border = prepared(region, params.border_smoothing_mm, despeckle=False)
+    return _local_midpoint(border, region, grown, bright, floor)
+
+
+def _textured_border(
+    region: WorkRegion, grown: np.ndarray, params: SegmentParameters, floor: float, bright: bool
+) -> np.ndarray:
+    """The border of a lesion found by a fixed window (AML fat): the local 50% level between
+    the lesion's *mean* intensity and the tissue around it.
+
+    The window holds only the lesion's dominant tissue (fat); its strands and vessels count as
+    tumour after closing, so a border voxel half filled by tumour has the average of the
+    tumour's mean (fat with its strands) and the neighbour, not of pure fat and the neighbour.
+    The -20 HU window alone cut angiomyolipomas' borders by -7.5% to +4.2% of the volume,
+    depending on the fat's attenuation (docs/accuracy.md).
+    """
+    border = prepared(region, params.border_smoothing_mm, despeckle=False)
+    closed = grown
+    if params.closing_mm > 0:
+        closed = ndimage.binary_closing(
+            grown, ball_structure(params.closing_mm, region.spacing_kji, grown.shape)
+        )
+    core = ndimage.distance_transform_edt(fill_holes(closed), sampling=region.spacing_kji) > 1.5
+    if core.sum() < 10:
+        return grown
+    return _local_midpoint(border, region, grown, bright, floor, float(np.mean(border[core])))
 
 
 def _local_midpoint(
-    img: np.ndarray, region: WorkRegion, grown: np.ndarray, bright: bool, floor: float
+    img: np.ndarray,
+    region: WorkRegion,
+    grown: np.ndarray,
+    bright: bool,
+    floor: float,
+    lesion_level: float | None = None,
 ) -> np.ndarray:
     """Re-decide the voxels within 1.5 mm of the border against the tissue *locally* outside.
+
+    ``img`` is the crop barely smoothed (``border_smoothing_mm``): the growing's smoothing
+    would move the 50% level inward wherever the border curves.
 
     One threshold for the whole border is the midpoint to the typical neighbour; where the
     lesion borders a darker (or brighter) tissue than that, the 50% partial-volume border lies
@@ -146,7 +181,7 @@ def _local_midpoint(
     core = inside > 1.5
     if core.sum() < 10:
         return grown
-    level = float(np.median(values[core]))
+    level = float(np.median(values[core])) if lesion_level is None else lesion_level
     ring = (outside > 1.5) & (outside <= 4.0) & region.body[box]
     if ring.sum() < 10:
         return grown

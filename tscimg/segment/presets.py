@@ -30,14 +30,15 @@ PRESETS: dict[tuple[LesionType, Modality | None], Preset] = {
             polarity=Polarity.AUTO,
             smoothing_mm=0.8,
             search_radius_mm=60.0,
-            closing_mm=2.0,
+            closing_mm=3.0,
             opening_mm=0.0,
         ),
         "Angiomyolipoma fat is below -20 HU, which kidney parenchyma (30-45 HU unenhanced) never "
         "is: when the click lies in fat, the lesion is the fat region connected to it, closed by "
-        "2 mm and hole-filled so its soft-tissue strands and vessels count as tumour. A fat-poor "
-        "AML (click above -20 HU) falls back to a model learned from the click and the "
-        "background around the box.",
+        "3 mm and hole-filled so its soft-tissue strands and vessels count as tumour. Its border "
+        "lies at the local 50% level between the tumour's mean attenuation (fat with its "
+        "strands) and the tissue next to it. A fat-poor AML (click above -20 HU) falls back to "
+        "a model learned from the click and the background around the box.",
     ),
     (LesionType.AML, Modality.MR): Preset(
         "aml-mr",
