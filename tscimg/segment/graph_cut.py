@@ -44,6 +44,7 @@ _PRIOR_SOFTNESS = 0.15  # width of the box prior's logistic, in ellipsoidal radi
 _GRADIENT_COST = 5.0  # geodesic cost of crossing the 90th-percentile gradient, per mm
 _CLAMP = 8.0  # log-likelihood ratios are clipped at this (one outlier does not decide)
 _SAMPLES = 20000  # at most this many voxels train one mixture
+_COARSE_ABOVE = 250_000  # crops above this many voxels get their geodesic maps on 2x2x2 blocks
 
 
 def _mixture(values: np.ndarray) -> GaussianMixture:
@@ -53,6 +54,16 @@ def _mixture(values: np.ndarray) -> GaussianMixture:
     k = max(1, min(_COMPONENTS, values.size // 50))
     model = GaussianMixture(k, random_state=0, reg_covar=1e-3, max_iter=50)
     return model.fit(values.reshape(-1, 1))
+
+
+def _log_density(model: GaussianMixture, values: np.ndarray) -> np.ndarray:
+    """The mixture's log density at ``values``, interpolated from 2048 points over their
+    range (a 1D density is smooth; scoring every voxel of a large crop took most of a second)."""
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        return np.asarray(model.score_samples(values.reshape(-1, 1)))
+    grid = np.linspace(lo, hi, 2048)
+    return np.interp(values, grid, model.score_samples(grid.reshape(-1, 1)))
 
 
 def _extent(selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,27 +92,62 @@ def _box_prior(
     return radius, prior
 
 
+def _coarsening(shape: tuple[int, ...], spacing: np.ndarray) -> np.ndarray:
+    """Block size per axis for the geodesic maps: 2 along the finer axes (spacing within 1.5x
+    the finest) of a crop above ``_COARSE_ABOVE`` voxels, else 1."""
+    if int(np.prod(shape)) <= _COARSE_ABOVE:
+        return np.ones(len(shape), dtype=int)
+    fine = (spacing <= 1.5 * spacing.min()) & (np.asarray(shape) >= 16)
+    return np.where(fine, 2, 1)
+
+
+def _block_max(img: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """Maximum over blocks of ``block`` voxels (the crop is edge-padded to whole blocks)."""
+    pad = [(0, int(-n % b)) for n, b in zip(img.shape, block, strict=True)]
+    padded = np.pad(img, pad, mode="edge")
+    shape: list[int] = []
+    for n, b in zip(padded.shape, block, strict=True):
+        shape += [n // int(b), int(b)]
+    return np.asarray(padded.reshape(shape).max(axis=tuple(range(1, 2 * img.ndim, 2))))
+
+
 def _geodesic_odds(
     img: np.ndarray, region: WorkRegion, scale: float, inside: np.ndarray
 ) -> np.ndarray:
     """Per voxel, d_neg / (d_pos + d_neg): geodesic distances (gradient-weighted path length,
-    mm) to the positive points and to the negative points or the box's faces."""
-    spacing = np.asarray(region.spacing_kji)
-    parts = np.gradient(img, *spacing)
+    mm) to the positive points and to the negative points or the box's faces.
+
+    On a large crop the distances are computed on 2x2x2 blocks (a quarter of the time per
+    block halving) and interpolated back: the odds are smooth, the cut keeps full resolution.
+    """
+    fine_spacing = np.asarray(region.spacing_kji)
+    parts = np.gradient(img, *fine_spacing)
     gradient = np.sqrt(sum(p**2 for p in parts))
     gradient /= max(float(np.percentile(gradient[inside], 90)), 1e-9 * scale)
-    cost = 1.0 + _GRADIENT_COST * gradient
+    block = _coarsening(img.shape, fine_spacing)
+    # a block costs what its steepest voxel costs: a path cannot slip through an edge
+    cost = 1.0 + _GRADIENT_COST * _block_max(gradient, block)
+    spacing = fine_spacing * block
+    inside_coarse = _block_max(inside, block)
 
     def distance(starts: list[tuple[int, ...]]) -> np.ndarray:
         found, _ = MCP_Geometric(cost, sampling=tuple(spacing)).find_costs(starts)
         return np.asarray(found)
 
-    to_positive = distance([tuple(p) for p in region.positive])
-    faces = inside & ~ndimage.binary_erosion(inside)
-    starts = [tuple(int(v) for v in p) for p in np.argwhere(faces)[::7]]
-    starts += [tuple(p) for p in region.negative]
+    def coarse_point(p: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(int(v) // int(b) for v, b in zip(p, block, strict=True))
+
+    to_positive = distance([coarse_point(p) for p in region.positive])
+    faces = inside_coarse & ~ndimage.binary_erosion(inside_coarse)
+    step = max(1, 7 // int(np.prod(block)))
+    starts = [tuple(int(v) for v in p) for p in np.argwhere(faces)[::step]]
+    starts += [coarse_point(p) for p in region.negative]
     to_negative = distance(starts)
-    return np.clip(to_negative / (to_positive + to_negative + 1e-9), 0.02, 0.98)
+    odds = to_negative / (to_positive + to_negative + 1e-9)
+    if np.any(block > 1):  # blocks back to voxels, linear interpolation between block centres
+        odds = ndimage.zoom(odds, block, order=1, mode="nearest", grid_mode=True)
+        odds = odds[tuple(slice(0, n) for n in img.shape)]
+    return np.clip(odds, 0.02, 0.98)
 
 
 def _cut(
@@ -195,13 +241,13 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     background_sample &= ~hard_lesion
     scale = float(np.percentile(img[inside], 99) - np.percentile(img[inside], 1)) + 1e-6
     odds = _geodesic_odds(img, region, scale, inside)
-    values = (img / scale).reshape(-1, 1)
+    values = (img / scale).ravel()
     result = lesion_sample
     for _ in range(_ITERATIONS):
-        fit_lesion = _mixture(values[lesion_sample.ravel(), 0])
-        fit_background = _mixture(values[background_sample.ravel(), 0])
-        log_lesion = fit_lesion.score_samples(values).reshape(img.shape)
-        log_background = fit_background.score_samples(values).reshape(img.shape)
+        fit_lesion = _mixture(values[lesion_sample.ravel()])
+        fit_background = _mixture(values[background_sample.ravel()])
+        log_lesion = _log_density(fit_lesion, values).reshape(img.shape)
+        log_background = _log_density(fit_background, values).reshape(img.shape)
         log_lesion = np.maximum(log_lesion, log_background - _CLAMP)
         log_background = np.maximum(log_background, log_lesion - _CLAMP)
         cost_lesion = -log_lesion - params.prior_weight * np.log(prior)
