@@ -6,19 +6,17 @@ Cases: the labelled real scans in ../shared/data (skipped when absent): pyradiom
 breast1, BRATS pat0005 and pat0006 (tumour core 1+3+4 on T1c), ReMIND-022 (T1 with its SEG);
 angiomyolipoma phantoms built from the real KiTS tumour shapes; and the bundled sample scans.
 
-Protocol: the first click is the label's most interior voxel (maximum of its distance
-transform, in mm); the box is the label's bounding box grown by 10% per side. Dice after one
-click; Dice with click + box; then, from click + box, each further click goes to the most
-interior voxel of the largest error region (positive where tumour is missed, negative where the
-mask over-segments) until Dice 0.85 and 0.90 are reached (at most 10 clicks). Volume error is
-after one click. Seconds are per call.
+Protocol (``tscimg.segment.run_protocol``): the first click is the label's most interior voxel
+(maximum of its distance transform, in mm); the box is the label's bounding box grown by 10% per
+side. Dice after one click; Dice with click + box; then, from click + box, each further click
+goes to the most interior voxel of the largest error region (positive where tumour is missed,
+negative where the mask over-segments) until Dice 0.85 and 0.90 are reached (at most 10
+clicks). Volume error is after one click. Seconds are per call.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +25,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from tscimg import LesionType, Modality, PromptError, Scan, load_mask, load_scan
-from tscimg.segment import Method, Prompts, segment
+from tscimg import LesionType, Modality, Scan, load_mask, load_scan
+from tscimg.segment import Method, run_protocol
 from tscimg.synthetic import SAMPLE_STUDIES
 from tscimg.synthetic.rendering import voxel_centres_lps
 
@@ -46,87 +44,20 @@ class Case:
     lesion_type: LesionType
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice overlap of two boolean arrays."""
-    total = int(a.sum()) + int(b.sum())
-    return 2.0 * int((a & b).sum()) / total if total else 1.0
-
-
-def interior_point(region: np.ndarray, spacing_kji: tuple[float, ...]) -> tuple[int, int, int]:
-    """The most interior voxel of a region, as (i, j, k)."""
-    dt = ndimage.distance_transform_edt(np.pad(region, 1), sampling=spacing_kji)[1:-1, 1:-1, 1:-1]
-    k, j, i = np.unravel_index(int(np.argmax(dt)), dt.shape)
-    return (int(i), int(j), int(k))
-
-
-def label_box(truth: np.ndarray) -> tuple[int, int, int, int, int, int]:
-    """Bounding box (i0, j0, k0, i1, j1, k1) grown by 10% of its extent per side."""
-    idx = np.argwhere(truth)
-    lo, hi = idx.min(axis=0), idx.max(axis=0)
-    grow = np.ceil(0.1 * (hi - lo + 1)).astype(int)
-    lo = np.maximum(lo - grow, 0)
-    hi = np.minimum(hi + grow, np.array(truth.shape) - 1)
-    return (int(lo[2]), int(lo[1]), int(lo[0]), int(hi[2]), int(hi[1]), int(hi[0]))
-
-
-def next_click(
-    seg: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...]
-) -> tuple[str, tuple[int, int, int]]:
-    """Where the protocol clicks next: the largest error region's most interior voxel."""
-    best: tuple[int, str, np.ndarray] | None = None
-    for kind, error in (("positive", truth & ~seg), ("negative", seg & ~truth)):
-        labels, n = ndimage.label(error)
-        if n == 0:
-            continue
-        sizes = np.bincount(labels.ravel())[1:]
-        big = int(np.argmax(sizes)) + 1
-        if best is None or sizes[big - 1] > best[0]:
-            best = (int(sizes[big - 1]), kind, labels == big)
-    assert best is not None
-    return best[1], interior_point(best[2], spacing)
-
-
 def run_case(case: Case, method: Method) -> dict[str, float]:
-    spacing = case.scan.geometry.spacing_mm[::-1]
-    click = interior_point(case.truth, spacing)
-    box = label_box(case.truth)
-    times: list[float] = []
-
-    def call(prompts: Prompts) -> np.ndarray:
-        start = time.perf_counter()
-        try:
-            result = segment(case.scan, prompts, case.lesion_type, method=method)
-            out = result.mask.array_view() > 0
-        except PromptError:
-            out = np.zeros_like(case.truth)
-        times.append(time.perf_counter() - start)
-        return out
-
-    one = call(Prompts(positive=(click,)))
-    volume_error = 100.0 * (one.sum() / case.truth.sum() - 1.0)
-    prompts = Prompts(positive=(click,), box=box)
-    seg = call(prompts)
-    boxed = dice(seg, case.truth)
-    reached = {0.85: np.nan, 0.90: np.nan}
-    score, clicks = boxed, 1
-    while True:
-        for target in reached:
-            if np.isnan(reached[target]) and score >= target:
-                reached[target] = clicks
-        if score >= 0.90 or clicks >= 10:
-            break
-        kind, point = next_click(seg, case.truth, spacing)
-        prompts = prompts.with_clicks(**{kind: [point]})
-        seg = call(prompts)
-        score, clicks = dice(seg, case.truth), clicks + 1
+    r = run_protocol(case.scan, case.truth, case.lesion_type, method=method)
     return {
-        "dice_1": dice(one, case.truth),
-        "dice_box": boxed,
-        "clicks_85": reached[0.85],
-        "clicks_90": reached[0.90],
-        "volume_error_pct": volume_error,
-        "seconds": statistics.mean(times),
+        "dice_1": r.dice_one_click,
+        "dice_box": r.dice_click_box,
+        "clicks_85": _or_nan(r.clicks_to[0.85]),
+        "clicks_90": _or_nan(r.clicks_to[0.90]),
+        "volume_error_pct": r.volume_error_pct,
+        "seconds": r.seconds_per_call,
     }
+
+
+def _or_nan(clicks: int | None) -> float:
+    return float("nan") if clicks is None else float(clicks)
 
 
 def real_cases() -> Iterator[Case]:

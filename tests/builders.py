@@ -28,11 +28,6 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice overlap of two boolean arrays."""
-    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
-
-
 #: A lesion-like ellipsoid used by the I/O tests (body = scanner coordinates).
 BLOB = Ellipsoid((4.0, -3.0, 6.0), (9.0, 7.0, 11.0), (10.0, 0.0, 25.0))
 

@@ -5,28 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from builders import centred_geometry, dice, shared_data
-from scipy import ndimage
+from builders import centred_geometry, shared_data
 
 from tscimg import LesionType, Modality, Scan, load_mask, load_scan
 from tscimg.segment import Method, Prompts, segment
+from tscimg.segment.protocol import dice, interior_point, label_box
 from tscimg.synthetic import Ellipsoid, Layer, RigidPose, render
 from tscimg.synthetic.rendering import voxel_centres_lps
-
-
-def box_of(truth: np.ndarray) -> tuple[int, int, int, int, int, int]:
-    """DESIGN section 6: the label's bounding box grown by 10% per side, as (i0, j0, k0, ...)."""
-    idx = np.argwhere(truth)
-    lo, hi = idx.min(axis=0), idx.max(axis=0)
-    grow = np.ceil(0.1 * (hi - lo + 1)).astype(int)
-    lo, hi = np.maximum(lo - grow, 0), np.minimum(hi + grow, np.array(truth.shape) - 1)
-    return (int(lo[2]), int(lo[1]), int(lo[0]), int(hi[2]), int(hi[1]), int(hi[0]))
-
-
-def interior(truth: np.ndarray, spacing_kji: tuple[float, ...]) -> tuple[int, int, int]:
-    dt = ndimage.distance_transform_edt(np.pad(truth, 1), sampling=spacing_kji)[1:-1, 1:-1, 1:-1]
-    k, j, i = np.unravel_index(int(np.argmax(dt)), dt.shape)
-    return (int(i), int(j), int(k))
 
 
 def _ring_enhancing(seed: int) -> tuple[Scan, np.ndarray]:
@@ -46,7 +31,7 @@ def _ring_enhancing(seed: int) -> tuple[Scan, np.ndarray]:
 def test_ring_enhancing_lesion_with_necrosis_is_one_object(seed: int) -> None:
     scan, truth = _ring_enhancing(seed)
     spacing = scan.geometry.spacing_mm[::-1]
-    prompts = Prompts(positive=(interior(truth, spacing),), box=box_of(truth))
+    prompts = Prompts(positive=(interior_point(truth, spacing),), box=label_box(truth))
     result = segment(scan, prompts, LesionType.SEGA, method=Method.GRAPH_CUT)
     mask = result.mask.array_view() > 0
     assert dice(mask, truth) > 0.9
@@ -67,7 +52,7 @@ def test_a_negative_click_in_the_box_removes_an_attached_blob() -> None:
     both = truth | right.contains(centres).reshape(g.size[::-1])
     pos = tuple(round(v) for v in g.lps_to_index(left.center_mm))
     neg = tuple(round(v) for v in g.lps_to_index(right.center_mm))
-    box = box_of(both)
+    box = label_box(both)
     first = segment(scan, Prompts(positive=(pos,), box=box), method=Method.GRAPH_CUT)
     # measured 0.81: the box's ellipsoid prior trims the ends of the two-lobed shape
     assert dice(first.mask.array_view() > 0, both) > 0.75
@@ -98,7 +83,7 @@ def test_real_tumour_click_and_box_beats_region_growing(
     scan = scan if scan.modality is not None else scan.derive(modality=Modality.MR)
     truth = np.isin(load_mask(shared_data(label), reference=scan).array_view(), values)
     spacing = scan.geometry.spacing_mm[::-1]
-    prompts = Prompts(positive=(interior(truth, spacing),), box=box_of(truth))
+    prompts = Prompts(positive=(interior_point(truth, spacing),), box=label_box(truth))
     cut = segment(scan, prompts, LesionType.SEGA, method=Method.GRAPH_CUT)
     grown = segment(scan, prompts, LesionType.SEGA, method=Method.REGION_GROWING)
     score = dice(cut.mask.array_view() > 0, truth)
@@ -119,7 +104,7 @@ def test_geodesic_maps_on_blocks_keep_the_mask(monkeypatch: pytest.MonkeyPatch) 
     values += np.random.default_rng(0).normal(0, 12, values.shape)
     scan = Scan(g.apply_to(sitk.GetImageFromArray(values.astype(np.float32))), modality=Modality.MR)
     truth = outer.contains(voxel_centres_lps(g)).reshape(g.size[::-1])
-    prompts = Prompts(positive=(interior(truth, (1.0, 1.0, 1.0)),), box=box_of(truth))
+    prompts = Prompts(positive=(interior_point(truth, (1.0, 1.0, 1.0)),), box=label_box(truth))
     crop = work_region(scan, prompts, search_radius_mm=30.0).values
     assert crop.size > graph_cut._COARSE_ABOVE  # the blocks are in effect
     blocks = segment(scan, prompts, LesionType.SEGA, method=Method.GRAPH_CUT)

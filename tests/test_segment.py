@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from builders import IDENTITY, centred_geometry, dice, run_tscimg
+from builders import IDENTITY, centred_geometry, run_tscimg
 
 from tscimg import Geometry, Modality, PromptError, Scan, load_mask, load_scan
 from tscimg.segment import Method, Prompts, segment
+from tscimg.segment.protocol import dice
 from tscimg.synthetic import SAMPLE_STUDIES, Ellipsoid, Layer, RigidPose, SampleVisit, render
 from tscimg.synthetic.rendering import voxel_centres_lps
 

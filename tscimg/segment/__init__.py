@@ -4,6 +4,7 @@ from tscimg.segment.api import Segmentation, segment
 from tscimg.segment.parameters import Method, Polarity, SegmentParameters
 from tscimg.segment.presets import PRESETS, Preset, preset_for
 from tscimg.segment.prompts import Prompts
+from tscimg.segment.protocol import ProtocolResult, run_protocol
 
 __all__ = [
     "PRESETS",
@@ -11,8 +12,10 @@ __all__ = [
     "Polarity",
     "Preset",
     "Prompts",
+    "ProtocolResult",
     "SegmentParameters",
     "Segmentation",
     "preset_for",
+    "run_protocol",
     "segment",
 ]
