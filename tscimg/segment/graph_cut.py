@@ -33,7 +33,7 @@ from tscimg.core.mask import bounding_box
 from tscimg.segment.algorithms import grown_on_prepared, region_growing
 from tscimg.segment.appearance import prepared
 from tscimg.segment.parameters import SegmentParameters
-from tscimg.segment.postprocess import fill_holes
+from tscimg.segment.postprocess import Point, fill_holes
 from tscimg.segment.region import WorkRegion
 
 _COMPONENTS = 3  # Gaussians per appearance model
@@ -44,6 +44,7 @@ _PRIOR_SOFTNESS = 0.15  # width of the box prior's logistic, in ellipsoidal radi
 _GRADIENT_COST = 5.0  # geodesic cost of crossing the 90th-percentile gradient, per mm
 _CLAMP = 8.0  # log-likelihood ratios are clipped at this (one outlier does not decide)
 _SAMPLES = 20000  # at most this many voxels train one mixture
+_CLICK_MARGIN = 1.0  # a correction click's own log-odds are flipped by this margin
 _COARSE_ABOVE = 250_000  # crops above this many voxels get their geodesic maps on 2x2x2 blocks
 
 
@@ -184,6 +185,42 @@ def _cut(
     return np.asarray(~graph.get_grid_segments(ids))
 
 
+def _click_evidence(
+    raw_llr: np.ndarray,
+    positive: tuple[Point, ...],
+    negative: tuple[Point, ...],
+    spacing: np.ndarray,
+    reach_mm: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What each correction click says about the tissue around it, as cost bonuses
+    ``(for lesion, for background)`` per voxel.
+
+    A positive correction click says: tissue here at least as lesion-like as the clicked voxel
+    is lesion. So, around the click, the voxels whose appearance log-odds ``raw_llr`` are at
+    least the click's (less a margin of 1) get the bonus that flips the click's own odds by
+    that margin; a negative click likewise for background. The bonus fades as a Gaussian of
+    sigma = ``reach_mm``, at most half the distance to the nearest click of the other kind (a
+    correction does not undo the clicks it sits between).
+    """
+    bonus = {1: np.zeros(raw_llr.shape), -1: np.zeros(raw_llr.shape)}
+    if reach_mm <= 0:
+        return bonus[1], bonus[-1]
+    grids = np.ogrid[tuple(slice(0, n) for n in raw_llr.shape)]
+    clicks = [(p, 1) for p in positive[1:]] + [(p, -1) for p in negative]
+    for point, sign in clicks:
+        others = negative if sign > 0 else positive
+        gaps = [float(np.sqrt(np.sum(((np.subtract(point, o)) * spacing) ** 2))) for o in others]
+        sigma = min([reach_mm] + [0.5 * g for g in gaps])
+        if sigma <= 0:
+            continue
+        at_click = sign * float(raw_llr[point])
+        shift = min(max(0.0, _CLICK_MARGIN - at_click), _CLAMP + _CLICK_MARGIN)
+        d2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grids, point, spacing, strict=True))
+        alike = sign * raw_llr >= at_click - _CLICK_MARGIN
+        bonus[sign] = np.maximum(bonus[sign], alike * shift * np.exp(-d2 / (2.0 * sigma**2)))
+    return bonus[1], bonus[-1]
+
+
 def _fits_box(grown: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
     """Whether a region spans the extent the box ``[lo, hi)`` implies: each face of its bounding
     box lies within 10% of the box size inside the box's tight extent (the box shrunk by 1/12
@@ -248,12 +285,18 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
         fit_background = _mixture(values[background_sample.ravel()])
         log_lesion = _log_density(fit_lesion, values).reshape(img.shape)
         log_background = _log_density(fit_background, values).reshape(img.shape)
+        raw_llr = log_lesion - log_background
         log_lesion = np.maximum(log_lesion, log_background - _CLAMP)
         log_background = np.maximum(log_background, log_lesion - _CLAMP)
         cost_lesion = -log_lesion - params.prior_weight * np.log(prior)
         cost_lesion -= params.geodesic_weight * np.log(odds)
         cost_background = -log_background - params.prior_weight * np.log(1.0 - prior)
         cost_background -= params.geodesic_weight * np.log(1.0 - odds)
+        bonus_lesion, bonus_background = _click_evidence(
+            raw_llr, region.positive, region.negative, spacing, params.click_reach_mm
+        )
+        cost_lesion = cost_lesion - bonus_lesion
+        cost_background = cost_background - bonus_background
         result = _cut(
             img,
             spacing,

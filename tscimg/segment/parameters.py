@@ -67,6 +67,9 @@ class SegmentParameters:
         Graph cut: weight of the clicks' geodesic term (how far a click's claim reaches).
     smoothness
         Graph cut: weight of the contrast-sensitive boundary term.
+    click_reach_mm
+        Graph cut: how far a correction click's evidence about appearance reaches (Gaussian
+        sigma, mm; at most half the distance to the nearest click of the other kind; 0: off).
     """
 
     method: Method = Method.REGION_GROWING
@@ -85,3 +88,4 @@ class SegmentParameters:
     prior_weight: float = 1.0
     geodesic_weight: float = 2.0
     smoothness: float = 3.0
+    click_reach_mm: float = 10.0
