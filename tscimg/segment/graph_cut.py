@@ -7,8 +7,8 @@ no single intensity window holds). With a box, each voxel of the box gets a min-
   trained on the region growing from the first click, the background on the tissue around the
   box and the box's far corners; re-trained once on the first cut (GrabCut);
 - a shape prior from the box: the protocol's box is the lesion's extent plus a margin, so the
-  ellipsoid inscribed in it is likely lesion and the box's corners are likely not (logistic in
-  the ellipsoidal radius);
+  superellipsoid (exponent 2.5) inscribed in it is likely lesion and the box's corners are
+  likely not (logistic in the superellipsoidal radius);
 - the clicks: the geodesic distance (path length weighted by intensity gradient) to the positive
   points against the distance to the negative points and to the box's faces. A correction click
   claims the tissue it reaches without crossing an edge, which is what a reader means by it;
@@ -40,7 +40,8 @@ _COMPONENTS = 3  # Gaussians per appearance model
 _ITERATIONS = 2  # cuts: the first on the initial models, the second re-trained on the first
 _HARD_RADIUS_MM = 1.5  # a click's ball that is fixed as lesion (or background)
 _TRAIN_RADIUS_MM = 3.0  # a correction click's ball added to the training sample
-_PRIOR_SOFTNESS = 0.15  # width of the box prior's logistic, in ellipsoidal radius
+_PRIOR_SOFTNESS = 0.15  # width of the box prior's logistic, in superellipsoidal radius
+_PRIOR_EXPONENT = 2.5  # the prior's shape: 2 an ellipsoid, larger towards the box itself
 _GRADIENT_COST = 5.0  # geodesic cost of crossing the 90th-percentile gradient, per mm
 _CLAMP = 8.0  # log-likelihood ratios are clipped at this (one outlier does not decide)
 _SAMPLES = 20000  # at most this many voxels train one mixture
@@ -77,10 +78,14 @@ def _extent(selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _box_prior(
     shape: tuple[int, ...], box_lo: np.ndarray, box_hi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The box's ellipsoidal radius per voxel and the prior lesion probability from it.
+    """The box's (super)ellipsoidal radius per voxel and the prior lesion probability from it.
 
     The box is the lesion's extent grown by 10% per side, so the tight extent is the box shrunk
-    by 1/12 of its size per side; the ellipsoid inscribed in that extent has radius 1.
+    by 1/12 of its size per side; the superellipsoid inscribed in that extent,
+    ``sum(|x_a / semi_a| ** 2.5) <= 1``, has radius 1. Real tumours fill their extent more than
+    an ellipsoid does (brain1: 29% of its label lies outside the inscribed ellipsoid, 14% outside
+    this shape; the other real cases 2-5% and 1-3%); the exponent 2.5 lies between the
+    ellipsoid (2) and the box.
     """
     lo, hi = box_lo.astype(float), box_hi.astype(float)
     extent = hi - lo
@@ -88,7 +93,9 @@ def _box_prior(
     centre = (tight_lo + tight_hi - 1.0) / 2.0
     semi = np.maximum((tight_hi - tight_lo) / 2.0, 0.5)
     grids = np.ogrid[tuple(slice(0, n) for n in shape)]
-    radius = np.sqrt(sum(((g - c) / s) ** 2 for g, c, s in zip(grids, centre, semi, strict=True)))
+    radius = sum(
+        np.abs((g - c) / s) ** _PRIOR_EXPONENT for g, c, s in zip(grids, centre, semi, strict=True)
+    ) ** (1.0 / _PRIOR_EXPONENT)
     prior = np.clip(1.0 / (1.0 + np.exp((radius - 1.0) / _PRIOR_SOFTNESS)), 0.02, 0.98)
     return radius, prior
 

@@ -62,7 +62,7 @@ class SegmentParameters:
         Which percentile of the tissue just around the lesion it competes with (50: the typical
         neighbour; higher for a bright lesion whose neighbour is mottled, e.g. speckled wall).
     prior_weight
-        Graph cut: weight of the box's shape prior (ellipsoid inscribed in the box).
+        Graph cut: weight of the box's shape prior (superellipsoid inscribed in the box).
     geodesic_weight
         Graph cut: weight of the clicks' geodesic term (how far a click's claim reaches).
     smoothness
