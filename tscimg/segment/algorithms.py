@@ -121,8 +121,29 @@ def _grow_from(
         if abs(updated - threshold) <= 0.25 * floor:
             break
         threshold = updated
-    border = prepared(region, params.border_smoothing_mm, despeckle=False)
+    border = _border_image(region, grown, params.border_smoothing_mm)
     return _local_midpoint(border, region, grown, bright, floor)
+
+
+def _around(grown: np.ndarray, region: WorkRegion, margin_mm: float) -> tuple[slice, ...]:
+    """The bounding box of a (non-empty) region grown by ``margin_mm`` (and one voxel)."""
+    idx = np.argwhere(grown)
+    margin = np.ceil(margin_mm / np.asarray(region.spacing_kji)).astype(int) + 1
+    lo = np.maximum(idx.min(axis=0) - margin, 0)
+    hi = np.minimum(idx.max(axis=0) + margin + 1, grown.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+
+
+def _border_image(region: WorkRegion, grown: np.ndarray, smoothing_mm: float) -> np.ndarray:
+    """The crop barely smoothed (no despeckling), computed only around the grown region (the
+    border decisions look 5 mm out at most); elsewhere the raw crop."""
+    out = np.asarray(region.values, dtype=np.float32).copy()
+    if not grown.any() or smoothing_mm <= 0:
+        return out
+    box = _around(grown, region, 12.0)
+    sigma = [min(1.5, smoothing_mm / s) for s in region.spacing_kji]
+    out[box] = ndimage.gaussian_filter(out[box], sigma)
+    return out
 
 
 def _textured_border(
@@ -137,16 +158,20 @@ def _textured_border(
     The -20 HU window alone cut angiomyolipomas' borders by -7.5% to +4.2% of the volume,
     depending on the fat's attenuation (docs/accuracy.md).
     """
-    border = prepared(region, params.border_smoothing_mm, despeckle=False)
-    closed = grown
+    if not grown.any():
+        return grown
+    border = _border_image(region, grown, params.border_smoothing_mm)
+    box = _around(grown, region, params.closing_mm + 1.0)  # the closing stays inside it
+    closed = grown[box]
     if params.closing_mm > 0:
-        closed = ndimage.binary_closing(
-            grown, ball_structure(params.closing_mm, region.spacing_kji, grown.shape)
-        )
-    core = ndimage.distance_transform_edt(fill_holes(closed), sampling=region.spacing_kji) > 1.5
+        ball = ball_structure(params.closing_mm, region.spacing_kji, grown.shape)
+        closed = ndimage.binary_closing(closed, ball)
+    solid = fill_holes(closed)
+    core = ndimage.distance_transform_edt(solid, sampling=region.spacing_kji) > 1.5
     if core.sum() < 10:
         return grown
-    return _local_midpoint(border, region, grown, bright, floor, float(np.mean(border[core])))
+    level = float(np.mean(border[box][core]))
+    return _local_midpoint(border, region, grown, bright, floor, level)
 
 
 def _local_midpoint(
