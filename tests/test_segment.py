@@ -203,3 +203,17 @@ def test_3d_echo_dice_on_every_visit() -> None:
         result = segment(visit.scan, prompts, visit.lesion_type)
         assert dice(result.mask.array_view() > 0, truth_of(visit)) >= 0.85
         assert result.volume_ml == pytest.approx(visit.lesions["L1"].volume_ml, rel=0.10)
+
+
+@pytest.mark.parametrize("method", list(Method), ids=lambda m: m.value)
+def test_every_method_segments_a_2d_echo_frame(method: Method) -> None:
+    """A single frame is one voxel thick; the active contour (ITK's filters need 4 voxels per
+    axis) runs in the frame's plane. Measured Dice 0.916-0.974 on the three visits for every
+    family."""
+    visit = _echo2d_visits()[2]
+    prompts = Prompts.from_physical(
+        visit.scan.geometry, positive_lps=[visit.lesion_centre_lps("L1")]
+    )
+    result = segment(visit.scan, prompts, visit.lesion_type, method=method)
+    assert result.mask.geometry == visit.scan.geometry
+    assert dice(result.mask.array_view() > 0, truth_of(visit)) >= 0.9

@@ -388,13 +388,38 @@ def active_contour(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     if not start.any():
         return start
     data = _normalized(img, region, params)
-    spacing = tuple(float(s) for s in region.spacing_kji[::-1])
+    spacing = np.asarray(region.spacing_kji, dtype=float)
+    thin = [axis for axis, n in enumerate(data.shape) if n < 4]  # ITK's Gaussian needs 4
+    if not thin:
+        inside = _level_set(data, start, spacing)
+    elif len(thin) == 1:  # a 2D frame or a crop a few slices thick: slice by slice, in 2D
+        axis = thin[0]
+        plane = np.delete(spacing, axis)
+        inside = np.stack(
+            [
+                _level_set(np.take(data, n, axis), np.take(start, n, axis), plane)
+                for n in range(data.shape[axis])
+            ],
+            axis=axis,
+        )
+    else:  # thinner than the filters in two directions: the growing stands
+        return _finished(start, region, params)
+    result = inside & _dilate(start, 4.0, region)
+    return _finished(result, region, params)
+
+
+def _level_set(data: np.ndarray, start: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Geodesic active contour (ITK) from ``start`` on a 2D or 3D array whose every axis has at
+    least 4 voxels; ``spacing`` in array axis order, mm. True = inside the final contour."""
+    if not start.any():
+        return start
+    itk_spacing = tuple(float(v) for v in spacing[::-1])
     feature = sitk.GetImageFromArray(data)
-    feature.SetSpacing(spacing)
-    edges = sitk.GradientMagnitudeRecursiveGaussian(feature, sigma=max(0.5, min(spacing)))
+    feature.SetSpacing(itk_spacing)
+    edges = sitk.GradientMagnitudeRecursiveGaussian(feature, sigma=max(0.5, min(itk_spacing)))
     speed = sitk.BoundedReciprocal(edges * 4.0)
     init = sitk.GetImageFromArray(start.astype(np.uint8))
-    init.SetSpacing(spacing)
+    init.SetSpacing(itk_spacing)
     # ITK level sets are negative inside the contour
     level = sitk.SignedMaurerDistanceMap(
         init, insideIsPositive=False, useImageSpacing=True, squaredDistance=False
@@ -406,5 +431,4 @@ def active_contour(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     gac.SetMaximumRMSError(0.01)
     gac.SetNumberOfIterations(100)
     out = gac.Execute(sitk.Cast(level, sitk.sitkFloat32), sitk.Cast(speed, sitk.sitkFloat32))
-    result = (sitk.GetArrayFromImage(out) < 0) & _dilate(start, 4.0, region)
-    return _finished(result, region, params)
+    return np.asarray(sitk.GetArrayFromImage(out) < 0)
