@@ -40,6 +40,41 @@ def test_ring_enhancing_lesion_with_necrosis_is_one_object(seed: int) -> None:
     assert result.mask.geometry == scan.geometry
 
 
+@pytest.mark.parametrize("method", list(Method), ids=lambda m: m.value)
+def test_every_clicked_voxel_keeps_the_readers_label(method: Method) -> None:
+    """A positive click one voxel beside an earlier negative one, as the DESIGN section 6
+    protocol places them when an error region lies next to an earlier correction. The graph
+    cut used to let the negative click's 1.5 mm ball overrule the positive click (the clicked
+    voxel stayed out, and the protocol clicked it again and again); the active contour shrank
+    correction clicks away."""
+    scan, truth = _ring_enhancing(0)
+    spacing = scan.geometry.spacing_mm[::-1]
+    centre = interior_point(truth, spacing)
+    i, j, k = centre
+    negative = (i + 8, j, k)  # inside the rim, 4 mm from its outer edge
+    positive = (i + 9, j, k)
+    assert truth[k, j, i + 8] and truth[k, j, i + 9]
+    prompts = Prompts(positive=(centre, positive), negative=(negative,), box=label_box(truth))
+    mask = segment(scan, prompts, LesionType.SEGA, method=method).mask.array_view() > 0
+    for p in prompts.positive:
+        assert mask[p[2], p[1], p[0]], f"positive click {p} left out"
+    assert not mask[negative[2], negative[1], negative[0]], "negative click kept"
+
+
+def test_a_small_lesion_reaches_dice_090_when_clicks_are_local() -> None:
+    """pyradiomics breast1 (143 voxels, about 8 mm across) under the DESIGN section 6 protocol.
+    Measured 0.765 / 0.832 / 0.848 / 0.883 / 0.893 / 0.907: 0.90 in 6 clicks. Before clicks were
+    scaled to the lesion (ball at most 0.1 and evidence reach 0.25 of its size) and kept apart,
+    the fifth click sat beside the third and changed nothing: 0.844 from click 6 to 10."""
+    from tscimg.segment import run_protocol
+
+    scan = load_scan(shared_data("pyradiomics/breast1_image.nrrd"))
+    scan = scan if scan.modality is not None else scan.derive(modality=Modality.MR)
+    truth = load_mask(shared_data("pyradiomics/breast1_label.nrrd"), reference=scan).array_view()
+    result = run_protocol(scan, truth == 1, LesionType.GENERIC, max_clicks=8)
+    assert result.clicks_to[0.90] is not None and result.clicks_to[0.90] <= 8
+
+
 def test_a_negative_click_in_the_box_removes_an_attached_blob() -> None:
     g = centred_geometry((60, 40, 30), (1.0, 1.0, 1.0))
     left = Ellipsoid((-7.0, 0.0, 0.0), (9.0, 8.0, 8.0))

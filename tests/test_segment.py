@@ -192,17 +192,22 @@ def test_one_click_on_a_2d_echo_frame_dice_and_area(n: int) -> None:
     assert area == pytest.approx(np.pi * a * b, rel=0.10)
 
 
-def test_3d_echo_dice_on_every_visit() -> None:
-    """Issue 7: one-click Dice >= 0.85 on the 3D echo volumes with speckle, every visit."""
+@pytest.mark.parametrize("method", [None, Method.ACTIVE_CONTOUR], ids=["preset", "active_contour"])
+def test_3d_echo_dice_on_every_visit(method: Method | None) -> None:
+    """Issue 7: one-click Dice >= 0.85 on the 3D echo volumes with speckle, every visit, with
+    the preset and with the active contour. The masses are about 1 cm across: with its
+    curvature weight at five times the propagation the level set shrank the last visit's mass
+    to nothing (Dice 0.000; measured 0.926 with the two equal)."""
     from tscimg.synthetic.studies import rhabdomyoma_echo_study
 
     for visit in rhabdomyoma_echo_study().visits:
         prompts = Prompts.from_physical(
             visit.scan.geometry, positive_lps=[visit.lesion_centre_lps("L1")]
         )
-        result = segment(visit.scan, prompts, visit.lesion_type)
+        result = segment(visit.scan, prompts, visit.lesion_type, method=method)
         assert dice(result.mask.array_view() > 0, truth_of(visit)) >= 0.85
-        assert result.volume_ml == pytest.approx(visit.lesions["L1"].volume_ml, rel=0.10)
+        if method is None:
+            assert result.volume_ml == pytest.approx(visit.lesions["L1"].volume_ml, rel=0.10)
 
 
 @pytest.mark.parametrize("method", list(Method), ids=lambda m: m.value)

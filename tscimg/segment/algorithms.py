@@ -404,7 +404,10 @@ def active_contour(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
         )
     else:  # thinner than the filters in two directions: the growing stands
         return _finished(start, region, params)
-    result = inside & _dilate(start, 4.0, region)
+    # the clicks are hard constraints, as in the graph cut: ITK's level set knows nothing of
+    # them and used to shrink a correction click's voxels away
+    keep, drop = region.click_balls(min(spacing))
+    result = ((inside & _dilate(start, 4.0, region)) | keep) & ~drop
     return _finished(result, region, params)
 
 
@@ -425,8 +428,11 @@ def _level_set(data: np.ndarray, start: np.ndarray, spacing: np.ndarray) -> np.n
         init, insideIsPositive=False, useImageSpacing=True, squaredDistance=False
     )
     gac = sitk.GeodesicActiveContourLevelSetImageFilter()
+    # curvature no stronger than propagation: at 1.0 (five times propagation) the curvature
+    # flow shrank lesions under about 1 cm across to nothing (breast1, ReMIND-022, the echo
+    # follow-ups); at 0.2 the one-click Dice of nine benchmark cases went 0.49 -> 0.79
     gac.SetPropagationScaling(0.2)
-    gac.SetCurvatureScaling(1.0)
+    gac.SetCurvatureScaling(0.2)
     gac.SetAdvectionScaling(1.0)
     gac.SetMaximumRMSError(0.01)
     gac.SetNumberOfIterations(100)

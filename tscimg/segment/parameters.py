@@ -69,7 +69,8 @@ class SegmentParameters:
         Graph cut: weight of the contrast-sensitive boundary term.
     click_reach_mm
         Graph cut: how far a correction click's evidence about appearance reaches (Gaussian
-        sigma, mm; at most half the distance to the nearest click of the other kind; 0: off).
+        sigma, mm; at most a quarter of the lesion's size and half the distance to the nearest
+        click of the other kind; 0: off).
     """
 
     method: Method = Method.REGION_GROWING

@@ -73,6 +73,38 @@ class WorkRegion:
         )
         return np.asarray(d2 <= radius_mm**2)
 
+    def click_balls(self, radius_mm: float) -> tuple[np.ndarray, np.ndarray]:
+        """The voxels the clicks fix, ``(lesion, background)``: a ball of ``radius_mm`` around
+        each click that reaches at most half-way to the nearest click of the other kind.
+
+        Two clicks never claim the same voxel, and the clicked voxel itself always keeps the
+        label the reader gave it (a positive click beside an earlier negative one used to be
+        overruled by the negative one's ball and changed nothing).
+
+        Examples
+        --------
+        >>> values = np.zeros((1, 1, 9), np.float32)
+        >>> region = WorkRegion(values, (1.0, 1.0, 1.0), (0, 0, 0), values > -1, values > 0,
+        ...                     positive=((0, 0, 2),), negative=((0, 0, 5),),
+        ...                     full_shape=(1, 1, 9), has_box=False, body=values > -1)
+        >>> lesion, background = region.click_balls(1.5)
+        >>> lesion.astype(int).ravel().tolist(), background.astype(int).ravel().tolist()
+        ([0, 1, 1, 1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 1, 0, 0])
+        """
+        spacing = np.asarray(self.spacing_kji)
+        lesion = np.zeros(self.values.shape, dtype=bool)
+        background = np.zeros_like(lesion)
+        for points, others, out in (
+            (self.positive, self.negative, lesion),
+            (self.negative, self.positive, background),
+        ):
+            for point in points:
+                gaps = [
+                    float(np.sqrt(np.sum((np.subtract(point, o) * spacing) ** 2))) for o in others
+                ]
+                out |= self.ball(point, min([radius_mm] + [0.499 * g for g in gaps]))
+        return lesion, background
+
     def paste(self, region: np.ndarray) -> np.ndarray:
         """The crop's result placed into a full-size ``[k, j, i]`` uint8 array."""
         out = np.zeros(self.full_shape, dtype=np.uint8)
