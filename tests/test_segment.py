@@ -119,6 +119,26 @@ def test_a_box_alone_uses_its_centre_and_says_so() -> None:
     assert result.volume_ml > 0.5 * left.volume_ml
 
 
+def test_a_box_that_cuts_the_lesion_is_a_warning() -> None:
+    """The box is a hard limit: a mask that reaches its face was cut off there (or leaked to it),
+    and the reader is told. TSC-002's SEGA (an analytic ellipsoid): a box of exactly the lesion's
+    extent, trimmed by 2 voxels in i, is reached; the protocol's box (extent + 10%) is not."""
+    from tscimg.segment.protocol import interior_point, label_box
+
+    visit = baseline_visits()[1]
+    truth = truth_of(visit)
+    click = interior_point(truth, visit.scan.geometry.spacing_mm[::-1])
+    i0, j0, k0, i1, j1, k1 = label_box(truth)
+    clear = segment(visit.scan, Prompts(positive=(click,), box=(i0, j0, k0, i1, j1, k1)))
+    assert not any("box's face" in w for w in clear.warnings)
+    idx = np.argwhere(truth)
+    (k0, j0, i0), (k1, j1, i1) = idx.min(axis=0), idx.max(axis=0)
+    cut_box = (int(i0) + 2, int(j0), int(k0), int(i1), int(j1), int(k1))
+    cut = segment(visit.scan, Prompts(positive=(click,), box=cut_box))
+    warning = next(w for w in cut.warnings if "box's face" in w)
+    assert f"i = {int(i0) + 2}" in warning and "10% larger" in warning
+
+
 def test_segment_cli_writes_a_mask_on_the_scan_grid(tmp_path: Path) -> None:
     visit = baseline_visits()[1]
     folder = (

@@ -20,6 +20,7 @@ from builders import SAMPLE_SCANS, run_tscimg
 
 import tscimg
 from tscimg.longitudinal import register
+from tscimg.synthetic.rendering import voxel_centres_lps
 
 TRUTH = json.loads((SAMPLE_SCANS / "truth.json").read_text())
 VOLUMETRIC = [p for p in TRUTH["patients"] if p["visits"][0]["frame"] is None]
@@ -241,3 +242,25 @@ def test_registration_of_unrelated_content_is_flagged_as_poor() -> None:
     result = register(scan, tscimg.Scan(noise), (centre - 6, centre + 6))
     assert result.quality_ncc < 0.5
     assert any("poor registration" in w for w in result.warnings)
+
+
+def test_a_carried_lesion_reaching_its_leak_guard_is_a_warning() -> None:
+    """The carried box is the software's leak guard, not a box the reader drew: reaching it is a
+    possible leak, said as such, and the reader's "draw the box larger" advice is left out.
+    TSC-002's SEGA (an ellipsoid 14-17 mm across) carried onto the same scan from a 2 mm
+    core: the guard, the core's box grown by 50% (at least 1 mm) per side, is about 8 mm wide."""
+    from tscimg import Mask
+    from tscimg.longitudinal import CarryParameters, carry_lesion
+    from tscimg.synthetic.studies import sega_mr_study
+
+    visit = sega_mr_study().visits[0]
+    geometry = visit.scan.geometry
+    centres = np.asarray(voxel_centres_lps(geometry)).reshape((*geometry.size[::-1], 3))
+    core = np.linalg.norm(centres - np.asarray(visit.lesion_centre_lps("L1")), axis=-1) <= 2.0
+    previous = Mask.from_array(core.astype(np.uint8), geometry)
+    carried = carry_lesion(
+        visit.scan, previous, visit.scan, visit.lesion_type, CarryParameters(box_min_mm=1.0)
+    )
+    assert carried.segmentation.box_faces_reached
+    assert any("reaches its leak guard" in w for w in carried.warnings)
+    assert not any("box's face" in w for w in carried.segmentation.warnings)

@@ -19,7 +19,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import ndimage
@@ -30,7 +30,7 @@ from tscimg.core.mask import Mask, bounding_box
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import LesionType
 from tscimg.longitudinal.registration import Registration, RegistrationParameters, register
-from tscimg.segment import Method, Prompts, Segmentation, segment
+from tscimg.segment import Method, Prompts, Segmentation, box_warning, segment
 
 
 @dataclass(frozen=True)
@@ -172,6 +172,15 @@ def carry_lesion(
         method=Method.REGION_GROWING,
     )
     warnings = list(reg.warnings)
+    if result.box_faces_reached:  # the guard is ours, not a box the reader drew
+        reader_note = box_warning(result.box_faces_reached)
+        result = replace(result, warnings=tuple(w for w in result.warnings if w != reader_note))
+        warnings.append(
+            f"the carried lesion reaches its leak guard (the previous visit's lesion box grown "
+            f"by {params.box_growth:.0%} per side) at {', '.join(result.box_faces_reached)}: it "
+            "may have leaked into neighbouring tissue. Check the mask, or give this visit its "
+            "own prompt"
+        )
     before_ml = previous_mask.voxel_count() * previous_mask.geometry.voxel_volume_mm3 / 1000.0
     ratio = result.volume_ml / before_ml if before_ml > 0 else float("inf")
     if not 0.2 <= ratio <= 5.0:
