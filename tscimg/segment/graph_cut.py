@@ -18,8 +18,9 @@ Positive points are lesion, negative points and everything outside the box are n
 constraints): each click holds a ball of 1.5 mm, at most a tenth of the lesion's size (the
 geometric mean of the extent the box implies) and at most half-way to the nearest click of the
 other kind, so the clicked voxel always keeps the reader's label. A correction click's evidence
-reaches at most a quarter of the lesion's size: on an 8 mm lesion a 10 mm reach relabelled the
-whole lesion at every click, and the protocol's Dice swung up and down instead of rising.
+reaches at most a quarter of the lesion's size (a 10 mm reach covers the whole of a lesion under
+2 cm). Together: breast1 (143 voxels, 6-8 mm across) reaches Dice 0.90 in 6 protocol clicks,
+where before a positive click beside a negative one changed nothing and it never did.
 Without a box there is no shape prior: the method is region growing.
 Peers: GrabCut (Rother 2004), geodesic segmentation (Criminisi 2008, Bai & Sapiro 2009).
 """
@@ -39,7 +40,7 @@ from tscimg.segment.algorithms import grown_on_prepared, region_growing
 from tscimg.segment.appearance import prepared
 from tscimg.segment.parameters import SegmentParameters
 from tscimg.segment.postprocess import Point, fill_holes
-from tscimg.segment.region import WorkRegion
+from tscimg.segment.region import WorkRegion, nearest_mm
 
 _COMPONENTS = 3  # Gaussians per appearance model
 _ITERATIONS = 2  # cuts: the first on the initial models, the second re-trained on the first
@@ -224,8 +225,7 @@ def _click_evidence(
     clicks = [(p, 1) for p in positive[1:]] + [(p, -1) for p in negative]
     for point, sign in clicks:
         others = negative if sign > 0 else positive
-        gaps = [float(np.sqrt(np.sum(((np.subtract(point, o)) * spacing) ** 2))) for o in others]
-        sigma = min([reach_mm] + [0.5 * g for g in gaps])
+        sigma = min(reach_mm, 0.5 * nearest_mm(point, others, spacing))
         if sigma <= 0:
             continue
         at_click = sign * float(raw_llr[point])

@@ -99,10 +99,8 @@ class WorkRegion:
             (self.negative, self.positive, background),
         ):
             for point in points:
-                gaps = [
-                    float(np.sqrt(np.sum((np.subtract(point, o) * spacing) ** 2))) for o in others
-                ]
-                out |= self.ball(point, min([radius_mm] + [0.499 * g for g in gaps]))
+                # just under half: a voxel half-way between two clicks belongs to neither
+                out |= self.ball(point, min(radius_mm, 0.499 * nearest_mm(point, others, spacing)))
         return lesion, background
 
     def paste(self, region: np.ndarray) -> np.ndarray:
@@ -112,6 +110,22 @@ class WorkRegion:
         nk, nj, ni = region.shape
         out[k : k + nk, j : j + nj, i : i + ni] = region
         return out
+
+
+def nearest_mm(
+    point: tuple[int, ...], others: tuple[tuple[int, ...], ...], spacing_kji: np.ndarray
+) -> float:
+    """Distance (mm) from a ``(k, j, i)`` point to the nearest of ``others`` (inf if none).
+
+    Examples
+    --------
+    >>> nearest_mm((0, 0, 0), ((0, 3, 4), (0, 0, 9)), np.array([2.0, 1.0, 1.0]))
+    5.0
+    >>> nearest_mm((0, 0, 0), (), np.ones(3))
+    inf
+    """
+    gaps = [float(np.sqrt(np.sum((np.subtract(point, o) * spacing_kji) ** 2))) for o in others]
+    return min(gaps, default=float("inf"))
 
 
 def _body(values: np.ndarray) -> np.ndarray:
