@@ -55,6 +55,7 @@ _CLICK_MARGIN = 1.0  # a correction click's own log-odds are flipped by this mar
 _COARSE_ABOVE = 250_000  # crops above this many voxels get their geodesic maps on 2x2x2 blocks
 _HARD_FRACTION = 0.1  # a click's fixed ball is at most this fraction of the lesion's size
 _REACH_FRACTION = 0.25  # a correction click's evidence reaches at most this fraction of it
+_BOX_MARGIN = 1.0 / 12.0  # the protocol's box is the extent + 10% per side: 1/12 of the box
 
 
 def _mixture(values: np.ndarray) -> GaussianMixture:
@@ -97,7 +98,7 @@ def _box_prior(
     """
     lo, hi = box_lo.astype(float), box_hi.astype(float)
     extent = hi - lo
-    tight_lo, tight_hi = lo + extent / 12.0, hi - extent / 12.0
+    tight_lo, tight_hi = lo + extent * _BOX_MARGIN, hi - extent * _BOX_MARGIN
     centre = (tight_lo + tight_hi - 1.0) / 2.0
     semi = np.maximum((tight_hi - tight_lo) / 2.0, 0.5)
     grids = np.ogrid[tuple(slice(0, n) for n in shape)]
@@ -239,7 +240,7 @@ def _click_evidence(
 def _lesion_size_mm(box_lo: np.ndarray, box_hi: np.ndarray, spacing: np.ndarray) -> float:
     """The lesion's size implied by the box ``[lo, hi)``: the geometric mean of its tight extent
     (the box shrunk by 1/12 per side), mm."""
-    extent_mm = (box_hi - box_lo) * (10.0 / 12.0) * spacing
+    extent_mm = (box_hi - box_lo) * (1.0 - 2.0 * _BOX_MARGIN) * spacing
     return float(np.exp(np.mean(np.log(np.maximum(extent_mm, spacing)))))
 
 
@@ -251,7 +252,7 @@ def _fits_box(grown: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
         return False
     extent = hi - lo
     first, stop = _extent(grown)
-    gaps = np.concatenate([(first - lo) / extent - 1 / 12, (hi - stop) / extent - 1 / 12])
+    gaps = np.concatenate([(first - lo) / extent, (hi - stop) / extent]) - _BOX_MARGIN
     touches = np.concatenate([first <= lo, stop >= hi])
     return bool(np.all(gaps <= 0.1) and not np.any(touches & np.tile(extent > 2, 2)))
 
