@@ -338,9 +338,10 @@ def _run_track(
 
         result = track(read, output, rules, jobs=jobs, resume=resume, progress=advance)
     paths = write_reports(result, output)
-    statuses = [
+    statuses: list[dict[str, Any]] = [
         {"patient_id": p.patient_id, "lesion_type": a.lesion_type.value, "status": a.status.value,
-         "best_change_pct": None if a.best_change_pct is None else round(a.best_change_pct, 2)}
+         "best_change_pct": None if a.best_change_pct is None else round(a.best_change_pct, 2),
+         "status_note": a.status_note, "review": list(a.review)}
         for p in result.patients
         for a in p.assessments
     ]  # fmt: skip
@@ -361,7 +362,11 @@ def _run_track(
             change = "-" if s["best_change_pct"] is None else f"{s['best_change_pct']:+.1f}%"
             stdout_console.print(
                 f"{s['patient_id']} {s['lesion_type']}: {s['status']} (best change {change})"
+                + (f"; {s['status_note']}" if s["status_note"] else ""),
+                markup=False,
             )
+            for reason in s["review"]:
+                stdout_console.print(f"  review: {reason}", markup=False)
         for e in result.errors:
             stderr_console.print(
                 f"tscimg: error: {e.patient_id}"

@@ -214,3 +214,70 @@ def test_a_target_lesion_missing_at_a_visit_leaves_that_visit_out() -> None:
     assert [t.date for t in patient.assessments[0].timepoints] == [D("2024-02-20")]
     assert any("L2 not measured" in w for w in patient.warnings)
     assert patient.assessments[0].status is ResponseStatus.NO_BASELINE
+
+
+def flagged(date: str, volume: float, reason: str = "the carried lesion changed 7.10-fold"):
+    return VolumeAtVisit(D(date), volume, review=(reason,))
+
+
+def test_a_flagged_latest_visit_is_not_evaluable_never_a_status() -> None:
+    """The issue-14 case: a carried follow-up that leaked 7-fold used to read as progression.
+    Flagged, it is shown with its reason and the status is not_evaluable, with what to do."""
+    visits = [VolumeAtVisit(D("2024-02-20"), 10.0), flagged("2025-03-01", 71.0)]
+    result = assess_response(visits, TSC, START)
+    assert result.status is ResponseStatus.NOT_EVALUABLE
+    assert not result.progression.reached and not result.non_response_12m.reached
+    assert result.review == ("2025-03-01: the carried lesion changed 7.10-fold",)
+    assert result.timepoints[-1].change_from_baseline_pct == pytest.approx(610.0)
+    assert not result.timepoints[-1].progression_met
+    (action,) = result.recommendations
+    assert "own prompt" in action and "corrected mask" in action
+
+
+def test_a_flagged_visit_between_trusted_ones_neither_sets_the_nadir_nor_a_milestone() -> None:
+    """A flagged 4 mL (-60%) in the middle is no response and no nadir: the latest trusted visit
+    (9 mL at 12 months, -10%) is judged against the baseline alone: non-response."""
+    visits = [
+        VolumeAtVisit(D("2024-02-20"), 10.0),
+        flagged("2024-09-01", 4.0),
+        VolumeAtVisit(D("2025-03-01"), 9.0),
+    ]
+    result = assess_response(visits, TSC, START)
+    assert result.status is ResponseStatus.NON_RESPONSE_12M
+    assert not result.response.reached
+    assert result.nadir_date == D("2025-03-01")
+    assert result.timepoints[2].change_from_nadir_pct == pytest.approx(0.0)
+
+
+def test_a_flagged_baseline_makes_every_later_status_not_evaluable() -> None:
+    visits = [flagged("2024-02-20", 10.0, "the segmentation is a best estimate"),
+              VolumeAtVisit(D("2025-03-01"), 5.0)]  # fmt: skip
+    result = assess_response(visits, TSC, START)
+    assert result.status is ResponseStatus.NOT_EVALUABLE
+    assert not result.response.reached
+    assert result.review == ("baseline 2024-02-20: the segmentation is a best estimate",)
+
+
+def test_the_registration_estimate_is_reported_beside_the_segmentation_change() -> None:
+    visits = [
+        VolumeAtVisit(D("2024-02-20"), 10.0),
+        VolumeAtVisit(D("2024-09-01"), 6.5, registration_total_ml=6.8),
+    ]
+    result = assess_response(visits, TSC, START)
+    assert result.timepoints[0].change_registration_pct is None
+    assert result.timepoints[1].change_registration_pct == pytest.approx(-32.0)
+    assert result.timepoints[1].to_dict()["change_registration_pct"] == -32.0
+
+
+def test_a_response_within_the_uncertainty_is_headlined_with_that_qualifier() -> None:
+    visits = [VolumeAtVisit(D("2024-02-20"), 1.0, 0.3), VolumeAtVisit(D("2024-09-01"), 0.6, 0.3)]
+    result = assess_response(visits, TSC, START)
+    assert result.status is ResponseStatus.RESPONSE
+    assert result.status_note is not None and "-40.0%" in result.status_note
+    assert "uncertainty" in result.status_note
+    clear = assess_response(
+        [VolumeAtVisit(D("2024-02-20"), 1.0, 0.01), VolumeAtVisit(D("2024-09-01"), 0.6, 0.01)],
+        TSC,
+        START,
+    )
+    assert clear.status_note is None

@@ -18,11 +18,18 @@ from tscimg.core.vocabularies import VolumeMethod
 from tscimg.io import load_mask, load_scan, write_volume
 from tscimg.io.hashing import content_sha256
 from tscimg.io.manifest import LesionPlan, LesionVisit, PatientPlan
-from tscimg.longitudinal.carry import CarryParameters, carry_lesion
+from tscimg.longitudinal.carry import (
+    CarryParameters,
+    LesionReference,
+    carry_lesion,
+    register_lesion,
+)
+from tscimg.longitudinal.deformation import LesionDeformation
 from tscimg.longitudinal.results import LesionOrigin, LesionVisitResult, ScanFacts
+from tscimg.longitudinal.trust import TrustParameters, change_review
 from tscimg.longitudinal.views import lesion_view
 from tscimg.measure import MeasureParameters, biplane_volume_ml, measure_mask, measure_planar
-from tscimg.segment import Prompts, segment
+from tscimg.segment import Prompts, Segmentation, segment
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,8 @@ class TrackParameters:
     ----------
     carry
         Registration and carrying settings.
+    trust
+        Thresholds of the trust gate (when a measurement is flagged for review).
     measure
         Measurement settings.
     view_min_mm, view_per_diameter
@@ -43,6 +52,7 @@ class TrackParameters:
     """
 
     carry: CarryParameters = field(default_factory=CarryParameters)
+    trust: TrustParameters = field(default_factory=TrustParameters)
     measure: MeasureParameters = field(default_factory=MeasureParameters)
     view_min_mm: float = 40.0
     view_per_diameter: float = 2.5
@@ -131,7 +141,7 @@ def _own_mask(visit: LesionVisit, scan: Scan) -> Mask:
     return Mask.from_array(binary, scan.geometry, source=str(visit.mask), warnings=loaded.warnings)
 
 
-def _prompted(visit: LesionVisit, scan: Scan, lesion: LesionPlan) -> tuple[Mask, str, list[str]]:
+def _prompted(visit: LesionVisit, scan: Scan, lesion: LesionPlan) -> Segmentation:
     p = visit.prompts
     prompts = Prompts.from_physical(
         scan.geometry,
@@ -142,8 +152,7 @@ def _prompted(visit: LesionVisit, scan: Scan, lesion: LesionPlan) -> tuple[Mask,
         box_index=p.box_index,
         box_lps=p.box_lps,
     )
-    result = segment(scan, prompts, lesion.lesion_type)
-    return result.mask, f"{result.preset}/{result.parameters.method.value}", list(result.warnings)
+    return segment(scan, prompts, lesion.lesion_type)
 
 
 def process_patient(
@@ -178,12 +187,12 @@ def process_patient(
     out: list[LesionVisitResult] = []
     by_visit: dict[tuple[datetime.date, ScanKey], list[tuple[int, Mask]]] = {}
     for lesion in plan.lesions.values():
-        previous: tuple[Scan, Mask, str] | None = None
+        references = _References()
         field_of_view_mm: float | None = None
         for visit in lesion.visits:
             try:
-                result, mask = _process_visit(
-                    plan, lesion, visit, previous, visits, base, masks_dir, parameters,
+                result, mask, reference = _process_visit(
+                    plan, lesion, visit, references, visits, base, masks_dir, parameters,
                     field_of_view_mm,
                 )  # fmt: skip
                 if visit.view > 1:  # the second 2D view of this visit: biplane volume
@@ -198,12 +207,48 @@ def process_patient(
             by_visit.setdefault((visit.date, (visit.image, visit.frame)), []).append(
                 (len(out) - 1, mask)
             )
-            previous = (visits.scans[(visit.image, visit.frame)], mask, visit.date.isoformat())
+            references.add(reference, result)
             if field_of_view_mm is None and result.view is not None:
                 field_of_view_mm = result.view.field_of_view_mm  # the same at every visit
     if masks_dir is not None and parameters.dicom_output:
         _export_dicom(plan, visits, by_visit, out, masks_dir.parent / "dicom")
     return out
+
+
+@dataclass
+class _References:
+    """The visits of one lesion that later visits may be carried from.
+
+    A follow-up is carried from the latest trusted visit the reader prompted or outlined (the
+    baseline, unless the reader corrected a later visit); failing that, from the latest trusted
+    visit; a flagged visit never serves. When no visit is trusted, from the first visit, whose
+    flag the follow-up then inherits.
+    """
+
+    first: tuple[LesionReference, tuple[str, ...]] | None = None
+    reader: LesionReference | None = None
+    trusted: LesionReference | None = None
+
+    def add(self, reference: LesionReference, result: LesionVisitResult) -> None:
+        if self.first is None:
+            self.first = (reference, result.review)
+        if result.review:
+            return
+        self.trusted = reference
+        if result.origin is not LesionOrigin.CARRIED:
+            self.reader = reference
+
+    def to_carry_from(self) -> tuple[LesionReference, tuple[str, ...]]:
+        """The reference, and the review reasons a follow-up inherits from it."""
+        chosen = self.reader or self.trusted
+        if chosen is not None:
+            return chosen, ()
+        if self.first is None:  # the manifest reader rules this out
+            raise InputError("nothing to carry from: the lesion's first visit has no prompt")
+        reference, reasons = self.first
+        return reference, tuple(
+            f"carried from {reference.date}, which is itself flagged ({r})" for r in reasons
+        )
 
 
 def biplane_result(
@@ -302,36 +347,88 @@ def _process_visit(
     plan: PatientPlan,
     lesion: LesionPlan,
     visit: LesionVisit,
-    previous: tuple[Scan, Mask, str] | None,
+    references: _References,
     visits: _Visits,
     base: Path,
     masks_dir: Path | None,
     parameters: TrackParameters,
     field_of_view_mm: float | None,
-) -> tuple[LesionVisitResult, Mask]:
+) -> tuple[LesionVisitResult, Mask, LesionReference]:
     scan, facts = visits.load(visit.image, base, visit.frame)
     warnings = list(scan.warnings)
-    registration = None
+    review: list[str] = []
+    registration: dict[str, Any] | None = None
+    deformation: LesionDeformation | None = None
+    segmentation: Segmentation | None = None
+    carry_from: LesionReference | None = None
+    inherited: tuple[str, ...] = ()
+    if references.first is not None and not scan.is_planar:
+        carry_from, inherited = references.to_carry_from()
+        if carry_from.scan.is_planar:
+            carry_from, inherited = None, ()
     if visit.mask is not None:
         mask, origin, method = _own_mask(visit, scan), LesionOrigin.MASK, "given mask"
         warnings += list(mask.warnings)
     elif not visit.carried:
-        mask, method, notes = _prompted(visit, scan, lesion)
-        origin = LesionOrigin.PROMPT
-        warnings += notes
+        segmentation = _prompted(visit, scan, lesion)
+        mask, origin = segmentation.mask, LesionOrigin.PROMPT
+        method = f"{segmentation.preset}/{segmentation.parameters.method.value}"
+        warnings += list(segmentation.warnings)
+        review += list(getattr(segmentation, "review", ()))
     else:
-        if previous is None:  # the manifest reader rules this out
+        if carry_from is None:
+            if scan.is_planar:
+                raise InputError(
+                    "a 2D frame is not carried by registration (each echo view is a new plane)",
+                    path=visit.image,
+                    hint="Give this visit its own prompt (point_lps) in the manifest",
+                )
             raise InputError("nothing to carry from", path=visit.image)
-        carried = carry_lesion(previous[0], previous[1], scan, lesion.lesion_type, parameters.carry)
-        seg = carried.segmentation
-        mask, origin = seg.mask, LesionOrigin.CARRIED
-        method = f"{seg.preset}/{seg.parameters.method.value}"
+        carried = carry_lesion(carry_from, None, scan, lesion.lesion_type, parameters.carry)
+        deformation = carried.deformation
+        segmentation = carried.segmentation
+        mask, origin = carried.mask, LesionOrigin.CARRIED
+        method = (
+            "registration (the reference lesion warped)"
+            if segmentation is None
+            else f"{segmentation.preset}/{segmentation.parameters.method.value}"
+        )
+        if segmentation is not None:
+            warnings += list(segmentation.warnings)
+        warnings += list(carried.warnings)
+        review += list(inherited) + list(carried.review)
+        registration = {"click_lps": [round(v, 2) for v in carried.click_lps]}
+    if carry_from is not None and deformation is None:
+        try:  # the registration's own estimate, beside the reader's outline
+            deformation = register_lesion(carry_from, scan, parameters.carry)
+        except TscimgError as exc:
+            warnings.append(f"no registration-based change estimate: {exc}")
+    registration_ml: float | None = None
+    if carry_from is not None and deformation is not None:
         registration = {
-            **carried.registration.summary(),
-            "click_lps": [round(v, 2) for v in carried.click_lps],
-            "from_date": previous[2],
+            **(registration or {}),
+            **deformation.registration.summary(),
+            "from_date": carry_from.date,
+            "deformable_ncc": round(deformation.quality_ncc, 4),
+            "volume_ratio": round(deformation.volume_ratio, 6),
+            "review": list(deformation.review),
         }
-        warnings += list(seg.warnings) + list(carried.warnings)
+        trusted_estimate = not deformation.review and not deformation.registration.warnings
+        if trusted_estimate:
+            registration_ml = deformation.volume_ml
+        elif origin is not LesionOrigin.CARRIED:
+            warnings += [f"registration estimate not used: {r}" for r in deformation.review]
+        volume_ml = mask.voxel_count() * mask.geometry.voxel_volume_mm3 / 1000.0
+        flags, notes = change_review(
+            volume_ml,
+            carry_from.volume_ml,
+            deformation.volume_ratio if trusted_estimate else None,
+            carry_from.date,
+            parameters.trust,
+            carried=origin is LesionOrigin.CARRIED,
+        )
+        review += flags
+        warnings += notes
     figures, notes = _figures(scan, mask, parameters)
     warnings += notes
     mask_path = None
@@ -364,5 +461,8 @@ def _process_visit(
         scan=facts,
         warnings=tuple(dict.fromkeys(warnings)),
         view=lesion_view(scan, mask, fov, centre_lps=tuple(figures["centroid_lps"])),
+        review=tuple(dict.fromkeys(review)),
+        registration_volume_ml=registration_ml,
     )
-    return result, mask
+    reference = LesionReference(scan, mask, visit.date.isoformat(), segmentation)
+    return result, mask, reference

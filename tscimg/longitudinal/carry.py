@@ -1,11 +1,25 @@
-"""Carrying a lesion to a follow-up visit: register, map the prompt, segment afresh.
+"""Carrying a lesion to a follow-up visit: register, map the reader's prompts, segment alike.
 
-The previous visit's mask is never warped into the follow-up (the tumour changed size).
-Its most interior voxel (the maximum of its distance transform, in mm) is mapped through the
-registration and becomes the follow-up's click; the mask's bounding box, mapped and grown by
-``box_growth`` per side, becomes a leak guard. The follow-up is then segmented with the same
-preset as any prompted visit, always by region growing: the grown box is a guard, whereas the
-graph cut's shape prior reads a box as the lesion's extent plus 10%.
+A follow-up is segmented the way its reference visit was (the baseline, or the last trusted
+visit with the reader's own prompt or mask), so both are measured by one method:
+
+1. the follow-up is registered to the reference (rigid, affine and local, then the deformable
+   stage around the lesion, :mod:`tscimg.longitudinal.deformation`); the same scan entered
+   twice registers to the identity exactly;
+2. the reference's prompts (its clicks, negative clicks and box) are mapped into the follow-up
+   through that registration. The box is the reference lesion's outline carried by the
+   deformable registration (its bounding box in the follow-up) with the margins the reader's
+   box had around the reference lesion: the registered lesion is the spatial prior, and the box
+   follows the lesion as it shrinks or grows;
+3. the follow-up is segmented with the reference's method family and the preset of its lesion
+   type; the intensity model is learned afresh from the mapped clicks (scanner gain and contrast
+   timing change between visits).
+
+A reference given as a mask (no prompts) contributes its most interior voxel as the click and
+its carried outline, grown by the protocol's 10% per side, as the box.
+
+If the segmentation at the follow-up comes out empty, the best estimate is the reference lesion
+warped by the registration, flagged for review.
 
 Examples
 --------
@@ -22,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import SimpleITK as sitk
 from scipy import ndimage
 
 from tscimg.core.errors import InputError, PromptError
@@ -29,8 +44,18 @@ from tscimg.core.geometry import box_corners
 from tscimg.core.mask import Mask, bounding_box
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import LesionType
+from tscimg.longitudinal.deformation import (
+    DeformableParameters,
+    LesionDeformation,
+    deform_around_lesion,
+)
 from tscimg.longitudinal.registration import Registration, RegistrationParameters, register
-from tscimg.segment import Method, Prompts, Segmentation, box_warning, segment
+from tscimg.segment import Prompts, Segmentation, box_warning, preset_for, segment
+
+#: The protocol's box margin (DESIGN.md section 6): the lesion's extent grown by 10% per side.
+PROTOCOL_BOX_MARGIN = 0.1
+
+Index = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -39,31 +64,82 @@ class CarryParameters:
 
     Parameters
     ----------
-    box_growth
-        The mapped bounding box of the previous mask grows by this fraction of its extent per
-        side (0.5 admits a lesion up to twice as long in each direction), at least ``box_min_mm``.
-    box_min_mm
-        Minimum growth per side, mm.
-    use_box
-        Pass the grown box to the segmentation as a leak guard.
     registration
-        Registration settings.
+        Settings of the global registration stages.
+    deformable
+        Settings of the deformable stage around the lesion.
+    max_boundary_points
+        At most this many of the reference lesion's border voxels are mapped to find its
+        carried extent (evenly subsampled).
     """
 
-    box_growth: float = 0.5
-    box_min_mm: float = 5.0
-    use_box: bool = True
     registration: RegistrationParameters = field(default_factory=RegistrationParameters)
+    deformable: DeformableParameters = field(default_factory=DeformableParameters)
+    max_boundary_points: int = 6000
+
+
+@dataclass(frozen=True)
+class LesionReference:
+    """A trusted earlier visit of a lesion, from which later visits are carried.
+
+    Parameters
+    ----------
+    scan, mask
+        The visit's scan and the lesion's mask on its grid.
+    date
+        The visit date (ISO), for messages.
+    segmentation
+        How the mask was made from the reader's prompts; ``None`` for a mask the reader gave.
+    """
+
+    scan: Scan
+    mask: Mask
+    date: str
+    segmentation: Segmentation | None = None
+
+    @property
+    def volume_ml(self) -> float:
+        """The reference lesion's volume (voxel count x voxel volume), mL."""
+        return self.mask.voxel_count() * self.mask.geometry.voxel_volume_mm3 / 1000.0
 
 
 @dataclass(frozen=True)
 class CarriedLesion:
-    """The follow-up segmentation of a carried lesion and how it was placed."""
+    """The follow-up segmentation of a carried lesion and how it was placed.
 
-    segmentation: Segmentation
-    registration: Registration
-    click_lps: tuple[float, float, float]
-    warnings: tuple[str, ...]
+    Parameters
+    ----------
+    mask
+        The follow-up's lesion mask (on the follow-up's grid).
+    segmentation
+        The segmentation that made it; ``None`` when it came out empty and ``mask`` is the
+        reference lesion warped by the registration (then ``review`` says so).
+    deformation
+        The registration, with the second (Jacobian) volume estimate.
+    prompts
+        The prompts mapped into the follow-up.
+    warnings, review
+        Notes; reasons the mask cannot be trusted without a reader's check.
+    """
+
+    mask: Mask
+    segmentation: Segmentation | None
+    deformation: LesionDeformation
+    prompts: Prompts
+    warnings: tuple[str, ...] = ()
+    review: tuple[str, ...] = ()
+
+    @property
+    def registration(self) -> Registration:
+        """The registration the prompts were mapped through."""
+        return self.deformation.registration
+
+    @property
+    def click_lps(self) -> tuple[float, float, float]:
+        """The first mapped click, LPS (mm)."""
+        g = self.mask.geometry
+        p = g.index_to_lps(self.prompts.positive[0])
+        return (p[0], p[1], p[2])
 
 
 def mask_bounds_lps(mask: Mask) -> tuple[np.ndarray, np.ndarray]:
@@ -100,92 +176,253 @@ def interior_point_lps(mask: Mask) -> tuple[float, float, float]:
     return (p[0], p[1], p[2])
 
 
-def carry_lesion(
-    previous: Scan,
-    previous_mask: Mask,
-    follow_up: Scan,
-    lesion_type: LesionType,
-    parameters: CarryParameters | None = None,
-    registration: Registration | None = None,
-) -> CarriedLesion:
-    """Segment in ``follow_up`` the lesion that ``previous_mask`` outlines in ``previous``.
-
-    Parameters
-    ----------
-    previous, previous_mask
-        The earlier visit and the lesion's mask on its grid.
-    follow_up
-        The later visit.
-    lesion_type
-        Preset for the follow-up's segmentation.
-    parameters
-        Box growth and registration settings.
-    registration
-        A registration of ``follow_up`` to ``previous`` already computed (for several lesions
-        on the same pair of scans); computed here when ``None``.
+def register_lesion(
+    reference: LesionReference, follow_up: Scan, parameters: CarryParameters | None = None
+) -> LesionDeformation:
+    """Register ``follow_up`` to the reference visit around its lesion (global stages, then
+    the deformable stage): the map of its points and the registration-based volume change.
 
     Raises
     ------
-    PromptError
-        When the lesion maps outside the follow-up scan, or the segmentation there is empty.
     InputError
-        When either scan is a single 2D frame (an echo view): give that visit its own prompt.
+        When either scan is a single 2D frame, or the registration fails.
     """
     params = parameters or CarryParameters()
-    if follow_up.is_planar or previous.is_planar:
+    if follow_up.is_planar or reference.scan.is_planar:
         raise InputError(
             "a 2D frame is not carried by registration (each echo view is a new plane)",
             path=follow_up.source,
             hint="Give this visit its own prompt (point_lps) in the manifest",
         )
-    previous_mask.require_on(previous.geometry, previous.source or "the previous scan")
-    low, high = mask_bounds_lps(previous_mask)
-    reg = registration or register(previous, follow_up, (low, high), params.registration)
-    click = reg.map_point(interior_point_lps(previous_mask))
-    g = follow_up.geometry
-    index = g.lps_to_index(click)
-    if not g.contains_index(index):
-        raise PromptError(
-            f"the lesion carried from {previous.source} maps outside this scan (LPS "
-            f"{', '.join(f'{v:.1f}' for v in click)})",
-            path=follow_up.source,
-            hint="Give this visit its own prompt (point_lps) in the manifest",
+    reference.mask.require_on(reference.scan.geometry, reference.scan.source or "the reference")
+    try:
+        registration = register(
+            reference.scan, follow_up, mask_bounds_lps(reference.mask), params.registration
         )
-    click_index = (round(index[0]), round(index[1]), round(index[2]))
-    box = None
-    if params.use_box:
-        corners = reg.map_points(box_corners(low, high))
-        idx = np.array([g.lps_to_index(c) for c in corners])
-        lo, hi = idx.min(axis=0), idx.max(axis=0)
-        spacing = np.asarray(g.spacing_mm)
-        grow = np.maximum((hi - lo) * params.box_growth, params.box_min_mm / spacing)
-        top = np.asarray(g.size) - 1
-        lo = np.clip(np.floor(lo - grow), 0, top).astype(int)
-        hi = np.clip(np.ceil(hi + grow), 0, top).astype(int)
-        lo = np.minimum(lo, click_index)
-        hi = np.maximum(hi, click_index)
-        box = (int(lo[0]), int(lo[1]), int(lo[2]), int(hi[0]), int(hi[1]), int(hi[2]))
-    result = segment(
-        follow_up,
-        Prompts(positive=(click_index,), box=box),
-        lesion_type,
-        method=Method.REGION_GROWING,
+        return deform_around_lesion(
+            reference.scan, reference.mask, follow_up, registration, params.deformable
+        )
+    except RuntimeError as exc:  # ITK gives up (no overlap, no samples): say so, by file
+        raise InputError(
+            f"the registration to the visit of {reference.date} failed ({exc})",
+            path=follow_up.source,
+            hint="Check that both scans show the same anatomy, or give this visit its own "
+            "prompt or mask",
+        ) from exc
+
+
+def _boundary_lps(mask: Mask, limit: int) -> np.ndarray:
+    """LPS (mm) of the mask's border voxels, at most ``limit`` (evenly subsampled)."""
+    arr = mask.array_view() > 0
+    border = arr & ~ndimage.binary_erosion(arr)
+    kji = np.argwhere(border)
+    if len(kji) > limit:
+        kji = kji[np.linspace(0, len(kji) - 1, limit).astype(int)]
+    ijk = kji[:, ::-1].astype(float)
+    m = mask.geometry.index_to_lps_matrix
+    return np.asarray(ijk @ m[:3, :3].T + m[:3, 3])
+
+
+def _mapped_index(
+    registration: Registration, reference: Scan, follow_up: Scan, index: Index
+) -> tuple[float, ...]:
+    return follow_up.geometry.lps_to_index(
+        registration.map_point(reference.geometry.index_to_lps(index))
     )
-    warnings = list(reg.warnings)
-    if result.box_faces_reached:  # the guard is ours, not a box the reader drew
+
+
+def carried_box(
+    reference: LesionReference,
+    follow_up: Scan,
+    registration: Registration,
+    margins: tuple[np.ndarray, np.ndarray] | None,
+    max_points: int = 6000,
+) -> tuple[int, int, int, int, int, int]:
+    """The reference lesion's carried extent in the follow-up, grown by ``margins``.
+
+    Parameters
+    ----------
+    reference
+        The visit the lesion is carried from.
+    follow_up
+        The later visit (the box is on its grid).
+    registration
+        Maps reference points into the follow-up (with the deformable stage).
+    margins
+        ``(low, high)`` per axis, fractions of the carried extent to add on each side;
+        ``None``: the protocol's 10% per side.
+    max_points
+        At most this many of the lesion's border voxels are mapped.
+
+    Returns
+    -------
+    tuple of int
+        ``(i0, j0, k0, i1, j1, k1)`` inclusive, clipped to the follow-up's grid.
+    """
+    points = _boundary_lps(reference.mask, max_points)
+    mapped = registration.map_points(points)
+    g = follow_up.geometry
+    m_inv = np.linalg.inv(g.index_to_lps_matrix)
+    idx = mapped @ m_inv[:3, :3].T + m_inv[:3, 3]
+    lo, hi = idx.min(axis=0), idx.max(axis=0)
+    extent = hi - lo + 1.0
+    low, high = margins or (np.full(3, PROTOCOL_BOX_MARGIN), np.full(3, PROTOCOL_BOX_MARGIN))
+    top = np.asarray(g.size) - 1
+    lo_box = np.clip(np.floor(lo - low * extent + 0.5), 0, top).astype(int)
+    hi_box = np.clip(np.floor(hi + high * extent + 0.5), 0, top).astype(int)
+    return (
+        int(lo_box[0]), int(lo_box[1]), int(lo_box[2]),
+        int(hi_box[0]), int(hi_box[1]), int(hi_box[2]),
+    )  # fmt: skip
+
+
+def _box_margins(segmentation: Segmentation) -> tuple[np.ndarray, np.ndarray] | None:
+    """The reader's box margins around the lesion it outlined, as fractions of its extent."""
+    box = segmentation.prompts.box
+    extent = bounding_box(segmentation.mask.array_view() > 0)
+    if box is None or extent is None:
+        return None
+    first = np.array([extent[2].start, extent[1].start, extent[0].start], dtype=float)
+    last = np.array([extent[2].stop, extent[1].stop, extent[0].stop], dtype=float) - 1.0
+    size = last - first + 1.0
+    low = np.clip((first - np.asarray(box[:3])) / size, 0.0, 1.0)
+    high = np.clip((np.asarray(box[3:]) - last) / size, 0.0, 1.0)
+    return low, high
+
+
+def warped_mask(
+    reference: LesionReference, follow_up: Scan, deformation: LesionDeformation
+) -> Mask:
+    """The reference lesion carried into the follow-up's grid by the registration (the
+    registration's own outline of it: what the second volume estimate measures)."""
+    stages = deformation.registration.stages
+    # SimpleITK applies the last added transform first, so adding the stages' inverses in the
+    # order the stages apply undoes the last stage first
+    inverse = sitk.CompositeTransform(3)
+    for t in stages:
+        if isinstance(t, sitk.DisplacementFieldTransform):
+            field = sitk.InvertDisplacementField(t.GetDisplacementField(), 20)
+            inverse.AddTransform(sitk.DisplacementFieldTransform(field))
+        else:
+            inverse.AddTransform(t.GetInverse())
+    source = sitk.Cast(reference.mask.image > 0, sitk.sitkFloat32)
+    fraction = sitk.Resample(source, follow_up.image, inverse, sitk.sitkLinear, 0.0)
+    labels = (sitk.GetArrayViewFromImage(fraction) >= 0.5).astype(np.uint8)
+    return Mask.from_array(labels, follow_up.geometry, source="tscimg.carry:registration")
+
+
+def carry_lesion(
+    reference: LesionReference | Scan,
+    reference_mask: Mask | None,
+    follow_up: Scan,
+    lesion_type: LesionType | str,
+    parameters: CarryParameters | None = None,
+    deformation: LesionDeformation | None = None,
+) -> CarriedLesion:
+    """Segment in ``follow_up`` the lesion of ``reference``, alike (see the module docstring).
+
+    Parameters
+    ----------
+    reference
+        The reference visit (its scan, mask and, when the reader prompted it, its
+        segmentation). A bare scan with ``reference_mask`` is a reference given as a mask.
+    reference_mask
+        With a bare scan: the lesion's mask on its grid; otherwise ``None``.
+    follow_up
+        The later visit.
+    lesion_type
+        Preset for the follow-up's segmentation.
+    parameters
+        Registration settings.
+    deformation
+        The registration of ``follow_up`` to the reference already computed by
+        :func:`register_lesion`; computed here when ``None``.
+
+    Raises
+    ------
+    PromptError
+        When the lesion maps outside the follow-up scan.
+    InputError
+        When either scan is a single 2D frame (an echo view): give that visit its own prompt.
+    """
+    params = parameters or CarryParameters()
+    if isinstance(reference, Scan):
+        if reference_mask is None:
+            raise ValueError("a reference scan needs its lesion mask")
+        reference = LesionReference(reference, reference_mask, reference.source or "previous")
+    deformation = deformation or register_lesion(reference, follow_up, params)
+    reg = deformation.registration
+    g = follow_up.geometry
+    ref_seg = reference.segmentation
+    if ref_seg is not None:
+        positive_ref = list(ref_seg.prompts.positive)
+        negative_ref = list(ref_seg.prompts.negative)
+    else:
+        point = reference.scan.geometry.lps_to_index(interior_point_lps(reference.mask))
+        positive_ref = [(round(point[0]), round(point[1]), round(point[2]))]
+        negative_ref = []
+    positive: list[Index] = []
+    negative: list[Index] = []
+    review = list(deformation.review) + list(reg.warnings)
+    for points, out in ((positive_ref, positive), (negative_ref, negative)):
+        for p in points:
+            q = _mapped_index(reg, reference.scan, follow_up, p)
+            if g.contains_index(q):
+                out.append((round(q[0]), round(q[1]), round(q[2])))
+    if not positive:
+        raise PromptError(
+            f"the lesion carried from the visit of {reference.date} maps outside this scan",
+            path=follow_up.source,
+            hint="Check the scan's coverage, or give this visit its own prompt (point_lps)",
+        )
+    negative = [p for p in negative if p not in positive]
+    has_box = ref_seg is None or ref_seg.prompts.box is not None
+    box = None
+    if has_box:
+        margins = None if ref_seg is None else _box_margins(ref_seg)
+        box = carried_box(reference, follow_up, reg, margins, params.max_boundary_points)
+        lo, hi = np.asarray(box[:3]), np.asarray(box[3:])
+        # every mapped click lies in the box (a box never excludes what the reader clicked)
+        for p in positive:
+            lo, hi = np.minimum(lo, p), np.maximum(hi, p)
+        box = (int(lo[0]), int(lo[1]), int(lo[2]), int(hi[0]), int(hi[1]), int(hi[2]))
+    prompts = Prompts(positive=tuple(positive), negative=tuple(negative), box=box)
+    if ref_seg is None:
+        method = preset_for(LesionType(lesion_type), follow_up.modality).parameters.method
+    else:
+        method = ref_seg.parameters.method
+    warnings: list[str] = []
+    try:
+        result: Segmentation | None = segment(follow_up, prompts, lesion_type, method=method)
+    except PromptError as exc:
+        result = None
+        review.append(
+            f"the segmentation carried from {reference.date} came out empty ({exc.args[0]}); "
+            "the outline is the reference lesion warped by the registration"
+        )
+    if result is None:
+        mask = warped_mask(reference, follow_up, deformation)
+        if mask.voxel_count() == 0:
+            raise PromptError(
+                f"the lesion carried from the visit of {reference.date} is empty in this scan",
+                path=follow_up.source,
+                hint="Give this visit its own prompt (point_lps) or a mask in the manifest",
+            )
+        return CarriedLesion(mask, None, deformation, prompts, (), tuple(dict.fromkeys(review)))
+    if result.box_faces_reached:  # the box is carried, not drawn by the reader
         reader_note = box_warning(result.box_faces_reached)
         result = replace(result, warnings=tuple(w for w in result.warnings if w != reader_note))
-        warnings.append(
-            f"the carried lesion reaches its leak guard (the previous visit's lesion box grown "
-            f"by {params.box_growth:.0%} per side) at {', '.join(result.box_faces_reached)}: it "
-            "may have leaked into neighbouring tissue. Check the mask, or give this visit its "
-            "own prompt"
+        review.append(
+            f"the carried lesion reaches the box carried from {reference.date} at "
+            f"{', '.join(result.box_faces_reached)}: it grew beyond the registered outline, "
+            "or leaked into neighbouring tissue"
         )
-    before_ml = previous_mask.voxel_count() * previous_mask.geometry.voxel_volume_mm3 / 1000.0
-    ratio = result.volume_ml / before_ml if before_ml > 0 else float("inf")
-    if not 0.2 <= ratio <= 5.0:
-        warnings.append(
-            f"the carried lesion's volume changed {ratio:.2f}-fold since the previous visit: "
-            "check the mask, or give this visit its own prompt"
-        )
-    return CarriedLesion(result, reg, click, tuple(warnings))
+    review += list(getattr(result, "review", ()))
+    return CarriedLesion(
+        result.mask,
+        result,
+        deformation,
+        prompts,
+        tuple(warnings),
+        tuple(dict.fromkeys(review)),
+    )

@@ -101,6 +101,11 @@ class Registration:
     quality_ncc_before: float
     warnings: tuple[str, ...] = field(default=())
 
+    @property
+    def is_identity(self) -> bool:
+        """Whether every point maps to itself (a scan registered to an identical scan)."""
+        return all(t.GetTransformEnum() == sitk.sitkIdentity for t in self.stages)
+
     def map_point(self, point_lps: Sequence[float]) -> tuple[float, float, float]:
         """A previous-visit point (LPS, mm) in the follow-up's physical space."""
         p = tuple(float(v) for v in point_lps)
@@ -121,7 +126,7 @@ class Registration:
         }
 
 
-def _scalar(image: sitk.Image) -> sitk.Image:
+def scalar_image(image: sitk.Image) -> sitk.Image:
     """One component (the first of a vector image). 16-bit and wider types are kept (every stage
     crops or bin-shrinks first and casts the small result, not the full volume; bin averages
     lose under one grey level); 8-bit images are cast, as their bin averages would lose more."""
@@ -243,7 +248,7 @@ def _ncc(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
     return float((x * y).sum() / denom) if denom > 0 else 0.0
 
 
-def _composite(stages: Sequence[sitk.Transform]) -> sitk.Transform:
+def composite(stages: Sequence[sitk.Transform]) -> sitk.Transform:
     """One transform applying ``stages`` in order (SimpleITK applies the last added first)."""
     composite = sitk.CompositeTransform(3)
     for t in reversed(stages):
@@ -254,7 +259,7 @@ def _composite(stages: Sequence[sitk.Transform]) -> sitk.Transform:
 def _local_quality(
     fixed_block: sitk.Image, moving: sitk.Image, stages: Sequence[sitk.Transform]
 ) -> float:
-    transform = _composite(stages) if stages else sitk.Transform()
+    transform = composite(stages) if stages else sitk.Transform()
     warped = sitk.Resample(
         moving, fixed_block, transform, sitk.sitkLinear, np.nan, sitk.sitkFloat32
     )
@@ -289,8 +294,8 @@ def register(
         When either scan is a single 2D frame (nothing to align in 3D).
     """
     params = parameters or RegistrationParameters()
-    fixed_full = _scalar(previous.image)
-    moving_full = _scalar(follow_up.image)
+    fixed_full = scalar_image(previous.image)
+    moving_full = scalar_image(follow_up.image)
     if fixed_full.GetDimension() != 3 or moving_full.GetDimension() != 3:
         raise ValueError("registration needs two 3D scans")
     for scan in (previous, follow_up):
@@ -300,6 +305,8 @@ def register(
                 path=scan.source,
                 hint="Register volumes only; segment each 2D view from its own prompt",
             )
+    if same_image(previous, follow_up):
+        return Registration((sitk.Transform(3, sitk.sitkIdentity),), 1.0, 1.0)
     coarse = params.coarse_spacing_mm
     for img in (fixed_full, moving_full):
         phys = np.asarray(img.GetSize()) * np.asarray(img.GetSpacing())
@@ -366,6 +373,24 @@ def register(
             "own prompt"
         )
     return Registration(stages, after, before, tuple(warnings))
+
+
+def same_image(a: Scan, b: Scan) -> bool:
+    """Whether two scans hold the same voxels on the same grid (the same scan entered twice).
+
+    Their registration is then the identity, exactly: an optimizer started from it would only
+    add noise.
+    """
+    ia, ib = a.image, b.image
+    if (
+        ia.GetSize() != ib.GetSize()
+        or ia.GetSpacing() != ib.GetSpacing()
+        or ia.GetOrigin() != ib.GetOrigin()
+        or ia.GetDirection() != ib.GetDirection()
+        or ia.GetPixelID() != ib.GetPixelID()
+    ):
+        return False
+    return bool(np.array_equal(sitk.GetArrayViewFromImage(ia), sitk.GetArrayViewFromImage(ib)))
 
 
 def _reach(

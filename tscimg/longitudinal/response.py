@@ -32,6 +32,7 @@ from tscimg.longitudinal.criteria import (
     NON_RESPONSE_ACTIONS_BY_TYPE,
     ResponseCriteria,
 )
+from tscimg.longitudinal.trust import REVIEW_ACTION
 
 #: Percentages within this of a threshold count as reaching it (floating-point rounding).
 THRESHOLD_TOLERANCE_PCT = 1e-9
@@ -42,6 +43,7 @@ MONTHS_TOLERANCE = 1e-9
 class ResponseStatus(StrEnum):
     """The status of the latest visit, in DESIGN.md section 5's order of precedence."""
 
+    NOT_EVALUABLE = "not_evaluable"  # a target lesion's latest measurement is flagged for review
     PROGRESSION = "progression"
     RESPONSE = "response"
     NON_RESPONSE_12M = "non_response_12m"
@@ -65,12 +67,19 @@ class VolumeAtVisit:
     new_lesion_diameters_mm
         Lesions of the tracked type first seen at this visit (after baseline): id -> longest
         diameter, mm.
+    review
+        Why a target lesion's measurement at this visit cannot be trusted (the trust gate;
+        empty: trusted). A flagged visit is shown but never decides a status.
+    registration_total_ml
+        The registration-based estimate of the same sum (``None``: not available).
     """
 
     date: datetime.date
     total_volume_ml: float
     uncertainty_ml: float = 0.0
     new_lesion_diameters_mm: Mapping[str, float] = field(default_factory=dict)
+    review: tuple[str, ...] = ()
+    registration_total_ml: float | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,8 @@ class TimepointAssessment:
     progression_reasons: tuple[str, ...]
     after_treatment_stop: bool
     regrowth_after_stop: bool
+    change_registration_pct: float | None = None
+    review: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values."""
@@ -113,12 +124,14 @@ class TimepointAssessment:
             "is_baseline": self.is_baseline,
             "change_from_baseline_pct": _rounded(self.change_from_baseline_pct, 2),
             "change_from_nadir_pct": _rounded(self.change_from_nadir_pct, 2),
+            "change_registration_pct": _rounded(self.change_registration_pct, 2),
             "change_within_uncertainty": self.change_within_uncertainty,
             "response_met": self.response_met,
             "progression_met": self.progression_met,
             "progression_reasons": list(self.progression_reasons),
             "after_treatment_stop": self.after_treatment_stop,
             "regrowth_after_stop": self.regrowth_after_stop,
+            "review": list(self.review),
         }
 
 
@@ -141,6 +154,8 @@ class ResponseAssessment:
     status: ResponseStatus
     recommendations: tuple[str, ...]
     warnings: tuple[str, ...]
+    review: tuple[str, ...] = ()
+    status_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The assessment part of report.json (schema ``tscimg.report/1``)."""
@@ -155,6 +170,8 @@ class ResponseAssessment:
             "non_response_12m_date": _iso(self.non_response_12m.date),
             "regrowth_after_stop": self.regrowth_after_stop.to_dict(),
             "status": self.status.value,
+            "status_note": self.status_note,
+            "review": list(self.review),
             "recommendations": list(self.recommendations),
             "warnings": list(self.warnings),
         }
@@ -290,8 +307,13 @@ def assess_response(
         response_met = progression_met = regrowth_met = False
         reasons: list[str] = []
         stopped = treatment_stop is not None and visit.date > treatment_stop
+        # a flagged measurement (or a flagged baseline) is shown, never decides anything
+        comparable = not visit.review and not baseline.review
+        change_r = None
         if usable_baseline:
             change_b = _pct(visit.total_volume_ml, baseline.total_volume_ml)
+            if after_baseline and visit.registration_total_ml is not None:
+                change_r = _pct(visit.registration_total_ml, baseline.total_volume_ml)
         if usable_baseline and visit.date >= baseline.date:
             combined = math.hypot(visit.uncertainty_ml, baseline.uncertainty_ml)
             within = (
@@ -299,14 +321,14 @@ def assess_response(
                 and combined > 0
                 and abs(visit.total_volume_ml - baseline.total_volume_ml) < combined
             )
-            if visit.total_volume_ml < nadir.total_volume_ml:
+            if comparable and visit.total_volume_ml < nadir.total_volume_ml:
                 nadir = visit
             change_n = (
                 _pct(visit.total_volume_ml, nadir.total_volume_ml)
                 if nadir.total_volume_ml > 0
                 else None
             )
-        if after_baseline and change_b is not None:
+        if after_baseline and change_b is not None and comparable:
             tol = THRESHOLD_TOLERANCE_PCT
             response_met = change_b <= -criteria.response_reduction_pct + tol
             grew = (
@@ -334,6 +356,7 @@ def assess_response(
             regrowth = Milestone(True, visit.date)
         if (
             after_baseline
+            and comparable
             and months >= criteria.non_response_months - MONTHS_TOLERANCE
             and not response.reached
             and not non_response.reached
@@ -354,6 +377,8 @@ def assess_response(
                 progression_reasons=tuple(reasons),
                 after_treatment_stop=stopped,
                 regrowth_after_stop=regrowth_met,
+                change_registration_pct=change_r,
+                review=visit.review,
             )
         )
         if within:
@@ -374,12 +399,25 @@ def assess_response(
     if non_response.reached and response.reached:
         non_response = Milestone()
     status = _status(latest, usable_baseline, baseline, response, last_months, criteria)
+    review = tuple(f"{latest.date.isoformat()}: {r}" for r in latest.review)
+    if baseline.review and baseline.date != latest.date:
+        review += tuple(f"baseline {baseline.date.isoformat()}: {r}" for r in baseline.review)
+    note = None
+    if status in (ResponseStatus.RESPONSE, ResponseStatus.NON_RESPONSE_12M) and (
+        latest.change_within_uncertainty
+    ):
+        note = (
+            f"the change from baseline ({latest.change_from_baseline_pct:+.1f}%) is within the "
+            "measurements' own uncertainty"
+        )
     measured = [
         t for t in timepoints if t.change_from_baseline_pct is not None and t.date >= baseline.date
     ]
     best = min((t.change_from_baseline_pct for t in measured), default=None)  # type: ignore[type-var]
     recommendations: tuple[str, ...] = ()
-    if non_response.reached:
+    if status is ResponseStatus.NOT_EVALUABLE:
+        recommendations = (REVIEW_ACTION,)
+    elif non_response.reached:
         recommendations = NON_RESPONSE_ACTIONS + NON_RESPONSE_ACTIONS_BY_TYPE.get(lesion_type, ())
     return ResponseAssessment(
         lesion_type=lesion_type,
@@ -397,6 +435,8 @@ def assess_response(
         status=status,
         recommendations=recommendations,
         warnings=tuple(warnings),
+        review=review,
+        status_note=note,
     )
 
 
@@ -408,6 +448,8 @@ def _status(
     months: float,
     criteria: ResponseCriteria,
 ) -> ResponseStatus:
+    if latest.review or (baseline.review and latest.date > baseline.date):
+        return ResponseStatus.NOT_EVALUABLE
     if not usable_baseline or latest.date <= baseline.date:
         return ResponseStatus.NO_BASELINE
     if latest.progression_met:

@@ -96,7 +96,11 @@ class LesionVisitResult:
     """One lesion at one visit: its measurement and how its outline was obtained.
 
     ``measurement`` holds the figures of :class:`tscimg.measure.LesionMeasurement` as plain
-    values (``volume_ml``, ``volume_uncertainty_ml``, diameters, ...).
+    values (``volume_ml``, ``volume_uncertainty_ml``, diameters, ...). ``review`` lists the
+    reasons the measurement must be checked by a reader before it counts (the trust gate of
+    DESIGN.md section 5; empty: trusted). ``registration_volume_ml`` is the registration's own
+    estimate of the volume (the reference visit's volume times the Jacobian determinant
+    integrated over its lesion), when a trusted registration to an earlier visit exists.
     """
 
     lesion_id: str
@@ -113,6 +117,8 @@ class LesionVisitResult:
     view: LesionView | None = field(default=None, compare=False, repr=False)
     dicom_seg: str | None = None
     dicom_sr: str | None = None
+    review: tuple[str, ...] = ()
+    registration_volume_ml: float | None = None
 
     @property
     def volume_ml(self) -> float:
@@ -136,6 +142,10 @@ class LesionVisitResult:
             "dicom_seg": self.dicom_seg,
             "dicom_sr": self.dicom_sr,
             "warnings": list(self.warnings),
+            "review": list(self.review),
+            "registration_volume_ml": None
+            if self.registration_volume_ml is None
+            else round(self.registration_volume_ml, 6),
             **extra,
         }
 
@@ -144,7 +154,8 @@ class LesionVisitResult:
         """Inverse of :meth:`to_dict` (used to resume a batch)."""
         fixed = {
             "lesion_id", "lesion_type", "date", "image", "origin", "mask", "method",
-            "registration", "scan", "warnings", "view", "dicom_seg", "dicom_sr",
+            "registration", "scan", "warnings", "view", "dicom_seg", "dicom_sr", "review",
+            "registration_volume_ml",
         }  # fmt: skip
         return cls(
             lesion_id=d["lesion_id"],
@@ -161,6 +172,8 @@ class LesionVisitResult:
             view=None if d.get("view") is None else LesionView.from_dict(d["view"]),
             dicom_seg=d.get("dicom_seg"),
             dicom_sr=d.get("dicom_sr"),
+            review=tuple(d.get("review", ())),
+            registration_volume_ml=d.get("registration_volume_ml"),
         )
 
 
@@ -289,6 +302,7 @@ class CohortResult:
                             "is_baseline": tp.is_baseline,
                             "change_from_baseline_pct": _round(tp.change_from_baseline_pct, 2),
                             "change_from_nadir_pct": _round(tp.change_from_nadir_pct, 2),
+                            "change_registration_pct": _round(tp.change_registration_pct, 2),
                             "change_within_uncertainty": tp.change_within_uncertainty,
                             "response_met": tp.response_met,
                             "progression_met": tp.progression_met,
@@ -299,6 +313,7 @@ class CohortResult:
                             if lv.registration is None
                             else lv.registration.get("quality_ncc"),
                             "mask": lv.mask,
+                            "review": " | ".join(lv.review),
                             "warnings": " | ".join(lv.warnings),
                         }
                     )
@@ -397,6 +412,7 @@ def assess_patient(
                 for lid, lv in here.items()
                 if lid in new_lesions and new_lesions[lid] == d
             }
+            estimates = [here[lid].registration_volume_ml for lid in present]
             volumes.append(
                 VolumeAtVisit(
                     d,
@@ -406,6 +422,12 @@ def assess_patient(
                         for lid in present
                     ),
                     new_here,
+                    review=tuple(
+                        f"{lid}: {reason}" for lid in sorted(present) for reason in here[lid].review
+                    ),
+                    registration_total_ml=None
+                    if any(e is None for e in estimates)
+                    else sum(e for e in estimates if e is not None),
                 )
             )
         assessment = assess_response(volumes, criteria, treatment_start, treatment_stop, kind)

@@ -59,8 +59,22 @@ def volume_plot_png(
     volumes = [t.total_volume_ml for t in points]
     errors = [t.uncertainty_ml for t in points]
     ax.errorbar(_days(dates), volumes, yerr=errors, marker="o", color="#1f4e79", capsize=3,
-                label="sum of target lesions")  # fmt: skip
+                label="sum of target lesions (segmentation)")  # fmt: skip
+    flagged = [t for t in points if t.review]
+    if flagged:
+        ax.scatter(_days([t.date for t in flagged]), [t.total_volume_ml for t in flagged],
+                   s=120, facecolors="none", edgecolors="#c62828", linewidths=1.5, zorder=5,
+                   label="flagged for review (not evaluated)")  # fmt: skip
     baseline = next((t for t in points if t.is_baseline), None)
+    if baseline is not None and baseline.total_volume_ml > 0:
+        estimated = [t for t in points if t.change_registration_pct is not None]
+        if estimated:
+            v0 = baseline.total_volume_ml
+            ax.plot(_days([baseline.date] + [t.date for t in estimated]),
+                    [v0] + [v0 * (1 + t.change_registration_pct / 100) for t in estimated
+                            if t.change_registration_pct is not None],
+                    marker="s", ms=4, ls=":", color="#8e24aa",
+                    label="registration estimate (Jacobian)")  # fmt: skip
     if baseline is not None and baseline.total_volume_ml > 0:
         v0 = baseline.total_volume_ml
         ax.axhline(v0, color="#555555", lw=1, label="baseline")

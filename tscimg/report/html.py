@@ -25,6 +25,7 @@ _ENV = Environment(
 
 #: How each status reads to a person, and its colour class in the page.
 STATUS_TEXT = {
+    "not_evaluable": ("Not evaluable: a measurement needs a reader's check", "warn"),
     "progression": ("Progression", "bad"),
     "response": ("Response", "good"),
     "non_response_12m": ("Non-response at 12 months", "bad"),

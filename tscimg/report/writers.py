@@ -39,6 +39,7 @@ CSV_COLUMNS = (
     "is_baseline",
     "change_from_baseline_pct",
     "change_from_nadir_pct",
+    "change_registration_pct",
     "change_within_uncertainty",
     "response_met",
     "progression_met",
@@ -47,6 +48,7 @@ CSV_COLUMNS = (
     "criteria",
     "registration_ncc",
     "mask",
+    "review",
     "warnings",
 )
 

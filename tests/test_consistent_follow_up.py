@@ -1,0 +1,163 @@
+"""Follow-ups measured consistently with their baseline, the registration's second estimate, and
+the trust gate, end to end through ``tscimg.track`` (issue 14).
+
+Truth: the same scan twice is no change at all (0.0%, exactly); the same anatomy moved and
+re-sliced is no change either (within 3%); the sample studies' analytic ellipsoid volumes; and
+what a scan holds (noise is not anatomy, a cropped scan lacks what it lacks).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from builders import SAMPLE_SCANS
+
+import tscimg
+
+TRUTH = json.loads((SAMPLE_SCANS / "truth.json").read_text())
+SEGA = next(p for p in TRUTH["patients"] if p["patient_id"] == "TSC-002")
+BASELINE = SAMPLE_SCANS / SEGA["visits"][0]["nifti"]
+CENTRE_LPS = SEGA["visits"][0]["lesions"]["L1"]["centre_lps"]
+
+
+def _track(tmp_path: Path, rows: list[dict[str, str]]) -> dict[str, Any]:
+    """Run ``tscimg.track`` on a one-patient manifest; the patient's single assessment."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    manifest = tmp_path / "manifest.csv"
+    columns = ["patient_id", "date", "image", "lesion_id", "lesion_type", "point_lps", "box_lps",
+               "treatment_start"]  # fmt: skip
+    with manifest.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({"patient_id": "P", "lesion_id": "L1", "lesion_type": "sega", **row})
+    result = tscimg.track(manifest, tmp_path / "out")
+    assert not result.errors, result.errors
+    (patient,) = result.to_dict()["patients"]
+    (assessment,) = patient["assessments"]
+    return dict(assessment)
+
+
+def _point(centre: list[float]) -> str:
+    return ";".join(f"{v:.2f}" for v in centre)
+
+
+def _box(centre: list[float], half_mm: float) -> str:
+    lo = [v - half_mm for v in centre]
+    hi = [v + half_mm for v in centre]
+    return ";".join(f"{v:.2f}" for v in lo + hi)
+
+
+@pytest.mark.parametrize("with_box", [False, True], ids=["point", "point+box"])
+def test_the_same_scan_entered_twice_changes_by_exactly_zero(
+    tmp_path: Path, with_box: bool
+) -> None:
+    """Issue 14: the same MRI entered as two visits (point + box at the first, carried at the
+    second) read -14.2% and "non-response at 12 months". The same scan registers to the
+    identity and is segmented with the same prompts: 0.0% by both estimates."""
+    first = {"date": "2024-02-20", "image": str(BASELINE), "point_lps": _point(CENTRE_LPS),
+             "treatment_start": "2024-03-01"}  # fmt: skip
+    if with_box:
+        first["box_lps"] = _box(CENTRE_LPS, 11.0)
+    a = _track(tmp_path, [first, {"date": "2025-03-05", "image": str(BASELINE)}])
+    baseline, again = a["timepoints"]
+    assert again["change_from_baseline_pct"] == 0.0
+    assert again["change_registration_pct"] == 0.0
+    assert again["lesions"]["L1"]["volume_ml"] == baseline["lesions"]["L1"]["volume_ml"]
+    assert again["lesions"]["L1"]["origin"] == "carried" and not again["review"]
+    assert a["status"] == "non_response_12m"  # 12 months and truly unchanged
+
+
+def _moved(image: sitk.Image, angles_deg: tuple[float, float, float], shift_mm: tuple[float, ...],
+           spacing_mm: tuple[float, float, float], noise: float, seed: int) -> sitk.Image:  # fmt: skip
+    """The same anatomy with the patient moved (rotation about the lesion, shift) and re-sliced
+    onto a new grid, plus Gaussian noise of ``noise`` x the image's 1-99% range."""
+    rigid = sitk.Euler3DTransform()
+    rigid.SetCenter(CENTRE_LPS)
+    rigid.SetRotation(*np.radians(angles_deg))
+    rigid.SetTranslation(shift_mm)
+    extent = np.asarray(image.GetSize()) * np.asarray(image.GetSpacing())
+    size = [int(v) for v in np.round(extent / np.asarray(spacing_mm))]
+    moved = sitk.Resample(image, size, rigid, sitk.sitkBSpline, image.GetOrigin(), spacing_mm,
+                          image.GetDirection(), 0.0, sitk.sitkFloat32)  # fmt: skip
+    arr = sitk.GetArrayFromImage(moved)
+    lo, hi = np.percentile(arr, [1, 99])
+    arr += np.random.default_rng(seed).normal(0.0, noise * (hi - lo), arr.shape).astype(np.float32)
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(moved)
+    return out
+
+
+def test_the_same_anatomy_moved_and_resliced_changes_by_at_most_three_percent(
+    tmp_path: Path,
+) -> None:
+    """Issue 14: an unchanged follow-up, the patient moved 4 degrees and 5 mm, re-sliced at
+    1.0 mm instead of 1.5 mm, 2% noise: both change estimates within 3%."""
+    image = sitk.ReadImage(str(BASELINE), sitk.sitkFloat32)
+    moved = _moved(image, (4.0, -2.0, 3.0), (5.0, -3.0, 2.0), (1.2, 1.2, 1.0), 0.02, 7)
+    follow_up = tmp_path / "moved.nii.gz"
+    sitk.WriteImage(moved, str(follow_up))
+    first = {"date": "2024-02-20", "image": str(BASELINE), "point_lps": _point(CENTRE_LPS),
+             "box_lps": _box(CENTRE_LPS, 11.0), "treatment_start": "2024-03-01"}  # fmt: skip
+    a = _track(tmp_path, [first, {"date": "2024-09-02", "image": str(follow_up)}])
+    _, again = a["timepoints"]
+    assert abs(again["change_from_baseline_pct"]) <= 3.0
+    assert abs(again["change_registration_pct"]) <= 3.0
+    assert not again["review"]
+    assert a["status"] == "too_early"
+
+
+def test_an_unusable_follow_up_is_flagged_and_the_next_is_carried_from_the_baseline(
+    tmp_path: Path,
+) -> None:
+    """A follow-up that is noise (a wrong series) is no measurement: it is flagged, the status
+    stays not_evaluable while it is the latest visit, and the visit after it is carried from
+    the baseline, not from the flagged visit."""
+    image = sitk.ReadImage(str(BASELINE), sitk.sitkFloat32)
+    arr = np.random.default_rng(3).normal(100.0, 30.0, image.GetSize()[::-1]).astype(np.float32)
+    noise = sitk.GetImageFromArray(arr)
+    noise.CopyInformation(image)
+    wrong = tmp_path / "wrong_series.nii.gz"
+    sitk.WriteImage(noise, str(wrong))
+    second = SAMPLE_SCANS / SEGA["visits"][1]["nifti"]
+    first = {"date": "2024-02-20", "image": str(BASELINE), "point_lps": _point(CENTRE_LPS),
+             "treatment_start": "2024-03-01"}  # fmt: skip
+    flagged = _track(tmp_path / "a", [first, {"date": "2024-06-01", "image": str(wrong)}])
+    assert flagged["status"] == "not_evaluable"
+    assert flagged["review"] and flagged["review"][0].startswith("2024-06-01: ")
+    assert flagged["timepoints"][1]["lesions"]["L1"]["review"]
+    assert "own prompt" in flagged["recommendations"][0]
+    assert not flagged["progression"]["reached"] and not flagged["response"]["reached"]
+
+    later = _track(
+        tmp_path / "b",
+        [first, {"date": "2024-06-01", "image": str(wrong)},
+         {"date": "2024-09-02", "image": str(second)}],
+    )  # fmt: skip
+    last = later["timepoints"][2]
+    assert last["lesions"]["L1"]["registration"]["from_date"] == "2024-02-20"
+    assert not last["review"]
+    truth = SEGA["visits"][1]["change_from_baseline_pct"]
+    assert last["change_from_baseline_pct"] == pytest.approx(truth, abs=3.0)
+    assert later["status"] == "too_early"
+
+
+def test_a_lesion_leaving_the_field_of_view_is_flagged(tmp_path: Path) -> None:
+    """The follow-up's coverage ends through the middle of the lesion: not measurable there."""
+    image = sitk.ReadImage(str(BASELINE))
+    k_centre = round(image.TransformPhysicalPointToContinuousIndex(CENTRE_LPS)[2])
+    size = list(image.GetSize())
+    cropped = sitk.RegionOfInterest(image, [size[0], size[1], k_centre + 1], [0, 0, 0])
+    follow_up = tmp_path / "cropped.nii.gz"
+    sitk.WriteImage(cropped, str(follow_up))
+    first = {"date": "2024-02-20", "image": str(BASELINE), "point_lps": _point(CENTRE_LPS),
+             "treatment_start": "2024-03-01"}  # fmt: skip
+    a = _track(tmp_path, [first, {"date": "2024-09-02", "image": str(follow_up)}])
+    assert a["status"] == "not_evaluable"
+    assert any("field of view" in r for r in a["review"])

@@ -1,0 +1,103 @@
+"""The trust gate (DESIGN.md section 5): when a lesion's measurement needs a reader's check.
+
+A measurement flagged for review is shown, with its reasons, but never turned into a response
+status: while any target lesion's latest measurement is flagged, the status is
+``not_evaluable`` and the report says what to do. This module holds the thresholds and the
+checks of a follow-up against the visit it was carried from and against the registration's
+own estimate of the change.
+
+Examples
+--------
+>>> check = TrustParameters()
+>>> change_review(8.0, 10.0, 0.79, "2024-01-10", check, carried=True)
+([], [])
+>>> review, _ = change_review(25.0, 10.0, 1.05, "2024-01-10", check, carried=True)
+>>> [r.split(":")[0] for r in review]
+['the carried lesion changed 2.50-fold since 2024-01-10', 'the two change estimates disagree']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: What the reader is asked to do when a visit is flagged.
+REVIEW_ACTION = (
+    "check the flagged mask; if it is wrong, give this visit its own prompt (point_lps, "
+    "box_lps) or a corrected mask in the manifest and run track again"
+)
+
+
+@dataclass(frozen=True)
+class TrustParameters:
+    """Thresholds of the trust gate (DESIGN.md section 5).
+
+    Parameters
+    ----------
+    max_fold_change
+        A carried lesion whose volume grew more than this factor since the visit it was carried
+        from is flagged.
+    min_fraction
+        A carried lesion that shrank below this fraction of that volume is flagged.
+    max_disagreement_pct
+        A carried lesion whose change since that visit differs from the registration-based
+        change by more than this many percentage points is flagged.
+    """
+
+    max_fold_change: float = 2.0
+    min_fraction: float = 1.0 / 3.0
+    max_disagreement_pct: float = 10.0
+
+
+def change_review(
+    volume_ml: float,
+    reference_volume_ml: float,
+    registration_ratio: float | None,
+    reference_date: str,
+    parameters: TrustParameters,
+    carried: bool,
+) -> tuple[list[str], list[str]]:
+    """Check a follow-up's volume against its reference visit and the registration estimate.
+
+    Parameters
+    ----------
+    volume_ml
+        The follow-up's segmented volume, mL.
+    reference_volume_ml
+        The reference visit's volume, mL.
+    registration_ratio
+        Follow-up / reference volume from the registration (``None``: not available).
+    reference_date
+        The reference visit (for the messages).
+    parameters
+        Thresholds.
+    carried
+        Whether the follow-up was carried (no prompt of its own): then a failed check is a
+        review reason; for a visit the reader prompted it is a warning.
+
+    Returns
+    -------
+    (review, warnings)
+        Reasons to flag the measurement, and notes that do not flag it.
+    """
+    review: list[str] = []
+    warnings: list[str] = []
+    if reference_volume_ml <= 0:
+        return review, warnings
+    ratio = volume_ml / reference_volume_ml
+    if carried and not parameters.min_fraction <= ratio <= parameters.max_fold_change:
+        review.append(
+            f"the carried lesion changed {ratio:.2f}-fold since {reference_date}: more than the "
+            f"trust gate accepts without a prompt of its own ({parameters.min_fraction:.2f} to "
+            f"{parameters.max_fold_change:.2f})"
+        )
+    if registration_ratio is not None and registration_ratio > 0:
+        segmented = 100.0 * (ratio - 1.0)
+        registered = 100.0 * (registration_ratio - 1.0)
+        if abs(segmented - registered) > parameters.max_disagreement_pct:
+            note = (
+                f"the two change estimates disagree: {segmented:+.1f}% from the segmentation, "
+                f"{registered:+.1f}% from the registration since {reference_date} (more than "
+                f"{parameters.max_disagreement_pct:g} points apart)"
+            )
+            (review if carried else warnings).append(note)
+    return review, warnings
