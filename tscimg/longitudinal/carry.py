@@ -213,9 +213,13 @@ def register_lesion(
 
 def _boundary_lps(mask: Mask, limit: int) -> np.ndarray:
     """LPS (mm) of the mask's border voxels, at most ``limit`` (evenly subsampled)."""
-    arr = mask.array_view() > 0
+    full = mask.array_view() > 0
+    box = bounding_box(full)
+    if box is None:
+        raise PromptError("the mask is empty: nothing to carry", path=mask.source)
+    arr = np.pad(full[box], 1)
     border = arr & ~ndimage.binary_erosion(arr)
-    kji = np.argwhere(border)
+    kji = np.argwhere(border) - 1 + np.array([b.start for b in box])
     if len(kji) > limit:
         kji = kji[np.linspace(0, len(kji) - 1, limit).astype(int)]
     ijk = kji[:, ::-1].astype(float)

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from tscimg.core.geometry import box_corners
 from tscimg.core.mask import Mask, bounding_box
 from tscimg.core.scan import Scan
 from tscimg.longitudinal.registration import Registration, composite, same_image, scalar_image
@@ -73,9 +74,9 @@ class DeformableParameters:
     margin_fraction: float = 0.5
     margin_min_mm: float = 10.0
     spacing_mm: float = 1.0
-    max_voxels: int = 160_000
+    max_voxels: int = 120_000
     iterations: tuple[int, ...] = (80, 40)
-    field_sigma_voxels: float = 1.5
+    field_sigma_voxels: float = 1.0
     poor_quality_ncc: float = 0.5
 
 
@@ -142,8 +143,28 @@ def _block_grid(mask: Mask, previous: sitk.Image, params: DeformableParameters) 
     return grid
 
 
+def _cropped_to(image: sitk.Image, grid: sitk.Image, transform: sitk.Transform) -> sitk.Image:
+    """The part of ``image`` that ``grid`` samples through ``transform`` (plus 4 voxels), so
+    smoothing and sampling cost what the block costs, not the scan."""
+    size = np.asarray(grid.GetSize(), dtype=float) - 1
+    corners = [
+        transform.TransformPoint(
+            grid.TransformContinuousIndexToPhysicalPoint([float(v) for v in c])
+        )
+        for c in box_corners(np.zeros(3), size)
+    ]
+    idx = np.array([image.TransformPhysicalPointToContinuousIndex(c) for c in corners])
+    top = np.asarray(image.GetSize()) - 1
+    lo = np.clip(np.floor(idx.min(axis=0)).astype(int) - 4, 0, top)
+    hi = np.clip(np.ceil(idx.max(axis=0)).astype(int) + 4, 0, top)
+    if np.any(hi < lo):
+        return image
+    return sitk.RegionOfInterest(image, [int(v) for v in hi - lo + 1], [int(v) for v in lo])
+
+
 def _sampled(image: sitk.Image, grid: sitk.Image, transform: sitk.Transform) -> sitk.Image:
     """``image`` smoothed to the grid's resolution and sampled on it through ``transform``."""
+    image = _cropped_to(image, grid, transform)
     step = grid.GetSpacing()[0]
     sigmas = [0.5 * step if s < step else 0.0 for s in image.GetSpacing()]
     if any(s > 0 for s in sigmas):
@@ -225,7 +246,12 @@ def deform_around_lesion(
     moving_arr = sitk.GetArrayFromImage(moving)
     review: list[str] = []
     lesion_in_block = sitk.Resample(
-        previous_mask.image, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8
+        _cropped_to(previous_mask.image, grid, sitk.Transform(3, sitk.sitkIdentity)),
+        grid,
+        sitk.Transform(),
+        sitk.sitkNearestNeighbor,
+        0,
+        sitk.sitkUInt8,
     )
     reach = max(2, round(params.margin_min_mm / 2 / _step(grid)))
     near = sitk.BinaryDilate(lesion_in_block, [reach] * 3)
@@ -244,11 +270,18 @@ def deform_around_lesion(
     matched = _intensity_matched(moving, fixed, away & ~outside)
     field = _demons(fixed, matched, params)
     jacobian = sitk.DisplacementFieldJacobianDeterminant(field)
-    # the Jacobian at each lesion voxel's centre, on the previous scan's own grid
-    on_previous = sitk.Resample(
-        jacobian, previous_mask.image, sitk.Transform(), sitk.sitkLinear, 1.0, sitk.sitkFloat64
+    # the Jacobian at each lesion voxel's centre, on the previous scan's own grid (its box)
+    box = bounding_box(previous_mask.array_view() > 0)
+    assert box is not None
+    lesion_box = sitk.RegionOfInterest(
+        previous_mask.image,
+        [box[2].stop - box[2].start, box[1].stop - box[1].start, box[0].stop - box[0].start],
+        [box[2].start, box[1].start, box[0].start],
     )
-    det = sitk.GetArrayViewFromImage(on_previous)[previous_mask.array_view() > 0]
+    on_previous = sitk.Resample(
+        jacobian, lesion_box, sitk.Transform(), sitk.sitkLinear, 1.0, sitk.sitkFloat64
+    )
+    det = sitk.GetArrayFromImage(on_previous)[sitk.GetArrayViewFromImage(lesion_box) > 0]
     ratio = float(det.mean()) * _linear_determinant(registration)
     if not np.isfinite(ratio):
         return LesionDeformation(
