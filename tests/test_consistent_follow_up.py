@@ -19,6 +19,7 @@ import SimpleITK as sitk
 from builders import SAMPLE_SCANS
 
 import tscimg
+from tscimg.report import write_reports
 
 TRUTH = json.loads((SAMPLE_SCANS / "truth.json").read_text())
 SEGA = next(p for p in TRUTH["patients"] if p["patient_id"] == "TSC-002")
@@ -41,6 +42,16 @@ def _track(tmp_path: Path, rows: list[dict[str, str]]) -> dict[str, Any]:
     assert not result.errors, result.errors
     (patient,) = result.to_dict()["patients"]
     (assessment,) = patient["assessments"]
+    paths = write_reports(result, tmp_path / "out", pdf=False)
+    page = paths["html"].read_text()
+    rows = list(csv.DictReader(paths["csv"].open()))
+    assert [r["change_registration_pct"] for r in rows] == [
+        "" if t["change_registration_pct"] is None else str(t["change_registration_pct"])
+        for t in assessment["timepoints"]
+    ]
+    if assessment["status"] == "not_evaluable":  # the page says why, and what to do
+        assert "Flagged for review" in page and "own prompt" in page
+        assert all(r["review"] for r in rows[1:] if r["date"] == rows[-1]["date"])
     return dict(assessment)
 
 
@@ -74,8 +85,14 @@ def test_the_same_scan_entered_twice_changes_by_exactly_zero(
     assert a["status"] == "non_response_12m"  # 12 months and truly unchanged
 
 
-def _moved(image: sitk.Image, angles_deg: tuple[float, float, float], shift_mm: tuple[float, ...],
-           spacing_mm: tuple[float, float, float], noise: float, seed: int) -> sitk.Image:  # fmt: skip
+def _moved(
+    image: sitk.Image,
+    angles_deg: tuple[float, float, float],
+    shift_mm: tuple[float, float, float],
+    spacing_mm: tuple[float, float, float],
+    noise: float,
+    seed: int,
+) -> sitk.Image:
     """The same anatomy with the patient moved (rotation about the lesion, shift) and re-sliced
     onto a new grid, plus Gaussian noise of ``noise`` x the image's 1-99% range."""
     rigid = sitk.Euler3DTransform()

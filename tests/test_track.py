@@ -59,10 +59,12 @@ def test_every_sample_status_and_change_matches_the_truth(
         ), tp["date"]
         assert tp["total_volume_ml"] == pytest.approx(visit["total_volume_ml"], rel=0.10)
         assert not tp["review"], tp["date"]
-        if not tp["is_baseline"]:  # the registration's own estimate: within 5 points of truth
-            assert tp["change_registration_pct"] == pytest.approx(
-                visit["change_from_baseline_pct"], abs=5.0
-            ), tp["date"]
+        if not tp["is_baseline"]:
+            # the registration's own estimate: within 5 points of the segmentation's (issue 14's
+            # target) and of the truth
+            reg = tp["change_registration_pct"]
+            assert reg == pytest.approx(tp["change_from_baseline_pct"], abs=5.0), tp["date"]
+            assert reg == pytest.approx(visit["change_from_baseline_pct"], abs=5.0), tp["date"]
     follow_ups = [tp["lesions"]["L1"] for tp in a["timepoints"][1:]]
     assert all(lesion["origin"] == "carried" for lesion in follow_ups)
     assert all(lesion["registration"]["quality_ncc"] > 0.8 for lesion in follow_ups)
