@@ -235,15 +235,15 @@ def test_a_flagged_latest_visit_is_not_evaluable_never_a_status() -> None:
 
 
 def test_a_flagged_visit_between_trusted_ones_neither_sets_the_nadir_nor_a_milestone() -> None:
-    """A flagged 4 mL (-60%) in the middle is no response and no nadir: the latest trusted visit
-    (9 mL at 12 months, -10%) is judged against the baseline alone: non-response."""
+    """A flagged 4 mL (-60%) in the middle is no response and no nadir; the latest visit (9 mL at
+    12 months, -10%) is judged against the baseline alone."""
     visits = [
         VolumeAtVisit(D("2024-02-20"), 10.0),
         flagged("2024-09-01", 4.0),
         VolumeAtVisit(D("2025-03-01"), 9.0),
     ]
     result = assess_response(visits, TSC, START)
-    assert result.status is ResponseStatus.NON_RESPONSE_12M
+    assert result.status is ResponseStatus.NOT_EVALUABLE  # see the next test
     assert not result.response.reached
     assert result.nadir_date == D("2025-03-01")
     assert result.timepoints[2].change_from_nadir_pct == pytest.approx(0.0)
@@ -281,3 +281,19 @@ def test_a_response_within_the_uncertainty_is_headlined_with_that_qualifier() ->
         START,
     )
     assert clear.status_note is None
+
+
+def test_non_response_is_never_asserted_across_a_flagged_visit() -> None:
+    """ReMIND-022 in the change-precision benchmark: -35% at 6 months (flagged), -9% at 12
+    months. "Response never reached" is unknown across the flagged visit: not_evaluable, not
+    non_response_12m with its recommendations."""
+    visits = [
+        VolumeAtVisit(D("2024-02-20"), 10.0),
+        flagged("2024-09-01", 6.5, "the two change estimates disagree"),
+        VolumeAtVisit(D("2025-03-01"), 9.1),
+    ]
+    result = assess_response(visits, TSC, START)
+    assert result.status is ResponseStatus.NOT_EVALUABLE
+    assert not result.non_response_12m.reached
+    assert "whether a response was reached there is unknown" in result.review[0]
+    assert result.recommendations and "own prompt" in result.recommendations[0]

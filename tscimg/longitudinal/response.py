@@ -400,6 +400,16 @@ def assess_response(
         non_response = Milestone()
     status = _status(latest, usable_baseline, baseline, response, last_months, criteria)
     review = tuple(f"{latest.date.isoformat()}: {r}" for r in latest.review)
+    unknown = [t for t in timepoints if t.review and baseline.date < t.date < latest.date]
+    if status is ResponseStatus.NON_RESPONSE_12M and unknown:
+        # "never reached a response" cannot be said across a visit that was not evaluated
+        status = ResponseStatus.NOT_EVALUABLE
+        non_response = Milestone()
+        review += tuple(
+            f"{t.date.isoformat()}: not evaluated, so whether a response was reached there is "
+            f"unknown ({'; '.join(t.review)})"
+            for t in unknown
+        )
     if baseline.review and baseline.date != latest.date:
         review += tuple(f"baseline {baseline.date.isoformat()}: {r}" for r in baseline.review)
     note = None
