@@ -13,7 +13,9 @@ visit with the reader's own prompt or mask), so both are measured by one method:
    follows the lesion as it shrinks or grows;
 3. the follow-up is segmented with the reference's method family and the preset of its lesion
    type; the intensity model is learned afresh from the mapped clicks (scanner gain and contrast
-   timing change between visits).
+   timing change between visits). The graph cut takes the reference lesion warped by the
+   registration as its shape prior (``Prompts.prior``) in place of the shape inscribed in the
+   box.
 
 A reference given as a mask (no prompts) contributes its most interior voxel as the click and
 its carried outline, grown by the protocol's 10% per side, as the box.
@@ -50,7 +52,7 @@ from tscimg.longitudinal.deformation import (
     deform_around_lesion,
 )
 from tscimg.longitudinal.registration import Registration, RegistrationParameters, register
-from tscimg.segment import Prompts, Segmentation, box_warning, preset_for, segment
+from tscimg.segment import Method, Prompts, Segmentation, box_warning, preset_for, segment
 
 #: The protocol's box margin (DESIGN.md section 6): the lesion's extent grown by 10% per side.
 PROTOCOL_BOX_MARGIN = 0.1
@@ -295,24 +297,48 @@ def _box_margins(segmentation: Segmentation) -> tuple[np.ndarray, np.ndarray] | 
 
 
 def warped_mask(
-    reference: LesionReference, follow_up: Scan, deformation: LesionDeformation
+    reference: LesionReference,
+    follow_up: Scan,
+    deformation: LesionDeformation,
+    box: tuple[int, ...] | None = None,
 ) -> Mask:
     """The reference lesion carried into the follow-up's grid by the registration (the
-    registration's own outline of it: what the second volume estimate measures)."""
-    stages = deformation.registration.stages
+    registration's own outline of it: what the second volume estimate measures).
+
+    Parameters
+    ----------
+    reference, follow_up
+        The visit the lesion is known at, and the later visit.
+    deformation
+        The registration of ``follow_up`` to the reference.
+    box
+        ``(i0, j0, k0, i1, j1, k1)`` inclusive: compute only there (the rest is background);
+        ``None``: the lesion's carried box grown by half its extent.
+    """
     # SimpleITK applies the last added transform first, so adding the stages' inverses in the
     # order the stages apply undoes the last stage first
     inverse = sitk.CompositeTransform(3)
-    for t in stages:
+    for t in deformation.registration.stages:
         if isinstance(t, sitk.DisplacementFieldTransform):
             field = sitk.InvertDisplacementField(t.GetDisplacementField(), 20)
             inverse.AddTransform(sitk.DisplacementFieldTransform(field))
         else:
             inverse.AddTransform(t.GetInverse())
+    g = follow_up.geometry
+    if box is None:
+        margin = np.full(3, 0.5)
+        box = carried_box(reference, follow_up, deformation.registration, (margin, margin))
+    lo, hi = np.asarray(box[:3]), np.asarray(box[3:])
+    region = sitk.RegionOfInterest(
+        follow_up.image, [int(v) for v in hi - lo + 1], [int(v) for v in lo]
+    )
     source = sitk.Cast(reference.mask.image > 0, sitk.sitkFloat32)
-    fraction = sitk.Resample(source, follow_up.image, inverse, sitk.sitkLinear, 0.0)
-    labels = (sitk.GetArrayViewFromImage(fraction) >= 0.5).astype(np.uint8)
-    return Mask.from_array(labels, follow_up.geometry, source="tscimg.carry:registration")
+    fraction = sitk.Resample(source, region, inverse, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    labels = np.zeros(g.size[::-1], dtype=np.uint8)
+    labels[lo[2] : hi[2] + 1, lo[1] : hi[1] + 1, lo[0] : hi[0] + 1] = (
+        sitk.GetArrayViewFromImage(fraction) >= 0.5
+    )
+    return Mask.from_array(labels, g, source="tscimg.carry:registration")
 
 
 def carry_lesion(
@@ -390,11 +416,14 @@ def carry_lesion(
         for p in positive:
             lo, hi = np.minimum(lo, p), np.maximum(hi, p)
         box = (int(lo[0]), int(lo[1]), int(lo[2]), int(hi[0]), int(hi[1]), int(hi[2]))
-    prompts = Prompts(positive=tuple(positive), negative=tuple(negative), box=box)
     if ref_seg is None:
         method = preset_for(LesionType(lesion_type), follow_up.modality).parameters.method
     else:
         method = ref_seg.parameters.method
+    prior = None
+    if box is not None and method is Method.GRAPH_CUT:
+        prior = warped_mask(reference, follow_up, deformation, box)
+    prompts = Prompts(positive=tuple(positive), negative=tuple(negative), box=box, prior=prior)
     warnings: list[str] = []
     try:
         result: Segmentation | None = segment(follow_up, prompts, lesion_type, method=method)
@@ -405,7 +434,7 @@ def carry_lesion(
             "the outline is the reference lesion warped by the registration"
         )
     if result is None:
-        mask = warped_mask(reference, follow_up, deformation)
+        mask = prior if prior is not None else warped_mask(reference, follow_up, deformation)
         if mask.voxel_count() == 0:
             raise PromptError(
                 f"the lesion carried from the visit of {reference.date} is empty in this scan",

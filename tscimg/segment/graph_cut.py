@@ -8,7 +8,8 @@ no single intensity window holds). With a box, each voxel of the box gets a min-
   box and the box's far corners; re-trained once on the first cut (GrabCut);
 - a shape prior from the box: the protocol's box is the lesion's extent plus a margin, so the
   superellipsoid (exponent 2.5) inscribed in it is likely lesion and the box's corners are
-  likely not (logistic in the superellipsoidal radius);
+  likely not (logistic in the superellipsoidal radius); at a carried follow-up, the previous
+  visit's lesion carried by the deformable registration instead (``Prompts.prior``);
 - the clicks: the geodesic distance (path length weighted by intensity gradient) to the positive
   points against the distance to the negative points and to the box's faces. A correction click
   claims the tissue it reaches without crossing an edge, which is what a reader means by it;
@@ -105,6 +106,23 @@ def _box_prior(
     radius = sum(
         np.abs((g - c) / s) ** _PRIOR_EXPONENT for g, c, s in zip(grids, centre, semi, strict=True)
     ) ** (1.0 / _PRIOR_EXPONENT)
+    prior = np.clip(1.0 / (1.0 + np.exp((radius - 1.0) / _PRIOR_SOFTNESS)), 0.02, 0.98)
+    return radius, prior
+
+
+def _outline_prior(expected: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The shape prior from an expected outline (the previous visit's lesion carried by
+    registration): a normalised radius ``1 + d / R`` per voxel, ``d`` the signed distance to the
+    outline (mm, negative inside) and ``R`` the radius of a ball of the outline's volume, and the
+    lesion probability from it as for the box's shape. The outline follows the lesion's
+    deformation, so it does not hold a shrinking lesion at its old extent as the box would.
+    """
+    half = 0.5 * float(spacing.min())
+    depth = ndimage.distance_transform_edt(expected, sampling=spacing)
+    gap = ndimage.distance_transform_edt(~expected, sampling=spacing)
+    signed = np.where(expected, half - depth, gap - half)
+    equivalent = (3.0 * expected.sum() * float(np.prod(spacing)) / (4.0 * np.pi)) ** (1.0 / 3.0)
+    radius = 1.0 + signed / max(equivalent, half)
     prior = np.clip(1.0 / (1.0 + np.exp((radius - 1.0) / _PRIOR_SOFTNESS)), 0.02, 0.98)
     return radius, prior
 
@@ -274,11 +292,23 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     first = grown_on_prepared(
         img, replace(region, positive=region.positive[:1], negative=()), params
     )
-    if _fits_box(first, box_lo, box_hi):
+    expected = None if region.prior is None else region.prior & inside
+    fit_lo, fit_hi = box_lo, box_hi
+    if expected is not None and expected.any():
+        # the extent to match is the expected outline's (as if boxed by the protocol's 10%),
+        # not the carried box's: a growing that fills the old extent of a shrinking lesion
+        # does not fit
+        first_e, stop_e = _extent(expected)
+        grow = (stop_e - first_e) / 10.0
+        fit_lo, fit_hi = first_e - grow, stop_e + grow
+    if _fits_box(first, fit_lo, fit_hi):
         corrected = len(region.positive) > 1 or bool(region.negative)
         return grown_on_prepared(img, region, params) if corrected else first
     spacing = np.asarray(region.spacing_kji)
-    radius, prior = _box_prior(img.shape, box_lo, box_hi)
+    if expected is not None and expected.any():
+        radius, prior = _outline_prior(expected, spacing)
+    else:
+        radius, prior = _box_prior(img.shape, box_lo, box_hi)
     size_mm = _lesion_size_mm(box_lo, box_hi, spacing)
     hard_lesion, hard_background = region.click_balls(
         min(_HARD_RADIUS_MM, _HARD_FRACTION * size_mm)

@@ -19,12 +19,13 @@ tscimg.core.errors.PromptError: scan.nii.gz: positive point (20, 0, 0) lies outs
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from tscimg.core.errors import PromptError
 from tscimg.core.geometry import Geometry, ras_to_lps
+from tscimg.core.mask import Mask
 
 Index = tuple[int, int, int]
 Box = tuple[int, int, int, int, int, int]
@@ -42,11 +43,16 @@ class Prompts:
         Points outside the lesion (corrections), ``(i, j, k)``.
     box
         Inclusive voxel corners ``(i0, j0, k0, i1, j1, k1)``.
+    prior
+        Where the lesion is expected, as a mask on the scan's grid: the previous visit's lesion
+        carried by registration. The graph cut uses it as its shape prior in place of the
+        shape inscribed in the box; other families ignore it.
     """
 
     positive: tuple[Index, ...] = ()
     negative: tuple[Index, ...] = ()
     box: Box | None = None
+    prior: Mask | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_physical(
@@ -101,7 +107,9 @@ class Prompts:
         self, positive: Sequence[Index] = (), negative: Sequence[Index] = ()
     ) -> Prompts:
         """The same prompts plus more points (refinement is a new call with all prompts)."""
-        return Prompts(self.positive + tuple(positive), self.negative + tuple(negative), self.box)
+        return Prompts(
+            self.positive + tuple(positive), self.negative + tuple(negative), self.box, self.prior
+        )
 
     def validated(self, geometry: Geometry, source: str | None) -> Prompts:
         """Check the prompts against the grid; raise :class:`PromptError` saying what is wrong."""
@@ -127,6 +135,8 @@ class Prompts:
                 path=source,
                 hint="Remove one of the two",
             )
+        if self.prior is not None:
+            self.prior.require_on(geometry, source or "the scan")
         if self.box is not None:
             lo, hi = np.array(self.box[:3]), np.array(self.box[3:])
             if np.any(lo > hi):

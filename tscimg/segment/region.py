@@ -41,6 +41,8 @@ class WorkRegion:
         Whether the prompts include a box.
     body
         Voxels that are not constant padding outside the body (skull-stripped images).
+    prior
+        Where the lesion is expected (the prompts' prior mask, cropped), or ``None``.
     """
 
     values: np.ndarray
@@ -53,6 +55,7 @@ class WorkRegion:
     full_shape: tuple[int, int, int]
     has_box: bool
     body: np.ndarray
+    prior: np.ndarray | None = None
 
     @cached_property
     def guard_edge(self) -> np.ndarray:
@@ -192,4 +195,10 @@ def work_region(scan: Scan, prompts: Prompts, search_radius_mm: float) -> WorkRe
         negative=negative,
         full_shape=(int(size_kji[0]), int(size_kji[1]), int(size_kji[2])),
         has_box=prompts.box is not None,
+        prior=None
+        if prompts.prior is None
+        else np.array(
+            prompts.prior.array_view()[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]]
+            > 0
+        ),
     )
