@@ -51,7 +51,12 @@ from tscimg.longitudinal.deformation import (
     LesionDeformation,
     deform_around_lesion,
 )
-from tscimg.longitudinal.registration import Registration, RegistrationParameters, register
+from tscimg.longitudinal.registration import (
+    Registration,
+    RegistrationParameters,
+    register,
+    same_image,
+)
 from tscimg.segment import Method, Prompts, Segmentation, box_warning, preset_for, segment
 
 #: The protocol's box margin (DESIGN.md section 6): the lesion's extent grown by 10% per side.
@@ -421,7 +426,11 @@ def carry_lesion(
     else:
         method = ref_seg.parameters.method
     prior = None
-    if box is not None and method is Method.GRAPH_CUT:
+    identical = reg.is_identity and same_image(reference.scan, follow_up)
+    if identical and ref_seg is not None:  # the same scan: the same call gives the same mask
+        prompts = ref_seg.prompts
+        positive, negative, box = list(prompts.positive), list(prompts.negative), prompts.box
+    elif box is not None and method is Method.GRAPH_CUT:
         prior = warped_mask(reference, follow_up, deformation, box)
     prompts = Prompts(positive=tuple(positive), negative=tuple(negative), box=box, prior=prior)
     warnings: list[str] = []

@@ -293,15 +293,7 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
         img, replace(region, positive=region.positive[:1], negative=()), params
     )
     expected = None if region.prior is None else region.prior & inside
-    fit_lo, fit_hi = box_lo, box_hi
-    if expected is not None and expected.any():
-        # the extent to match is the expected outline's (as if boxed by the protocol's 10%),
-        # not the carried box's: a growing that fills the old extent of a shrinking lesion
-        # does not fit
-        first_e, stop_e = _extent(expected)
-        grow = (stop_e - first_e) / 10.0
-        fit_lo, fit_hi = first_e - grow, stop_e + grow
-    if _fits_box(first, fit_lo, fit_hi):
+    if _fits_box(first, box_lo, box_hi):
         corrected = len(region.positive) > 1 or bool(region.negative)
         return grown_on_prepared(img, region, params) if corrected else first
     spacing = np.asarray(region.spacing_kji)
