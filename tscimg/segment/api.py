@@ -11,12 +11,17 @@ from tscimg.core.errors import PromptError
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import LesionType
-from tscimg.segment.algorithms import active_contour, random_walker_region, region_growing
+from tscimg.segment.algorithms import (
+    active_contour,
+    random_walker_region,
+    region_growing,
+    relaxed_growing,
+)
 from tscimg.segment.graph_cut import graph_cut
 from tscimg.segment.parameters import Method, SegmentParameters
 from tscimg.segment.presets import preset_for
 from tscimg.segment.prompts import Prompts
-from tscimg.segment.region import work_region
+from tscimg.segment.region import WorkRegion, work_region
 
 _ALGORITHMS = {
     Method.REGION_GROWING: region_growing,
@@ -33,6 +38,11 @@ class Segmentation:
     ``box_faces_reached`` names the faces of the box (``"i = 25"``) that the mask reaches: the
     box cut the lesion off there or the mask leaked out to it (:func:`box_warning` is the
     warning that says so).
+
+    ``review`` holds the reasons a reader must check this mask before its volume is used (each
+    also among ``warnings``, starting ``"review:"``): empty when the preset's method gave the
+    mask. A click whose tissue hardly stands out gets a best estimate with a reason here
+    instead of an error.
     """
 
     mask: Mask
@@ -42,6 +52,7 @@ class Segmentation:
     prompts: Prompts
     warnings: tuple[str, ...] = ()
     box_faces_reached: tuple[str, ...] = ()
+    review: tuple[str, ...] = ()
 
     @property
     def voxel_count(self) -> int:
@@ -114,13 +125,20 @@ def segment(
         warnings.append(f"no positive point: the box centre {centre} was used as the click")
     region = work_region(scan, working, params.search_radius_mm)
     crop_mask = _ALGORITHMS[params.method](region, params)
+    review: list[str] = []
     if not crop_mask.any():
-        raise PromptError(
-            "the segmentation is empty: the tissue at the click does not stand out from its "
-            "surroundings",
-            path=scan.source,
-            hint="Click nearer the lesion's centre, add a box, or choose another --lesion-type",
-        )
+        region, crop_mask = _best_estimate(scan, working, params, region)
+        if not crop_mask.any():
+            raise PromptError(
+                "the segmentation is empty: the tissue at the click does not stand out from "
+                "its surroundings (no region around it stays inside the search limit, is "
+                "larger than the click's neighbourhood and differs from the tissue around it "
+                "by 3 noise SDs)",
+                path=scan.source,
+                hint="Click nearer the lesion's centre, add a box, or choose another --lesion-type",
+            )
+        review.append(LOW_CONTRAST_REVIEW)
+        warnings.append(LOW_CONTRAST_REVIEW)
     labels = region.paste(crop_mask.astype("uint8"))
     faces = () if checked.box is None else box_faces_reached(labels, checked.box)
     if faces:
@@ -139,7 +157,36 @@ def segment(
         checked,
         tuple(warnings),
         faces,
+        tuple(review),
     )
+
+
+#: The review reason of a best estimate for a click whose tissue hardly stands out.
+LOW_CONTRAST_REVIEW = (
+    "review: the clicked tissue hardly differs from its surroundings, so the preset's method "
+    "found nothing and this mask is a best estimate (the region around the click that changes "
+    "least with the threshold); check it against the image before using its volume, and "
+    "refine it with a box around the lesion and correction clicks, or give a corrected mask"
+)
+
+
+def _best_estimate(
+    scan: Scan, prompts: Prompts, params: SegmentParameters, region: WorkRegion
+) -> tuple[WorkRegion, np.ndarray]:
+    """Relaxed region growing from the first click (:func:`algorithms.relaxed_growing`);
+    without a box, again within twice the search radius, for a lesion wider than that radius
+    (BRATS pat0006's core is 6 cm across; the SEGA preset searches 3 cm around the click),
+    keeping the result only if it is no larger than the preset's search ball: the largest
+    lesion the preset looks for. An empty mask means the clicked tissue does not stand out."""
+    mask = relaxed_growing(region, params)
+    if mask.any() or prompts.box is not None:
+        return region, mask
+    wider = work_region(scan, prompts, 2.0 * params.search_radius_mm)
+    mask = relaxed_growing(wider, params)
+    ball_mm3 = 4.0 / 3.0 * np.pi * params.search_radius_mm**3
+    if mask.sum() * scan.geometry.voxel_volume_mm3 > ball_mm3:
+        mask[:] = False
+    return wider, mask
 
 
 def box_faces_reached(labels: np.ndarray, box: tuple[int, ...]) -> tuple[str, ...]:

@@ -26,14 +26,31 @@ class RobustStats:
 
 
 def prepared(region: WorkRegion, smoothing_mm: float, despeckle: bool) -> np.ndarray:
-    """The crop after optional despeckling (3x3x3 median) and Gaussian smoothing."""
+    """The crop after optional despeckling (median, :func:`despeckle_footprint`) and Gaussian
+    smoothing."""
     img = region.values
     if despeckle:
-        img = ndimage.median_filter(img, size=3)
+        img = ndimage.median_filter(img, size=despeckle_footprint(region.spacing_kji))
     if smoothing_mm > 0:
         sigma = [min(1.5, smoothing_mm / s) for s in region.spacing_kji]
         img = ndimage.gaussian_filter(img, sigma)
     return np.asarray(img, dtype=np.float32)
+
+
+def despeckle_footprint(spacing_kji: tuple[float, float, float]) -> tuple[int, int, int]:
+    """The despeckling median's size per axis: 3 voxels along axes of at most 1 mm (ultrasound
+    speckle grains are about a millimetre), 1 along coarser ones, where a 3-voxel median would
+    reach a slice beyond the lesion's first or last (a 5 mm slice spacing: 15 mm) and shave it.
+
+    Examples
+    --------
+    >>> despeckle_footprint((0.6, 0.6, 0.6))
+    (3, 3, 3)
+    >>> despeckle_footprint((5.0, 0.8, 0.8))
+    (1, 3, 3)
+    """
+    k, j, i = (3 if s <= 1.0 else 1 for s in spacing_kji)
+    return (k, j, i)
 
 
 def noise_sd(img: np.ndarray, body: np.ndarray) -> float:

@@ -45,7 +45,8 @@ class SegmentParameters:
         about sigma^2 x curvature / 2: -4% of the area of a 5 mm echo section at 0.9 mm), so
         the border is decided on the image barely smoothed; the despeckling median is not used.
     despeckle
-        Median filter first (ultrasound speckle).
+        Median filter first (ultrasound speckle): 3 voxels wide along axes of at most 1 mm, 1
+        along coarser ones (:func:`appearance.despeckle_footprint`).
     seed_radius_mm
         Radius of the ball around each point whose intensities train the model, mm.
     search_radius_mm

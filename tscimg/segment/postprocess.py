@@ -92,16 +92,51 @@ def seeded_region(candidate: np.ndarray, point: Point, spacing_kji: Sequence[flo
     """The part of ``candidate`` that belongs to a click, holes filled.
 
     The component holding the click; if the click sits in a hole of the candidate (a necrotic
-    or cystic centre), the component whose filled shape encloses it; else the nearest component
-    within 3 mm.
+    or cystic centre), the innermost structure that encloses it (the components met first
+    along the six axis rays from the click, filled); failing that, the component of the whole
+    filled candidate that holds it; else the nearest component within 3 mm.
+
+    The innermost structure, because a candidate that also holds what surrounds the lesion
+    (perirenal fat around a kidney holding a fat-rich angiomyolipoma) encloses the click
+    too, filled as a whole with everything between.
+
+    Examples
+    --------
+    >>> rings = np.zeros((1, 11, 11), bool)
+    >>> rings[0, 1:10, 1:10] = True; rings[0, 2:9, 2:9] = False  # an outer ring
+    >>> rings[0, 3:8, 3:8] = True; rings[0, 4:7, 4:7] = False    # an inner ring
+    >>> int(seeded_region(rings, (0, 5, 5), (1.0, 1.0, 1.0)).sum())
+    25
     """
     labels, _ = ndimage.label(candidate, ndimage.generate_binary_structure(3, 3))
     if labels[point] > 0:
         return fill_holes(labels == labels[point])
+    inner = _innermost_enclosing(labels, point)
+    if inner is not None:
+        return inner
     filled_labels, _ = ndimage.label(fill_holes(candidate), ndimage.generate_binary_structure(3, 3))
     if filled_labels[point] > 0:
         return np.asarray(filled_labels == filled_labels[point])
     return fill_holes(keep_seeded(candidate, [point], spacing_kji))
+
+
+def _innermost_enclosing(labels: np.ndarray, point: Point) -> np.ndarray | None:
+    """The components first met along the six axis rays from ``point``, holes filled, when
+    that encloses ``point`` (the filled part holding it); else ``None``."""
+    first: set[int] = set()
+    for axis in range(3):
+        line = labels[tuple(slice(None) if a == axis else point[a] for a in range(3))]
+        for ray in (line[point[axis] + 1 :], line[: point[axis]][::-1]):
+            hit = ray[ray > 0]
+            if hit.size:
+                first.add(int(hit[0]))
+    if not first:
+        return None
+    filled = fill_holes(np.isin(labels, sorted(first)))
+    if not filled[point]:
+        return None
+    parts, _ = ndimage.label(filled, ndimage.generate_binary_structure(3, 3))
+    return np.asarray(parts == parts[point])
 
 
 def cut_at_negatives(

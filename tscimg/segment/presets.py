@@ -34,7 +34,8 @@ PRESETS: dict[tuple[LesionType, Modality | None], Preset] = {
             opening_mm=0.0,
         ),
         "Angiomyolipoma fat is below -20 HU, which kidney parenchyma (30-45 HU unenhanced) never "
-        "is: when the click lies in fat, the lesion is the fat region connected to it, closed by "
+        "is: when the click lies in fat, or on a strand or vessel with fat around it (the seed "
+        "ball's median is fat), the lesion is the fat region connected to it, closed by "
         "3 mm and hole-filled so its soft-tissue strands and vessels count as tumour. Its border "
         "lies at the local 50% level between the tumour's mean attenuation (fat with its "
         "strands) and the tissue next to it. A fat-poor AML (click above -20 HU) falls back to "
@@ -81,10 +82,11 @@ PRESETS: dict[tuple[LesionType, Modality | None], Preset] = {
             opening_mm=0.6,
             surround_percentile=65.0,
         ),
-        "Rhabdomyomas are homogeneous hyperechoic masses: speckle is reduced first (3x3x3 median, "
-        "then Gaussian), the mass is grown as brighter-than-myocardium tissue, judged against the "
-        "upper part of the speckled wall's intensities (65th percentile: speckle peaks are what "
-        "bridges into the wall), and opened by 0.6 mm to cut the remaining bridges.",
+        "Rhabdomyomas are homogeneous hyperechoic masses: speckle is reduced first (a median 3 "
+        "voxels wide along axes of at most 1 mm, then Gaussian), the mass is grown as "
+        "brighter-than-myocardium tissue, judged against the upper part of the speckled wall's "
+        "intensities (65th percentile: speckle peaks are what bridges into the wall), and "
+        "opened by 0.6 mm to cut the remaining bridges.",
     ),
     (LesionType.GENERIC, None): Preset(
         "generic",
