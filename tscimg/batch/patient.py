@@ -374,7 +374,7 @@ def _process_visit(
         mask, origin = segmentation.mask, LesionOrigin.PROMPT
         method = f"{segmentation.preset}/{segmentation.parameters.method.value}"
         warnings += list(segmentation.warnings)
-        review += list(getattr(segmentation, "review", ()))
+        review += list(segmentation.review)
     else:
         if carry_from is None:
             if scan.is_planar:

@@ -459,7 +459,7 @@ def carry_lesion(
             f"{', '.join(result.box_faces_reached)}: it grew beyond the registered outline, "
             "or leaked into neighbouring tissue"
         )
-    review += list(getattr(result, "review", ()))
+    review += list(result.review)
     return CarriedLesion(
         result.mask,
         result,
