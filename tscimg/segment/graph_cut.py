@@ -110,6 +110,28 @@ def _box_prior(
     return radius, prior
 
 
+def box_shape(box: tuple[int, ...], size_ijk: tuple[int, ...]) -> np.ndarray:
+    """The shape the graph cut's box prior expects, as a ``[k, j, i]`` boolean array of a grid
+    of ``size_ijk``: the superellipsoid (exponent 2.5) inscribed in the box's tight extent.
+
+    Carried to a follow-up by the registration, it is the follow-up's prior: the same prior the
+    baseline's cut balanced its appearance against, moved with the anatomy.
+
+    Examples
+    --------
+    >>> shape = box_shape((1, 1, 1, 12, 12, 12), (14, 14, 14))
+    >>> int(shape.sum()), bool(shape[7, 7, 7]), bool(shape[1, 1, 1])
+    (696, True, False)
+    """
+    lo = np.array(box[:3][::-1], dtype=float)
+    hi = np.array(box[3:][::-1], dtype=float) + 1.0
+    radius, _ = _box_prior(tuple(int(v) for v in hi - lo), np.zeros(3), hi - lo)
+    out = np.zeros(tuple(size_ijk[::-1]), dtype=bool)
+    a, b = lo.astype(int), hi.astype(int)
+    out[a[0] : b[0], a[1] : b[1], a[2] : b[2]] = radius <= 1.0
+    return out
+
+
 def _outline_prior(expected: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The shape prior from an expected outline (the previous visit's lesion carried by
     registration): a normalised radius ``1 + d / R`` per voxel, ``d`` the signed distance to the
