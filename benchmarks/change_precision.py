@@ -76,7 +76,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
-from segmentation_accuracy import DATA
+from segmentation_accuracy import DATA, REAL_SPECS
 from timing import median_seconds
 
 import tscimg
@@ -87,32 +87,8 @@ from tscimg.synthetic.rendering import voxel_centres_lps
 
 BASELINE_DATE = datetime.date(2025, 1, 15)
 
-#: name, image, label, label values of the tumour, lesion type (as segmentation_accuracy.py).
-REAL = (
-    ("brain1", "pyradiomics/brain1_image.nrrd", "pyradiomics/brain1_label.nrrd", (1,), "sega"),
-    (
-        "breast1",
-        "pyradiomics/breast1_image.nrrd",
-        "pyradiomics/breast1_label.nrrd",
-        (1,),
-        "generic",
-    ),
-    (
-        "brats-pat0005",
-        "brats/pat0005/T1c_subtrMeanDivStd.nii.gz",
-        "brats/pat0005/OTMultiClass.nii.gz",
-        (1, 3, 4),
-        "sega",
-    ),
-    (
-        "brats-pat0006",
-        "brats/pat0006/T1c_subtrMeanDivStd.nii.gz",
-        "brats/pat0006/OTMultiClass.nii.gz",
-        (1, 3, 4),
-        "sega",
-    ),
-    ("remind022", "remind022/T1post_dicom", "remind022/tumor_seg.dcm", (1,), "sega"),
-)
+#: name, image, label, label values of the tumour, lesion type.
+REAL = REAL_SPECS
 KITS = ("case_00017", "case_00043", "case_00137")
 QUICK_CASES = ("breast1", "kits-case_00137")
 

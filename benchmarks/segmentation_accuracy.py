@@ -60,33 +60,36 @@ def _or_nan(clicks: int | None) -> float:
     return float("nan") if clicks is None else float(clicks)
 
 
+#: The real labelled cases: name, image, label, label values of the tumour, lesion type.
+REAL_SPECS: tuple[tuple[str, str, str, tuple[int, ...], str], ...] = (
+    ("brain1", "pyradiomics/brain1_image.nrrd", "pyradiomics/brain1_label.nrrd", (1,), "sega"),
+    (
+        "breast1",
+        "pyradiomics/breast1_image.nrrd",
+        "pyradiomics/breast1_label.nrrd",
+        (1,),
+        "generic",
+    ),
+    (
+        "brats-pat0005",
+        "brats/pat0005/T1c_subtrMeanDivStd.nii.gz",
+        "brats/pat0005/OTMultiClass.nii.gz",
+        (1, 3, 4),
+        "sega",
+    ),
+    (
+        "brats-pat0006",
+        "brats/pat0006/T1c_subtrMeanDivStd.nii.gz",
+        "brats/pat0006/OTMultiClass.nii.gz",
+        (1, 3, 4),
+        "sega",
+    ),
+    ("remind022", "remind022/T1post_dicom", "remind022/tumor_seg.dcm", (1,), "sega"),
+)
+
+
 def real_cases() -> Iterator[Case]:
-    specs = [
-        ("brain1", "pyradiomics/brain1_image.nrrd", "pyradiomics/brain1_label.nrrd", (1,), "sega"),
-        (
-            "breast1",
-            "pyradiomics/breast1_image.nrrd",
-            "pyradiomics/breast1_label.nrrd",
-            (1,),
-            "generic",
-        ),
-        (
-            "brats-pat0005",
-            "brats/pat0005/T1c_subtrMeanDivStd.nii.gz",
-            "brats/pat0005/OTMultiClass.nii.gz",
-            (1, 3, 4),
-            "sega",
-        ),
-        (
-            "brats-pat0006",
-            "brats/pat0006/T1c_subtrMeanDivStd.nii.gz",
-            "brats/pat0006/OTMultiClass.nii.gz",
-            (1, 3, 4),
-            "sega",
-        ),
-        ("remind022", "remind022/T1post_dicom", "remind022/tumor_seg.dcm", (1,), "sega"),
-    ]
-    for name, image, label, values, kind in specs:
+    for name, image, label, values, kind in REAL_SPECS:
         if not (DATA / image).exists():
             continue
         scan = load_scan(DATA / image)

@@ -44,7 +44,13 @@ import SimpleITK as sitk
 from tscimg.core.geometry import box_corners
 from tscimg.core.mask import Mask, bounding_box
 from tscimg.core.scan import Scan
-from tscimg.longitudinal.registration import Registration, composite, same_image, scalar_image
+from tscimg.longitudinal.registration import (
+    Registration,
+    composite,
+    ncc,
+    same_image,
+    scalar_image,
+)
 
 
 @dataclass(frozen=True)
@@ -210,17 +216,6 @@ def _filled(image: sitk.Image) -> sitk.Image:
     return out
 
 
-def _ncc(a: np.ndarray, b: np.ndarray) -> float:
-    valid = np.isfinite(a) & np.isfinite(b)
-    x, y = a[valid].astype(float), b[valid].astype(float)
-    if x.size < 10:
-        return 0.0
-    x -= x.mean()
-    y -= y.mean()
-    denom = float(np.sqrt((x * x).sum() * (y * y).sum()))
-    return float((x * y).sum() / denom) if denom > 0 else 0.0
-
-
 def rigid_fit(transform: sitk.Transform, grid: sitk.Image) -> sitk.AffineTransform:
     """The rigid transform closest to ``transform`` over ``grid`` (least squares on a 5 x 5 x 5
     lattice of its points; Kabsch).
@@ -345,7 +340,8 @@ def deform_around_lesion(
     warped = sitk.GetArrayFromImage(
         sitk.Resample(matched, fixed, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
     )
-    quality = _ncc(sitk.GetArrayViewFromImage(fixed), warped)
+    fixed_arr = sitk.GetArrayViewFromImage(fixed)
+    quality = ncc(fixed_arr, warped, np.isfinite(fixed_arr) & np.isfinite(warped))
     if quality < params.poor_quality_ncc:
         review.append(
             f"poor deformable registration around the lesion (NCC {quality:.2f} < "

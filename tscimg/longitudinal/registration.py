@@ -237,7 +237,8 @@ def _rigid_global(
     return transform
 
 
-def _ncc(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
+def ncc(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
+    """Normalized cross-correlation of two arrays over ``valid`` (0 when undefined)."""
     x = a[valid].astype(float)
     y = b[valid].astype(float)
     if x.size < 10:
@@ -265,7 +266,7 @@ def _local_quality(
     )
     a = sitk.GetArrayViewFromImage(fixed_block)
     b = sitk.GetArrayViewFromImage(warped)
-    return _ncc(a, b, np.isfinite(b))
+    return ncc(a, b, np.isfinite(b))
 
 
 def register(
