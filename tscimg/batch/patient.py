@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -410,7 +411,9 @@ def _process_visit(
             **deformation.registration.summary(),
             "from_date": carry_from.date,
             "deformable_ncc": round(deformation.quality_ncc, 4),
-            "volume_ratio": round(deformation.volume_ratio, 6),
+            "volume_ratio": round(deformation.volume_ratio, 6)
+            if math.isfinite(deformation.volume_ratio)
+            else None,
             "review": list(deformation.review),
         }
         trusted_estimate = not deformation.review and not deformation.registration.warnings

@@ -453,7 +453,7 @@ def carry_lesion(
             "the outline is the reference lesion warped by the registration"
         )
     if result is None:
-        mask = prior if prior is not None else warped_mask(reference, follow_up, deformation)
+        mask = warped_mask(reference, follow_up, deformation)
         if mask.voxel_count() == 0:
             raise PromptError(
                 f"the lesion carried from the visit of {reference.date} is empty in this scan",
@@ -464,11 +464,17 @@ def carry_lesion(
     if result.box_faces_reached:  # the box is carried, not drawn by the reader
         reader_note = box_warning(result.box_faces_reached)
         result = replace(result, warnings=tuple(w for w in result.warnings if w != reader_note))
-        review.append(
+        note = (
             f"the carried lesion reaches the box carried from {reference.date} at "
             f"{', '.join(result.box_faces_reached)}: it grew beyond the registered outline, "
             "or leaked into neighbouring tissue"
         )
+        # where the reference's own mask reached the reader's box, the follow-up doing the same
+        # is the method behaving as it did there (the reader was warned then): a warning
+        if ref_seg is not None and ref_seg.box_faces_reached:
+            warnings.append(note)
+        else:
+            review.append(note)
     review += list(result.review)
     return CarriedLesion(
         result.mask,
