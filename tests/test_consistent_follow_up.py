@@ -220,3 +220,24 @@ def test_the_carried_outline_is_the_graph_cuts_prior_at_a_follow_up() -> None:
         "generic",  # type: ignore[arg-type]
     )
     assert carried.volume_ml == pytest.approx(shrunk.volume_ml, rel=0.05)
+
+
+def test_a_lesion_of_a_few_voxels_is_carried_without_an_internal_error() -> None:
+    """A 2 mm core given as the reference mask: the carried box is a few voxels wide and the
+    graph cut's samples hold a voxel or two, too few to fit an appearance model (scikit-learn
+    raised, and the patient failed as an internal error on breast1 in the change-precision
+    benchmark). The cut stands on what it has; the mask lies inside the SEGA."""
+    from tscimg import Mask
+    from tscimg.longitudinal import carry_lesion
+    from tscimg.synthetic.rendering import voxel_centres_lps
+    from tscimg.synthetic.studies import sega_mr_study
+
+    visit = sega_mr_study().visits[0]
+    g = visit.scan.geometry
+    centres = np.asarray(voxel_centres_lps(g)).reshape((*g.size[::-1], 3))
+    distance = np.linalg.norm(centres - np.asarray(visit.lesion_centre_lps("L1")), axis=-1)
+    core = Mask.from_array((distance <= 2.0).astype(np.uint8), g)
+    carried = carry_lesion(visit.scan, core, visit.scan, visit.lesion_type)
+    inside = visit.lesions["L1"].contains(visit.pose.lps_to_body(centres.reshape(-1, 3)))
+    labels = carried.mask.array_view().reshape(-1) > 0
+    assert labels.any() and inside[labels].all()

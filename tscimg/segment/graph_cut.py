@@ -52,6 +52,7 @@ _PRIOR_EXPONENT = 2.5  # the prior's shape: 2 an ellipsoid, larger towards the b
 _GRADIENT_COST = 5.0  # geodesic cost of crossing the 90th-percentile gradient, per mm
 _CLAMP = 8.0  # log-likelihood ratios are clipped at this (one outlier does not decide)
 _SAMPLES = 20000  # at most this many voxels train one mixture
+_MIN_SAMPLE = 10  # fewer voxels than this train no mixture
 _CLICK_MARGIN = 1.0  # a correction click's own log-odds are flipped by this margin
 _COARSE_ABOVE = 250_000  # crops above this many voxels get their geodesic maps on 2x2x2 blocks
 _HARD_FRACTION = 0.1  # a click's fixed ball is at most this fraction of the lesion's size
@@ -347,6 +348,8 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     values = (img / scale).ravel()
     result = lesion_sample
     for _ in range(_ITERATIONS):
+        if min(int(lesion_sample.sum()), int(background_sample.sum())) < _MIN_SAMPLE:
+            break  # nothing to learn an appearance from: the last cut (or the sample) stands
         fit_lesion = _mixture(values[lesion_sample.ravel()])
         fit_background = _mixture(values[background_sample.ravel()])
         log_lesion = _log_density(fit_lesion, values).reshape(img.shape)
