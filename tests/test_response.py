@@ -230,6 +230,7 @@ def test_a_flagged_latest_visit_is_not_evaluable_never_a_status() -> None:
     assert result.review == ("2025-03-01: the carried lesion changed 7.10-fold",)
     assert result.timepoints[-1].change_from_baseline_pct == pytest.approx(610.0)
     assert not result.timepoints[-1].progression_met
+    assert result.best_change_pct == pytest.approx(0.0)  # the flagged +610% is no best change
     (action,) = result.recommendations
     assert "own prompt" in action and "corrected mask" in action
 

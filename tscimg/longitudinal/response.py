@@ -420,8 +420,13 @@ def assess_response(
             f"the change from baseline ({latest.change_from_baseline_pct:+.1f}%) is within the "
             "measurements' own uncertainty"
         )
-    measured = [
-        t for t in timepoints if t.change_from_baseline_pct is not None and t.date >= baseline.date
+    measured = [  # a flagged measurement is no best change (it would headline the cohort table)
+        t
+        for t in timepoints
+        if t.change_from_baseline_pct is not None
+        and t.date >= baseline.date
+        and not t.review
+        and not baseline.review
     ]
     best = min((t.change_from_baseline_pct for t in measured), default=None)  # type: ignore[type-var]
     recommendations: tuple[str, ...] = ()

@@ -86,7 +86,8 @@ def volume_plot_png(
             ax.axhline(v0 * (1 - pct / 100), color="#2e7d32", ls=style, lw=1,
                        label=f"-{pct:g}% ({which})")  # fmt: skip
         after = [t for t in points if t.date >= baseline.date]
-        nadir = np.minimum.accumulate([t.total_volume_ml for t in after])
+        # the nadir as the assessment keeps it: flagged visits never set it
+        nadir = np.minimum.accumulate([np.inf if t.review else t.total_volume_ml for t in after])
         limit = nadir * (1 + criteria.progression_increase_from_nadir_pct / 100)
         if criteria.progression_requires_above_baseline:
             limit = np.maximum(limit, v0)
