@@ -301,8 +301,9 @@ def deform_around_lesion(
     if outside.any():
         if (outside & (sitk.GetArrayViewFromImage(lesion_in_block) > 0)).any():
             review.append(
-                "the lesion leaves the follow-up's field of view: its volume there is not "
-                "measurable; check the scan's coverage"
+                "the lesion maps outside the follow-up's field of view: its coverage ends "
+                "there, or the registration placed the lesion wrongly; check the scan's coverage "
+                "and the carried mask"
             )
         fill = float(np.nanmedian(moving_arr)) if (~outside).any() else 0.0
         moving_arr[outside] = fill
