@@ -1,7 +1,18 @@
 """Longitudinal analysis: registration, carrying lesions across visits, response assessment."""
 
-from tscimg.longitudinal.carry import CarriedLesion, CarryParameters, carry_lesion
+from tscimg.longitudinal.carry import (
+    CarriedLesion,
+    CarryParameters,
+    LesionReference,
+    carry_lesion,
+    register_lesion,
+)
 from tscimg.longitudinal.criteria import CRITERIA, EXIST, TSC, ResponseCriteria, criteria_named
+from tscimg.longitudinal.deformation import (
+    DeformableParameters,
+    LesionDeformation,
+    deform_around_lesion,
+)
 from tscimg.longitudinal.registration import Registration, RegistrationParameters, register
 from tscimg.longitudinal.response import (
     Milestone,
@@ -22,6 +33,7 @@ from tscimg.longitudinal.results import (
     ScanFacts,
     assess_patient,
 )
+from tscimg.longitudinal.trust import TrustParameters, change_review
 
 __all__ = [
     "CRITERIA",
@@ -32,7 +44,10 @@ __all__ = [
     "CarryParameters",
     "CaseError",
     "CohortResult",
+    "DeformableParameters",
+    "LesionDeformation",
     "LesionOrigin",
+    "LesionReference",
     "LesionVisitResult",
     "Milestone",
     "PatientResult",
@@ -43,11 +58,15 @@ __all__ = [
     "ResponseStatus",
     "ScanFacts",
     "TimepointAssessment",
+    "TrustParameters",
     "VolumeAtVisit",
     "assess_patient",
     "assess_response",
     "carry_lesion",
+    "change_review",
     "criteria_named",
+    "deform_around_lesion",
     "months_between",
     "register",
+    "register_lesion",
 ]
