@@ -47,7 +47,7 @@ class LesionOrigin(StrEnum):
 
     PROMPT = "prompt"  # segmented from this visit's own prompts
     MASK = "mask"  # an existing mask given in the manifest
-    CARRIED = "carried"  # carried from the previous visit by registration
+    CARRIED = "carried"  # carried by registration from a trusted earlier visit (the reference)
 
 
 @dataclass(frozen=True)
