@@ -421,9 +421,8 @@ def _process_visit(
             registration_ml = deformation.volume_ml
         elif origin is not LesionOrigin.CARRIED:
             warnings += [f"registration estimate not used: {r}" for r in deformation.review]
-        volume_ml = mask.voxel_count() * mask.geometry.voxel_volume_mm3 / 1000.0
         flags, notes = change_review(
-            volume_ml,
+            mask.volume_ml(),
             carry_from.volume_ml,
             deformation.volume_ratio if trusted_estimate else None,
             carry_from.date,

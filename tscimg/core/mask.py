@@ -155,6 +155,10 @@ class Mask:
         arr = self.array_view()
         return int(np.count_nonzero(arr > 0 if label is None else arr == label))
 
+    def volume_ml(self, label: int | None = None) -> float:
+        """Voxel count x voxel volume of ``label`` (any positive label when ``None``), mL."""
+        return self.voxel_count(label) * self.geometry.voxel_volume_mm3 / 1000.0
+
     def require_on(self, geometry: Geometry, scan_name: str) -> None:
         """Raise :class:`GeometryMismatchError` unless the mask lies on ``geometry``."""
         geometry.require_same(self.geometry, scan_name, self.source or "mask")

@@ -110,7 +110,7 @@ class LesionReference:
     @property
     def volume_ml(self) -> float:
         """The reference lesion's volume (voxel count x voxel volume), mL."""
-        return self.mask.voxel_count() * self.mask.geometry.voxel_volume_mm3 / 1000.0
+        return self.mask.volume_ml()
 
 
 @dataclass(frozen=True)
@@ -349,6 +349,68 @@ def warped_mask(
     return Mask.from_array(labels, g, source="tscimg.carry:registration")
 
 
+def _mapped_prompts(
+    reference: LesionReference,
+    follow_up: Scan,
+    deformation: LesionDeformation,
+    method: Method,
+    params: CarryParameters,
+) -> Prompts:
+    """The reference's prompts in the follow-up (see the module docstring): clicks mapped, the
+    box around the carried outline with the reader's margins, and for the graph cut the carried
+    prior.
+
+    Raises
+    ------
+    PromptError
+        When no positive click maps inside the follow-up.
+    """
+    reg = deformation.registration
+    g = follow_up.geometry
+    ref_seg = reference.segmentation
+    if ref_seg is not None:
+        positive_ref = list(ref_seg.prompts.positive)
+        negative_ref = list(ref_seg.prompts.negative)
+    else:
+        point = reference.scan.geometry.lps_to_index(interior_point_lps(reference.mask))
+        positive_ref = [(round(point[0]), round(point[1]), round(point[2]))]
+        negative_ref = []
+    positive: list[Index] = []
+    negative: list[Index] = []
+    for points, out in ((positive_ref, positive), (negative_ref, negative)):
+        for p in points:
+            q = _mapped_index(reg, reference.scan, follow_up, p)
+            if g.contains_index(q):
+                out.append((round(q[0]), round(q[1]), round(q[2])))
+    if not positive:
+        raise PromptError(
+            f"the lesion carried from the visit of {reference.date} maps outside this scan",
+            path=follow_up.source,
+            hint="Check the scan's coverage, or give this visit its own prompt (point_lps)",
+        )
+    negative = [p for p in negative if p not in positive]
+    if ref_seg is not None and ref_seg.prompts.box is None:
+        return Prompts(positive=tuple(positive), negative=tuple(negative))
+    margins = None if ref_seg is None else _box_margins(ref_seg)
+    box = carried_box(reference, follow_up, reg, margins, params.max_boundary_points)
+    lo, hi = np.asarray(box[:3]), np.asarray(box[3:])
+    # every mapped click lies in the box (a box never excludes what the reader clicked)
+    for p in positive:
+        lo, hi = np.minimum(lo, p), np.maximum(hi, p)
+    box = (int(lo[0]), int(lo[1]), int(lo[2]), int(hi[0]), int(hi[1]), int(hi[2]))
+    prior = None
+    if method is Method.GRAPH_CUT:
+        # the prior the reference's cut balanced its appearance against, moved with the anatomy:
+        # the shape inscribed in the reader's box, or the reference lesion when it had no box
+        shape = reference.mask
+        if ref_seg is not None and ref_seg.prompts.box is not None:
+            g_ref = reference.scan.geometry
+            inscribed = box_shape(ref_seg.prompts.box, g_ref.size).astype(np.uint8)
+            shape = Mask.from_array(inscribed, g_ref, source="tscimg.carry:box prior")
+        prior = warped_mask(replace(reference, mask=shape), follow_up, deformation, box)
+    return Prompts(positive=tuple(positive), negative=tuple(negative), box=box, prior=prior)
+
+
 def carry_lesion(
     reference: LesionReference | Scan,
     reference_mask: Mask | None,
@@ -390,60 +452,16 @@ def carry_lesion(
         reference = LesionReference(reference, reference_mask, reference.source or "previous")
     deformation = deformation or register_lesion(reference, follow_up, params)
     reg = deformation.registration
-    g = follow_up.geometry
     ref_seg = reference.segmentation
-    if ref_seg is not None:
-        positive_ref = list(ref_seg.prompts.positive)
-        negative_ref = list(ref_seg.prompts.negative)
-    else:
-        point = reference.scan.geometry.lps_to_index(interior_point_lps(reference.mask))
-        positive_ref = [(round(point[0]), round(point[1]), round(point[2]))]
-        negative_ref = []
-    positive: list[Index] = []
-    negative: list[Index] = []
-    review = list(deformation.review) + list(reg.warnings)
-    for points, out in ((positive_ref, positive), (negative_ref, negative)):
-        for p in points:
-            q = _mapped_index(reg, reference.scan, follow_up, p)
-            if g.contains_index(q):
-                out.append((round(q[0]), round(q[1]), round(q[2])))
-    if not positive:
-        raise PromptError(
-            f"the lesion carried from the visit of {reference.date} maps outside this scan",
-            path=follow_up.source,
-            hint="Check the scan's coverage, or give this visit its own prompt (point_lps)",
-        )
-    negative = [p for p in negative if p not in positive]
-    has_box = ref_seg is None or ref_seg.prompts.box is not None
-    box = None
-    if has_box:
-        margins = None if ref_seg is None else _box_margins(ref_seg)
-        box = carried_box(reference, follow_up, reg, margins, params.max_boundary_points)
-        lo, hi = np.asarray(box[:3]), np.asarray(box[3:])
-        # every mapped click lies in the box (a box never excludes what the reader clicked)
-        for p in positive:
-            lo, hi = np.minimum(lo, p), np.maximum(hi, p)
-        box = (int(lo[0]), int(lo[1]), int(lo[2]), int(hi[0]), int(hi[1]), int(hi[2]))
     if ref_seg is None:
         method = preset_for(LesionType(lesion_type), follow_up.modality).parameters.method
     else:
         method = ref_seg.parameters.method
-    prior = None
-    identical = reg.is_identity and same_image(reference.scan, follow_up)
-    if identical and ref_seg is not None:  # the same scan: the same call gives the same mask
-        prompts = ref_seg.prompts
-        positive, negative, box = list(prompts.positive), list(prompts.negative), prompts.box
-    elif box is not None and method is Method.GRAPH_CUT:
-        # the prior the reference's cut balanced its appearance against, moved with the anatomy:
-        # the shape inscribed in the reader's box, or the reference lesion when it had no box
-        shape = reference.mask
-        if ref_seg is not None and ref_seg.prompts.box is not None:
-            g_ref = reference.scan.geometry
-            inscribed = box_shape(ref_seg.prompts.box, g_ref.size).astype(np.uint8)
-            shape = Mask.from_array(inscribed, g_ref, source="tscimg.carry:box prior")
-        prior = warped_mask(replace(reference, mask=shape), follow_up, deformation, box)
-    prompts = Prompts(positive=tuple(positive), negative=tuple(negative), box=box, prior=prior)
-    warnings: list[str] = []
+    review = list(deformation.review) + list(reg.warnings)
+    if ref_seg is not None and reg.is_identity and same_image(reference.scan, follow_up):
+        prompts = ref_seg.prompts  # the same scan: the same call gives the same mask
+    else:
+        prompts = _mapped_prompts(reference, follow_up, deformation, method, params)
     try:
         result: Segmentation | None = segment(follow_up, prompts, lesion_type, method=method)
     except PromptError as exc:
@@ -460,7 +478,7 @@ def carry_lesion(
                 path=follow_up.source,
                 hint="Give this visit its own prompt (point_lps) or a mask in the manifest",
             )
-        return CarriedLesion(mask, None, deformation, prompts, (), tuple(dict.fromkeys(review)))
+        return CarriedLesion(mask, None, deformation, prompts, review=tuple(dict.fromkeys(review)))
     if result.box_faces_reached:  # the box is carried, not drawn by the reader
         reader_note = box_warning(result.box_faces_reached)
         result = replace(result, warnings=tuple(w for w in result.warnings if w != reader_note))
@@ -475,10 +493,5 @@ def carry_lesion(
         review.append(note)
     review += list(result.review)
     return CarriedLesion(
-        result.mask,
-        result,
-        deformation,
-        prompts,
-        tuple(warnings),
-        tuple(dict.fromkeys(review)),
+        result.mask, result, deformation, prompts, review=tuple(dict.fromkeys(review))
     )

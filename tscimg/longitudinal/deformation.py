@@ -41,12 +41,12 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from tscimg.core.geometry import box_corners
 from tscimg.core.mask import Mask, bounding_box
 from tscimg.core.scan import Scan
 from tscimg.longitudinal.registration import (
     Registration,
     composite,
+    index_reach,
     ncc,
     same_image,
     scalar_image,
@@ -157,19 +157,7 @@ def _block_grid(mask: Mask, previous: sitk.Image, params: DeformableParameters) 
 def _cropped_to(image: sitk.Image, grid: sitk.Image, transform: sitk.Transform) -> sitk.Image:
     """The part of ``image`` that ``grid`` samples through ``transform`` (plus 4 voxels), so
     smoothing and sampling cost what the block costs, not the scan."""
-    size = np.asarray(grid.GetSize(), dtype=float) - 1
-    corners = [
-        transform.TransformPoint(
-            grid.TransformContinuousIndexToPhysicalPoint([float(v) for v in c])
-        )
-        for c in box_corners(np.zeros(3), size)
-    ]
-    idx = np.array([image.TransformPhysicalPointToContinuousIndex(c) for c in corners])
-    top = np.asarray(image.GetSize()) - 1
-    lo = np.clip(np.floor(idx.min(axis=0)).astype(int) - 4, 0, top)
-    hi = np.clip(np.ceil(idx.max(axis=0)).astype(int) + 4, 0, top)
-    if np.any(hi < lo):
-        return image
+    lo, hi = index_reach(grid, image, transform, 4.0 * np.asarray(image.GetSpacing()))
     return sitk.RegionOfInterest(image, [int(v) for v in hi - lo + 1], [int(v) for v in lo])
 
 
@@ -269,9 +257,8 @@ def deform_around_lesion(
         Jacobian determinant over the previous lesion divided by its volume.
     """
     params = parameters or DeformableParameters()
-    count = previous_mask.voxel_count()
-    previous_ml = count * previous_mask.geometry.voxel_volume_mm3 / 1000.0
-    if count == 0:
+    previous_ml = previous_mask.volume_ml()
+    if previous_ml == 0:
         return LesionDeformation(registration, float("nan"), 0.0, 0.0, ("the lesion is empty",))
     if registration.is_identity and same_image(previous, follow_up):
         return LesionDeformation(registration, 1.0, previous_ml, 1.0)

@@ -342,7 +342,9 @@ def register(
         float(block_mm / params.local_max_voxels) ** (1 / 3),
     )
     block = _resampled(fixed_full, local_spacing, (lo_idx, hi_idx))
-    moving_local = _resampled(moving_full, local_spacing, _reach(block, moving_full, affine, 10.0))
+    moving_local = _resampled(
+        moving_full, local_spacing, index_reach(block, moving_full, affine, 10.0)
+    )
 
     before = _local_quality(block, moving_local, [])
     local = sitk.Euler3DTransform()
@@ -394,10 +396,14 @@ def same_image(a: Scan, b: Scan) -> bool:
     return bool(np.array_equal(sitk.GetArrayViewFromImage(ia), sitk.GetArrayViewFromImage(ib)))
 
 
-def _reach(
-    block: sitk.Image, moving: sitk.Image, transform: sitk.Transform, margin_mm: float
+def index_reach(
+    block: sitk.Image,
+    moving: sitk.Image,
+    transform: sitk.Transform,
+    margin_mm: float | np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Index box of ``moving`` that ``block`` maps into through ``transform``, plus a margin."""
+    """Index box ``(low, high)`` of ``moving`` that ``block`` maps into through ``transform``,
+    plus a margin (mm, or mm per axis of ``moving``), clipped to ``moving``."""
     size = np.asarray(block.GetSize(), dtype=float) - 1
     corners = [
         block.TransformContinuousIndexToPhysicalPoint([float(v) for v in c])

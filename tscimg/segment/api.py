@@ -62,7 +62,7 @@ class Segmentation:
     @property
     def volume_ml(self) -> float:
         """Voxel count x voxel volume, mL."""
-        return self.voxel_count * self.mask.geometry.voxel_volume_mm3 / 1000.0
+        return self.mask.volume_ml()
 
     def provenance(self) -> dict[str, Any]:
         """Method, preset, parameters and prompts as plain values."""
