@@ -202,6 +202,21 @@ def test_bookkeeping_sums_target_lesions_and_a_new_lesion_is_progression() -> No
     assert record["target_lesions"] == ["L1", "L2"] and record["new_lesions"] == ["L3"]
 
 
+def test_a_flagged_new_lesion_is_no_progression() -> None:
+    """A new lesion whose mask is a flagged best estimate cannot declare progression: the
+    visit is not evaluable until a reader checks it."""
+    from dataclasses import replace
+
+    from tscimg.longitudinal import assess_patient
+
+    new = replace(_lesion("L3", "2024-09-01", 1.5, diameter_mm=12.0), review=("best estimate",))
+    visits = [_lesion("L1", "2024-02-20", 6.0), _lesion("L1", "2024-09-01", 3.0), new]
+    (a,) = assess_patient("P", visits, TSC, START).assessments  # type: ignore[arg-type]
+    assert a.status is ResponseStatus.NOT_EVALUABLE
+    assert not a.progression.reached
+    assert a.review == ("2024-09-01: L3: best estimate",)
+
+
 def test_a_target_lesion_missing_at_a_visit_leaves_that_visit_out() -> None:
     from tscimg.longitudinal import assess_patient
 

@@ -343,7 +343,7 @@ def assess_response(
                 )
             if stopped and change_n is not None:
                 regrowth_met = change_n >= criteria.regrowth_after_stop_pct - tol
-        if after_baseline:
+        if after_baseline and comparable:
             for lesion_id, diameter in sorted(visit.new_lesion_diameters_mm.items()):
                 if diameter >= criteria.new_lesion_min_diameter_mm:
                     reasons.append(f"new lesion {lesion_id} ({diameter:.1f} mm)")

@@ -422,8 +422,11 @@ def assess_patient(
                         for lid in present
                     ),
                     new_here,
+                    # a flagged new lesion cannot make a progression either
                     review=tuple(
-                        f"{lid}: {reason}" for lid in sorted(present) for reason in here[lid].review
+                        f"{lid}: {reason}"
+                        for lid in sorted([*present, *new_here])
+                        for reason in here[lid].review
                     ),
                     registration_total_ml=None
                     if any(e is None for e in estimates)
