@@ -95,3 +95,31 @@ def test_usage_errors_exit_2() -> None:
 def test_version_and_help_mention_research_use() -> None:
     assert run_tscimg("--version").stdout.startswith("tscimg ")
     assert "not a medical device" in run_tscimg("--help").stdout
+
+
+def test_command_line_start_up_leaves_heavy_libraries_to_the_commands_that_use_them() -> None:
+    """Every call of a batch script pays the import of the command line (issue 18): libraries
+    that only segmentation, reports, DICOM SEG or clusters need load where they are used
+    (``benchmarks/cli_startup.py`` measures the time)."""
+    import subprocess
+    import sys
+
+    heavy = (
+        "sklearn",
+        "matplotlib",
+        "weasyprint",
+        "highdicom",
+        "distributed",
+        "jinja2",
+        "skimage.segmentation",
+        "scipy.spatial",
+        "scipy.sparse.linalg",
+    )
+    code = (
+        "import sys, tscimg_cli.main\n"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == ""

@@ -192,12 +192,13 @@ def test_the_carried_outline_is_the_graph_cuts_prior_at_a_follow_up() -> None:
     from tscimg import Geometry, Mask, Modality, Scan
     from tscimg.segment import Prompts, segment
     from tscimg.segment.graph_cut import _outline_prior
+    from tscimg.segment.parameters import GraphCutTuning
     from tscimg.synthetic import Ellipsoid, Layer, RigidPose, render
     from tscimg.synthetic.rendering import voxel_centres_lps
 
     k, j, i = np.indices((41, 41, 41))
     r = np.sqrt((i - 20.0) ** 2 + (j - 20.0) ** 2 + (k - 20.0) ** 2)
-    radius, prior = _outline_prior(r <= 12.0, np.array([1.0, 1.0, 1.0]))
+    radius, prior = _outline_prior(r <= 12.0, np.array([1.0, 1.0, 1.0]), GraphCutTuning())
     assert radius[20, 20, 20] == pytest.approx(0.0, abs=0.05)
     assert radius[20, 20, 32] == pytest.approx(1.0, abs=1.0 / 12.0)  # within a voxel of R
     assert prior[20, 20, 32] == pytest.approx(0.5, abs=0.15)

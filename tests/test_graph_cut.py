@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -126,10 +128,10 @@ def test_real_tumour_click_and_box_beats_region_growing(
     assert score > dice(grown.mask.array_view() > 0, truth) + 0.05
 
 
-def test_geodesic_maps_on_blocks_keep_the_mask(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_geodesic_maps_on_blocks_keep_the_mask() -> None:
     """A large crop (a 24 x 20 x 18 mm rim-enhancing lesion at 1 mm: 418,176 voxels) gets its
     geodesic maps on 2x2x2 blocks; the mask is the full-resolution one (measured Dice 1.000)."""
-    from tscimg.segment import graph_cut
+    from tscimg.segment import preset_for
     from tscimg.segment.region import work_region
 
     g = centred_geometry((140, 120, 120), (1.0, 1.0, 1.0))
@@ -141,10 +143,11 @@ def test_geodesic_maps_on_blocks_keep_the_mask(monkeypatch: pytest.MonkeyPatch) 
     truth = outer.contains(voxel_centres_lps(g)).reshape(g.size[::-1])
     prompts = Prompts(positive=(interior_point(truth, (1.0, 1.0, 1.0)),), box=label_box(truth))
     crop = work_region(scan, prompts, search_radius_mm=30.0).values
-    assert crop.size > graph_cut._COARSE_ABOVE  # the blocks are in effect
-    blocks = segment(scan, prompts, LesionType.SEGA, method=Method.GRAPH_CUT)
-    monkeypatch.setattr(graph_cut, "_COARSE_ABOVE", 10**9)
-    full = segment(scan, prompts, LesionType.SEGA, method=Method.GRAPH_CUT)
+    params = replace(preset_for(LesionType.SEGA, Modality.MR).parameters, method=Method.GRAPH_CUT)
+    assert crop.size > params.graph_cut.coarse_above_voxels  # the blocks are in effect
+    blocks = segment(scan, prompts, LesionType.SEGA, params)
+    never = replace(params.graph_cut, coarse_above_voxels=10**9)
+    full = segment(scan, prompts, LesionType.SEGA, replace(params, graph_cut=never))
     assert dice(blocks.mask.array_view() > 0, full.mask.array_view() > 0) >= 0.97
     assert dice(blocks.mask.array_view() > 0, truth) > 0.9
 
@@ -161,13 +164,16 @@ def test_block_max_covers_every_voxel_once() -> None:
 
 def test_a_correction_click_claims_tissue_at_least_as_lesion_like_nearby() -> None:
     from tscimg.segment.graph_cut import _click_evidence
+    from tscimg.segment.parameters import GraphCutTuning
 
     shape = (1, 1, 41)
     raw_llr = np.tile(np.linspace(-8.0, 8.0, 41), (1, 1, 1))  # odds rise 0.4 per mm along i
     positive = ((0, 0, 0), (0, 0, 15))  # the first click, a correction
     negative = ((0, 0, 35),)
     spacing = np.ones(3)
-    lesion, background = _click_evidence(raw_llr, positive, negative, spacing, reach_mm=10.0)
+    lesion, background = _click_evidence(
+        raw_llr, positive, negative, spacing, reach_mm=10.0, tuning=GraphCutTuning()
+    )
     assert lesion.shape == shape and background.shape == shape
     # the correction at odds -2 flips itself by the margin of 1: bonus 3 there
     assert lesion[0, 0, 15] == pytest.approx(3.0)
@@ -181,7 +187,7 @@ def test_a_correction_click_claims_tissue_at_least_as_lesion_like_nearby() -> No
     # two sigmas away, at the correction click, the correction's own claim is the stronger
     assert background[0, 0, 15] == pytest.approx(7.0 * np.exp(-2.0))
     assert background[0, 0, 15] < lesion[0, 0, 15]
-    off, _ = _click_evidence(raw_llr, positive, negative, spacing, reach_mm=0.0)
+    off, _ = _click_evidence(raw_llr, positive, negative, spacing, 0.0, GraphCutTuning())
     assert not off.any()
 
 

@@ -6,7 +6,18 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 
 #: The libraries whose behaviour the numbers depend on.
-TRACKED_PACKAGES = ("tscimg", "SimpleITK", "numpy", "scipy", "scikit-image", "pydicom", "highdicom")
+TRACKED_PACKAGES = (
+    "tscimg",
+    "SimpleITK",
+    "numpy",
+    "scipy",
+    "scikit-image",
+    "scikit-learn",
+    "PyMaxflow",
+    "nibabel",
+    "pydicom",
+    "highdicom",
+)
 
 
 def software_versions() -> dict[str, str]:
@@ -14,8 +25,8 @@ def software_versions() -> dict[str, str]:
 
     Examples
     --------
-    >>> sorted(software_versions())[:3]
-    ['SimpleITK', 'highdicom', 'numpy']
+    >>> sorted(software_versions())[:4]
+    ['PyMaxflow', 'SimpleITK', 'highdicom', 'nibabel']
     """
     out = {"python": platform.python_version()}
     for name in TRACKED_PACKAGES:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import highdicom as hd
 import numpy as np
 import SimpleITK as sitk
 
@@ -12,6 +12,9 @@ from tscimg.core.errors import MaskError
 from tscimg.core.geometry import Geometry
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
+
+if TYPE_CHECKING:
+    import highdicom as hd
 
 #: Largest distance from a voxel centre (in voxels) at which SEG pixels count as aligned.
 ALIGNMENT_TOLERANCE_VOXELS = 0.1
@@ -62,6 +65,8 @@ def read_dicom_seg(path: Path, reference: Scan) -> Mask:
     (the usual case) the mapping is exact; otherwise the SEG is resampled with nearest
     neighbour interpolation and the mask carries a warning.
     """
+    import highdicom as hd  # imported when a SEG is read: CLI start-up
+
     try:
         seg = hd.seg.segread(str(path))
     except Exception as exc:  # highdicom / pydicom raise many types

@@ -45,7 +45,7 @@ from scipy import ndimage
 
 from tscimg.core.errors import InputError, PromptError
 from tscimg.core.geometry import box_corners
-from tscimg.core.mask import Mask, bounding_box
+from tscimg.core.mask import Mask, bounding_box, most_interior_voxel
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import LesionType
 from tscimg.longitudinal.deformation import (
@@ -169,19 +169,9 @@ def interior_point_lps(mask: Mask) -> tuple[float, float, float]:
 
     Of several equally interior voxels, the one nearest the mask's centroid.
     """
-    arr = mask.array_view() > 0
-    box = bounding_box(arr)
-    if box is None:
+    index = most_interior_voxel(mask.array_view() > 0, mask.geometry.spacing_mm[::-1])
+    if index is None:
         raise PromptError("the mask is empty: no interior point", path=mask.source)
-    crop = np.pad(arr[box], 1)
-    spacing_kji = mask.geometry.spacing_mm[::-1]
-    distance = ndimage.distance_transform_edt(crop, sampling=spacing_kji)
-    # among equally interior voxels, the one nearest the centroid (reproducible, central)
-    ties = np.argwhere(distance >= distance.max() - 1e-6)
-    centroid = np.argwhere(crop).mean(axis=0)
-    offsets = (ties - centroid) * np.asarray(spacing_kji)
-    k, j, i = ties[int(np.argmin((offsets**2).sum(axis=1)))]
-    index = (i - 1 + box[2].start, j - 1 + box[1].start, k - 1 + box[0].start)
     p = mask.geometry.index_to_lps(index)
     return (p[0], p[1], p[2])
 
@@ -405,7 +395,8 @@ def _mapped_prompts(
         shape = reference.mask
         if ref_seg is not None and ref_seg.prompts.box is not None:
             g_ref = reference.scan.geometry
-            inscribed = box_shape(ref_seg.prompts.box, g_ref.size).astype(np.uint8)
+            tuning = ref_seg.parameters.graph_cut
+            inscribed = box_shape(ref_seg.prompts.box, g_ref.size, tuning).astype(np.uint8)
             shape = Mask.from_array(inscribed, g_ref, source="tscimg.carry:box prior")
         prior = warped_mask(replace(reference, mask=shape), follow_up, deformation, box)
     return Prompts(positive=tuple(positive), negative=tuple(negative), box=box, prior=prior)

@@ -12,8 +12,6 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import ConvexHull, QhullError
-from scipy.spatial.distance import pdist
 from skimage import measure as skmeasure
 
 from tscimg.core.geometry import Geometry
@@ -21,6 +19,8 @@ from tscimg.core.geometry import Geometry
 
 def _hull_points(points: np.ndarray) -> np.ndarray:
     """The convex-hull vertices (the only candidates for a largest distance)."""
+    from scipy.spatial import ConvexHull, QhullError  # imported when measured: CLI start-up
+
     if len(points) <= 4:
         return points
     try:
@@ -48,6 +48,8 @@ def _farthest_pair(points: np.ndarray) -> tuple[float, np.ndarray]:
 
 def max_distance(points: np.ndarray) -> float:
     """Largest Euclidean distance between any two of the ``(n, d)`` points."""
+    from scipy.spatial.distance import pdist
+
     hull = _hull_points(points)
     return float(pdist(hull).max()) if len(hull) >= 2 else 0.0
 

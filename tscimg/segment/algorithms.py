@@ -16,7 +16,6 @@ import warnings
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
-from skimage.segmentation import random_walker
 
 from tscimg.segment.appearance import (
     RobustStats,
@@ -25,7 +24,7 @@ from tscimg.segment.appearance import (
     prepared,
     seed_stats,
 )
-from tscimg.segment.parameters import Polarity, SegmentParameters
+from tscimg.segment.parameters import LevelSetTuning, Polarity, SegmentParameters
 from tscimg.segment.postprocess import ball_structure, fill_holes, finish, seeded_region
 from tscimg.segment.region import WorkRegion
 
@@ -524,6 +523,8 @@ def random_walker_region(region: WorkRegion, params: SegmentParameters) -> np.nd
     everything beyond that result dilated by 4 mm (and outside the box or search region) and
     the negative clicks. The walker places the boundary in the band from intensity edges.
     """
+    from skimage.segmentation import random_walker  # its sparse solvers slow CLI start-up
+
     img = prepared(region, params.smoothing_mm, params.despeckle)
     grown = grown_on_prepared(img, region, params)
     allowed = region.guard & _dilate(grown, 4.0, region)
@@ -557,8 +558,8 @@ def _dilate(mask: np.ndarray, radius_mm: float, region: WorkRegion) -> np.ndarra
 def active_contour(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     """Geodesic active contour started from the region growing and kept inside the guard.
 
-    Only the band within 4 mm of the region growing may change: the contour refines the
-    boundary, it does not search for the lesion.
+    Only the band within ``params.level_set.band_mm`` of the region growing may change: the
+    contour refines the boundary, it does not search for the lesion.
     """
     img = prepared(region, params.smoothing_mm, params.despeckle)
     start = grown_on_prepared(img, region, params)
@@ -568,13 +569,13 @@ def active_contour(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     spacing = np.asarray(region.spacing_kji, dtype=float)
     thin = [axis for axis, n in enumerate(data.shape) if n < 4]  # ITK's Gaussian needs 4
     if not thin:
-        inside = _level_set(data, start, spacing)
+        inside = _level_set(data, start, spacing, params.level_set)
     elif len(thin) == 1:  # a 2D frame or a crop a few slices thick: slice by slice, in 2D
         axis = thin[0]
         plane = np.delete(spacing, axis)
         inside = np.stack(
             [
-                _level_set(np.take(data, n, axis), np.take(start, n, axis), plane)
+                _level_set(np.take(data, n, axis), np.take(start, n, axis), plane, params.level_set)
                 for n in range(data.shape[axis])
             ],
             axis=axis,
@@ -582,13 +583,15 @@ def active_contour(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     else:  # thinner than the filters in two directions: the growing stands
         return _finished(start, region, params)
     # the clicks are hard constraints, as in the graph cut: ITK's level set knows nothing of
-    # them and used to shrink a correction click's voxels away
+    # them and would shrink a correction click's voxels away
     keep, drop = region.click_balls(min(spacing))
-    result = ((inside & _dilate(start, 4.0, region)) | keep) & ~drop
+    result = ((inside & _dilate(start, params.level_set.band_mm, region)) | keep) & ~drop
     return _finished(result, region, params)
 
 
-def _level_set(data: np.ndarray, start: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+def _level_set(
+    data: np.ndarray, start: np.ndarray, spacing: np.ndarray, tuning: LevelSetTuning
+) -> np.ndarray:
     """Geodesic active contour (ITK) from ``start`` on a 2D or 3D array whose every axis has at
     least 4 voxels; ``spacing`` in array axis order, mm. True = inside the final contour."""
     if not start.any():
@@ -597,7 +600,7 @@ def _level_set(data: np.ndarray, start: np.ndarray, spacing: np.ndarray) -> np.n
     feature = sitk.GetImageFromArray(data)
     feature.SetSpacing(itk_spacing)
     edges = sitk.GradientMagnitudeRecursiveGaussian(feature, sigma=max(0.5, min(itk_spacing)))
-    speed = sitk.BoundedReciprocal(edges * 4.0)
+    speed = sitk.BoundedReciprocal(edges * tuning.edge_gain)
     init = sitk.GetImageFromArray(start.astype(np.uint8))
     init.SetSpacing(itk_spacing)
     # ITK level sets are negative inside the contour
@@ -605,13 +608,10 @@ def _level_set(data: np.ndarray, start: np.ndarray, spacing: np.ndarray) -> np.n
         init, insideIsPositive=False, useImageSpacing=True, squaredDistance=False
     )
     gac = sitk.GeodesicActiveContourLevelSetImageFilter()
-    # curvature no stronger than propagation: at 1.0 (five times propagation) the curvature
-    # flow shrank lesions about 1.5 cm across or smaller to nothing (breast1, ReMIND-022, the echo
-    # follow-ups); at 0.2 the one-click Dice of nine benchmark cases went 0.49 -> 0.79
-    gac.SetPropagationScaling(0.2)
-    gac.SetCurvatureScaling(0.2)
-    gac.SetAdvectionScaling(1.0)
-    gac.SetMaximumRMSError(0.01)
-    gac.SetNumberOfIterations(100)
+    gac.SetPropagationScaling(tuning.propagation)
+    gac.SetCurvatureScaling(tuning.curvature)
+    gac.SetAdvectionScaling(tuning.advection)
+    gac.SetMaximumRMSError(tuning.max_rms_error)
+    gac.SetNumberOfIterations(tuning.iterations)
     out = gac.Execute(sitk.Cast(level, sitk.sitkFloat32), sitk.Cast(speed, sitk.sitkFloat32))
     return np.asarray(sitk.GetArrayFromImage(out) < 0)

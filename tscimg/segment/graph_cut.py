@@ -1,15 +1,19 @@
 """Graph cut inside the box: appearance, box shape prior and click geodesics in one energy.
 
+Every setting named here is a field of :class:`~tscimg.segment.parameters.GraphCutTuning`
+(``SegmentParameters.graph_cut``), given with its default.
+
 A fourth family for heterogeneous lesions (enhancement, necrosis and non-enhancing tumour that
 no single intensity window holds). With a box, each voxel of the box gets a min-cut label from
 
-- appearance: Gaussian mixtures (3 components) of lesion and background intensities, the lesion
-  trained on the region growing from the first click, the background on the tissue around the
-  box and the box's far corners; re-trained once on the first cut (GrabCut);
+- appearance: Gaussian mixtures (3 components by default) of lesion and background
+  intensities, the lesion trained on the region growing from the first click, the background on
+  the tissue around the box and the box's far corners; re-trained once on the first cut
+  (GrabCut);
 - a shape prior from the box: the protocol's box is the lesion's extent plus a margin, so the
-  superellipsoid (exponent 2.5) inscribed in it is likely lesion and the box's corners are
-  likely not (logistic in the superellipsoidal radius); at a carried follow-up, the previous
-  visit's lesion carried by the deformable registration instead (``Prompts.prior``);
+  superellipsoid (exponent 2.5 by default) inscribed in it is likely lesion and the box's
+  corners are likely not (logistic in the superellipsoidal radius); at a carried follow-up, the
+  previous visit's lesion carried by the deformable registration instead (``Prompts.prior``);
 - the clicks: the geodesic distance (path length weighted by intensity gradient) to the positive
   points against the distance to the negative points and to the box's faces. A correction click
   claims the tissue it reaches without crossing an edge, which is what a reader means by it;
@@ -20,51 +24,41 @@ constraints): each click holds a ball of 1.5 mm, at most a tenth of the lesion's
 geometric mean of the extent the box implies) and at most half-way to the nearest click of the
 other kind, so the clicked voxel always keeps the reader's label. A correction click's evidence
 reaches at most a quarter of the lesion's size (a 10 mm reach covers the whole of a lesion under
-2 cm). Together: breast1 (143 voxels, 6-8 mm across) reaches Dice 0.90 in 6 protocol clicks,
-where before a positive click beside a negative one changed nothing and it never did.
-Without a box there is no shape prior: the method is region growing.
+2 cm). Together they let a positive click beside a negative one change the outline (breast1,
+143 voxels, 6-8 mm across, reaches Dice 0.90 in 6 protocol clicks). Without a box there is no
+shape prior: the method is region growing.
 Peers: GrabCut (Rother 2004), geodesic segmentation (Criminisi 2008, Bai & Sapiro 2009).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import maxflow
 import numpy as np
 from scipy import ndimage
 from skimage.graph import MCP_Geometric
-from sklearn.mixture import GaussianMixture
 
 from tscimg.core.mask import bounding_box
 from tscimg.segment.algorithms import grown_on_prepared, region_growing
 from tscimg.segment.appearance import prepared
-from tscimg.segment.parameters import SegmentParameters
+from tscimg.segment.parameters import GraphCutTuning, SegmentParameters
 from tscimg.segment.postprocess import Point, fill_holes
 from tscimg.segment.region import WorkRegion, nearest_mm
 
-_COMPONENTS = 3  # Gaussians per appearance model
-_ITERATIONS = 2  # cuts: the first on the initial models, the second re-trained on the first
-_HARD_RADIUS_MM = 1.5  # a click's ball that is fixed as lesion (or background)
-_TRAIN_RADIUS_MM = 3.0  # a correction click's ball added to the training sample
-_PRIOR_SOFTNESS = 0.15  # width of the box prior's logistic, in superellipsoidal radius
-_PRIOR_EXPONENT = 2.5  # the prior's shape: 2 an ellipsoid, larger towards the box itself
-_GRADIENT_COST = 5.0  # geodesic cost of crossing the 90th-percentile gradient, per mm
-_CLAMP = 8.0  # log-likelihood ratios are clipped at this (one outlier does not decide)
-_SAMPLES = 20000  # at most this many voxels train one mixture
-_MIN_SAMPLE = 10  # fewer voxels than this train no mixture
-_CLICK_MARGIN = 1.0  # a correction click's own log-odds are flipped by this margin
-_COARSE_ABOVE = 250_000  # crops above this many voxels get their geodesic maps on 2x2x2 blocks
-_HARD_FRACTION = 0.1  # a click's fixed ball is at most this fraction of the lesion's size
-_REACH_FRACTION = 0.25  # a correction click's evidence reaches at most this fraction of it
-_BOX_MARGIN = 1.0 / 12.0  # the protocol's box is the extent + 10% per side: 1/12 of the box
+if TYPE_CHECKING:
+    from sklearn.mixture import GaussianMixture
 
 
-def _mixture(values: np.ndarray) -> GaussianMixture:
+def _mixture(values: np.ndarray, tuning: GraphCutTuning) -> GaussianMixture:
     """A 1D Gaussian mixture fitted to a sample (deterministic)."""
-    if values.size > _SAMPLES:
-        values = np.random.default_rng(0).choice(values, _SAMPLES, replace=False)
-    k = max(1, min(_COMPONENTS, values.size // 50))
+    from sklearn.mixture import GaussianMixture  # scikit-learn takes 0.5 s to import
+
+    if values.size > tuning.max_training_voxels:
+        rng = np.random.default_rng(0)
+        values = rng.choice(values, tuning.max_training_voxels, replace=False)
+    k = max(1, min(tuning.components, values.size // 50))
     model = GaussianMixture(k, random_state=0, reg_covar=1e-3, max_iter=50)
     return model.fit(values.reshape(-1, 1))
 
@@ -87,33 +81,40 @@ def _extent(selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _box_prior(
-    shape: tuple[int, ...], box_lo: np.ndarray, box_hi: np.ndarray
+    shape: tuple[int, ...], box_lo: np.ndarray, box_hi: np.ndarray, tuning: GraphCutTuning
 ) -> tuple[np.ndarray, np.ndarray]:
     """The box's (super)ellipsoidal radius per voxel and the prior lesion probability from it.
 
     The box is the lesion's extent grown by 10% per side, so the tight extent is the box shrunk
     by 1/12 of its size per side; the superellipsoid inscribed in that extent,
-    ``sum(|x_a / semi_a| ** 2.5) <= 1``, has radius 1. Real tumours fill their extent more than
-    an ellipsoid does (brain1: 29% of its label lies outside the inscribed ellipsoid, 14% outside
-    this shape; the other real cases 2-5% and 1-3%); the exponent 2.5 lies between the
-    ellipsoid (2) and the box.
+    ``sum(|x_a / semi_a| ** p) <= 1`` (``p`` = ``tuning.prior_exponent``), has radius 1.
     """
     lo, hi = box_lo.astype(float), box_hi.astype(float)
     extent = hi - lo
-    tight_lo, tight_hi = lo + extent * _BOX_MARGIN, hi - extent * _BOX_MARGIN
+    margin = tuning.box_margin_fraction
+    tight_lo, tight_hi = lo + extent * margin, hi - extent * margin
     centre = (tight_lo + tight_hi - 1.0) / 2.0
     semi = np.maximum((tight_hi - tight_lo) / 2.0, 0.5)
     grids = np.ogrid[tuple(slice(0, n) for n in shape)]
+    power = tuning.prior_exponent
     radius = sum(
-        np.abs((g - c) / s) ** _PRIOR_EXPONENT for g, c, s in zip(grids, centre, semi, strict=True)
-    ) ** (1.0 / _PRIOR_EXPONENT)
-    prior = np.clip(1.0 / (1.0 + np.exp((radius - 1.0) / _PRIOR_SOFTNESS)), 0.02, 0.98)
-    return radius, prior
+        np.abs((g - c) / s) ** power for g, c, s in zip(grids, centre, semi, strict=True)
+    ) ** (1.0 / power)
+    return radius, _prior_from_radius(radius, tuning)
 
 
-def box_shape(box: tuple[int, ...], size_ijk: tuple[int, ...]) -> np.ndarray:
+def _prior_from_radius(radius: np.ndarray, tuning: GraphCutTuning) -> np.ndarray:
+    """Prior lesion probability from a normalised radius (1 on the expected outline)."""
+    prior = 1.0 / (1.0 + np.exp((radius - 1.0) / tuning.prior_softness))
+    return np.clip(prior, tuning.prior_clip, 1.0 - tuning.prior_clip)
+
+
+def box_shape(
+    box: tuple[int, ...], size_ijk: tuple[int, ...], tuning: GraphCutTuning | None = None
+) -> np.ndarray:
     """The shape the graph cut's box prior expects, as a ``[k, j, i]`` boolean array of a grid
-    of ``size_ijk``: the superellipsoid (exponent 2.5) inscribed in the box's tight extent.
+    of ``size_ijk``: the superellipsoid inscribed in the box's tight extent (``tuning``: the
+    prior's settings, :class:`GraphCutTuning` by default).
 
     Carried to a follow-up by the registration, it is the follow-up's prior: the same prior the
     baseline's cut balanced its appearance against, moved with the anatomy.
@@ -126,14 +127,17 @@ def box_shape(box: tuple[int, ...], size_ijk: tuple[int, ...]) -> np.ndarray:
     """
     lo = np.array(box[:3][::-1], dtype=float)
     hi = np.array(box[3:][::-1], dtype=float) + 1.0
-    radius, _ = _box_prior(tuple(int(v) for v in hi - lo), np.zeros(3), hi - lo)
+    tuning = GraphCutTuning() if tuning is None else tuning
+    radius, _ = _box_prior(tuple(int(v) for v in hi - lo), np.zeros(3), hi - lo, tuning)
     out = np.zeros(tuple(size_ijk[::-1]), dtype=bool)
     a, b = lo.astype(int), hi.astype(int)
     out[a[0] : b[0], a[1] : b[1], a[2] : b[2]] = radius <= 1.0
     return out
 
 
-def _outline_prior(expected: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _outline_prior(
+    expected: np.ndarray, spacing: np.ndarray, tuning: GraphCutTuning
+) -> tuple[np.ndarray, np.ndarray]:
     """The shape prior from an expected outline (the previous visit's lesion carried by
     registration): a normalised radius ``1 + d / R`` per voxel, ``d`` the signed distance to the
     outline (mm, negative inside) and ``R`` the radius of a ball of the outline's volume, and the
@@ -146,14 +150,13 @@ def _outline_prior(expected: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarra
     signed = np.where(expected, half - depth, gap - half)
     equivalent = (3.0 * expected.sum() * float(np.prod(spacing)) / (4.0 * np.pi)) ** (1.0 / 3.0)
     radius = 1.0 + signed / max(equivalent, half)
-    prior = np.clip(1.0 / (1.0 + np.exp((radius - 1.0) / _PRIOR_SOFTNESS)), 0.02, 0.98)
-    return radius, prior
+    return radius, _prior_from_radius(radius, tuning)
 
 
-def _coarsening(shape: tuple[int, ...], spacing: np.ndarray) -> np.ndarray:
+def _coarsening(shape: tuple[int, ...], spacing: np.ndarray, above_voxels: int) -> np.ndarray:
     """Block size per axis for the geodesic maps: 2 along the finer axes (spacing within 1.5x
-    the finest) of a crop above ``_COARSE_ABOVE`` voxels, else 1."""
-    if int(np.prod(shape)) <= _COARSE_ABOVE:
+    the finest) of a crop above ``above_voxels`` voxels, else 1."""
+    if int(np.prod(shape)) <= above_voxels:
         return np.ones(len(shape), dtype=int)
     fine = (spacing <= 1.5 * spacing.min()) & (np.asarray(shape) >= 16)
     return np.where(fine, 2, 1)
@@ -170,22 +173,21 @@ def _block_max(img: np.ndarray, block: np.ndarray) -> np.ndarray:
 
 
 def _geodesic_odds(
-    img: np.ndarray, region: WorkRegion, scale: float, inside: np.ndarray
+    img: np.ndarray, region: WorkRegion, scale: float, inside: np.ndarray, tuning: GraphCutTuning
 ) -> np.ndarray:
     """Per voxel, d_neg / (d_pos + d_neg): geodesic distances (gradient-weighted path length,
     mm) to the positive points and to the negative points or the box's faces.
 
-    On a large crop the distances are computed on 2x2x2 blocks (an eighth of the nodes: 2.7 s
-    -> 0.35 s on BRATS pat0006) and interpolated back: the odds are smooth, and the cut keeps
-    full resolution.
+    On a large crop the distances are computed on 2x2x2 blocks (an eighth of the nodes) and
+    interpolated back: the odds are smooth, and the cut keeps full resolution.
     """
     fine_spacing = np.asarray(region.spacing_kji)
     parts = np.gradient(img, *fine_spacing)
     gradient = np.sqrt(sum(p**2 for p in parts))
     gradient /= max(float(np.percentile(gradient[inside], 90)), 1e-9 * scale)
-    block = _coarsening(img.shape, fine_spacing)
+    block = _coarsening(img.shape, fine_spacing, tuning.coarse_above_voxels)
     # a block costs what its steepest voxel costs: a path cannot slip through an edge
-    cost = 1.0 + _GRADIENT_COST * _block_max(gradient, block)
+    cost = 1.0 + tuning.gradient_cost * _block_max(gradient, block)
     spacing = fine_spacing * block
     inside_coarse = _block_max(inside, block)
 
@@ -249,6 +251,7 @@ def _click_evidence(
     negative: tuple[Point, ...],
     spacing: np.ndarray,
     reach_mm: float,
+    tuning: GraphCutTuning,
 ) -> tuple[np.ndarray, np.ndarray]:
     """What each correction click says about the tissue around it, as cost bonuses
     ``(for lesion, for background)`` per voxel.
@@ -271,31 +274,36 @@ def _click_evidence(
         if sigma <= 0:
             continue
         at_click = sign * float(raw_llr[point])
-        shift = min(max(0.0, _CLICK_MARGIN - at_click), _CLAMP + _CLICK_MARGIN)
+        margin = tuning.click_margin
+        shift = min(max(0.0, margin - at_click), tuning.log_ratio_clamp + margin)
         d2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grids, point, spacing, strict=True))
-        alike = sign * raw_llr >= at_click - _CLICK_MARGIN
+        alike = sign * raw_llr >= at_click - margin
         bonus[sign] = np.maximum(bonus[sign], alike * shift * np.exp(-d2 / (2.0 * sigma**2)))
     return bonus[1], bonus[-1]
 
 
-def _lesion_size_mm(box_lo: np.ndarray, box_hi: np.ndarray, spacing: np.ndarray) -> float:
+def _lesion_size_mm(
+    box_lo: np.ndarray, box_hi: np.ndarray, spacing: np.ndarray, margin: float
+) -> float:
     """The lesion's size implied by the box ``[lo, hi)``: the geometric mean of its tight extent
-    (the box shrunk by 1/12 per side), mm."""
-    extent_mm = (box_hi - box_lo) * (1.0 - 2.0 * _BOX_MARGIN) * spacing
+    (the box shrunk by ``margin`` of its size per side), mm."""
+    extent_mm = (box_hi - box_lo) * (1.0 - 2.0 * margin) * spacing
     return float(np.exp(np.mean(np.log(np.maximum(extent_mm, spacing)))))
 
 
-def _fits_box(grown: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
+def _fits_box(grown: np.ndarray, lo: np.ndarray, hi: np.ndarray, tuning: GraphCutTuning) -> bool:
     """Whether a region spans the extent the box ``[lo, hi)`` implies: each face of its bounding
-    box lies within 10% of the box size inside the box's tight extent (the box shrunk by 1/12
-    per side) and none reaches the box itself. Then the region growing found the whole lesion."""
+    box lies within ``fits_box_gap`` of the box size inside the box's tight extent and none
+    reaches the box itself. Then the region growing found the whole lesion."""
     if not grown.any():
         return False
     extent = hi - lo
     first, stop = _extent(grown)
-    gaps = np.concatenate([(first - lo) / extent, (hi - stop) / extent]) - _BOX_MARGIN
+    gaps = np.concatenate([(first - lo) / extent, (hi - stop) / extent])
+    gaps -= tuning.box_margin_fraction
     touches = np.concatenate([first <= lo, stop >= hi])
-    return bool(np.all(gaps <= 0.1) and not np.any(touches & np.tile(extent > 2, 2)))
+    spans = np.all(gaps <= tuning.fits_box_gap)
+    return bool(spans and not np.any(touches & np.tile(extent > 2, 2)))
 
 
 def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
@@ -307,6 +315,7 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     """
     if not region.has_box or min(region.values.shape) < 3:
         return region_growing(region, params)
+    tuning = params.graph_cut
     img = prepared(region, params.smoothing_mm, params.despeckle)
     inside = region.guard
     box_lo, box_hi = _extent(inside)
@@ -316,47 +325,48 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
         img, replace(region, positive=region.positive[:1], negative=()), params
     )
     expected = None if region.prior is None else region.prior & inside
-    if _fits_box(first, box_lo, box_hi):
+    if _fits_box(first, box_lo, box_hi, tuning):
         corrected = len(region.positive) > 1 or bool(region.negative)
         return grown_on_prepared(img, region, params) if corrected else first
     spacing = np.asarray(region.spacing_kji)
     if expected is not None and expected.any():
-        radius, prior = _outline_prior(expected, spacing)
+        radius, prior = _outline_prior(expected, spacing, tuning)
     else:
-        radius, prior = _box_prior(img.shape, box_lo, box_hi)
-    size_mm = _lesion_size_mm(box_lo, box_hi, spacing)
+        radius, prior = _box_prior(img.shape, box_lo, box_hi, tuning)
+    size_mm = _lesion_size_mm(box_lo, box_hi, spacing, tuning.box_margin_fraction)
     hard_lesion, hard_background = region.click_balls(
-        min(_HARD_RADIUS_MM, _HARD_FRACTION * size_mm)
+        min(tuning.hard_radius_mm, tuning.hard_fraction * size_mm)
     )
     hard_background |= ~inside
     hard_lesion &= ~hard_background
-    if 20 < first.sum() < 0.8 * inside.sum():
+    fewest, most = tuning.trained_sample_range
+    if fewest < first.sum() < most * inside.sum():
         lesion_sample = first | hard_lesion
         far = ~ndimage.binary_dilation(first, iterations=2)
-        background_sample = ~inside | (far & (radius > 0.8))
+        background_sample = ~inside | (far & (radius > tuning.background_radius))
     else:
-        lesion_sample = (radius < 0.6) | hard_lesion
-        background_sample = ~inside | (radius > 1.15)
+        lesion_sample = (radius < tuning.core_radius) | hard_lesion
+        background_sample = ~inside | (radius > tuning.shell_radius)
     for p in region.positive[1:]:
-        lesion_sample |= region.ball(p, _TRAIN_RADIUS_MM) & inside
+        lesion_sample |= region.ball(p, tuning.train_radius_mm) & inside
     for p in region.negative:
-        background_sample |= region.ball(p, _TRAIN_RADIUS_MM)
+        background_sample |= region.ball(p, tuning.train_radius_mm)
     lesion_sample &= ~hard_background
     background_sample &= ~hard_lesion
     scale = float(np.percentile(img[inside], 99) - np.percentile(img[inside], 1)) + 1e-6
-    odds = _geodesic_odds(img, region, scale, inside)
+    odds = _geodesic_odds(img, region, scale, inside, tuning)
     values = (img / scale).ravel()
     result = lesion_sample
-    for _ in range(_ITERATIONS):
-        if min(int(lesion_sample.sum()), int(background_sample.sum())) < _MIN_SAMPLE:
+    for _ in range(tuning.iterations):
+        if min(int(lesion_sample.sum()), int(background_sample.sum())) < tuning.min_training_voxels:
             break  # nothing to learn an appearance from: the last cut (or the sample) stands
-        fit_lesion = _mixture(values[lesion_sample.ravel()])
-        fit_background = _mixture(values[background_sample.ravel()])
+        fit_lesion = _mixture(values[lesion_sample.ravel()], tuning)
+        fit_background = _mixture(values[background_sample.ravel()], tuning)
         log_lesion = _log_density(fit_lesion, values).reshape(img.shape)
         log_background = _log_density(fit_background, values).reshape(img.shape)
         raw_llr = log_lesion - log_background
-        log_lesion = np.maximum(log_lesion, log_background - _CLAMP)
-        log_background = np.maximum(log_background, log_lesion - _CLAMP)
+        log_lesion = np.maximum(log_lesion, log_background - tuning.log_ratio_clamp)
+        log_background = np.maximum(log_background, log_lesion - tuning.log_ratio_clamp)
         cost_lesion = -log_lesion - params.prior_weight * np.log(prior)
         cost_lesion -= params.geodesic_weight * np.log(odds)
         cost_background = -log_background - params.prior_weight * np.log(1.0 - prior)
@@ -366,7 +376,8 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
             region.positive,
             region.negative,
             spacing,
-            min(params.click_reach_mm, _REACH_FRACTION * size_mm),
+            min(params.click_reach_mm, tuning.reach_fraction * size_mm),
+            tuning,
         )
         cost_lesion = cost_lesion - bonus_lesion
         cost_background = cost_background - bonus_background

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from tscimg.core.errors import PromptError
+from tscimg.core.mask import most_interior_voxel
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import LesionType
 from tscimg.segment.api import segment
@@ -42,8 +43,8 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def interior_point(region: np.ndarray, spacing_kji: tuple[float, ...]) -> tuple[int, int, int]:
-    """The most interior voxel of a ``[k, j, i]`` region (maximum of its distance transform in
-    mm, the region's outside included up to the array's edge), as an ``(i, j, k)`` index.
+    """The protocol's first click: the most interior voxel of the ``[k, j, i]`` label
+    (:func:`tscimg.core.mask.most_interior_voxel`), as an ``(i, j, k)`` index.
 
     Examples
     --------
@@ -52,9 +53,10 @@ def interior_point(region: np.ndarray, spacing_kji: tuple[float, ...]) -> tuple[
     >>> interior_point(ball, (1.0, 1.0, 1.0))
     (5, 3, 3)
     """
-    dt = ndimage.distance_transform_edt(np.pad(region, 1), sampling=spacing_kji)[1:-1, 1:-1, 1:-1]
-    k, j, i = np.unravel_index(int(np.argmax(dt)), dt.shape)
-    return (int(i), int(j), int(k))
+    point = most_interior_voxel(region, spacing_kji)
+    if point is None:
+        raise ValueError("the label is empty: it has no interior point")
+    return point
 
 
 def label_box(truth: np.ndarray) -> tuple[int, int, int, int, int, int]:
