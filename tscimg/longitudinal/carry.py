@@ -59,8 +59,9 @@ from tscimg.longitudinal.registration import (
     register,
     same_image,
 )
-from tscimg.segment import Method, Prompts, Segmentation, box_warning, preset_for, segment
+from tscimg.segment import Method, Prompts, Segmentation, preset_for, segment
 from tscimg.segment.graph_cut import box_shape
+from tscimg.segment.prompts import BoxOrigin
 
 #: The protocol's box margin (DESIGN.md section 6): the lesion's extent grown by 10% per side.
 PROTOCOL_BOX_MARGIN = 0.1
@@ -399,7 +400,13 @@ def _mapped_prompts(
             inscribed = box_shape(ref_seg.prompts.box, g_ref.size, tuning).astype(np.uint8)
             shape = Mask.from_array(inscribed, g_ref, source="tscimg.carry:box prior")
         prior = warped_mask(replace(reference, mask=shape), follow_up, deformation, box)
-    return Prompts(positive=tuple(positive), negative=tuple(negative), box=box, prior=prior)
+    return Prompts(
+        positive=tuple(positive),
+        negative=tuple(negative),
+        box=box,
+        prior=prior,
+        box_origin=BoxOrigin.CARRIED,
+    )
 
 
 def carry_lesion(
@@ -470,9 +477,7 @@ def carry_lesion(
                 hint="Give this visit its own prompt (point_lps) or a mask in the manifest",
             )
         return CarriedLesion(mask, None, deformation, prompts, review=tuple(dict.fromkeys(review)))
-    if result.box_faces_reached:  # the box is carried, not drawn by the reader
-        reader_note = box_warning(result.box_faces_reached)
-        result = replace(result, warnings=tuple(w for w in result.warnings if w != reader_note))
+    if result.box_faces_reached:
         note = (
             f"the carried lesion reaches the box carried from {reference.date} at "
             f"{', '.join(result.box_faces_reached)}: it grew beyond the registered outline, "

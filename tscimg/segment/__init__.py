@@ -3,11 +3,12 @@
 from tscimg.segment.api import Segmentation, box_faces_reached, box_warning, segment
 from tscimg.segment.parameters import Method, Polarity, SegmentParameters
 from tscimg.segment.presets import PRESETS, Preset, preset_for
-from tscimg.segment.prompts import Prompts
+from tscimg.segment.prompts import BoxOrigin, Prompts
 from tscimg.segment.protocol import ProtocolResult, run_protocol
 
 __all__ = [
     "PRESETS",
+    "BoxOrigin",
     "Method",
     "Polarity",
     "Preset",

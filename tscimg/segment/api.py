@@ -20,7 +20,7 @@ from tscimg.segment.algorithms import (
 from tscimg.segment.graph_cut import graph_cut
 from tscimg.segment.parameters import Method, SegmentParameters
 from tscimg.segment.presets import preset_for
-from tscimg.segment.prompts import Prompts
+from tscimg.segment.prompts import BoxOrigin, Prompts
 from tscimg.segment.region import WorkRegion, work_region
 
 _ALGORITHMS = {
@@ -141,7 +141,7 @@ def segment(
         warnings.append(LOW_CONTRAST_REVIEW)
     labels = region.paste(crop_mask.astype("uint8"))
     faces = () if checked.box is None else box_faces_reached(labels, checked.box)
-    if faces:
+    if faces and checked.box_origin is BoxOrigin.READER:
         warnings.append(box_warning(faces))
     mask = Mask.from_array(
         labels,

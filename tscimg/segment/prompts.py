@@ -19,7 +19,8 @@ tscimg.core.errors.PromptError: scan.nii.gz: positive point (20, 0, 0) lies outs
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 import numpy as np
 
@@ -29,6 +30,15 @@ from tscimg.core.mask import Mask
 
 Index = tuple[int, int, int]
 Box = tuple[int, int, int, int, int, int]
+
+
+class BoxOrigin(StrEnum):
+    """Who drew a box: a reader's box is their statement of the lesion's extent (a mask that
+    reaches it is a warning to them); a carried box is the registration's leak guard around a
+    follow-up (reaching it is the carry's trust-gate flag, not a note about anyone's box)."""
+
+    READER = "reader"
+    CARRIED = "carried"
 
 
 @dataclass(frozen=True)
@@ -47,12 +57,16 @@ class Prompts:
         Where the lesion is expected, as a mask on the scan's grid: the previous visit's lesion
         carried by registration. The graph cut uses it as its shape prior in place of the
         shape inscribed in the box; other families ignore it.
+    box_origin
+        Who drew the box (:class:`BoxOrigin`): only a reader's box gets the reader's warning
+        when the mask reaches it.
     """
 
     positive: tuple[Index, ...] = ()
     negative: tuple[Index, ...] = ()
     box: Box | None = None
     prior: Mask | None = field(default=None, compare=False, repr=False)
+    box_origin: BoxOrigin = BoxOrigin.READER
 
     @classmethod
     def from_physical(
@@ -107,8 +121,8 @@ class Prompts:
         self, positive: Sequence[Index] = (), negative: Sequence[Index] = ()
     ) -> Prompts:
         """The same prompts plus more points (refinement is a new call with all prompts)."""
-        return Prompts(
-            self.positive + tuple(positive), self.negative + tuple(negative), self.box, self.prior
+        return replace(
+            self, positive=self.positive + tuple(positive), negative=self.negative + tuple(negative)
         )
 
     def validated(self, geometry: Geometry, source: str | None) -> Prompts:
