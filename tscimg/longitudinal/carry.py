@@ -484,8 +484,8 @@ def carry_lesion(
             "or leaked into neighbouring tissue"
         )
         # a flag even where the reference's own mask reached the reader's box: there the box
-        # was the reader's and they were warned; here nobody has looked (as a warning, KiTS
-        # case_00137's -35% read -1.8% and non-response passed the gate)
+        # was the reader's and they were warned; here nobody has looked, and a mask filling
+        # its carried box measures the box, not the lesion's change
         review.append(note)
     review += list(result.review)
     return CarriedLesion(

@@ -293,8 +293,8 @@ def _necrotic_centre(
     The enhancing rim is found as tissue 3 noise SDs above the background, but its outer
     border is placed as every other border is: at the local midpoint between the rim's own
     level and the tissue outside (:func:`_local_midpoint`, repeated until it stays put). The
-    3-SD level lies in the blurred fringe outside the rim: a 2.5 cm SEGA with a cystic centre
-    measured +65-76% there.
+    3-SD level lies in the blurred fringe outside the rim: placed there, a 2.5 cm SEGA with a
+    cystic centre measures 65-76% too large.
     """
     dark_level = _threshold(seed.median, bg.median, bg.median, floor, Polarity.DARK)
     dark = seeded_region((img <= dark_level) & region.guard, point, region.spacing_kji)

@@ -81,8 +81,8 @@ class WorkRegion:
         each click that reaches at most half-way to the nearest click of the other kind.
 
         Two clicks never claim the same voxel, and the clicked voxel itself always keeps the
-        label the reader gave it (a positive click beside an earlier negative one used to be
-        overruled by the negative one's ball and changed nothing).
+        label the reader gave it (otherwise a positive click beside an earlier negative one
+        would be overruled by the negative one's ball and change nothing).
 
         Examples
         --------
