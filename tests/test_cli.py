@@ -115,10 +115,7 @@ def test_command_line_start_up_leaves_heavy_libraries_to_the_commands_that_use_t
         "scipy.spatial",
         "scipy.sparse.linalg",
     )
-    code = (
-        "import sys, tscimg_cli.main\n"
-        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
-    )
+    code = f"import sys, tscimg_cli.main\nprint(','.join(m for m in {heavy!r} if m in sys.modules))"
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()

@@ -20,18 +20,26 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
 
-from tscimg.core.errors import GeometryMismatchError
+from tscimg.core.errors import GeometryMismatchError, ImageReadError
 
 #: Default tolerance for positions and spacings when two grids must coincide, in mm.
 GRID_TOLERANCE_MM = 1e-3
 #: Default tolerance for direction cosines when two grids must coincide (unitless).
 DIRECTION_TOLERANCE = 1e-4
+#: Largest voxel size accepted, in mm: no CT, MR or echo volume samples coarser than this, so a
+#: larger value is a damaged header (a volume of 10^27 mL is not a measurement).
+MAX_VOXEL_SIZE_MM = 50.0
+#: Largest deviation of direction cosines from an orthonormal matrix accepted when loading.
+ORTHONORMAL_TOLERANCE = 1e-3
+#: Largest distance of an origin from the scanner's isocentre accepted, in mm (10 m).
+MAX_ORIGIN_MM = 1e4
 
 
 def box_corners(
@@ -196,6 +204,76 @@ class Geometry:
                 path=other_name,
                 hint="Use the mask drawn on this scan, or resample it onto the scan's grid "
                 "with nearest-neighbour interpolation first",
+            )
+
+    def implausibilities(self) -> list[str]:
+        """What makes this grid impossible for a scan (empty when it is plausible).
+
+        A voxel size must be finite, above 0 and at most :data:`MAX_VOXEL_SIZE_MM`; the origin
+        finite and within :data:`MAX_ORIGIN_MM` of the isocentre; the direction cosines finite
+        and orthonormal (within :data:`ORTHONORMAL_TOLERANCE`); every size at least 1.
+
+        Examples
+        --------
+        >>> grid = Geometry((4, 4, 4), (1.0, 0.0, 1e30), (0.0, 0.0, float("nan")),
+        ...                 (1, 0, 0, 0, 1, 0, 0, 0, 1))
+        >>> for problem in grid.implausibilities():
+        ...     print(problem)
+        voxel size 0 mm along j
+        voxel size 1e+30 mm along k (at most 50 mm)
+        origin [0, 0, nan] mm is not finite
+        """
+        out: list[str] = []
+        if any(n < 1 for n in self.size):
+            out.append(f"size {list(self.size)} has an empty axis")
+        for axis, value in zip("ijk", self.spacing_mm, strict=False):
+            if not math.isfinite(value):
+                out.append(f"voxel size {value} along {axis} is not a number")
+            elif value <= 0:
+                out.append(f"voxel size {value:g} mm along {axis}")
+            elif value > MAX_VOXEL_SIZE_MM:
+                out.append(
+                    f"voxel size {value:.4g} mm along {axis} (at most {MAX_VOXEL_SIZE_MM:g} mm)"
+                )
+        origin = np.asarray(self.origin_lps, dtype=float)
+        if not np.all(np.isfinite(origin)):
+            out.append(f"origin [{', '.join(f'{v:g}' for v in origin)}] mm is not finite")
+        elif np.abs(origin).max() > MAX_ORIGIN_MM:
+            out.append(
+                f"origin [{', '.join(f'{v:.4g}' for v in origin)}] mm lies more than "
+                f"{MAX_ORIGIN_MM / 1000:g} m from the isocentre"
+            )
+        d = np.asarray(self.direction, dtype=float)
+        if d.size != self.dimension**2 or not np.all(np.isfinite(d)):
+            out.append("direction cosines are not finite")
+        else:
+            m = d.reshape(self.dimension, self.dimension)
+            error = float(np.abs(m.T @ m - np.eye(self.dimension)).max())
+            if error > ORTHONORMAL_TOLERANCE:
+                out.append(
+                    f"direction cosines are not orthonormal (deviation {error:.2g}: axes "
+                    "parallel, not perpendicular or not of unit length)"
+                )
+        return out
+
+    def require_plausible(self, source: str | None) -> None:
+        """Raise :class:`ImageReadError` naming ``source`` when :meth:`implausibilities` finds any.
+
+        Examples
+        --------
+        >>> Geometry((4, 4, 4), (1.0, 1.0, 0.0), (0.0, 0.0, 0.0),
+        ...          (1, 0, 0, 0, 1, 0, 0, 0, 1)).require_plausible("ct.nrrd")
+        Traceback (most recent call last):
+        ...
+        tscimg.core.errors.ImageReadError: ct.nrrd: implausible geometry (voxel size 0 mm ...
+        """
+        problems = self.implausibilities()
+        if problems:
+            raise ImageReadError(
+                f"implausible geometry ({'; '.join(problems)})",
+                path=source,
+                hint="The header is damaged or was written wrongly: re-export or re-convert the "
+                "image (for DICOM, e.g. with dcm2niix)",
             )
 
     def describe(self) -> str:

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tscimg.core.errors import InputError
+
 
 def _umask() -> int:
     current = os.umask(0)
@@ -38,10 +40,15 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[Path]:
     ('done', ['out.txt'])
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=_suffixes(target), dir=target.parent
-    )
+    if target.is_dir():
+        raise _unwritable(target, "it is a folder; give a file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=_suffixes(target), dir=target.parent
+        )
+    except OSError as exc:
+        raise _unwritable(target, exc.strerror or str(exc)) from exc
     os.close(fd)
     tmp = Path(name)
     try:
@@ -53,12 +60,58 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[Path]:
             tmp.unlink()
 
 
+def _unwritable(target: Path, why: str) -> InputError:
+    return InputError(
+        f"cannot write the output here ({why})",
+        path=target,
+        hint="Choose an output path in a folder you can write to",
+    )
+
+
+def require_writable(target: str | os.PathLike[str], folder: bool = False) -> Path:
+    """Refuse, before any work, an output path that cannot be written.
+
+    ``target`` is an output file (or, with ``folder=True``, an output folder, which may exist).
+    The nearest existing folder on its path must be writable, and nothing on the way may be a
+    file. Permissions are as ``os.access`` sees them (a superuser passes them all: the write
+    itself is checked again by :func:`atomic_file`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.txt").write_text("x")
+    >>> require_writable(d / "new" / "mask.nii.gz").name
+    'mask.nii.gz'
+    >>> require_writable(d / "a.txt" / "mask.nii.gz")
+    Traceback (most recent call last):
+    ...
+    tscimg.core.errors.InputError: ...mask.nii.gz: cannot write the output here (...a file...
+    """
+    target = Path(target)
+    if target.exists() and target.is_dir() != folder:
+        raise _unwritable(
+            target, "it is a folder; give a file name" if not folder else "it is a file"
+        )
+    ancestor = target if folder and target.is_dir() else target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise _unwritable(target, f"{ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise _unwritable(target, f"the folder {ancestor} is not writable")
+    return target
+
+
 @contextmanager
 def atomic_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary folder next to ``target``; it replaces ``target`` on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as exc:
+        raise _unwritable(target, exc.strerror or str(exc)) from exc
     try:
         yield tmp
         if target.exists():

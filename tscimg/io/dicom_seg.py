@@ -53,6 +53,10 @@ def _frame_geometry(seg: hd.seg.Segmentation, index: int) -> tuple[np.ndarray, n
     orient = np.asarray(group("PlaneOrientationSequence").ImageOrientationPatient, dtype=float)
     spacing = np.asarray(group("PixelMeasuresSequence").PixelSpacing, dtype=float)
     pos = np.asarray(group("PlanePositionSequence").ImagePositionPatient, dtype=float)
+    if not (
+        np.all(np.isfinite(orient)) and np.all(np.isfinite(spacing)) and np.all(np.isfinite(pos))
+    ):
+        raise ValueError(f"frame {index + 1}'s position, orientation or spacing is not finite")
     axes = np.column_stack([orient[:3] * spacing[1], orient[3:] * spacing[0]])
     return pos, axes
 
@@ -86,7 +90,33 @@ def read_dicom_seg(path: Path, reference: Scan) -> Mask:
         int(d.SegmentNumber): str(d.get("SegmentLabel", f"segment {d.SegmentNumber}"))
         for d in seg.SegmentSequence
     }
+    try:
+        return _place(seg, reference, path, names, warnings)
+    except (IndexError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MaskError(
+            f"the SEG is damaged: its frames cannot be placed ({type(exc).__name__}: {reason})",
+            path=path,
+            hint="Export the segmentation again",
+        ) from exc
+
+
+def _place(
+    seg: hd.seg.Segmentation,
+    reference: Scan,
+    path: Path,
+    names: dict[int, str],
+    warnings: list[str],
+) -> Mask:
+    """The SEG's frames on the reference's grid (exactly, or resampled when off its centres)."""
     frames, numbers = _frame_labels(seg, path)
+    if len(numbers) != frames.shape[0]:
+        raise MaskError(
+            f"the SEG holds {frames.shape[0]} frames but {len(numbers)} per-frame functional "
+            "groups (one per frame is required)",
+            path=path,
+            hint="Export the segmentation again",
+        )
     geometry = reference.geometry
     to_index = np.linalg.inv(geometry.index_to_lps_matrix)
     out = np.zeros(

@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
+from pydicom.pixels import apply_modality_lut
 
 from tscimg.core.errors import DicomSeriesError, ImageReadError, InputError
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import Modality
 from tscimg.io.dicom_headers import (
+    DICOMDIR_SOP_CLASS,
     ImageHeader,
     discover_series,
     parse_dicom_date,
+    quiet_pydicom,
     read_header,
     summarize,
 )
+from tscimg.io.file_checks import require_payload, require_regular_file, require_within_limit
 from tscimg.io.itk_messages import quiet_itk
-from tscimg.io.slice_stack import PositionedSlice, StackPlan, assemble, plan_stack
+from tscimg.io.slice_stack import (
+    PositionedSlice,
+    StackPlan,
+    assemble,
+    orientation_problem,
+    pixel_spacing_problem,
+    plan_stack,
+)
 from tscimg.io.ultrasound import read_ultrasound_cine
 
 
@@ -40,41 +53,182 @@ def _orientation_key(h: ImageHeader) -> tuple[object, ...]:
     return (orient, h.rows, h.columns, spacing)
 
 
-def _select_stack(
-    headers: Sequence[ImageHeader], source: str
-) -> tuple[list[ImageHeader], list[str]]:
-    """Leave out localizers and files of another orientation or matrix, with warnings."""
+@dataclass(frozen=True)
+class StackChoice:
+    """The files of a series that form its stack, and those left out (with why)."""
+
+    chosen: list[ImageHeader]
+    warnings: list[str]
+    left_out: dict[Path, str]
+    others: list[ImageHeader] = field(default_factory=list)
+
+    def left_out_note(self) -> str:
+        """For a gap error: the files left out, which may be the missing slices."""
+        if not self.left_out:
+            return ""
+        shown = "; ".join(f"{p.name}: {why}" for p, why in list(self.left_out.items())[:5])
+        more = f"; and {len(self.left_out) - 5} more" if len(self.left_out) > 5 else ""
+        return f"{len(self.left_out)} file(s) of this series were left out ({shown}{more})"
+
+
+def _header_problems(h: ImageHeader) -> list[str]:
+    """Why a file that belongs to the stack cannot be placed or scaled (empty when it can)."""
+    problems = list(h.problems)
+    if not h.problems:
+        missing = [
+            name
+            for name, value in (
+                ("ImagePositionPatient", h.position),
+                ("ImageOrientationPatient", h.orientation),
+                ("PixelSpacing", h.pixel_spacing),
+            )
+            if value is None
+        ]
+        if missing:
+            problems.append(f"{' and '.join(missing)} missing")
+    if h.orientation is not None and (why := orientation_problem(h.orientation)):
+        problems.append(why)
+    if h.pixel_spacing is not None and (why := pixel_spacing_problem(h.pixel_spacing)):
+        problems.append(why)
+    return problems
+
+
+def _difference(h: ImageHeader, main: ImageHeader) -> str:
+    """How a file differs from the stack it was left out of."""
+    out = []
+    if h.orientation != main.orientation and _orientation_key(h)[0] != _orientation_key(main)[0]:
+        out.append("another orientation")
+    if (h.rows, h.columns) != (main.rows, main.columns):
+        out.append(f"matrix {h.columns}x{h.rows} (the stack's {main.columns}x{main.rows})")
+    if _orientation_key(h)[3] != _orientation_key(main)[3] and h.pixel_spacing is not None:
+        mine = "\\".join(f"{v:g}" for v in h.pixel_spacing)
+        theirs = "\\".join(f"{v:g}" for v in main.pixel_spacing or ())
+        out.append(f"PixelSpacing {mine} (the stack's {theirs})")
+    return ", ".join(out) or "another orientation or matrix size"
+
+
+def _select_stack(headers: Sequence[ImageHeader], source: str) -> StackChoice:
+    """Leave out localizers, files without geometry and files of another orientation, matrix
+    or pixel spacing (with warnings); refuse files whose geometry or rescale is damaged (a
+    malformed, missing or non-finite position, orientation, spacing, slope or intercept).
+
+    A damaged file is never left out silently: left out, an end slice would shorten the volume
+    and an inner one open a gap.
+    """
     warnings: list[str] = []
+    left_out: dict[Path, str] = {}
     localizers = [h for h in headers if h.is_localizer]
     rest = [h for h in headers if not h.is_localizer]
     if localizers:
         names = ", ".join(h.path.name for h in localizers[:5])
         warnings.append(f"{len(localizers)} localizer image(s) left out ({names})")
+        left_out.update({h.path: "a localizer" for h in localizers})
     if not rest:
         raise DicomSeriesError(
             "the series holds only localizer images",
             path=source,
             hint="Choose the diagnostic series with --series",
         )
-    groups: dict[tuple[object, ...], list[ImageHeader]] = defaultdict(list)
-    for h in rest:
-        groups[_orientation_key(h)].append(h)
-    main_key = max(groups, key=lambda k: len(groups[k]))
-    chosen = groups[main_key]
-    if main_key[0] is None or chosen[0].position is None or chosen[0].pixel_spacing is None:
+    placed = [h for h in rest if h.has_any_geometry]
+    if not placed:
+        names = ", ".join(h.path.name for h in rest[:3]) + (", ..." if len(rest) > 3 else "")
         raise DicomSeriesError(
             "the images carry no patient geometry (ImageOrientationPatient, "
-            "ImagePositionPatient or PixelSpacing missing)",
+            f"ImagePositionPatient and PixelSpacing missing in {names})",
             path=source,
             hint="Export the series with its geometry, or convert it to NIfTI with dcm2niix",
         )
+    unplaced = [h for h in rest if not h.has_any_geometry]
+    if unplaced:
+        names = ", ".join(h.path.name for h in unplaced[:5])
+        warnings.append(
+            f"{len(unplaced)} image(s) without patient geometry left out ({names}): "
+            "secondary captures or screenshots have no place in a volume"
+        )
+        left_out.update({h.path: "no patient geometry" for h in unplaced})
+    for h in placed:
+        problems = _header_problems(h)
+        if problems:
+            raise DicomSeriesError(
+                "; ".join(problems),
+                path=h.path,
+                hint="The file's header is damaged: re-export the series, or remove this file "
+                "if it does not belong to it",
+            )
+    groups: dict[tuple[object, ...], list[ImageHeader]] = defaultdict(list)
+    for h in placed:
+        groups[_orientation_key(h)].append(h)
+    main_key = max(groups, key=lambda k: len(groups[k]))
+    chosen = groups[main_key]
     others = [h for k, hs in groups.items() if k != main_key for h in hs]
     if others:
         names = ", ".join(h.path.name for h in others[:5])
         warnings.append(
             f"{len(others)} file(s) of another orientation or matrix size left out ({names})"
         )
-    return chosen, warnings
+        left_out.update({h.path: _difference(h, chosen[0]) for h in others})
+    return StackChoice(chosen, warnings, left_out, others)
+
+
+def _refuse_left_out_end_slices(choice: StackChoice, plan: StackPlan) -> None:
+    """Refuse a file left out for its matrix or pixel spacing that lies where the stack's next
+    slice would be, one step beyond either end: the volume would silently lose that slice
+    (inside the stack, such a file leaves a gap, which is refused with a note naming it)."""
+    normal = np.asarray(plan.normal)
+    origin = np.asarray(plan.origin_lps)
+    last = plan.along_normal_mm[-1]
+    step = plan.step_mm
+    for h in choice.others:
+        if h.position is None or h.orientation is None or plan.slice_count < 2:
+            continue
+        row, col = np.asarray(h.orientation[:3]), np.asarray(h.orientation[3:])
+        if abs(abs(float(np.cross(row, col) @ normal)) - 1.0) > 1e-3:
+            continue  # another orientation: another image, not a slice of this stack
+        z = float((np.asarray(h.position) - origin) @ normal)
+        if -1.5 * step < z < -0.5 * step or last + 0.5 * step < z < last + 1.5 * step:
+            raise DicomSeriesError(
+                f"{h.path.name} lies where the stack's next slice would be ({z:.2f} mm along "
+                f"the slice normal) but was left out ({choice.left_out[h.path]}): the volume "
+                "would be cut short",
+                path=h.path,
+                hint="Re-export the series, or remove the file if it does not belong to it",
+            )
+
+
+#: Compressed DICOM pixel data promising more than this many bytes, and more than
+#: :data:`_MAX_COMPRESSION` times its file's size, has damaged size fields (RLE compresses at
+#: most 64:1, deflate about 1000:1); refusing it keeps the decoder from allocating the promise.
+_LARGE_PIXEL_BYTES = 64 * 2**20
+_MAX_COMPRESSION = 10_000
+
+
+def require_pixel_data(headers: Sequence[ImageHeader]) -> None:
+    """Refuse, before decoding, files whose pixel data cannot be what their header promises.
+
+    The promised size must stay within :data:`~tscimg.io.file_checks.MAX_PIXEL_BYTES` (a damaged
+    Rows or Columns would otherwise make the decoder allocate tens of gigabytes), and a file
+    stored uncompressed must be at least that long (a shorter one is truncated).
+    """
+    total = 0
+    for h in headers:
+        require_within_limit(h.path, h.pixel_bytes, [h.columns, h.rows, h.number_of_frames])
+        size = h.path.stat().st_size
+        if h.is_uncompressed:
+            require_payload(h.path, h.pixel_bytes, size, "pixel data")
+        elif h.pixel_bytes > _LARGE_PIXEL_BYTES and h.pixel_bytes > _MAX_COMPRESSION * size:
+            raise ImageReadError(
+                f"the header promises {h.pixel_bytes} bytes of pixels ({h.columns} x {h.rows} x "
+                f"{h.number_of_frames}), more than {_MAX_COMPRESSION} times the file's "
+                f"{size} bytes: Rows, Columns or NumberOfFrames are damaged, or the file is cut "
+                "short",
+                path=h.path,
+                hint="Re-export the file",
+            )
+        total += h.pixel_bytes
+    if headers:
+        require_within_limit(
+            headers[0].path.parent, total, f"{len(headers)} files of {headers[0].pixel_bytes} bytes"
+        )
 
 
 def _scan_metadata(h: ImageHeader) -> dict[str, object]:
@@ -89,8 +243,17 @@ def _scan_metadata(h: ImageHeader) -> dict[str, object]:
     }
 
 
-def _read_pixels(paths: Sequence[Path]) -> np.ndarray:
-    """Pixels ``[n, rows, cols]`` of single-frame files in the given order, rescale applied."""
+def _read_pixels(headers: Sequence[ImageHeader]) -> np.ndarray:
+    """Pixels ``[n, rows, cols]`` of single-frame files in the given order, rescale applied.
+
+    ITK (GDCM) decodes every common transfer syntax, but turns MONOCHROME1 ("minimum is
+    white") into MONOCHROME2 by inverting the values over the bit depth: a display convention
+    that would shift CT numbers by thousands of HU. Series holding MONOCHROME1 files are
+    therefore decoded by pydicom, with pydicom's rescale.
+    """
+    paths = [h.path for h in headers]
+    if any(h.photometric == "MONOCHROME1" for h in headers):
+        return _pixels_by_pydicom(paths)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(p) for p in paths])
     try:
@@ -110,6 +273,35 @@ def _read_pixels(paths: Sequence[Path]) -> np.ndarray:
         )
     array = sitk.GetArrayFromImage(image).reshape(len(paths), -1, image.GetSize()[0])
     return _narrowed(array)
+
+
+def _pixels_by_pydicom(paths: Sequence[Path]) -> np.ndarray:
+    """Pixels ``[n, rows, cols]`` decoded by pydicom, the modality LUT (rescale) applied."""
+    slices = []
+    for path in paths:
+        try:
+            with quiet_pydicom():
+                ds = pydicom.dcmread(path)
+                values = apply_modality_lut(ds.pixel_array, ds)
+        except Exception as exc:  # pydicom raises many types for damaged or unsupported data
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ImageReadError(
+                f"the pixel data could not be decoded ({reason})",
+                path=path,
+                hint="The file may be truncated or use a transfer syntax pydicom cannot decode "
+                "here (pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg)",
+            ) from exc
+        if values.ndim != 2:
+            raise ImageReadError(
+                f"expected one grey frame, found pixel data of shape {values.shape}", path=path
+            )
+        slices.append(np.asarray(values))
+    stack = np.stack(slices)
+    if stack.dtype.kind == "f":
+        if np.all(stack == np.round(stack)) and np.abs(stack).max(initial=0) < 2**31:
+            return _narrowed(stack.astype(np.int32))
+        return stack.astype(np.float32)
+    return _narrowed(stack.astype(np.int32))
 
 
 def _first_undecodable(paths: Sequence[Path]) -> Path | None:
@@ -136,26 +328,37 @@ def read_classic_series(
     headers: Sequence[ImageHeader], source: str, allow_resampling: bool = False
 ) -> Scan:
     """Stack single-frame DICOM files (one series) into a scan."""
-    chosen, warnings = _select_stack(headers, source)
+    choice = _select_stack(headers, source)
+    chosen, warnings = choice.chosen, choice.warnings
+    require_pixel_data(chosen)
     slices = [
         PositionedSlice(n, tuple(h.position), h.path.name)  # type: ignore[arg-type]
         for n, h in enumerate(chosen)
     ]
 
     def pixels(key: int) -> np.ndarray:
-        return pydicom.dcmread(chosen[key].path).pixel_array
+        with quiet_pydicom():
+            return pydicom.dcmread(chosen[key].path).pixel_array
 
     first = chosen[0]
-    plan = plan_stack(
-        slices,
-        first.orientation,  # type: ignore[arg-type]
-        first.pixel_spacing,  # type: ignore[arg-type]
-        source,
-        pixels,
-        allow_resampling=allow_resampling,
-        single_slice_step_mm=first.slice_thickness_mm,
-    )
-    stack = _read_pixels([chosen[k].path for k in plan.order])
+    try:
+        plan = plan_stack(
+            slices,
+            first.orientation,  # type: ignore[arg-type]
+            first.pixel_spacing,  # type: ignore[arg-type]
+            source,
+            pixels,
+            allow_resampling=allow_resampling,
+            single_slice_step_mm=first.slice_thickness_mm,
+        )
+    except DicomSeriesError as exc:
+        if choice.left_out and exc.problem.startswith("gap"):  # the gap may be a left-out file
+            raise DicomSeriesError(
+                f"{exc.problem}; note: {choice.left_out_note()}", path=exc.path, hint=exc.hint
+            ) from exc
+        raise
+    _refuse_left_out_end_slices(choice, plan)
+    stack = _read_pixels([chosen[k] for k in plan.order])
     image = _image_from_plan(assemble(stack, plan), plan)
     tilt = [h.gantry_tilt_deg for h in chosen if h.gantry_tilt_deg]
     if tilt and not plan.is_tilted:
@@ -187,11 +390,14 @@ def read_multiframe(path: Path, allow_resampling: bool = False, frame: int | Non
     (``frame``, 0-based) instead: see :mod:`tscimg.io.ultrasound`.
     """
     source = str(path)
+    require_regular_file(path)
     try:
-        ds = pydicom.dcmread(path)
+        with quiet_pydicom():
+            ds = pydicom.dcmread(path)
     except Exception as exc:  # pydicom raises several unrelated types for broken files
         raise ImageReadError(f"not a readable DICOM file ({exc})", path=path) from exc
     header = ImageHeader.from_dataset(ds, path)
+    require_pixel_data([header])
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else Dataset()
@@ -206,7 +412,8 @@ def read_multiframe(path: Path, allow_resampling: bool = False, frame: int | Non
     if not per_frame:
         return _read_without_geometry(path, header)
     try:
-        frames = np.asarray(ds.pixel_array)
+        with quiet_pydicom():
+            frames = np.asarray(ds.pixel_array)
     except Exception as exc:
         raise ImageReadError(
             f"the pixel data could not be decoded ({exc})",
@@ -219,40 +426,42 @@ def read_multiframe(path: Path, allow_resampling: bool = False, frame: int | Non
     if frames.ndim != 3:
         raise ImageReadError(f"unexpected pixel array shape {frames.shape}", path=path)
 
-    orientations, slices, scaled = [], [], []
-    spacing: tuple[float, ...] | None = None
-    for n, item in enumerate(per_frame):
-        orient = _functional_group(item, shared, "PlaneOrientationSequence")
-        pos = _functional_group(item, shared, "PlanePositionSequence")
-        meas = _functional_group(item, shared, "PixelMeasuresSequence")
-        if orient is None or pos is None or meas is None:
-            return _read_without_geometry(path, header)
-        orientations.append(tuple(round(float(v), 4) for v in orient.ImageOrientationPatient))
-        spacing = tuple(float(v) for v in meas.PixelSpacing)
-        slices.append(
-            PositionedSlice(n, tuple(float(v) for v in pos.ImagePositionPatient), f"frame {n + 1}")  # type: ignore[arg-type]
-        )
-        pvt = _functional_group(item, shared, "PixelValueTransformationSequence")
-        slope = float(pvt.get("RescaleSlope", 1.0)) if pvt else float(ds.get("RescaleSlope", 1.0))
-        intercept = (
-            float(pvt.get("RescaleIntercept", 0.0))
-            if pvt
-            else float(ds.get("RescaleIntercept", 0.0))
-        )
-        scaled.append((slope, intercept))
-    if len(set(orientations)) != 1:
+    if not any(
+        _functional_group(item, shared, "PlanePositionSequence") is not None for item in per_frame
+    ):  # no frame is placed in the patient at all (a cine with functional groups)
+        return _read_without_geometry(path, header)
+    if len(per_frame) != len(frames):
         raise DicomSeriesError(
-            f"the frames have {len(set(orientations))} different orientations",
+            f"the object holds {len(frames)} frames of pixels but {len(per_frame)} per-frame "
+            "functional groups (one per frame is required)",
+            path=path,
+            hint="The file is damaged or cut short: re-export it",
+        )
+    frame_geometry = [
+        _frame_geometry(item, shared, ds, n, path) for n, item in enumerate(per_frame)
+    ]
+    orientations = {g.orientation for g in frame_geometry}
+    if len(orientations) != 1:
+        raise DicomSeriesError(
+            f"the frames have {len(orientations)} different orientations",
             path=path,
             hint="Split the multi-frame object into one stack per orientation first",
         )
-    if spacing is None:
-        raise DicomSeriesError("the multi-frame object holds no frames", path=path)
-    values = _apply_rescale(frames, scaled)
+    spacings = {g.pixel_spacing for g in frame_geometry}
+    if len(spacings) != 1:
+        raise DicomSeriesError(
+            f"the frames have {len(spacings)} different pixel spacings",
+            path=path,
+            hint="Split the multi-frame object into one stack per pixel spacing first",
+        )
+    slices = [
+        PositionedSlice(n, g.position, f"frame {n + 1}") for n, g in enumerate(frame_geometry)
+    ]
+    values = _apply_rescale(frames, [g.rescale for g in frame_geometry])
     plan = plan_stack(
         slices,
-        orientations[0],
-        spacing,
+        frame_geometry[0].orientation,
+        frame_geometry[0].pixel_spacing,
         source,
         lambda key: values[key],
         allow_resampling=allow_resampling,
@@ -263,9 +472,82 @@ def read_multiframe(path: Path, allow_resampling: bool = False, frame: int | Non
     meta = _scan_metadata(header)
     if meta["slice_thickness_mm"] is None:
         first_meas = _functional_group(per_frame[0], shared, "PixelMeasuresSequence")
-        if first_meas is not None and first_meas.get("SliceThickness") not in (None, ""):
-            meta["slice_thickness_mm"] = float(first_meas.SliceThickness)
+        thickness = None if first_meas is None else _finite(first_meas.get("SliceThickness"))
+        if thickness is not None and thickness > 0:
+            meta["slice_thickness_mm"] = thickness
     return Scan(image, source=source, warnings=plan.warnings, **meta)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _FrameGeometry:
+    orientation: tuple[float, ...]
+    pixel_spacing: tuple[float, ...]
+    position: tuple[float, float, float]
+    rescale: tuple[float, float]
+
+
+def _finite(value: object) -> float | None:
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _finite_values(value: object, count: int) -> tuple[float, ...] | None:
+    try:
+        out = tuple(_finite(v) for v in value)  # type: ignore[attr-defined]
+    except TypeError:
+        return None
+    if len(out) != count or any(v is None for v in out):
+        return None
+    return tuple(float(v) for v in out)  # type: ignore[arg-type]
+
+
+def _frame_geometry(
+    item: Dataset, shared: Dataset, ds: Dataset, n: int, path: Path
+) -> _FrameGeometry:
+    """Frame ``n``'s plane, pixel spacing and rescale; refuses what is missing or malformed."""
+    orient = _functional_group(item, shared, "PlaneOrientationSequence")
+    pos = _functional_group(item, shared, "PlanePositionSequence")
+    meas = _functional_group(item, shared, "PixelMeasuresSequence")
+    values = {
+        "ImageOrientationPatient": (
+            None if orient is None else orient.get("ImageOrientationPatient"),
+            6,
+        ),
+        "ImagePositionPatient": (None if pos is None else pos.get("ImagePositionPatient"), 3),
+        "PixelSpacing": (None if meas is None else meas.get("PixelSpacing"), 2),
+    }
+    parsed: dict[str, tuple[float, ...]] = {}
+    for keyword, (raw, count) in values.items():
+        numbers = None if raw is None else _finite_values(raw, count)
+        if numbers is None:
+            what = "missing" if raw is None else f"{list(raw)} is not {count} finite numbers"
+            raise DicomSeriesError(
+                f"frame {n + 1}: {keyword} {what} (per-frame and shared functional groups)",
+                path=path,
+                hint="The multi-frame object is damaged: re-export it",
+            )
+        parsed[keyword] = numbers
+    pvt = _functional_group(item, shared, "PixelValueTransformationSequence")
+    source = pvt if pvt is not None else ds
+    slope_raw, intercept_raw = source.get("RescaleSlope", 1.0), source.get("RescaleIntercept", 0.0)
+    slope, intercept = _finite(slope_raw), _finite(intercept_raw)
+    if slope is None or slope == 0 or intercept is None:
+        raise DicomSeriesError(
+            f"frame {n + 1}: RescaleSlope {slope_raw} / RescaleIntercept {intercept_raw} cannot "
+            "scale its pixels (a slope must be a non-zero number, an intercept a number)",
+            path=path,
+            hint="The multi-frame object is damaged: re-export it",
+        )
+    position = parsed["ImagePositionPatient"]
+    return _FrameGeometry(
+        tuple(round(v, 4) for v in parsed["ImageOrientationPatient"]),
+        parsed["PixelSpacing"],
+        (position[0], position[1], position[2]),
+        (slope, intercept),
+    )
 
 
 def _apply_rescale(frames: np.ndarray, scaled: Sequence[tuple[float, float]]) -> np.ndarray:
@@ -302,11 +584,28 @@ def _read_without_geometry(path: Path, header: ImageHeader) -> Scan:
 def read_dicom_file(path: Path, allow_resampling: bool = False, frame: int | None = None) -> Scan:
     """Read one DICOM file: a multi-frame image (or one frame of a cine), or a single slice."""
     header = read_header(path)
+    if header.sop_class_uid == DICOMDIR_SOP_CLASS:
+        raise ImageReadError(
+            "this is a DICOMDIR (an index of the files on a medium), not an image",
+            path=path,
+            hint="Pass the folder that holds the series' files (or the folder of the DICOMDIR)",
+        )
+    size_problems = [p for p in header.problems if p.startswith(("Rows", "Columns"))]
+    if size_problems:
+        raise ImageReadError(f"damaged header: {'; '.join(size_problems)}", path=path)
+    if not header.sop_class_uid and header.rows == 0:
+        raise ImageReadError(
+            f"no image header after the DICOM preamble (the file has {path.stat().st_size} "
+            "bytes): it is cut short, or holds no image",
+            path=path,
+            hint="Copy or export the file again",
+        )
     if not header.is_image:
         raise ImageReadError(
             f"this DICOM object (SOP class {header.sop_class_uid}) is not an image",
             path=path,
-            hint="Pass a segmentation with --mask or load_mask, and images with load_scan",
+            hint="A segmentation (DICOM SEG) is read with load_mask (on the command line: "
+            "tscimg measure SEG --image SCAN); scans with load_scan",
         )
     if header.number_of_frames > 1 or header.has_per_frame_groups or header.modality == "US":
         return read_multiframe(path, allow_resampling, frame)

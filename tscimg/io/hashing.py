@@ -17,24 +17,43 @@ import hashlib
 import os
 from pathlib import Path
 
+from tscimg.io.file_checks import irregularity, require_regular_file
+
 _CHUNK = 1 << 20
 
 
 def _update_with_file(digest: hashlib._Hash, path: Path) -> None:
+    """Hash a regular file's bytes, at most as many as it had when hashing began.
+
+    A pipe or device (``/dev/zero``) would be read forever, and a file growing meanwhile
+    would never end either: both are bounded.
+    """
+    remaining = require_regular_file(path)
     with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
+        while remaining > 0 and (chunk := handle.read(min(_CHUNK, remaining))):
             digest.update(chunk)
+            remaining -= len(chunk)
 
 
 def content_sha256(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a file's bytes, or of a folder's files (relative names and contents, sorted).
 
-    Hidden files (names starting with ``.``) in a folder are left out.
+    Hidden files (names starting with ``.``) in a folder are left out, and so are entries that
+    are not regular files (pipes, devices, sockets: the loaders skip them too).
+
+    Raises
+    ------
+    ImageReadError
+        When ``path`` itself is neither a folder nor a regular file.
     """
     p = Path(path)
     digest = hashlib.sha256()
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        files = sorted(
+            f
+            for f in p.rglob("*")
+            if not f.name.startswith(".") and not f.is_dir() and irregularity(f) is None
+        )
         for f in files:
             digest.update(f.relative_to(p).as_posix().encode() + b"\0")
             _update_with_file(digest, f)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from tscimg.io.atomic import atomic_file
 from tscimg.io.dicom_headers import read_header
 from tscimg.io.dicom_seg import read_dicom_seg
 from tscimg.io.dicom_series import read_dicom_file, read_dicom_folder
+from tscimg.io.file_checks import require_regular_file
 from tscimg.io.formats import FileFormat
 from tscimg.io.volume_files import read_itk_file, read_nifti
 
@@ -25,12 +27,35 @@ PathLike = str | os.PathLike[str]
 
 
 def _existing(path: PathLike) -> Path:
+    """The path, once it is known to be a folder or a non-empty regular file (nothing opened)."""
     p = Path(path)
-    if not p.exists():
+    try:
+        exists = p.exists()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a loop of links
+        raise ImageReadError(f"not a usable path ({exc})", path=p) from exc
+    if not exists:
         raise ImageReadError("no such file or folder", path=p, hint="Check the path")
-    if p.is_file() and p.stat().st_size == 0:
+    if p.is_dir():
+        return p
+    if require_regular_file(p) == 0:
         raise ImageReadError("the file is empty", path=p)
     return p
+
+
+def _require_finite_values(scan: Scan, path: Path) -> Scan:
+    """Refuse a floating-point scan holding NaN or infinite voxels (they poison every statistic
+    the segmentation takes, and ITK's NIfTI reader would have turned NaN into 0)."""
+    if scan.image.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64):
+        return scan
+    values = sitk.GetArrayViewFromImage(scan.image)
+    bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise ImageReadError(
+            f"{bad} voxel(s) hold NaN or infinity, not a measured value",
+            path=path,
+            hint="Replace them with a real value (e.g. the background's) and save the image again",
+        )
+    return scan
 
 
 def load_scan(
@@ -63,20 +88,32 @@ def load_scan(
     Raises
     ------
     InputError
-        With the file and the problem: unreadable, several series, a gap, etc.
+        With the file and the problem: unreadable, not a regular file (a pipe, a device),
+        shorter than its header promises, a header readers would disagree on, implausible
+        geometry (:meth:`~tscimg.core.geometry.Geometry.require_plausible`), NaN or infinite
+        voxels, several series, a gap, etc. (docs/loading.md, "What is refused").
     """
     p = _existing(path)
     fmt = FileFormat.of(p)
     if fmt is FileFormat.DICOM_FOLDER:
-        return read_dicom_folder(
+        scan = read_dicom_folder(
             p, series_uid=series_uid, allow_resampling=allow_resampling, frame=frame
         )
-    if fmt is FileFormat.DICOM_FILE:
-        return read_dicom_file(p, allow_resampling=allow_resampling, frame=frame)
-    if frame is not None:
+    elif fmt is FileFormat.DICOM_FILE:
+        scan = read_dicom_file(p, allow_resampling=allow_resampling, frame=frame)
+    elif frame is not None:
         raise InputError("--frame (frame=) selects a frame of a DICOM cine", path=p)
-    image = read_nifti(p) if fmt is FileFormat.NIFTI else read_itk_file(p)
-    return Scan(image, source=str(p))
+    else:
+        image, warnings = _read_volume_file(p, fmt)
+        scan = Scan(image, source=str(p), warnings=warnings)
+    scan.geometry.require_plausible(str(p))
+    return _require_finite_values(scan, p)
+
+
+def _read_volume_file(p: Path, fmt: FileFormat) -> tuple[sitk.Image, tuple[str, ...]]:
+    if fmt is FileFormat.NIFTI:
+        return read_nifti(p)
+    return read_itk_file(p), ()
 
 
 def load_mask(path: PathLike, reference: Scan | None = None) -> Mask:
@@ -100,8 +137,11 @@ def load_mask(path: PathLike, reference: Scan | None = None) -> Mask:
         return read_dicom_seg(p, reference)
     if fmt is FileFormat.DICOM_FOLDER:
         raise MaskError("a mask must be one file, not a folder", path=p)
-    image = read_nifti(p) if fmt is FileFormat.NIFTI else read_itk_file(p)
+    image, warnings = _read_volume_file(p, fmt)
+    Geometry.of(image).require_plausible(str(p))
     mask = _label_image_as_mask(image, p)
+    if warnings:
+        mask = dataclasses.replace(mask, warnings=(*mask.warnings, *warnings))
     if reference is not None:
         mask.require_on(reference.geometry, reference.source or "the scan")
     return mask
@@ -116,7 +156,15 @@ def _label_image_as_mask(image: sitk.Image, p: Path) -> Mask:
         return Mask(image, source=str(p))
     values = sitk.GetArrayViewFromImage(image)
     if not np.issubdtype(values.dtype, np.integer):
-        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+        bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+        if bad:
+            raise MaskError(
+                f"the mask holds {bad} NaN or infinite voxel(s); a mask is a label map "
+                "(0 = background, 1, 2, ... = labels)",
+                path=p,
+                hint="Replace them with 0 or a label and save the mask again",
+            )
+        if not np.all(values == np.round(values)):
             raise MaskError(
                 "the mask holds non-integer values; a mask is a label map (0 = background)",
                 path=p,
@@ -124,19 +172,29 @@ def _label_image_as_mask(image: sitk.Image, p: Path) -> Mask:
             )
         values = values.astype(np.int64)
     if values.size and values.min() < 0:
-        raise MaskError("the mask holds negative labels", path=p)
+        raise MaskError(
+            f"the file holds negative values (down to {values.min():g}): a mask is a label map "
+            "(0 = background, 1, 2, ... = lesions), so this looks like a scan, not a mask",
+            path=p,
+            hint="To measure a lesion in a scan, segment it first (tscimg segment SCAN -o "
+            "MASK.nii.gz --point i,j,k) and measure that mask",
+        )
     return Mask.from_array(values, Geometry.of(image), source=str(p))
 
 
 def write_volume(image: sitk.Image | Scan | Mask, path: PathLike) -> Path:
     """Write an image, scan or mask to ``.nii``/``.nii.gz``, ``.nrrd`` or ``.mha`` atomically."""
     p = Path(path)
-    fmt = FileFormat.of(p)
+    try:
+        fmt: FileFormat | None = FileFormat.of(p)
+    except ImageReadError:  # FileFormat.of words its error for reading
+        fmt = None
     if fmt not in (FileFormat.NIFTI, FileFormat.NRRD, FileFormat.METAIMAGE):
-        raise ImageReadError(
-            "cannot write this format here",
+        raise InputError(
+            f"cannot write an image or mask as {p.name!r}: tscimg writes .nii, .nii.gz, .nrrd "
+            "and .mha files",
             path=p,
-            hint="Use .nii.gz, .nrrd or .mha (DICOM output has its own writers)",
+            hint="Name the output .nii.gz, .nrrd or .mha (a DICOM SEG: .dcm, with tscimg segment)",
         )
     img = image if isinstance(image, sitk.Image) else image.image
     with atomic_file(p) as tmp:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from pathlib import Path
 from tscimg.core.errors import InputError
 from tscimg.core.geometry import ras_to_lps
 from tscimg.core.vocabularies import LesionType
+from tscimg.io.file_checks import irregularity
 
 Point = tuple[float, float, float]
 Box = tuple[float, float, float, float, float, float]
@@ -191,6 +193,11 @@ def _numbers(
         if len(values) != count:
             problems.add(row, column, f"{part!r} is not {count} numbers separated by ';'")
             continue
+        if not all(math.isfinite(v) for v in values):
+            problems.add(
+                row, column, f"{part!r}: coordinates must be finite numbers (not NaN or infinity)"
+            )
+            continue
         out.append(values)
     return out
 
@@ -214,14 +221,25 @@ def _file(text: str, base: Path, row: int, column: str, problems: _Problems) -> 
         return None
     p = Path(text)
     p = p if p.is_absolute() else base / p
-    if not p.exists():
+    try:
+        exists = p.exists()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long, a loop of links
+        problems.add(row, column, f"{text!r} is not a usable path ({exc})")
+        return None
+    if not exists:
         problems.add(row, column, f"{text!r} does not exist (looked for {p})")
         return None
     if not os.access(p, os.R_OK):
         problems.add(row, column, f"{text!r} is not readable")
         return None
-    if p.is_dir() and not any(p.iterdir()):
-        problems.add(row, column, f"{text!r} is an empty folder")
+    if p.is_dir():
+        if not any(p.iterdir()):
+            problems.add(row, column, f"{text!r} is an empty folder")
+            return None
+        return p
+    irregular = irregularity(p)
+    if irregular is not None:  # a pipe or a device would block or never end when read
+        problems.add(row, column, f"{text!r} ({p}): {irregular}")
         return None
     return p
 
@@ -450,8 +468,11 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
         Listing each problem with its row (the CSV line number) and column.
     """
     p = Path(path)
-    if not p.is_file():
-        raise ManifestError("no such manifest file", path=p, hint="Check the path")
+    irregular = irregularity(p)
+    if irregular is not None:
+        raise ManifestError(
+            f"not a manifest file: {irregular}", path=p, hint="Pass the manifest CSV file"
+        )
     try:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from tscimg.core.errors import DicomSeriesError
+from tscimg.core.geometry import MAX_VOXEL_SIZE_MM
 
 #: Relative deviation of one slice step from the typical step that counts as irregular.
 STEP_TOLERANCE_FRACTION = 0.05
@@ -27,6 +28,58 @@ SAME_POSITION_MM = 1e-3
 TILT_TOLERANCE = 1e-3
 #: Largest distance (mm) of a slice from the line through the stack.
 LINE_TOLERANCE_MM = 0.05
+#: Largest deviation of an ImageOrientationPatient vector from unit length, and largest cosine
+#: of the angle between the row and column directions (0.57 degrees from perpendicular).
+ORIENTATION_TOLERANCE = 1e-2
+
+
+def orientation_problem(orientation: Sequence[float]) -> str | None:
+    """What is wrong with an ImageOrientationPatient (row then column direction), if anything.
+
+    Examples
+    --------
+    >>> orientation_problem([1, 0, 0, 0, 1, 0]) is None
+    True
+    >>> print(orientation_problem([1, 0, 0, 1, 0, 0]))
+    ImageOrientationPatient [1, 0, 0, 1, 0, 0]: the row and column directions are not ...
+    """
+    values = np.asarray(orientation, dtype=float)
+    shown = "[" + ", ".join(f"{v:g}" for v in values) + "]"
+    if values.shape != (6,) or not np.all(np.isfinite(values)):
+        return f"ImageOrientationPatient {shown} is not 6 finite numbers"
+    row, col = values[:3], values[3:]
+    norms = (float(np.linalg.norm(row)), float(np.linalg.norm(col)))
+    if any(abs(n - 1.0) > ORIENTATION_TOLERANCE for n in norms):
+        return (
+            f"ImageOrientationPatient {shown}: the directions are not unit vectors "
+            f"(lengths {norms[0]:.3g} and {norms[1]:.3g})"
+        )
+    cosine = float(row @ col) / (norms[0] * norms[1])
+    if abs(cosine) > ORIENTATION_TOLERANCE:
+        return (
+            f"ImageOrientationPatient {shown}: the row and column directions are not "
+            f"perpendicular (cosine {cosine:.3g})"
+        )
+    return None
+
+
+def pixel_spacing_problem(pixel_spacing: Sequence[float]) -> str | None:
+    """What is wrong with a PixelSpacing (between rows, between columns, mm), if anything.
+
+    Examples
+    --------
+    >>> pixel_spacing_problem([0.0, 0.0])
+    'PixelSpacing [0, 0] mm: a pixel size must be above 0 and at most 50 mm'
+    """
+    values = np.asarray(pixel_spacing, dtype=float)
+    if values.shape == (2,) and np.all(np.isfinite(values)):
+        if np.all(values > 0) and np.all(values <= MAX_VOXEL_SIZE_MM):
+            return None
+    shown = "[" + ", ".join(f"{v:g}" for v in values) + "]"
+    return (
+        f"PixelSpacing {shown} mm: a pixel size must be above 0 and at most "
+        f"{MAX_VOXEL_SIZE_MM:g} mm"
+    )
 
 
 @dataclass(frozen=True)
@@ -127,6 +180,19 @@ def plan_stack(
     single_slice_step_mm
         Slice spacing to record when there is only one slice (e.g. SliceThickness).
     """
+    for problem in (orientation_problem(orientation), pixel_spacing_problem(pixel_spacing)):
+        if problem is not None:
+            raise DicomSeriesError(
+                problem, path=source, hint="The header is damaged: re-export the series"
+            )
+    non_finite = [s for s in slices if not all(math.isfinite(v) for v in s.position_lps)]
+    if non_finite:
+        raise DicomSeriesError(
+            f"the position of {non_finite[0].label} {list(non_finite[0].position_lps)} is not "
+            "finite",
+            path=source,
+            hint="The header is damaged: re-export the series",
+        )
     row = np.asarray(orientation[:3], dtype=float)
     col = np.asarray(orientation[3:6], dtype=float)
     row /= np.linalg.norm(row)

@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +32,8 @@ from pydicom.dataset import Dataset
 from tscimg.core.errors import ImageReadError, InputError
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import Modality
-from tscimg.io.dicom_headers import ImageHeader
+from tscimg.io.dicom_headers import ImageHeader, quiet_pydicom
+from tscimg.io.dicom_headers import finite_number as _number
 
 #: DICOM (0018,6024) units codes -> mm per unit.
 _UNIT_MM = {3: 10.0}  # 3 = cm
@@ -55,10 +57,20 @@ def calibration_mm(
         ux, uy = int(r.get("PhysicalUnitsXDirection", 0)), int(r.get("PhysicalUnitsYDirection", 0))
         if ux not in _UNIT_MM or uy not in _UNIT_MM:
             continue
-        dx = abs(float(r.PhysicalDeltaX)) * _UNIT_MM[ux]
-        dy = abs(float(r.PhysicalDeltaY)) * _UNIT_MM[uy]
-        x0, y0 = int(r.get("RegionLocationMinX0", 0)), int(r.get("RegionLocationMinY0", 0))
-        x1, y1 = int(r.get("RegionLocationMaxX1", 0)), int(r.get("RegionLocationMaxY1", 0))
+        try:
+            dx = abs(float(r.PhysicalDeltaX)) * _UNIT_MM[ux]
+            dy = abs(float(r.PhysicalDeltaY)) * _UNIT_MM[uy]
+            x0, y0 = int(r.get("RegionLocationMinX0", 0)), int(r.get("RegionLocationMinY0", 0))
+            x1, y1 = int(r.get("RegionLocationMaxX1", 0)), int(r.get("RegionLocationMaxY1", 0))
+        except (AttributeError, TypeError, ValueError):
+            warnings.append("an ultrasound region's calibration is malformed and was ignored")
+            continue
+        if not all(math.isfinite(v) and v > 0 for v in (dx, dy)):
+            warnings.append(
+                f"an ultrasound region's pixel size ({dx:g} x {dy:g} mm) is not a positive "
+                "number and was ignored"
+            )
+            continue
         usable.append(((x1 - x0) * (y1 - y0), dx, dy, (x0, y0, x1, y1)))
     if not usable:
         return None, warnings
@@ -94,12 +106,17 @@ def _grey(frames: np.ndarray, photometric: str, bits_stored: int = 8) -> np.ndar
 
 def frame_timing_ms(ds: Dataset, count: int) -> float | None:
     """The frame interval in ms (FrameTime, else the mean of FrameTimeVector)."""
-    if ds.get("FrameTime") not in (None, ""):
-        return float(ds.FrameTime)
-    vector = ds.get("FrameTimeVector")
-    if vector is not None and len(vector) == count and count > 1:
-        return float(np.mean([float(v) for v in vector][1:]))
-    return None
+    try:
+        if ds.get("FrameTime") not in (None, ""):
+            value = float(ds.FrameTime)
+        else:
+            vector = ds.get("FrameTimeVector")
+            if vector is None or len(vector) != count or count <= 1:
+                return None
+            value = float(np.mean([float(v) for v in vector][1:]))
+    except (TypeError, ValueError):
+        return None  # malformed: the frame interval is metadata only
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def read_ultrasound_cine(path: Path, header: ImageHeader, frame: int | None) -> Scan:
@@ -111,18 +128,17 @@ def read_ultrasound_cine(path: Path, header: ImageHeader, frame: int | None) -> 
         When ``frame`` is outside the cine (naming how many frames there are).
     """
     try:
-        ds = pydicom.dcmread(path)
-        pixels = np.asarray(ds.pixel_array)
+        with quiet_pydicom():
+            ds = pydicom.dcmread(path)
+            pixels = np.asarray(ds.pixel_array)
     except Exception as exc:  # pydicom raises several unrelated types for broken files
         raise ImageReadError(
             f"the ultrasound pixel data could not be decoded ({exc})", path=path
         ) from exc
-    count = int(ds.get("NumberOfFrames") or 1)
+    count = header.number_of_frames
     if count == 1:
         pixels = pixels[None]
-    frames = _grey(
-        pixels, str(ds.get("PhotometricInterpretation", "")), int(ds.get("BitsStored") or 8)
-    )
+    frames = _grey(pixels, header.photometric, int(_number(ds.get("BitsStored")) or 8))
     warnings: list[str] = [
         "ultrasound image: no patient coordinates; positions are in the image plane (mm from "
         "the top-left pixel)"

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import os
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
+from nibabel.openers import ImageOpener
 
 from tscimg.core.errors import ImageReadError
 from tscimg.core.geometry import Geometry
+from tscimg.io.file_checks import (
+    gzip_payload_bytes,
+    irregularity,
+    require_payload,
+    require_within_limit,
+)
 from tscimg.io.itk_messages import quiet_itk
 
 #: Largest deviation from orthonormal direction cosines accepted in a NIfTI affine.
 SHEAR_TOLERANCE = 1e-4
+_NIFTI1_BYTES = 348
+_NIFTI2_BYTES = 540
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -28,6 +44,12 @@ def affine_ras_to_geometry(affine: np.ndarray, shape: tuple[int, ...], path: Pat
     >>> g.spacing_mm, g.origin_lps, g.direction
     ((0.7, 0.7, 5.0), (-90.0, -120.0, -60.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
     """
+    if not np.all(np.isfinite(affine)):
+        raise ImageReadError(
+            "the NIfTI affine holds values that are not numbers (NaN or infinity)",
+            path=path,
+            hint="Fix the header (pixdim / qform / sform) before loading",
+        )
     lps = _RAS_TO_LPS @ np.asarray(affine, dtype=float)
     m = lps[:3, :3]
     spacing = np.linalg.norm(m, axis=0)
@@ -54,18 +76,180 @@ def affine_ras_to_geometry(affine: np.ndarray, shape: tuple[int, ...], path: Pat
     )
 
 
-def read_nifti(path: Path) -> sitk.Image:
+@contextmanager
+def _quiet_nibabel() -> Iterator[None]:
+    """Keep nibabel's header-repair messages off stderr (tscimg checked the header itself).
+
+    nibabel's own LoggingOutputSuppressor loses the handler it removes, after which Python's
+    last-resort handler prints every message; disabling the logger has no such effect.
+    """
+    logger = logging.getLogger("nibabel.global")
+    before = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = before
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as words for a message (its type when it carries no text)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text or type(exc).__name__
+
+
+def _raw_nifti_header(path: Path) -> nib.Nifti1Header:
+    """The header exactly as stored (nibabel's fixes not applied), NIfTI-1 or NIfTI-2."""
+    try:
+        with ImageOpener(str(path)) as handle:
+            block = handle.read(_NIFTI2_BYTES)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ImageReadError(f"not a readable NIfTI file ({_reason(exc)})", path=path) from exc
+    if len(block) < _NIFTI1_BYTES:
+        raise ImageReadError(
+            f"the file is truncated: it ends inside its NIfTI header ({len(block)} of "
+            f"{_NIFTI1_BYTES} bytes)",
+            path=path,
+            hint="Copy or download the file again, or re-export it",
+        )
+    klass: type[nib.Nifti1Header]
+    if block[344:347] == b"n+1":
+        klass = nib.Nifti1Header
+    elif block[4:7] == b"n+2" and len(block) >= _NIFTI2_BYTES:
+        klass = nib.Nifti2Header
+    else:
+        raise ImageReadError(
+            "not a single-file NIfTI: no 'n+1' (NIfTI-1) or 'n+2' (NIfTI-2) magic; the header "
+            "is damaged, or it is another format (an .hdr/.img pair renamed, Analyze)",
+            path=path,
+            hint="Re-export the image as NIfTI",
+        )
+    sizes = {int.from_bytes(block[:4], order) for order in ("little", "big")}
+    if klass.sizeof_hdr not in sizes:
+        stored = int.from_bytes(block[:4], "little")
+        raise ImageReadError(
+            f"damaged NIfTI header: its size field sizeof_hdr is {stored} where "
+            f"{'NIfTI-1' if klass is nib.Nifti1Header else 'NIfTI-2'} has {klass.sizeof_hdr}",
+            path=path,
+            hint="Re-export the image as NIfTI",
+        )
+    try:
+        header = klass(block[: klass.sizeof_hdr], check=False)
+    except Exception as exc:  # nibabel raises several types for a damaged block
+        raise ImageReadError(f"not a readable NIfTI header ({_reason(exc)})", path=path) from exc
+    return header
+
+
+def _nifti_header_problems(header: nib.Nifti1Header) -> tuple[list[str], list[str]]:
+    """(refusals, warnings) about a raw NIfTI header: what readers would disagree on."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    dim = [int(v) for v in header["dim"]]
+    ndim = dim[0]
+    if not 1 <= ndim <= 7:
+        return [f"dim[0] (the number of dimensions) is {ndim}, not 1 to 7"], warnings
+    if any(n < 1 for n in dim[1 : ndim + 1]):
+        problems.append(f"the sizes {dim[1 : ndim + 1]} include an empty or negative axis")
+    spatial = min(ndim, 3)
+    pixdim = [round(float(v), 6) for v in header["pixdim"][1 : spatial + 1]]
+    qform_code, sform_code = int(header["qform_code"]), int(header["sform_code"])
+    if not all(math.isfinite(v) for v in pixdim):
+        problems.append(f"the voxel sizes pixdim[1:{spatial + 1}] {pixdim} are not all numbers")
+    elif sform_code <= 0 and any(v <= 0 for v in pixdim):
+        source = "through the qform" if qform_code > 0 else "alone (no qform, no sform)"
+        problems.append(
+            f"the voxel sizes pixdim[1:{spatial + 1}] {pixdim} are not all positive and define "
+            f"the geometry {source}: readers disagree on what that means (nibabel takes "
+            "absolute values or 1, ITK its own reading)"
+        )
+    if sform_code > 0:
+        srows = np.array([header["srow_x"], header["srow_y"], header["srow_z"]], dtype=float)
+        if not np.all(np.isfinite(srows)):
+            problems.append("the sform (srow_x/y/z) holds values that are not numbers")
+        elif all(math.isfinite(v) for v in pixdim):
+            norms = np.linalg.norm(srows[:, :3], axis=0)[:spatial]
+            if np.abs(norms - np.asarray(pixdim)).max() > 1e-3 * max(1.0, float(norms.max())):
+                warnings.append(
+                    f"pixdim {[round(v, 6) for v in pixdim]} disagrees with the sform's voxel "
+                    f"sizes {[round(float(v), 6) for v in norms]}: the sform is used (NIfTI "
+                    "standard); ITK-based tools read this file with the pixdim sizes"
+                )
+    elif qform_code > 0:
+        quatern = [float(header[k]) for k in ("quatern_b", "quatern_c", "quatern_d")]
+        offsets = [float(header[k]) for k in ("qoffset_x", "qoffset_y", "qoffset_z")]
+        qfac = float(header["pixdim"][0])
+        if not all(math.isfinite(v) for v in quatern + offsets + [qfac]):
+            problems.append(
+                "the qform (quaternion, offsets or qfac) holds values that are not numbers"
+            )
+        elif sum(v * v for v in quatern) > 1.0 + 1e-4:
+            problems.append(f"the qform quaternion (b, c, d) = {quatern} is longer than 1")
+        elif qfac not in (-1.0, 0.0, 1.0):
+            problems.append(
+                f"qfac (pixdim[0]) is {qfac:g}, not 1 or -1: readers disagree on the handedness"
+            )
+    slope, inter = float(header["scl_slope"]), float(header["scl_inter"])
+    if math.isfinite(slope) and slope != 0 and not math.isfinite(inter):
+        problems.append(
+            f"scl_inter is {inter} with scl_slope {slope:g}: the values cannot be scaled"
+        )
+    offset = float(header["vox_offset"])
+    if not math.isfinite(offset) or offset < header.sizeof_hdr:
+        problems.append(f"vox_offset {offset:g} lies inside the header")
+    try:
+        header.get_data_dtype()
+    except Exception as exc:  # nibabel: HeaderDataError for unknown data type codes
+        problems.append(f"the data type is unknown ({_reason(exc)})")
+    return problems, warnings
+
+
+def _require_whole_nifti(path: Path, header: nib.Nifti1Header) -> None:
+    """Refuse a NIfTI file that holds less pixel data than its header promises."""
+    dim = [int(v) for v in header["dim"]]
+    shape = tuple(dim[1 : dim[0] + 1])
+    payload = int(np.prod(shape, dtype=object)) * header.get_data_dtype().itemsize
+    require_within_limit(path, payload, list(shape))
+    needed = int(float(header["vox_offset"])) + payload
+    if path.name.lower().endswith(".gz"):
+        available = gzip_payload_bytes(path, needed)
+    else:
+        available = os.stat(path).st_size
+    require_payload(path, needed, available, "header and pixel data")
+
+
+def read_nifti(path: Path) -> tuple[sitk.Image, tuple[str, ...]]:
     """Read a NIfTI-1/2 file with the standard's affine choice (sform if set, else qform).
 
-    The header and affine come from nibabel (the standard's rule); the pixels are decoded by
-    ITK when it can (several times faster on .nii.gz), else by nibabel. Scaling
-    (scl_slope / scl_inter) is applied. The 4th and later dimensions must be 1.
+    The header is checked as stored before nibabel (which repairs some damage silently) or ITK
+    read it: a header that readers interpret differently (non-positive or non-numeric voxel
+    sizes where they define the geometry, a non-numeric affine, an odd qfac) is refused, and so
+    is a file shorter than its header promises (ITK would fill the rest with zeros). The affine
+    comes from nibabel; the pixels are decoded by ITK when it can (several times faster on
+    .nii.gz), else by nibabel, and always by nibabel for floating-point data (ITK turns NaN into
+    0, which would hide it). Scaling (scl_slope / scl_inter) is applied. The 4th and later
+    dimensions must be 1.
+
+    Returns
+    -------
+    image, warnings
+        The image with its LPS geometry, and what was read despite a doubt.
     """
+    raw = _raw_nifti_header(path)
+    problems, warnings = _nifti_header_problems(raw)
+    if problems:
+        raise ImageReadError(
+            f"damaged NIfTI header: {'; '.join(problems)}",
+            path=path,
+            hint="Fix the header or re-export the image (e.g. with dcm2niix from the DICOM)",
+        )
+    _require_whole_nifti(path, raw)
     try:
-        img = nib.load(str(path))
+        with _quiet_nibabel():
+            img = nib.load(str(path))
         shape = tuple(int(n) for n in img.shape)  # type: ignore[attr-defined]
+        affine = np.asarray(img.affine, dtype=np.float64)  # type: ignore[attr-defined]
     except Exception as exc:  # nibabel raises many types for broken headers
-        raise ImageReadError(f"not a readable NIfTI file ({exc})", path=path) from exc
+        raise ImageReadError(f"not a readable NIfTI file ({_reason(exc)})", path=path) from exc
     if len(shape) > 3 and any(n != 1 for n in shape[3:]):
         raise ImageReadError(
             f"the NIfTI holds a {len(shape)}D array of shape {shape}; tscimg reads one 3D volume",
@@ -73,19 +257,27 @@ def read_nifti(path: Path) -> sitk.Image:
             hint="Extract one volume first (e.g. with nibabel's image slicer or fslroi)",
         )
     shape3 = (shape + (1, 1))[:3]
-    geometry = affine_ras_to_geometry(img.affine, shape3, path)  # type: ignore[attr-defined]
-    fast = _pixels_by_itk(path, shape3)
+    geometry = affine_ras_to_geometry(affine, shape3, path)
+    stored = raw.get_data_dtype()
+    fast = None if stored.kind not in "biu" else _pixels_by_itk(path, shape3)
     if fast is not None:
-        return geometry.apply_to(fast, copy=False)
+        return geometry.apply_to(fast, copy=False), tuple(warnings)
+    if stored.kind not in "biuf":
+        raise ImageReadError(
+            f"the NIfTI holds {'complex numbers' if stored.kind == 'c' else 'colour (RGB) pixels'}"
+            "; tscimg reads grey-level, real-valued images",
+            path=path,
+            hint="Convert it to a single grey channel first",
+        )
     try:
         data = np.asanyarray(img.dataobj)  # type: ignore[attr-defined]
     except Exception as exc:
-        raise ImageReadError(f"not a readable NIfTI file ({exc})", path=path) from exc
+        raise ImageReadError(f"not a readable NIfTI file ({_reason(exc)})", path=path) from exc
     data = data.reshape(shape3)
     if data.dtype == np.float64:
         data = data.astype(np.float32)
     image = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(data, (2, 1, 0))))
-    return geometry.apply_to(image, copy=False)
+    return geometry.apply_to(image, copy=False), tuple(warnings)
 
 
 def _pixels_by_itk(path: Path, shape3: tuple[int, ...]) -> sitk.Image | None:
@@ -109,13 +301,209 @@ def _pixels_by_itk(path: Path, shape3: tuple[int, ...]) -> sitk.Image | None:
     return image
 
 
-def read_itk_file(path: Path) -> sitk.Image:
-    """Read NRRD, MHA/MHD (or any format ITK knows) with SimpleITK."""
+#: Bytes of a MetaImage or NRRD text header read at most while looking for its end.
+_TEXT_HEADER_LIMIT = 1 << 16
+
+
+@dataclass(frozen=True)
+class _TextHeader:
+    """The fields of a MetaImage or NRRD header that say where the pixel data is and how big."""
+
+    fields: dict[str, str]
+    data_offset: int
+
+
+def _text_header(path: Path, nrrd: bool) -> _TextHeader | None:
+    """Parse an attached MetaImage (``key = value``) or NRRD (``key: value``) header.
+
+    ``None`` when the header does not end within :data:`_TEXT_HEADER_LIMIT` bytes (left to ITK).
+    """
+    with path.open("rb") as handle:
+        block = handle.read(_TEXT_HEADER_LIMIT)
+    fields: dict[str, str] = {}
+    at = 0
+    while True:
+        end = block.find(b"\n", at)
+        if end < 0:
+            return None
+        line = block[at:end].decode("latin-1").rstrip("\r")
+        at = end + 1
+        if nrrd:
+            if not line.strip():
+                return _TextHeader(fields, at)
+            key, sep, value = line.partition(":")
+            if sep and not value.startswith("="):
+                fields[key.strip().lower()] = value.strip()
+        else:
+            key, sep, value = line.partition("=")
+            if sep:
+                fields[key.strip()] = value.strip()
+            if key.strip() == "ElementDataFile":
+                return _TextHeader(fields, at)
+
+
+#: MetaImage header fields that place the voxels, and how many numbers each holds (per NDims).
+_META_GEOMETRY = {
+    "DimSize": 1,
+    "ElementSpacing": 1,
+    "ElementSize": 1,
+    "Offset": 1,
+    "Origin": 1,
+    "Position": 1,
+    "TransformMatrix": 2,
+    "Rotation": 2,
+    "Orientation": 2,
+}
+#: NRRD header fields that place the voxels ("none" stands for a non-spatial axis).
+_NRRD_GEOMETRY = ("sizes", "spacings", "space origin", "space directions")
+
+
+def _text_header_problems(header: _TextHeader, nrrd: bool) -> list[str]:
+    """Geometry fields of a MetaImage or NRRD header that are not all finite numbers, or (for
+    MetaImage) hold the wrong count of them: ITK's MetaImage reader reads such a field as
+    zeros without a word (an ``Offset = nan ...`` becomes the origin 0, 0, 0)."""
+    problems = []
+    if nrrd:
+        for key in _NRRD_GEOMETRY:
+            text = header.fields.get(key)
+            if text is None:
+                continue
+            tokens = [t for t in text.replace("(", " ").replace(")", " ").replace(",", " ").split()]
+            if not all(t == "none" or _is_finite_number(t) for t in tokens):
+                problems.append(f"'{key}: {text}' holds values that are not finite numbers")
+        return problems
     try:
-        image = sitk.ReadImage(str(path))
+        ndims = int(header.fields.get("NDims", "0"))
+    except ValueError:
+        return [f"NDims = {header.fields.get('NDims')} is not a number"]
+    for key, power in _META_GEOMETRY.items():
+        text = header.fields.get(key)
+        if text is None:
+            continue
+        tokens = text.split()
+        if not all(_is_finite_number(t) for t in tokens):
+            problems.append(f"'{key} = {text}' holds values that are not finite numbers")
+        elif ndims and len(tokens) != ndims**power:
+            problems.append(f"'{key} = {text}' holds {len(tokens)} numbers, not {ndims**power}")
+    return problems
+
+
+def _is_finite_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _bytes_per_pixel(reader: sitk.ImageFileReader) -> int:
+    probe = sitk.Image([1, 1], reader.GetPixelID(), reader.GetNumberOfComponents())
+    return int(sitk.GetArrayViewFromImage(probe).nbytes)
+
+
+def _data_file(path: Path, name: str) -> Path:
+    """A detached data file named in a header, which must be a regular file."""
+    data = Path(name)
+    data = data if data.is_absolute() else path.parent / data
+    problem = irregularity(data)
+    if problem is not None:
+        raise ImageReadError(
+            f"its pixel data file {name!r} ({data}): {problem}",
+            path=path,
+            hint="Keep the header and its data file together, as regular files",
+        )
+    return data
+
+
+def _require_whole_itk_file(path: Path, reader: sitk.ImageFileReader) -> None:
+    """Refuse a MetaImage or NRRD file holding less pixel data than its header promises.
+
+    Uncompressed data (attached or detached) is measured by file size, gzip data by its own
+    length record, MetaImage compressed data by ``CompressedDataSize``. Encodings whose length
+    cannot be known without decoding (ASCII, bzip2, multi-file lists) are left to ITK, which
+    fails on them when they are short.
+    """
+    shape = list(reader.GetSize())
+    payload = int(np.prod(shape, dtype=object)) * _bytes_per_pixel(reader)
+    require_within_limit(path, payload, shape)
+    name = path.name.lower()
+    nrrd = name.endswith((".nrrd", ".nhdr"))
+    if not (nrrd or name.endswith((".mha", ".mhd"))):
+        return
+    header = _text_header(path, nrrd)
+    if header is None:
+        return
+    problems = _text_header_problems(header, nrrd)
+    if problems:
+        raise ImageReadError(
+            f"damaged header: {'; '.join(problems)}",
+            path=path,
+            hint="Fix the header or re-export the image",
+        )
+    f = header.fields
+    skip = 0
+    if nrrd:
+        detached = f.get("data file") or f.get("datafile")
+        encoding = f.get("encoding", "raw").lower()
+        if f.get("line skip", "0") != "0" or encoding not in ("raw", "gzip", "gz"):
+            return
+        skip_text = f.get("byte skip", "0")
+        compressed_size = None
+    else:
+        detached = f.get("ElementDataFile", "LOCAL")
+        if detached == "LOCAL":
+            detached = None
+        encoding = "zlib" if f.get("CompressedData", "False").lower() == "true" else "raw"
+        if f.get("BinaryData", "True").lower() != "true":
+            return
+        skip_text = f.get("HeaderSize", "0")
+        compressed_size = f.get("CompressedDataSize")
+    if detached is not None and (
+        "%" in detached or detached.upper().startswith("LIST") or " " in detached.strip()
+    ):
+        return  # a list or pattern of slice files: ITK checks each
+    try:
+        skip = int(skip_text)
+    except ValueError:
+        return
+    if skip < 0:
+        return  # data at the end of the file, whatever precedes it
+    data = path if detached is None else _data_file(path, detached)
+    start = (header.data_offset if detached is None else 0) + skip
+    available = os.stat(data).st_size - start
+    what = "pixel data" + ("" if detached is None else f" in {data.name}")
+    if encoding == "raw":
+        require_payload(path, payload, available, what)
+    elif encoding in ("gzip", "gz"):
+        require_payload(path, payload, gzip_payload_bytes(data, payload, start), what)
+    elif compressed_size is not None and compressed_size.isdigit():
+        require_payload(path, int(compressed_size), available, f"compressed {what}")
+
+
+def read_itk_file(path: Path) -> sitk.Image:
+    """Read NRRD, MHA/MHD (or any format ITK knows) with SimpleITK.
+
+    The header is read first: an image promising more than
+    :data:`~tscimg.io.file_checks.MAX_PIXEL_BYTES`, a file (or detached data file) shorter than
+    its header promises, or a detached data file that is not a regular file is refused before
+    the pixels are read.
+    """
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        with quiet_itk():
+            reader.ReadImageInformation()
     except RuntimeError as exc:
-        last = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
-        raise ImageReadError(f"could not be read as an image ({last})", path=path) from exc
+        raise ImageReadError(
+            f"could not be read as an image ({_itk_reason(exc)})", path=path
+        ) from exc
+    _require_whole_itk_file(path, reader)
+    try:
+        with quiet_itk():
+            image = reader.Execute()
+    except RuntimeError as exc:
+        raise ImageReadError(
+            f"could not be read as an image ({_itk_reason(exc)})", path=path
+        ) from exc
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ImageReadError(
             f"the image has {image.GetNumberOfComponentsPerPixel()} components per pixel; "
@@ -130,3 +518,12 @@ def read_itk_file(path: Path) -> sitk.Image:
             )
         image = image[:, :, :, 0]
     return image
+
+
+def _itk_reason(exc: RuntimeError) -> str:
+    """The informative line of an ITK exception (not the C++ file and line)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "ITK ERROR" in line:
+            return line.split(":", 2)[-1].strip()
+    return lines[-1] if lines else "unknown error"

@@ -18,6 +18,7 @@ tscimg.core.errors.PromptError: scan.nii.gz: positive point (20, 0, 0) lies outs
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -81,15 +82,35 @@ class Prompts:
         positive_ras: Sequence[Sequence[float]] = (),
         negative_ras: Sequence[Sequence[float]] = (),
         box_ras: Sequence[float] | None = None,
+        source: str | None = None,
     ) -> Prompts:
-        """Combine prompts given in any space into voxel indices on ``geometry``."""
+        """Combine prompts given in any space into voxel indices on ``geometry``.
+
+        Raises
+        ------
+        PromptError
+            Naming ``source`` (the scan) when a coordinate is not a finite number (NaN or
+            infinity, as given or after conversion to an index): it has no voxel.
+        """
+
+        def finite(values: Sequence[float], what: str) -> list[float]:
+            numbers = [float(v) for v in values]
+            if not all(math.isfinite(v) for v in numbers):
+                shown = ", ".join(f"{v:g}" for v in numbers)
+                raise PromptError(
+                    f"{what} ({shown}): coordinates must be finite numbers",
+                    path=source,
+                    hint="Give each coordinate as a number (not NaN or infinity)",
+                )
+            return numbers
 
         def to_index(point_lps: Sequence[float]) -> Index:
-            i, j, k = (round(v) for v in geometry.lps_to_index(point_lps))
+            index = finite(geometry.lps_to_index(finite(point_lps, "a point")), "a point's index")
+            i, j, k = (round(v) for v in index)
             return (i, j, k)
 
         def rounded(point: Sequence[float]) -> Index:
-            i, j, k = (round(float(v)) for v in point)
+            i, j, k = (round(v) for v in finite(point, "a point"))
             return (i, j, k)
 
         pos = [rounded(p) for p in positive_index]
@@ -100,21 +121,22 @@ class Prompts:
         neg += [to_index(ras_to_lps(p)) for p in negative_ras]
         boxes: list[Box] = []
         if box_index is not None:
-            c = [round(float(v)) for v in box_index]
+            c = [round(v) for v in finite(box_index, "the box")]
             boxes.append((c[0], c[1], c[2], c[3], c[4], c[5]))
         for corners, convert in ((box_lps, False), (box_ras, True)):
             if corners is None:
                 continue
-            first: Sequence[float] = tuple(float(v) for v in corners[:3])
-            second: Sequence[float] = tuple(float(v) for v in corners[3:6])
+            values = finite(corners, "the box")
+            first: Sequence[float] = tuple(values[:3])
+            second: Sequence[float] = tuple(values[3:6])
             if convert:
                 first, second = ras_to_lps(first), ras_to_lps(second)
-            ia = np.array(geometry.lps_to_index(first))
-            ib = np.array(geometry.lps_to_index(second))
+            ia = np.array(finite(geometry.lps_to_index(first), "the box's first corner index"))
+            ib = np.array(finite(geometry.lps_to_index(second), "the box's second corner index"))
             lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
             boxes.append(tuple(int(v) for v in (*np.round(lo), *np.round(hi))))  # type: ignore[arg-type]
         if len(boxes) > 1:
-            raise PromptError("give one box, in one space (index, LPS or RAS)")
+            raise PromptError("give one box, in one space (index, LPS or RAS)", path=source)
         return cls(tuple(pos), tuple(neg), boxes[0] if boxes else None)
 
     def with_clicks(
