@@ -5,8 +5,9 @@ Usage::
     python sample_scans/generate.py [OUTDIR]
 
 Writes, per patient and visit, a DICOM series (CT, MR) and a NIfTI copy (every modality),
-plus ``truth.json`` (exact lesion volumes, centres, poses) and ``manifest.csv`` in the
-format of DESIGN.md section 4. The studies themselves are defined in
+plus ``truth.json`` (exact lesion volumes, centres, poses), ``manifest.csv`` in the
+format of DESIGN.md section 4 and ``treatment.csv`` (drug, doses, trough levels, pauses;
+docs/longitudinal.md). The studies themselves are defined in
 :mod:`tscimg.synthetic.studies`.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from tscimg.core.vocabularies import Modality
 from tscimg.io import SeriesIdentity, write_dicom_series, write_ultrasound_cine, write_volume
 from tscimg.io.atomic import atomic_file
+from tscimg.io.treatment import write_treatment
 from tscimg.synthetic import SAMPLE_STUDIES, SampleStudy
 
 MANIFEST_COLUMNS = [
@@ -119,11 +121,14 @@ def write_study(study: SampleStudy, out: Path) -> tuple[dict[str, object], list[
 
 def main(out: Path) -> None:
     """Generate every sample study into ``out``."""
-    patients, rows = [], []
+    patients, rows, treatments = [], [], []
     for make in SAMPLE_STUDIES:
-        truth, study_rows = write_study(make(), out)
+        study = make()
+        truth, study_rows = write_study(study, out)
         patients.append(truth)
         rows.extend(study_rows)
+        if study.treatment is not None:
+            treatments.append((study.patient_id, study.treatment))
     with atomic_file(out / "truth.json") as tmp:
         tmp.write_text(json.dumps({"schema": "tscimg.sample-truth/1", "patients": patients},
                                   indent=2) + "\n")
@@ -131,6 +136,7 @@ def main(out: Path) -> None:
         writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
+    write_treatment(treatments, out / "treatment.csv")
     print(f"sample scans written to {out}")
 
 

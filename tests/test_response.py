@@ -262,7 +262,8 @@ def test_a_flagged_visit_between_trusted_ones_neither_sets_the_nadir_nor_a_miles
     assert result.status is ResponseStatus.NOT_EVALUABLE  # see the next test
     assert not result.response.reached
     assert result.nadir_date == D("2025-03-01")
-    assert result.timepoints[2].change_from_nadir_pct == pytest.approx(0.0)
+    # against the nadir before it: the trusted baseline (10 mL), never the flagged 4 mL (+125%)
+    assert result.timepoints[2].change_from_nadir_pct == pytest.approx(-10.0)
 
 
 def test_a_flagged_baseline_makes_every_later_status_not_evaluable() -> None:

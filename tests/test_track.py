@@ -113,8 +113,22 @@ def test_report_files_follow_the_contract(
     assert {"date", "months_on_treatment", "lesions", "total_volume_ml",
             "change_from_baseline_pct", "change_from_nadir_pct"} <= tp.keys()  # fmt: skip
     assert tp["months_on_treatment"] == pytest.approx(12.13, abs=0.01)  # 2024-03-01 -> 2025-03-05
+    # the demo's treatment file: TSC-002's troughs below 5 ng/mL in the 12 months are named
+    assert any("3.4 ng/mL on 2024-03-29, 4.1 ng/mL on 2024-06-27, 4.4 ng/mL on 2025-02-27" in r
+               for r in a["recommendations"])  # fmt: skip
+    # TSC-001 paused 21 days (2024-10-07 to 2024-10-28): 18 calendar months less 0.68
+    assert aml["timepoints"][-1]["months_on_treatment"] == pytest.approx(17.32, abs=0.01)
+    assert any("17.6 ng/mL on 2024-07-10 is above 15" in w
+               for w in report["patients"][0]["warnings"])  # fmt: skip
     rows = list(csv.DictReader((out / "report.csv").open()))
     assert len(rows) == sum(len(p["visits"]) for p in TRUTH["patients"])
+    # each row's status as of its visit; the assessment's latest status beside it
+    assert [(r["status"], r["latest_status"]) for r in rows if r["patient_id"] == "TSC-002"] == [
+        ("no_baseline", "non_response_12m"),
+        ("too_early", "non_response_12m"),
+        ("non_response_12m", "non_response_12m"),
+    ]
+    assert not any(v.startswith("-0.0") for r in rows for v in r.values())
     html = (out / "report.html").read_text()
     assert "not a medical device" in html and "non_response_12m" in html
     for patient in report["patients"]:  # provenance: every input scan's hash is on the page
@@ -139,7 +153,10 @@ def test_rerun_resumes_and_gives_the_same_report(
     out, _, report = demo
     copy = tmp_path / "out"
     shutil.copytree(out, copy)
-    result = tscimg.track(SAMPLE_SCANS / "manifest.csv", copy)
+    # the demo's run: the manifest with the sample treatment file
+    result = tscimg.track(
+        SAMPLE_SCANS / "manifest.csv", copy, treatment=SAMPLE_SCANS / "treatment.csv"
+    )
     assert result.provenance["resumed_patients"] == ["TSC-001", "TSC-002", "TSC-003", "TSC-004"]
     again = json.loads((copy / "report.json").read_text())
     assert again["patients"] == report["patients"]
@@ -167,6 +184,8 @@ def test_changed_input_is_recomputed_and_a_bad_case_fails_alone(tmp_path: Path) 
     report = json.loads((out / "report.json").read_text())
     assert [p["patient_id"] for p in report["patients"]] == ["TSC-003"]
     assert report["errors"][0]["patient_id"] == "BAD-1"
+    (failed,) = [r for r in csv.DictReader((out / "report.csv").open()) if r["error"]]
+    assert failed["patient_id"] == "BAD-1" and failed["date"] == "2024-01-01"  # a row of its own
     # change one follow-up: only that patient is recomputed, the state tells which
     target = samples / "TSC-003" / "2024-10-01" / "echo3d.nii.gz"
     target.write_bytes((SAMPLE_SCANS / "TSC-003" / "2024-06-30" / "echo3d.nii.gz").read_bytes())
@@ -175,6 +194,11 @@ def test_changed_input_is_recomputed_and_a_bad_case_fails_alone(tmp_path: Path) 
     last = rerun.patients[0].assessments[0].timepoints[-1]
     assert last.total_volume_ml == pytest.approx(
         rerun.patients[0].assessments[0].timepoints[1].total_volume_ml, rel=0.02
+    )
+    # the same file now stands at two visits: said, with both dates
+    assert any(
+        "same image file" in w and "2024-06-30" in w and "2024-10-01" in w
+        for w in rerun.patients[0].warnings
     )
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,16 @@ _TYPE2_COPIED = (
 )
 _ML = hd.sr.CodedConcept("ml", "UCUM", "milliliter")
 _MM = codes.UCUM.Millimeter
+
+
+@contextmanager
+def _source_names_copied_unchanged() -> Iterator[None]:
+    """highdicom checks the PatientName it is given and warns, quoting the name, when it has one
+    component. The name is the source's, copied unchanged as DICOM requires; tscimg never
+    writes a patient's name to a log, so that warning is silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*intended person name", category=UserWarning)
+        yield
 
 
 def derived_uid(*parts: str) -> str:
@@ -160,22 +172,23 @@ def write_dicom_seg(
                 tracking_id=spec.lesion_id,
             )
         )
-    seg = hd.seg.Segmentation(
-        source_images=list(source),
-        pixel_array=_volume(stack, mask.geometry, str(for_uid)),
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions,
-        series_instance_uid=series_uid,
-        series_number=series_number,
-        sop_instance_uid=derived_uid(series_uid, "seg"),
-        instance_number=1,
-        manufacturer="tscimg",
-        manufacturer_model_name="tscimg",
-        software_versions=software_version,
-        device_serial_number="research",
-        series_description="tscimg lesion segmentation (research use)",
-        omit_empty_frames=True,
-    )
+    with _source_names_copied_unchanged():
+        seg = hd.seg.Segmentation(
+            source_images=list(source),
+            pixel_array=_volume(stack, mask.geometry, str(for_uid)),
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=descriptions,
+            series_instance_uid=series_uid,
+            series_number=series_number,
+            sop_instance_uid=derived_uid(series_uid, "seg"),
+            instance_number=1,
+            manufacturer="tscimg",
+            manufacturer_model_name="tscimg",
+            software_versions=software_version,
+            device_serial_number="research",
+            series_description="tscimg lesion segmentation (research use)",
+            omit_empty_frames=True,
+        )
     with atomic_file(target) as tmp:
         seg.save_as(tmp)
     return seg
@@ -249,16 +262,17 @@ def write_dicom_sr(
         procedure_reported=codes.SCT.ImagingProcedure,
         imaging_measurements=groups,
     )
-    sr = hd.sr.Comprehensive3DSR(
-        evidence=[*source, seg],
-        content=report,
-        series_instance_uid=series_uid,
-        series_number=series_number,
-        sop_instance_uid=derived_uid(series_uid, "sr"),
-        instance_number=1,
-        manufacturer="tscimg",
-        series_description="tscimg lesion measurements (research use)",
-    )
+    with _source_names_copied_unchanged():
+        sr = hd.sr.Comprehensive3DSR(
+            evidence=[*source, seg],
+            content=report,
+            series_instance_uid=series_uid,
+            series_number=series_number,
+            sop_instance_uid=derived_uid(series_uid, "sr"),
+            instance_number=1,
+            manufacturer="tscimg",
+            series_description="tscimg lesion measurements (research use)",
+        )
     with atomic_file(target) as tmp:
         sr.save_as(tmp)
     return sr

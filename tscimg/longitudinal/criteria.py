@@ -34,6 +34,21 @@ NON_RESPONSE_ACTIONS_BY_TYPE: dict[LesionType, tuple[str, ...]] = {
     LesionType.SEGA: ("for SEGA, consider neurosurgical resection",),
 }
 
+#: The mTOR inhibitors' target blood trough range, ng/mL (never above the upper limit).
+TROUGH_TARGET_NG_ML = (5.0, 15.0)
+
+#: An AML longer than this (its maximum 3D diameter, mm) that grows before treatment meets
+#: the guideline's indication for an mTOR inhibitor (growing AML over 3 cm).
+AML_TREATMENT_INDICATION_MM = 30.0
+
+#: What the guideline says every assessment of a lesion type must be read with.
+GUIDELINE_NOTES_BY_TYPE: dict[LesionType, tuple[str, ...]] = {
+    LesionType.RHABDOMYOMA: (
+        "cardiac rhabdomyomas regress spontaneously after birth: shrinkage is expected without "
+        "treatment and is not by itself a drug effect",
+    ),
+}
+
 
 @dataclass(frozen=True)
 class ResponseCriteria:

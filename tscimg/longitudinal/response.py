@@ -3,6 +3,11 @@
 Pure and file-free: :func:`assess_response` takes the sum of target-lesion volumes per visit
 for one patient and lesion type (with each sum's uncertainty and any new lesions) and applies
 a :class:`~tscimg.longitudinal.criteria.ResponseCriteria` as DESIGN.md section 5 states.
+With the patient's :class:`~tscimg.core.treatment.TreatmentHistory` the months on treatment
+leave out pauses (the 12-month clock uses them) and a non-response names the trough levels.
+
+Each visit carries its change from the nadir *before* it (the smallest trusted sum from the
+baseline up to the previous visit; ``None`` at the baseline) and its status as of that visit.
 
 Examples
 --------
@@ -14,6 +19,8 @@ Examples
 (<ResponseStatus.RESPONSE: 'response'>, -30.0, datetime.date(2024, 7, 15))
 >>> months_between(dt.date(2024, 3, 1), dt.date(2025, 3, 1))
 12.0
+>>> [t.status.value for t in result.timepoints]
+['no_baseline', 'response']
 """
 
 from __future__ import annotations
@@ -22,14 +29,17 @@ import calendar
 import datetime
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from tscimg.core.treatment import TreatmentHistory, TreatmentPause
 from tscimg.core.vocabularies import LesionType
 from tscimg.longitudinal.criteria import (
+    GUIDELINE_NOTES_BY_TYPE,
     NON_RESPONSE_ACTIONS,
     NON_RESPONSE_ACTIONS_BY_TYPE,
+    TROUGH_TARGET_NG_ML,
     ResponseCriteria,
 )
 from tscimg.longitudinal.trust import REVIEW_ACTION
@@ -113,6 +123,8 @@ class TimepointAssessment:
     regrowth_after_stop: bool
     change_registration_pct: float | None = None
     review: tuple[str, ...] = ()
+    status: ResponseStatus = ResponseStatus.NO_BASELINE  # as of this visit
+    paused: bool = False  # treatment interrupted on the visit's date
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values."""
@@ -132,6 +144,8 @@ class TimepointAssessment:
             "after_treatment_stop": self.after_treatment_stop,
             "regrowth_after_stop": self.regrowth_after_stop,
             "review": list(self.review),
+            "status": self.status.value,
+            "treatment_paused": self.paused,
         }
 
 
@@ -156,6 +170,8 @@ class ResponseAssessment:
     warnings: tuple[str, ...]
     review: tuple[str, ...] = ()
     status_note: str | None = None
+    guideline_notes: tuple[str, ...] = ()
+    treatment_indication: Milestone = field(default_factory=Milestone)
 
     def to_dict(self) -> dict[str, Any]:
         """The assessment part of report.json (schema ``tscimg.report/1``)."""
@@ -171,6 +187,8 @@ class ResponseAssessment:
             "regrowth_after_stop": self.regrowth_after_stop.to_dict(),
             "status": self.status.value,
             "status_note": self.status_note,
+            "guideline_notes": list(self.guideline_notes),
+            "treatment_indication": self.treatment_indication.to_dict(),
             "review": list(self.review),
             "recommendations": list(self.recommendations),
             "warnings": list(self.warnings),
@@ -182,7 +200,8 @@ def _iso(d: datetime.date | None) -> str | None:
 
 
 def _rounded(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
+    # + 0.0 turns a rounded -0.0 into 0.0 (a "-0.0" in a report reads as a loss)
+    return None if value is None else round(value, digits) + 0.0
 
 
 def add_months(start: datetime.date, months: int) -> datetime.date:
@@ -224,6 +243,107 @@ def months_between(start: datetime.date, end: datetime.date) -> float:
     return whole + (end - anchor).days / (following - anchor).days
 
 
+def treatment_months(
+    start: datetime.date, on: datetime.date, pauses: Sequence[TreatmentPause] = ()
+) -> float:
+    """Months on treatment from ``start`` to ``on``, pauses left out (negative before the start).
+
+    A pause runs from its first day off the drug to the day it resumed (or to ``on``).
+
+    Examples
+    --------
+    >>> pause = TreatmentPause(datetime.date(2024, 6, 1), datetime.date(2024, 7, 1))
+    >>> treatment_months(datetime.date(2024, 1, 1), datetime.date(2025, 1, 1), [pause])
+    11.0
+    >>> round(treatment_months(datetime.date(2024, 1, 15), datetime.date(2024, 1, 10)), 3)
+    -0.161
+    """
+    months = months_between(start, on)
+    if on <= start:
+        return months
+    for p in pauses:
+        if p.paused >= on:
+            continue
+        end = on if p.resumed is None or p.resumed > on else p.resumed
+        months -= months_between(p.paused, end)
+    return months
+
+
+def date_at_treatment_months(
+    start: datetime.date, months: float, pauses: Sequence[TreatmentPause] = ()
+) -> datetime.date:
+    """The first date with ``months`` on treatment (pauses left out): the 12-month mark.
+
+    Examples
+    --------
+    >>> pause = TreatmentPause(datetime.date(2024, 6, 1), datetime.date(2024, 7, 1))
+    >>> date_at_treatment_months(datetime.date(2024, 1, 1), 12, [pause])
+    datetime.date(2025, 2, 1)
+    """
+    day = add_months(start, int(months))
+    while treatment_months(start, day, pauses) < months - MONTHS_TOLERANCE:
+        day += datetime.timedelta(days=1)
+    return day
+
+
+def trough_findings(
+    treatment: TreatmentHistory | None, on: datetime.date, months: int = 12
+) -> tuple[str, ...]:
+    """What the treatment record says about exposure in the ``months`` before ``on``.
+
+    Names the sub-therapeutic trough levels (below the target range) of that window, or says
+    that none (or no trough at all) were recorded; the drug and dose in force; any pause.
+
+    Examples
+    --------
+    >>> h = TreatmentHistory(start=datetime.date(2024, 3, 1),
+    ...                      troughs_ng_ml=((datetime.date(2024, 9, 1), 3.1),))
+    >>> trough_findings(h, datetime.date(2025, 3, 5))[0][:61]
+    'sub-therapeutic trough levels (below 5 ng/mL) in the 12 month'
+    >>> trough_findings(None, datetime.date(2025, 3, 5))[0][:40]
+    'no trough level recorded in the 12 month'
+    """
+    low_limit, high_limit = TROUGH_TARGET_NG_ML
+    since = add_months(on, -months)
+    window = f"in the {months} months before {on.isoformat()}"
+    troughs = [] if treatment is None else treatment.troughs_ng_ml
+    recent = [(d, v) for d, v in troughs if since <= d <= on]
+    low = [(d, v) for d, v in recent if v < low_limit]
+    target = f"target {low_limit:g}-{high_limit:g} ng/mL"
+    out: list[str] = []
+    if low:
+        listed = ", ".join(f"{v:g} ng/mL on {d.isoformat()}" for d, v in low)
+        out.append(
+            f"sub-therapeutic trough levels (below {low_limit:g} ng/mL) {window}: {listed}; the "
+            f"drug may not have reached a therapeutic level: check adherence and the dose "
+            f"({target}, never above {high_limit:g})"
+        )
+    elif recent:
+        values = [v for _, v in recent]
+        out.append(
+            f"no sub-therapeutic trough level (below {low_limit:g} ng/mL) {window}: "
+            f"{len(recent)} recorded, {min(values):g} to {max(values):g} ng/mL"
+        )
+    else:
+        out.append(
+            f"no trough level recorded {window}: obtain one ({target}); the guideline asks "
+            "for trough levels when efficacy is lacking"
+        )
+    if treatment is not None:
+        drug, dose = treatment.drug_on(on), treatment.dose_on(on)
+        if drug is not None or dose is not None:
+            parts = [] if drug is None else [drug.value]
+            what = " ".join(parts + ([] if dose is None else [f"{dose:g} mg"]))
+            out.append(f"treatment in force on {on.isoformat()}: {what}")
+        paused = [p for p in treatment.pauses if p.paused <= on and (p.resumed or on) >= since]
+        if paused:
+            spans = ", ".join(
+                f"{p.paused.isoformat()} to {(p.resumed or on).isoformat()}" for p in paused
+            )
+            out.append(f"treatment was paused {window} ({spans}): exposure was interrupted")
+    return tuple(out)
+
+
 def baseline_date(
     dates: Sequence[datetime.date], treatment_start: datetime.date | None
 ) -> datetime.date:
@@ -251,6 +371,7 @@ def assess_response(
     treatment_start: datetime.date | None = None,
     treatment_stop: datetime.date | None = None,
     lesion_type: LesionType = LesionType.GENERIC,
+    treatment: TreatmentHistory | None = None,
 ) -> ResponseAssessment:
     """Apply ``criteria`` to one patient's sums of target-lesion volumes over time.
 
@@ -265,13 +386,21 @@ def assess_response(
         start (the first visit when there is none, with a warning). Without a start date the
         12-month clock runs from the baseline visit (with a warning).
     lesion_type
-        Picks the type-specific non-response recommendations.
+        Picks the type-specific non-response recommendations and guideline notes.
+    treatment
+        The patient's treatment record: its pauses are left out of the months on treatment
+        (and the 12-month clock); at non-response the recommendations name the trough levels
+        of the last 12 months. Its start is used when ``treatment_start`` is ``None``.
 
     Returns
     -------
     ResponseAssessment
         Per-visit figures, the milestones with their first dates, and the latest status.
     """
+    if treatment is not None:
+        treatment_start = treatment_start or treatment.start
+        treatment_stop = treatment_stop or treatment.stop
+    pauses = () if treatment is None else treatment.pauses
     ordered = sorted(visits, key=lambda v: v.date)
     if len({v.date for v in ordered}) != len(ordered):
         raise ValueError("two visits share a date: combine their lesions first")
@@ -299,7 +428,7 @@ def assess_response(
     nadir = baseline
     response = progression = non_response = regrowth = Milestone()
     for visit in ordered:
-        months = months_between(clock_start, visit.date)
+        months = treatment_months(clock_start, visit.date, pauses)
         is_baseline = visit is baseline
         after_baseline = visit.date > baseline.date
         change_b = change_n = None
@@ -321,13 +450,13 @@ def assess_response(
                 and combined > 0
                 and abs(visit.total_volume_ml - baseline.total_volume_ml) < combined
             )
+            # against the nadir *before* this visit: a visit is never its own nadir
+            if not is_baseline and nadir.total_volume_ml > 0:
+                change_n = _pct(visit.total_volume_ml, nadir.total_volume_ml)
+        nadir_before = nadir
+        if usable_baseline and visit.date >= baseline.date:
             if comparable and visit.total_volume_ml < nadir.total_volume_ml:
                 nadir = visit
-            change_n = (
-                _pct(visit.total_volume_ml, nadir.total_volume_ml)
-                if nadir.total_volume_ml > 0
-                else None
-            )
         if after_baseline and change_b is not None and comparable:
             tol = THRESHOLD_TOLERANCE_PCT
             response_met = change_b <= -criteria.response_reduction_pct + tol
@@ -338,7 +467,7 @@ def assess_response(
             above = change_b > 0 or not criteria.progression_requires_above_baseline
             if grew and above:
                 reasons.append(
-                    f"sum {change_n:+.1f}% from nadir ({nadir.date.isoformat()}), "
+                    f"sum {change_n:+.1f}% from nadir ({nadir_before.date.isoformat()}), "
                     f"{change_b:+.1f}% from baseline"
                 )
             if stopped and change_n is not None:
@@ -362,25 +491,33 @@ def assess_response(
             and not non_response.reached
         ):
             non_response = Milestone(True, visit.date)
-        timepoints.append(
-            TimepointAssessment(
-                date=visit.date,
-                months_on_treatment=None if treatment_start is None else months,
-                total_volume_ml=visit.total_volume_ml,
-                uncertainty_ml=visit.uncertainty_ml,
-                is_baseline=is_baseline,
-                change_from_baseline_pct=change_b,
-                change_from_nadir_pct=change_n,
-                change_within_uncertainty=within,
-                response_met=response_met,
-                progression_met=progression_met,
-                progression_reasons=tuple(reasons),
-                after_treatment_stop=stopped,
-                regrowth_after_stop=regrowth_met,
-                change_registration_pct=change_r,
-                review=visit.review,
-            )
+        point = TimepointAssessment(
+            date=visit.date,
+            months_on_treatment=None if treatment_start is None else months,
+            total_volume_ml=visit.total_volume_ml,
+            uncertainty_ml=visit.uncertainty_ml,
+            is_baseline=is_baseline,
+            change_from_baseline_pct=change_b,
+            change_from_nadir_pct=change_n,
+            change_within_uncertainty=within,
+            response_met=response_met,
+            progression_met=progression_met,
+            progression_reasons=tuple(reasons),
+            after_treatment_stop=stopped,
+            regrowth_after_stop=regrowth_met,
+            change_registration_pct=change_r,
+            review=visit.review,
+            paused=any(
+                p.paused <= visit.date and (p.resumed is None or visit.date < p.resumed)
+                for p in pauses
+            ),
         )
+        status_then = _status(point, usable_baseline, baseline, response, months, criteria)
+        if status_then is ResponseStatus.NON_RESPONSE_12M and any(
+            t.review and baseline.date < t.date for t in timepoints
+        ):
+            status_then = ResponseStatus.NOT_EVALUABLE
+        timepoints.append(replace(point, status=status_then))
         if within:
             warnings.append(
                 f"{visit.date.isoformat()}: the change from baseline "
@@ -394,7 +531,7 @@ def assess_response(
             )
 
     latest = timepoints[-1]
-    last_months = months_between(clock_start, latest.date)
+    last_months = treatment_months(clock_start, latest.date, pauses)
     # only the latest state matters for a non-response once the response has been reached
     if non_response.reached and response.reached:
         non_response = Milestone()
@@ -433,7 +570,11 @@ def assess_response(
     if status is ResponseStatus.NOT_EVALUABLE:
         recommendations = (REVIEW_ACTION,)
     elif non_response.reached:
-        recommendations = NON_RESPONSE_ACTIONS + NON_RESPONSE_ACTIONS_BY_TYPE.get(lesion_type, ())
+        recommendations = (
+            NON_RESPONSE_ACTIONS
+            + trough_findings(treatment, latest.date)
+            + NON_RESPONSE_ACTIONS_BY_TYPE.get(lesion_type, ())
+        )
     return ResponseAssessment(
         lesion_type=lesion_type,
         criteria=criteria,
@@ -452,6 +593,7 @@ def assess_response(
         warnings=tuple(warnings),
         review=review,
         status_note=note,
+        guideline_notes=GUIDELINE_NOTES_BY_TYPE.get(lesion_type, ()),
     )
 
 

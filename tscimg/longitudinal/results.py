@@ -24,14 +24,21 @@ from __future__ import annotations
 import datetime
 import itertools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from tscimg.core.treatment import TreatmentHistory
 from tscimg.core.vocabularies import LesionType
-from tscimg.longitudinal.criteria import ResponseCriteria
+from tscimg.longitudinal.criteria import (
+    AML_TREATMENT_INDICATION_MM,
+    TROUGH_TARGET_NG_ML,
+    ResponseCriteria,
+)
 from tscimg.longitudinal.response import (
+    Milestone,
     ResponseAssessment,
     VolumeAtVisit,
     assess_response,
@@ -40,6 +47,9 @@ from tscimg.longitudinal.response import (
 from tscimg.longitudinal.views import LesionView
 
 REPORT_SCHEMA = "tscimg.report/1"
+
+#: A manifest date further than this from the scan's own acquisition date is a warning.
+DATE_TOLERANCE_DAYS = 7
 
 
 class LesionOrigin(StrEnum):
@@ -62,6 +72,7 @@ class ScanFacts:
     spacing_mm: tuple[float, ...]
     series_uid: str | None = None
     frame: int | None = None
+    acquisition_date: str | None = None  # the scan's own date (DICOM), YYYY-MM-DD
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values."""
@@ -74,6 +85,7 @@ class ScanFacts:
             "spacing_mm": list(self.spacing_mm),
             "series_uid": self.series_uid,
             "frame": self.frame,
+            "acquisition_date": self.acquisition_date,
         }
 
     @classmethod
@@ -88,6 +100,7 @@ class ScanFacts:
             tuple(d["spacing_mm"]),
             d.get("series_uid"),
             d.get("frame"),
+            d.get("acquisition_date"),
         )
 
 
@@ -188,6 +201,7 @@ class PatientResult:
     assessments: tuple[ResponseAssessment, ...]
     new_lesions: Mapping[str, datetime.date] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    treatment: TreatmentHistory | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The patient's entry in report.json."""
@@ -222,6 +236,7 @@ class PatientResult:
             else self.treatment_stop.isoformat(),
             "assessments": out_assessments,
             "warnings": list(self.warnings),
+            "treatment": None if self.treatment is None else treatment_record(self.treatment),
         }
 
 
@@ -268,7 +283,10 @@ class CohortResult:
     def to_records(self) -> list[dict[str, Any]]:
         """One flat record per patient x visit x lesion, with the visit's sums and flags.
 
-        These are the rows of report.csv (``pandas.DataFrame(result.to_records())`` works).
+        ``status`` is the status as of that visit, ``latest_status`` the assessment's status at
+        its latest visit. A patient that failed is one record with its ``error`` (and the
+        visit date it failed at). These are the rows of report.csv
+        (``pandas.DataFrame(result.to_records())`` works).
         """
         rows: list[dict[str, Any]] = []
         for patient in self.patients:
@@ -307,7 +325,8 @@ class CohortResult:
                             "response_met": tp.response_met,
                             "progression_met": tp.progression_met,
                             "regrowth_after_stop": tp.regrowth_after_stop,
-                            "status": a.status.value,
+                            "status": tp.status.value,
+                            "latest_status": a.status.value,
                             "criteria": f"{self.criteria.name} {self.criteria.version}",
                             "registration_ncc": None
                             if lv.registration is None
@@ -315,13 +334,115 @@ class CohortResult:
                             "mask": lv.mask,
                             "review": " | ".join(lv.review),
                             "warnings": " | ".join(lv.warnings),
+                            "error": None,
                         }
                     )
+        for e in self.errors:  # a failed patient is a row too, with its error
+            rows.append({"patient_id": e.patient_id, "date": e.date, "error": e.message})
         return rows
 
 
 def _round(value: Any, digits: int) -> Any:
-    return None if value is None else round(float(value), digits)
+    # + 0.0: a rounded -0.0 is written 0.0
+    return None if value is None else round(float(value), digits) + 0.0
+
+
+def trough_flag(value_ng_ml: float) -> str:
+    """``"below"``, ``"in range"`` or ``"above"`` the target trough range (5-15 ng/mL)."""
+    low, high = TROUGH_TARGET_NG_ML
+    return "below" if value_ng_ml < low else "above" if value_ng_ml > high else "in range"
+
+
+def treatment_record(history: TreatmentHistory) -> dict[str, Any]:
+    """report.json's ``treatment``: the history, each trough level flagged against the range."""
+    record = history.to_dict()
+    for entry in record["troughs_ng_ml"]:
+        entry["flag"] = trough_flag(entry["trough_ng_ml"])
+    low, high = TROUGH_TARGET_NG_ML
+    record["trough_target_ng_ml"] = [low, high]
+    return record
+
+
+def _input_warnings(visits: Sequence[LesionVisitResult]) -> list[str]:
+    """The same image file at two visits; a manifest date far from the scan's own date."""
+    out: list[str] = []
+    dates_by_hash: dict[str, dict[datetime.date, str]] = {}
+    checked: set[tuple[datetime.date, str]] = set()
+    for lv in sorted(visits, key=lambda lv: lv.date):
+        if lv.scan is None:
+            continue
+        dates_by_hash.setdefault(lv.scan.sha256, {}).setdefault(lv.date, lv.scan.image)
+        acquired = lv.scan.acquisition_date
+        if acquired is None or (lv.date, lv.scan.image) in checked:
+            continue
+        checked.add((lv.date, lv.scan.image))
+        days = abs((datetime.date.fromisoformat(acquired) - lv.date).days)
+        if days > DATE_TOLERANCE_DAYS:
+            out.append(
+                f"{lv.date.isoformat()}: the manifest's visit date is {days} days from the "
+                f"scan's own acquisition date ({acquired}, {lv.scan.image}): check the date in "
+                "the manifest (the baseline, the months on treatment and the status follow it)"
+            )
+    for sha, at in dates_by_hash.items():
+        if len(at) > 1:
+            listed = ", ".join(f"{d.isoformat()} ({image})" for d, image in sorted(at.items()))
+            out.append(
+                f"the same image file (SHA-256 {sha[:12]}...) is given at {len(at)} visits: "
+                f"{listed}; a follow-up cannot be the same scan: check the manifest's image paths"
+            )
+    return out
+
+
+def _trough_warnings(history: TreatmentHistory | None) -> list[str]:
+    if history is None:
+        return []
+    low, high = TROUGH_TARGET_NG_ML
+    return [
+        f"trough level {v:g} ng/mL on {d.isoformat()} is above {high:g} ng/mL, the top of the "
+        f"target range ({low:g}-{high:g} ng/mL)"
+        for d, v in history.troughs_ng_ml
+        if v > high
+    ]
+
+
+def _aml_indication(
+    visits: Sequence[LesionVisitResult], treatment_start: datetime.date | None
+) -> tuple[Milestone, tuple[str, ...]]:
+    """Before treatment: an AML longer than 30 mm that grew between two visits (beyond the two
+    volumes' combined uncertainty) meets the guideline's indication for an mTOR inhibitor."""
+    findings: list[tuple[datetime.date, str]] = []
+    by_lesion: dict[str, list[LesionVisitResult]] = {}
+    for lv in sorted(visits, key=lambda lv: lv.date):
+        if treatment_start is None or lv.date <= treatment_start:
+            by_lesion.setdefault(lv.lesion_id, []).append(lv)
+    for lid, seen in sorted(by_lesion.items()):
+        for before, after in itertools.pairwise(seen):
+            if before.review or after.review or before.volume_ml <= 0:
+                continue
+            m = after.measurement
+            length = float(m.get("max_3d_diameter_mm") or m.get("axial_longest_diameter_mm") or 0)
+            u = math.hypot(
+                float(before.measurement.get("volume_uncertainty_ml") or 0.0),
+                float(m.get("volume_uncertainty_ml") or 0.0),
+            )
+            growth = after.volume_ml - before.volume_ml
+            if growth > u and length > AML_TREATMENT_INDICATION_MM:
+                when = "no treatment recorded" if treatment_start is None else "before treatment"
+                findings.append(
+                    (
+                        after.date,
+                        f"meets the guideline's treatment indication (a growing AML longer than "
+                        f"{AML_TREATMENT_INDICATION_MM / 10:g} cm): {lid} grew from "
+                        f"{before.volume_ml:.2f} to {after.volume_ml:.2f} mL "
+                        f"({100 * growth / before.volume_ml:+.1f}%, more than the combined "
+                        f"uncertainty of {u:.2f} mL) between {before.date.isoformat()} and "
+                        f"{after.date.isoformat()} ({when}) and is {length:.1f} mm long; an mTOR "
+                        "inhibitor is the recommended first-line treatment",
+                    )
+                )
+    if not findings:
+        return Milestone(), ()
+    return Milestone(True, min(d for d, _ in findings)), tuple(text for _, text in findings)
 
 
 def _acquisition_warnings(visits: Sequence[LesionVisitResult]) -> list[str]:
@@ -373,6 +494,7 @@ def assess_patient(
     treatment_start: datetime.date | None = None,
     treatment_stop: datetime.date | None = None,
     warnings: Sequence[str] = (),
+    treatment: TreatmentHistory | None = None,
 ) -> PatientResult:
     """Assess a patient's response per lesion type from the lesions measured at each visit.
 
@@ -380,8 +502,18 @@ def assess_patient(
     it is a new lesion (progression when its axial longest diameter reaches the criteria's
     minimum). The sum of the target lesions' volumes is assessed; a target lesion missing
     from a visit makes that visit's sum incomplete, so the visit is left out with a warning.
+
+    ``treatment`` (the treatment file's record of the patient) adds pauses to the months on
+    treatment and trough levels to the recommendations; its start and stop are used where
+    ``treatment_start`` / ``treatment_stop`` are not given. The patient's warnings also name
+    an image file given at two visits, a manifest date more than 7 days from the scan's own
+    acquisition date, and every trough level above 15 ng/mL. Before treatment, a growing AML
+    longer than 30 mm is reported as meeting the guideline's treatment indication.
     """
-    notes = list(warnings)
+    if treatment is not None:
+        treatment_start = treatment_start or treatment.start
+        treatment_stop = treatment_stop or treatment.stop
+    notes = list(warnings) + _input_warnings(lesion_visits) + _trough_warnings(treatment)
     new_lesions: dict[str, datetime.date] = {}
     assessments: list[ResponseAssessment] = []
     for kind in sorted({lv.lesion_type for lv in lesion_visits}, key=lambda k: k.value):
@@ -433,10 +565,19 @@ def assess_patient(
                     else sum(e for e in estimates if e is not None),
                 )
             )
-        assessment = assess_response(volumes, criteria, treatment_start, treatment_stop, kind)
+        assessment = assess_response(
+            volumes, criteria, treatment_start, treatment_stop, kind, treatment
+        )
         extra = _acquisition_warnings(of_kind) + _method_warnings(of_kind)
         if extra:
             assessment = replace(assessment, warnings=(*assessment.warnings, *extra))
+        if kind is LesionType.AML:
+            indication, texts = _aml_indication(of_kind, treatment_start)
+            assessment = replace(
+                assessment,
+                treatment_indication=indication,
+                guideline_notes=(*assessment.guideline_notes, *texts),
+            )
         assessments.append(assessment)
     return PatientResult(
         patient_id,
@@ -446,4 +587,5 @@ def assess_patient(
         tuple(assessments),
         new_lesions,
         tuple(notes),
+        treatment,
     )

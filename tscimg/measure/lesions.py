@@ -61,6 +61,8 @@ class MeasureParameters:
     boundary_shift_fraction
         Boundary uncertainty in voxels for ``volume_uncertainty_ml`` (see
         :mod:`tscimg.measure.uncertainty`).
+    planar_boundary_shift_fraction
+        The same for a 2D frame's outline, in pixels (see :mod:`tscimg.measure.planar`).
     slice_axis
         Index axis (0 = i, 1 = j, 2 = k) of the acquisition slices for the axial diameter;
         ``None`` picks the axis with clearly the largest spacing, else k.
@@ -69,6 +71,7 @@ class MeasureParameters:
     connectivity: int = 3
     min_volume_ml: float = 0.0
     boundary_shift_fraction: float = 0.1
+    planar_boundary_shift_fraction: float = 0.3
     slice_axis: int | None = None
 
 

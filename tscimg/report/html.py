@@ -1,7 +1,15 @@
 """report.html: one self-contained page (inline CSS, images as data URIs, no network).
 
 Rendered with Jinja2; the figures (volume plots, lesion views, the cohort waterfall) are drawn
-by :mod:`tscimg.report.figures`. The same page, printed by WeasyPrint, is report.pdf.
+by :mod:`tscimg.report.figures`. The same page, printed by WeasyPrint, is report.pdf: its
+print style keeps each patient's summary, plot and table together, never separates a list
+from its heading, puts the patient and the page number in every page's header (running
+headers), and gathers the lesion views on pages of their own.
+
+Examples
+--------
+>>> _fmt(-0.0004, 1), _signed(-0.04), _signed(12.345)
+('0.0', '0.0%', '+12.3%')
 """
 
 from __future__ import annotations
@@ -12,8 +20,16 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from tscimg.core.vocabularies import VolumeMethod
-from tscimg.longitudinal.results import CohortResult
-from tscimg.report.figures import view_png, volume_plot_png, waterfall_png
+from tscimg.longitudinal.criteria import TROUGH_TARGET_NG_ML
+from tscimg.longitudinal.results import CohortResult, LesionVisitResult
+from tscimg.report.figures import (
+    OUTLINE_COLOUR,
+    REFERENCE_COLOUR,
+    SCALE_BAR_MM,
+    view_png,
+    volume_plot_png,
+    waterfall_png,
+)
 
 _ENV = Environment(
     loader=PackageLoader("tscimg.report", "templates"),
@@ -35,18 +51,41 @@ STATUS_TEXT = {
 }
 
 
+def _unsigned_zero(text: str) -> str:
+    """ "-0.0" reads as a loss: a value that rounds to zero is written without a sign."""
+    digits = text.lstrip("+-")
+    return digits if not any(c in "123456789" for c in digits) else text
+
+
 def _fmt(value: Any, digits: int = 2, suffix: str = "") -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else ""
     if isinstance(value, float | int):
-        return f"{value:.{digits}f}{suffix}"
+        return _unsigned_zero(f"{value:.{digits}f}") + suffix
     return str(value)
 
 
 def _signed(value: Any) -> str:
-    return "–" if value is None else f"{value:+.1f}%"
+    return "–" if value is None else _unsigned_zero(f"{value:+.1f}") + "%"
+
+
+def _view_facts(lv: LesionVisitResult) -> dict[str, Any]:
+    """What the caption beside a lesion view says (the picture carries the rest)."""
+    view = lv.view
+    assert view is not None
+    planes = [p.plane.value for p in view.planes]
+    return {
+        "planar": view.is_planar,
+        "planes": planes,
+        "window": view.window_basis,
+        "window_values": [round(v, 1) for v in view.window],
+        "field_of_view_mm": round(view.field_of_view_mm, 1),
+        "reference_date": view.reference_date,
+        "outside_scan": any(not p.covered.all() for p in view.planes),
+        "frame": view.frame,
+    }
 
 
 def _uri(png: bytes) -> str:
@@ -54,27 +93,28 @@ def _uri(png: bytes) -> str:
 
 
 def figures_for(result: CohortResult) -> dict[str, Any]:
-    """Data URIs of every figure, keyed ``plots['P|type']``, ``views['P|type|date|lesion']``."""
+    """Data URIs of every figure, keyed ``plots['P|type']``, ``views['P|type|date|lesion']``
+    (``view_facts`` under the same keys: what each view's caption says)."""
     plots: dict[str, str] = {}
     views: dict[str, str] = {}
+    view_facts: dict[str, dict[str, Any]] = {}
     labels: list[str] = []
     best: list[float] = []
     for patient in result.patients:
         for a in patient.assessments:
             key = f"{patient.patient_id}|{a.lesion_type.value}"
             title = f"{patient.patient_id} {a.lesion_type.value}: {a.status.value}"
-            plots[key] = _uri(volume_plot_png(a, result.criteria, title))
+            plots[key] = _uri(volume_plot_png(a, result.criteria, title, patient.treatment))
             if a.best_change_pct is not None and len(a.timepoints) > 1:
                 labels.append(f"{patient.patient_id} {a.lesion_type.value}")
                 best.append(a.best_change_pct)
         for lv in patient.lesions:
             if lv.view is not None:
-                caption = f"{lv.lesion_id} {lv.date.isoformat()} {lv.volume_ml:.2f} mL"
-                views[f"{patient.patient_id}|{lv.lesion_type.value}|{lv.date}|{lv.lesion_id}"] = (
-                    _uri(view_png(lv.view, caption))
-                )
+                key = f"{patient.patient_id}|{lv.lesion_type.value}|{lv.date}|{lv.lesion_id}"
+                views[key] = _uri(view_png(lv.view))
+                view_facts[key] = _view_facts(lv)
     waterfall = _uri(waterfall_png(labels, best, result.criteria)) if len(best) > 1 else None
-    return {"plots": plots, "views": views, "waterfall": waterfall}
+    return {"plots": plots, "views": views, "view_facts": view_facts, "waterfall": waterfall}
 
 
 def render_html(result: CohortResult) -> str:
@@ -85,6 +125,9 @@ def render_html(result: CohortResult) -> str:
         figures=figures_for(result),
         status_text=STATUS_TEXT,
         volume_3d=VolumeMethod.VOXELS_3D.value,
+        trough_target=TROUGH_TARGET_NG_ML,
+        colours={"outline": OUTLINE_COLOUR, "reference": REFERENCE_COLOUR},
+        scale_bar_mm=SCALE_BAR_MM,
         fmt=_fmt,
         signed=_signed,
     )

@@ -18,8 +18,11 @@ from pathlib import Path
 from tscimg.io.atomic import atomic_file
 from tscimg.longitudinal.results import CohortResult
 from tscimg.report.html import render_html, render_pdf
+from tscimg.report.spreadsheet_cells import neutral_cell
 
-#: report.csv's columns, in order (one row per patient x visit x lesion).
+#: report.csv's columns, in order (one row per patient x visit x lesion; ``status`` as of the
+#: row's visit, ``latest_status`` the assessment's; a patient that failed is one row with its
+#: ``error``).
 CSV_COLUMNS = (
     "patient_id",
     "lesion_type",
@@ -45,11 +48,13 @@ CSV_COLUMNS = (
     "progression_met",
     "regrowth_after_stop",
     "status",
+    "latest_status",
     "criteria",
     "registration_ncc",
     "mask",
     "review",
     "warnings",
+    "error",
 )
 
 
@@ -59,7 +64,9 @@ def render_csv(result: CohortResult) -> str:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for record in result.to_records():
-        writer.writerow({k: "" if record.get(k) is None else record[k] for k in CSV_COLUMNS})
+        writer.writerow(
+            {k: "" if record.get(k) is None else neutral_cell(record[k]) for k in CSV_COLUMNS}
+        )
     return buffer.getvalue()
 
 

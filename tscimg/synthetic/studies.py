@@ -2,7 +2,9 @@
 
 Each visit is rendered from analytic ellipsoids (exact volumes) with the patient
 repositioned between visits (rotation up to 6 degrees, shift up to 12 mm) and a different
-slice spacing per visit. ``sample_scans/generate.py`` writes them to disk.
+slice spacing per visit. Each study also carries its treatment record (drug, doses, trough
+levels, pauses, stop), written as ``sample_scans/treatment.csv``. ``sample_scans/generate.py``
+writes them to disk.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from scipy import ndimage
 
 from tscimg.core.geometry import Geometry
 from tscimg.core.scan import Scan
+from tscimg.core.treatment import Drug, TreatmentHistory, TreatmentPause
 from tscimg.core.vocabularies import LesionType, Modality
 from tscimg.synthetic.rendering import Layer, blur_mm, render
 from tscimg.synthetic.shapes import Ellipsoid, RigidPose, rotation_matrix
@@ -58,7 +61,11 @@ class SampleVisit:
 
 @dataclass(frozen=True)
 class SampleStudy:
-    """A synthetic patient: visits, treatment dates and the expected response status."""
+    """A synthetic patient: visits, treatment dates and the expected response status.
+
+    ``treatment`` is the record the treatment file holds for the patient (its start is
+    ``treatment_start``).
+    """
 
     patient_id: str
     lesion_type: LesionType
@@ -66,6 +73,57 @@ class SampleStudy:
     treatment_start: datetime.date
     expected_status: str
     visits: tuple[SampleVisit, ...]
+    treatment: TreatmentHistory | None = None
+
+
+def _d(text: str) -> datetime.date:
+    return datetime.date.fromisoformat(text)
+
+
+def _troughs(*pairs: tuple[str, float]) -> tuple[tuple[datetime.date, float], ...]:
+    return tuple((_d(d), v) for d, v in pairs)
+
+
+#: TSC-001: everolimus 10 mg; a trough of 17.6 ng/mL (above the range) and the dose lowered to
+#: 7.5 mg; withheld for three weeks around surgery.
+AML_TREATMENT = TreatmentHistory(
+    start=_d("2024-01-15"),
+    pauses=(TreatmentPause(_d("2024-10-07"), _d("2024-10-28")),),
+    drugs=((_d("2024-01-15"), Drug.EVEROLIMUS),),
+    doses_mg=((_d("2024-01-15"), 10.0), (_d("2024-07-12"), 7.5)),
+    troughs_ng_ml=_troughs(
+        ("2024-02-14", 8.2),
+        ("2024-07-10", 17.6),
+        ("2024-08-21", 11.4),
+        ("2025-01-13", 9.6),
+        ("2025-07-14", 7.9),
+    ),
+)
+#: TSC-002: everolimus 4.5 then 6 mg; three of four troughs below 5 ng/mL (non-response).
+SEGA_TREATMENT = TreatmentHistory(
+    start=_d("2024-03-01"),
+    drugs=((_d("2024-03-01"), Drug.EVEROLIMUS),),
+    doses_mg=((_d("2024-03-01"), 4.5), (_d("2024-07-01"), 6.0)),
+    troughs_ng_ml=_troughs(
+        ("2024-03-29", 3.4), ("2024-06-27", 4.1), ("2024-08-29", 5.6), ("2025-02-27", 4.4)
+    ),
+)
+#: TSC-003: sirolimus for four months, stopped once the mass had regressed.
+ECHO3D_TREATMENT = TreatmentHistory(
+    start=_d("2024-05-01"),
+    stop=_d("2024-08-30"),
+    drugs=((_d("2024-05-01"), Drug.SIROLIMUS),),
+    doses_mg=((_d("2024-05-01"), 0.5),),
+    troughs_ng_ml=_troughs(("2024-05-29", 6.1), ("2024-06-26", 8.3)),
+)
+#: TSC-004: everolimus, paused three weeks for an intercurrent infection.
+ECHO2D_TREATMENT = TreatmentHistory(
+    start=_d("2024-05-15"),
+    pauses=(TreatmentPause(_d("2024-11-04"), _d("2024-11-25")),),
+    drugs=((_d("2024-05-15"), Drug.EVEROLIMUS),),
+    doses_mg=((_d("2024-05-15"), 0.5),),
+    troughs_ng_ml=_troughs(("2024-06-12", 5.2), ("2024-12-16", 7.0)),
+)
 
 
 def _seed(*parts: object) -> int:
@@ -172,7 +230,13 @@ def aml_ct_study() -> SampleStudy:
         image = _finish(values, grid, _seed(pid, "noise", n), 0.7, 12.0, (-1024, 3071), np.int16)
         visits.append(_visit(pid, LesionType.AML, Modality.CT, image, plan, aml))
     return SampleStudy(
-        pid, LesionType.AML, Modality.CT, datetime.date(2024, 1, 15), "response", tuple(visits)
+        pid,
+        LesionType.AML,
+        Modality.CT,
+        datetime.date(2024, 1, 15),
+        "response",
+        tuple(visits),
+        AML_TREATMENT,
     )
 
 
@@ -214,6 +278,7 @@ def sega_mr_study() -> SampleStudy:
         datetime.date(2024, 3, 1),
         "non_response_12m",
         tuple(visits),
+        SEGA_TREATMENT,
     )
 
 
@@ -254,6 +319,7 @@ def rhabdomyoma_echo_study() -> SampleStudy:
         datetime.date(2024, 5, 1),
         "response",
         tuple(visits),
+        ECHO3D_TREATMENT,
     )
 
 
@@ -333,6 +399,7 @@ def rhabdomyoma_echo2d_study() -> SampleStudy:
         datetime.date(2024, 5, 15),
         "too_early",
         tuple(visits),
+        ECHO2D_TREATMENT,
     )
 
 
