@@ -231,6 +231,64 @@ def test_a_target_lesion_missing_at_a_visit_leaves_that_visit_out() -> None:
     assert patient.assessments[0].status is ResponseStatus.NO_BASELINE
 
 
+def test_the_baseline_is_decided_once_a_lesion_missing_at_it_is_no_target() -> None:
+    """Issue 18's case: L1 measured (10 mL) only at an earlier scan, L2 (5 mL) only at the
+    baseline (the last scan before treatment), both unchanged later. The sum's baseline was
+    chosen twice (the incomplete baseline visit was dropped, then the earlier scan became the
+    baseline): +50%, progression, where nothing changed. Now L1 is not a target (warned) and
+    the change is 0%."""
+    from tscimg.longitudinal import assess_patient
+
+    visits = [
+        _lesion("L1", "2024-01-01", 10.0),
+        _lesion("L2", "2024-02-01", 5.0),
+        _lesion("L1", "2024-09-01", 10.0),
+        _lesion("L2", "2024-09-01", 5.0),
+    ]
+    patient = assess_patient("P", visits, TSC, D("2024-02-15"))  # type: ignore[arg-type]
+    (a,) = patient.assessments
+    assert a.baseline_date == D("2024-02-01")
+    assert [(t.date, t.total_volume_ml) for t in a.timepoints] == [
+        (D("2024-02-01"), 5.0),
+        (D("2024-09-01"), 5.0),
+    ]
+    assert a.timepoints[-1].change_from_baseline_pct == 0.0
+    assert a.status is ResponseStatus.TOO_EARLY and not a.progression.reached
+    assert any(
+        "L1: seen on 2024-01-01 but not measured at the baseline" in w for w in patient.warnings
+    )
+    assert any("2024-01-01: no target lesion was measured" in w for w in patient.warnings)
+    assert patient.new_lesions == {}  # seen before the baseline: not a new lesion either
+
+
+def test_every_target_at_the_baseline_and_an_earlier_partial_scan() -> None:
+    """Neighbour: both lesions at the baseline, only L1 at an earlier scan. The earlier scan's
+    sum holds L1 alone and decides nothing; the baseline holds both; -40% later is a response
+    from the baseline's 15 mL, not from the earlier 10 mL."""
+    from tscimg.longitudinal import assess_patient
+
+    visits = [
+        _lesion("L1", "2024-01-01", 10.0),
+        _lesion("L1", "2024-02-01", 10.0),
+        _lesion("L2", "2024-02-01", 5.0),
+        _lesion("L1", "2024-09-01", 6.0),
+        _lesion("L2", "2024-09-01", 3.0),
+    ]
+    (a,) = assess_patient("P", visits, TSC, D("2024-02-15")).assessments  # type: ignore[arg-type]
+    assert a.baseline_date == D("2024-02-01")
+    assert a.timepoints[-1].change_from_baseline_pct == pytest.approx(-40.0)
+    assert a.status is ResponseStatus.RESPONSE
+
+
+def test_a_baseline_given_to_assess_response_is_kept() -> None:
+    """The caller's baseline wins over the one the dates would give; it must be a visit."""
+    visits = series(("2024-01-01", 10.0), ("2024-02-01", 5.0), ("2024-09-01", 5.0))
+    a = assess_response(visits, TSC, D("2024-02-15"), baseline=D("2024-02-01"))
+    assert a.baseline_date == D("2024-02-01") and a.timepoints[-1].change_from_baseline_pct == 0.0
+    with pytest.raises(ValueError, match="not among the visits"):
+        assess_response(visits, TSC, D("2024-02-15"), baseline=D("2024-03-01"))
+
+
 def flagged(date: str, volume: float, reason: str = "the carried lesion changed 7.10-fold"):
     return VolumeAtVisit(D(date), volume, review=(reason,))
 

@@ -365,6 +365,204 @@ def _pct(value: float, reference: float) -> float:
     return 100.0 * (value - reference) / reference
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """What every visit of one assessment is judged against."""
+
+    criteria: ResponseCriteria
+    baseline: VolumeAtVisit
+    clock_start: datetime.date
+    treatment_start: datetime.date | None
+    treatment_stop: datetime.date | None
+    pauses: tuple[TreatmentPause, ...]
+
+    @property
+    def usable_baseline(self) -> bool:
+        return self.baseline.total_volume_ml > 0
+
+    def months(self, date: datetime.date) -> float:
+        return treatment_months(self.clock_start, date, self.pauses)
+
+
+@dataclass
+class _Milestones:
+    """The first dates each criterion was reached, updated visit by visit."""
+
+    response: Milestone = field(default_factory=Milestone)
+    progression: Milestone = field(default_factory=Milestone)
+    non_response: Milestone = field(default_factory=Milestone)
+    regrowth: Milestone = field(default_factory=Milestone)
+
+    def update(self, point: TimepointAssessment, frame: _Frame) -> None:
+        if point.response_met and not self.response.reached:
+            self.response = Milestone(True, point.date)
+        if point.progression_met and not self.progression.reached:
+            self.progression = Milestone(True, point.date)
+        if point.regrowth_after_stop and not self.regrowth.reached:
+            self.regrowth = Milestone(True, point.date)
+        if (
+            point.date > frame.baseline.date
+            and _comparable(point.review, frame)
+            and frame.months(point.date) >= frame.criteria.non_response_months - MONTHS_TOLERANCE
+            and not self.response.reached
+            and not self.non_response.reached
+        ):
+            self.non_response = Milestone(True, point.date)
+
+
+def _comparable(review: tuple[str, ...], frame: _Frame) -> bool:
+    """A flagged measurement (or a flagged baseline) is shown, never decides anything."""
+    return not review and not frame.baseline.review
+
+
+def _choose_baseline(
+    ordered: Sequence[VolumeAtVisit],
+    treatment_start: datetime.date | None,
+    baseline: datetime.date | None,
+) -> tuple[VolumeAtVisit, list[str]]:
+    """The baseline visit (``baseline`` when the caller decided it) and what to say about it."""
+    chosen = baseline or baseline_date([v.date for v in ordered], treatment_start)
+    found = next((v for v in ordered if v.date == chosen), None)
+    if found is None:
+        raise ValueError(f"the baseline {chosen.isoformat()} is not among the visits")
+    warnings: list[str] = []
+    if treatment_start is not None and found.date > treatment_start:
+        warnings.append(
+            f"no scan on or before treatment start {treatment_start.isoformat()}: the first "
+            f"scan ({ordered[0].date.isoformat()}) is the baseline"
+        )
+    if treatment_start is None:
+        warnings.append(
+            "no treatment_start: baseline is the first scan and months are counted from it"
+        )
+    if found.total_volume_ml <= 0:
+        warnings.append("the baseline volume is zero: changes from baseline cannot be computed")
+    return found, warnings
+
+
+def _assess_visit(visit: VolumeAtVisit, nadir: VolumeAtVisit, frame: _Frame) -> TimepointAssessment:
+    """One visit against the baseline and the nadir before it: its changes and the rules met."""
+    baseline, criteria = frame.baseline, frame.criteria
+    is_baseline = visit is baseline
+    after_baseline = visit.date > baseline.date
+    comparable = _comparable(visit.review, frame)
+    stopped = frame.treatment_stop is not None and visit.date > frame.treatment_stop
+    change_b = change_n = change_r = None
+    within = False
+    if frame.usable_baseline:
+        change_b = _pct(visit.total_volume_ml, baseline.total_volume_ml)
+        if after_baseline and visit.registration_total_ml is not None:
+            change_r = _pct(visit.registration_total_ml, baseline.total_volume_ml)
+        if visit.date >= baseline.date and not is_baseline:
+            combined = math.hypot(visit.uncertainty_ml, baseline.uncertainty_ml)
+            difference = abs(visit.total_volume_ml - baseline.total_volume_ml)
+            within = combined > 0 and difference < combined
+            if nadir.total_volume_ml > 0:  # the nadir *before* this visit
+                change_n = _pct(visit.total_volume_ml, nadir.total_volume_ml)
+    tol = THRESHOLD_TOLERANCE_PCT
+    reasons: list[str] = []
+    response_met = regrowth_met = False
+    if after_baseline and comparable and change_b is not None:
+        response_met = change_b <= -criteria.response_reduction_pct + tol
+        grew = (
+            change_n is not None and change_n >= criteria.progression_increase_from_nadir_pct - tol
+        )
+        above = change_b > 0 or not criteria.progression_requires_above_baseline
+        if grew and above:
+            reasons.append(
+                f"sum {change_n:+.1f}% from nadir ({nadir.date.isoformat()}), "
+                f"{change_b:+.1f}% from baseline"
+            )
+        if stopped and change_n is not None:
+            regrowth_met = change_n >= criteria.regrowth_after_stop_pct - tol
+    if after_baseline and comparable:
+        for lesion_id, diameter in sorted(visit.new_lesion_diameters_mm.items()):
+            if diameter >= criteria.new_lesion_min_diameter_mm:
+                reasons.append(f"new lesion {lesion_id} ({diameter:.1f} mm)")
+    return TimepointAssessment(
+        date=visit.date,
+        months_on_treatment=None if frame.treatment_start is None else frame.months(visit.date),
+        total_volume_ml=visit.total_volume_ml,
+        uncertainty_ml=visit.uncertainty_ml,
+        is_baseline=is_baseline,
+        change_from_baseline_pct=change_b,
+        change_from_nadir_pct=change_n,
+        change_within_uncertainty=within,
+        response_met=response_met,
+        progression_met=bool(reasons),
+        progression_reasons=tuple(reasons),
+        after_treatment_stop=stopped,
+        regrowth_after_stop=regrowth_met,
+        change_registration_pct=change_r,
+        review=visit.review,
+        paused=any(
+            p.paused <= visit.date and (p.resumed is None or visit.date < p.resumed)
+            for p in frame.pauses
+        ),
+    )
+
+
+def _visit_warnings(point: TimepointAssessment, frame: _Frame, regrowth: Milestone) -> list[str]:
+    out: list[str] = []
+    if point.change_within_uncertainty:
+        difference = point.total_volume_ml - frame.baseline.total_volume_ml
+        out.append(
+            f"{point.date.isoformat()}: the change from baseline ({difference:+.3f} mL) is "
+            "smaller than the measurements' combined uncertainty"
+        )
+    if point.regrowth_after_stop and regrowth.date == point.date:
+        out.append(
+            f"{point.date.isoformat()}: regrowth of {point.change_from_nadir_pct:+.1f}% from "
+            f"nadir after treatment stopped on {frame.treatment_stop}"
+        )
+    return out
+
+
+def _latest_status(
+    timepoints: Sequence[TimepointAssessment], frame: _Frame, milestones: _Milestones
+) -> tuple[ResponseStatus, tuple[str, ...]]:
+    """The status at the latest visit and the review reasons behind a ``not_evaluable``;
+    clears ``milestones.non_response`` where it no longer holds."""
+    baseline, latest = frame.baseline, timepoints[-1]
+    # only the latest state matters for a non-response once the response has been reached
+    if milestones.non_response.reached and milestones.response.reached:
+        milestones.non_response = Milestone()
+    status = _status(
+        latest,
+        frame.usable_baseline,
+        baseline,
+        milestones.response,
+        frame.months(latest.date),
+        frame.criteria,
+    )
+    review = tuple(f"{latest.date.isoformat()}: {r}" for r in latest.review)
+    unknown = [t for t in timepoints if t.review and baseline.date < t.date < latest.date]
+    if status is ResponseStatus.NON_RESPONSE_12M and unknown:
+        # "never reached a response" cannot be said across a visit that was not evaluated
+        status = ResponseStatus.NOT_EVALUABLE
+        milestones.non_response = Milestone()
+        review += tuple(
+            f"{t.date.isoformat()}: not evaluated, so whether a response was reached there is "
+            f"unknown ({'; '.join(t.review)})"
+            for t in unknown
+        )
+    if baseline.review and baseline.date != latest.date:
+        review += tuple(f"baseline {baseline.date.isoformat()}: {r}" for r in baseline.review)
+    return status, review
+
+
+def _best_change(timepoints: Sequence[TimepointAssessment], frame: _Frame) -> float | None:
+    """The best trusted change from baseline (a flagged one would headline the cohort table)."""
+    changes = [
+        t.change_from_baseline_pct
+        for t in timepoints
+        if t.change_from_baseline_pct is not None
+        and t.date >= frame.baseline.date
+        and _comparable(t.review, frame)
+    ]
+    return min(changes, default=None)
+
+
 def assess_response(
     visits: Sequence[VolumeAtVisit],
     criteria: ResponseCriteria,
@@ -372,6 +570,7 @@ def assess_response(
     treatment_stop: datetime.date | None = None,
     lesion_type: LesionType = LesionType.GENERIC,
     treatment: TreatmentHistory | None = None,
+    baseline: datetime.date | None = None,
 ) -> ResponseAssessment:
     """Apply ``criteria`` to one patient's sums of target-lesion volumes over time.
 
@@ -391,164 +590,67 @@ def assess_response(
         The patient's treatment record: its pauses are left out of the months on treatment
         (and the 12-month clock); at non-response the recommendations name the trough levels
         of the last 12 months. Its start is used when ``treatment_start`` is ``None``.
+    baseline
+        The baseline visit's date when the caller has decided it (:func:`assess_patient`
+        decides it once, with the target lesions); it must be one of the visits. ``None``:
+        chosen from ``visits`` and ``treatment_start`` as above.
 
     Returns
     -------
     ResponseAssessment
         Per-visit figures, the milestones with their first dates, and the latest status.
+
+    Raises
+    ------
+    ValueError
+        No visits, two visits on one date, or a ``baseline`` that is not among the visits.
     """
     if treatment is not None:
         treatment_start = treatment_start or treatment.start
         treatment_stop = treatment_stop or treatment.stop
-    pauses = () if treatment is None else treatment.pauses
     ordered = sorted(visits, key=lambda v: v.date)
-    if len({v.date for v in ordered}) != len(ordered):
-        raise ValueError("two visits share a date: combine their lesions first")
-    warnings: list[str] = []
     if not ordered:
         raise ValueError("no visits to assess")
-
-    start_date = baseline_date([v.date for v in ordered], treatment_start)
-    baseline = next(v for v in ordered if v.date == start_date)
-    if treatment_start is not None and baseline.date > treatment_start:
-        warnings.append(
-            f"no scan on or before treatment start {treatment_start.isoformat()}: the first "
-            f"scan ({ordered[0].date.isoformat()}) is the baseline"
-        )
-    if treatment_start is None:
-        warnings.append(
-            "no treatment_start: baseline is the first scan and months are counted from it"
-        )
-    clock_start = treatment_start or baseline.date
-    usable_baseline = baseline.total_volume_ml > 0
-    if not usable_baseline:
-        warnings.append("the baseline volume is zero: changes from baseline cannot be computed")
-
+    if len({v.date for v in ordered}) != len(ordered):
+        raise ValueError("two visits share a date: combine their lesions first")
+    first, warnings = _choose_baseline(ordered, treatment_start, baseline)
+    frame = _Frame(
+        criteria,
+        first,
+        treatment_start or first.date,
+        treatment_start,
+        treatment_stop,
+        () if treatment is None else treatment.pauses,
+    )
     timepoints: list[TimepointAssessment] = []
-    nadir = baseline
-    response = progression = non_response = regrowth = Milestone()
+    milestones = _Milestones()
+    nadir = first
     for visit in ordered:
-        months = treatment_months(clock_start, visit.date, pauses)
-        is_baseline = visit is baseline
-        after_baseline = visit.date > baseline.date
-        change_b = change_n = None
-        within = False
-        response_met = progression_met = regrowth_met = False
-        reasons: list[str] = []
-        stopped = treatment_stop is not None and visit.date > treatment_stop
-        # a flagged measurement (or a flagged baseline) is shown, never decides anything
-        comparable = not visit.review and not baseline.review
-        change_r = None
-        if usable_baseline:
-            change_b = _pct(visit.total_volume_ml, baseline.total_volume_ml)
-            if after_baseline and visit.registration_total_ml is not None:
-                change_r = _pct(visit.registration_total_ml, baseline.total_volume_ml)
-        if usable_baseline and visit.date >= baseline.date:
-            combined = math.hypot(visit.uncertainty_ml, baseline.uncertainty_ml)
-            within = (
-                not is_baseline
-                and combined > 0
-                and abs(visit.total_volume_ml - baseline.total_volume_ml) < combined
-            )
-            # against the nadir *before* this visit: a visit is never its own nadir
-            if not is_baseline and nadir.total_volume_ml > 0:
-                change_n = _pct(visit.total_volume_ml, nadir.total_volume_ml)
-        nadir_before = nadir
-        if usable_baseline and visit.date >= baseline.date:
-            if comparable and visit.total_volume_ml < nadir.total_volume_ml:
-                nadir = visit
-        if after_baseline and change_b is not None and comparable:
-            tol = THRESHOLD_TOLERANCE_PCT
-            response_met = change_b <= -criteria.response_reduction_pct + tol
-            grew = (
-                change_n is not None
-                and change_n >= criteria.progression_increase_from_nadir_pct - tol
-            )
-            above = change_b > 0 or not criteria.progression_requires_above_baseline
-            if grew and above:
-                reasons.append(
-                    f"sum {change_n:+.1f}% from nadir ({nadir_before.date.isoformat()}), "
-                    f"{change_b:+.1f}% from baseline"
-                )
-            if stopped and change_n is not None:
-                regrowth_met = change_n >= criteria.regrowth_after_stop_pct - tol
-        if after_baseline and comparable:
-            for lesion_id, diameter in sorted(visit.new_lesion_diameters_mm.items()):
-                if diameter >= criteria.new_lesion_min_diameter_mm:
-                    reasons.append(f"new lesion {lesion_id} ({diameter:.1f} mm)")
-        progression_met = bool(reasons)
-        if response_met and not response.reached:
-            response = Milestone(True, visit.date)
-        if progression_met and not progression.reached:
-            progression = Milestone(True, visit.date)
-        if regrowth_met and not regrowth.reached:
-            regrowth = Milestone(True, visit.date)
-        if (
-            after_baseline
-            and comparable
-            and months >= criteria.non_response_months - MONTHS_TOLERANCE
-            and not response.reached
-            and not non_response.reached
-        ):
-            non_response = Milestone(True, visit.date)
-        point = TimepointAssessment(
-            date=visit.date,
-            months_on_treatment=None if treatment_start is None else months,
-            total_volume_ml=visit.total_volume_ml,
-            uncertainty_ml=visit.uncertainty_ml,
-            is_baseline=is_baseline,
-            change_from_baseline_pct=change_b,
-            change_from_nadir_pct=change_n,
-            change_within_uncertainty=within,
-            response_met=response_met,
-            progression_met=progression_met,
-            progression_reasons=tuple(reasons),
-            after_treatment_stop=stopped,
-            regrowth_after_stop=regrowth_met,
-            change_registration_pct=change_r,
-            review=visit.review,
-            paused=any(
-                p.paused <= visit.date and (p.resumed is None or visit.date < p.resumed)
-                for p in pauses
-            ),
+        point = _assess_visit(visit, nadir, frame)
+        milestones.update(point, frame)
+        status_then = _status(
+            point,
+            frame.usable_baseline,
+            first,
+            milestones.response,
+            frame.months(visit.date),
+            criteria,
         )
-        status_then = _status(point, usable_baseline, baseline, response, months, criteria)
         if status_then is ResponseStatus.NON_RESPONSE_12M and any(
-            t.review and baseline.date < t.date for t in timepoints
+            t.review and first.date < t.date for t in timepoints
         ):
             status_then = ResponseStatus.NOT_EVALUABLE
         timepoints.append(replace(point, status=status_then))
-        if within:
-            warnings.append(
-                f"{visit.date.isoformat()}: the change from baseline "
-                f"({visit.total_volume_ml - baseline.total_volume_ml:+.3f} mL) is smaller than "
-                "the measurements' combined uncertainty"
-            )
-        if regrowth_met and regrowth.date == visit.date:
-            warnings.append(
-                f"{visit.date.isoformat()}: regrowth of {change_n:+.1f}% from nadir after "
-                f"treatment stopped on {treatment_stop}"
-            )
-
+        warnings += _visit_warnings(point, frame, milestones.regrowth)
+        trusted = frame.usable_baseline and visit.date >= first.date
+        if (
+            trusted
+            and _comparable(visit.review, frame)
+            and visit.total_volume_ml < nadir.total_volume_ml
+        ):
+            nadir = visit
+    status, review = _latest_status(timepoints, frame, milestones)
     latest = timepoints[-1]
-    last_months = treatment_months(clock_start, latest.date, pauses)
-    # only the latest state matters for a non-response once the response has been reached
-    if non_response.reached and response.reached:
-        non_response = Milestone()
-    status = _status(latest, usable_baseline, baseline, response, last_months, criteria)
-    review = tuple(f"{latest.date.isoformat()}: {r}" for r in latest.review)
-    unknown = [t for t in timepoints if t.review and baseline.date < t.date < latest.date]
-    if status is ResponseStatus.NON_RESPONSE_12M and unknown:
-        # "never reached a response" cannot be said across a visit that was not evaluated
-        status = ResponseStatus.NOT_EVALUABLE
-        non_response = Milestone()
-        review += tuple(
-            f"{t.date.isoformat()}: not evaluated, so whether a response was reached there is "
-            f"unknown ({'; '.join(t.review)})"
-            for t in unknown
-        )
-    if baseline.review and baseline.date != latest.date:
-        review += tuple(f"baseline {baseline.date.isoformat()}: {r}" for r in baseline.review)
     note = None
     if status in (ResponseStatus.RESPONSE, ResponseStatus.NON_RESPONSE_12M) and (
         latest.change_within_uncertainty
@@ -557,19 +659,10 @@ def assess_response(
             f"the change from baseline ({latest.change_from_baseline_pct:+.1f}%) is within the "
             "measurements' own uncertainty"
         )
-    measured = [  # a flagged measurement is no best change (it would headline the cohort table)
-        t
-        for t in timepoints
-        if t.change_from_baseline_pct is not None
-        and t.date >= baseline.date
-        and not t.review
-        and not baseline.review
-    ]
-    best = min((t.change_from_baseline_pct for t in measured), default=None)  # type: ignore[type-var]
     recommendations: tuple[str, ...] = ()
     if status is ResponseStatus.NOT_EVALUABLE:
         recommendations = (REVIEW_ACTION,)
-    elif non_response.reached:
+    elif milestones.non_response.reached:
         recommendations = (
             NON_RESPONSE_ACTIONS
             + trough_findings(treatment, latest.date)
@@ -581,13 +674,13 @@ def assess_response(
         treatment_start=treatment_start,
         treatment_stop=treatment_stop,
         timepoints=tuple(timepoints),
-        baseline_date=baseline.date,
-        nadir_date=nadir.date if usable_baseline else None,
-        best_change_pct=best,
-        response=response,
-        progression=progression,
-        non_response_12m=non_response,
-        regrowth_after_stop=regrowth,
+        baseline_date=first.date,
+        nadir_date=nadir.date if frame.usable_baseline else None,
+        best_change_pct=_best_change(timepoints, frame),
+        response=milestones.response,
+        progression=milestones.progression,
+        non_response_12m=milestones.non_response,
+        regrowth_after_stop=milestones.regrowth,
         status=status,
         recommendations=recommendations,
         warnings=tuple(warnings),

@@ -498,10 +498,15 @@ def assess_patient(
 ) -> PatientResult:
     """Assess a patient's response per lesion type from the lesions measured at each visit.
 
-    Target lesions are those seen at or before the baseline visit; a lesion first seen after
-    it is a new lesion (progression when its axial longest diameter reaches the criteria's
-    minimum). The sum of the target lesions' volumes is assessed; a target lesion missing
-    from a visit makes that visit's sum incomplete, so the visit is left out with a warning.
+    The baseline visit is decided here, once per lesion type (:func:`baseline_date`: the last
+    visit on or before the treatment start), and handed to :func:`assess_response`. Target
+    lesions are those measured at the baseline visit; a lesion first seen after it is a new
+    lesion (progression when its axial longest diameter reaches the criteria's minimum). A
+    lesion seen before the baseline but not measured at it is neither: it is left out with a
+    warning (its volume cannot be compared with a baseline it lacks). The sum of the target
+    lesions' volumes is assessed; a target lesion missing from a visit makes that visit's sum
+    incomplete, so the visit is left out with a warning, as is an earlier visit at which no
+    target lesion was measured.
 
     ``treatment`` (the treatment file's record of the patient) adds pauses to the months on
     treatment and trough levels to the recommendations; its start and stop are used where
@@ -523,15 +528,27 @@ def assess_patient(
         first_seen: dict[str, datetime.date] = {}
         for lv in sorted(of_kind, key=lambda lv: lv.date):
             first_seen.setdefault(lv.lesion_id, lv.date)
-        targets = {lid for lid, d in first_seen.items() if d <= baseline}
+        targets = {lv.lesion_id for lv in of_kind if lv.date == baseline}
         for lid, d in first_seen.items():
-            if lid not in targets:
+            if d > baseline:
                 new_lesions[lid] = d
+            elif lid not in targets:
+                notes.append(
+                    f"{kind.value} {lid}: seen on {d.isoformat()} but not measured at the "
+                    f"baseline ({baseline.isoformat()}), so it is not a target lesion and is "
+                    "left out of the assessment; measure it at the baseline visit to include it"
+                )
         volumes: list[VolumeAtVisit] = []
         for d in dates:
             here = {lv.lesion_id: lv for lv in of_kind if lv.date == d}
             present = [lid for lid in targets if lid in here and first_seen[lid] <= d]
             expected = [lid for lid in targets if first_seen[lid] <= d]
+            if not expected:
+                notes.append(
+                    f"{kind.value} {d.isoformat()}: no target lesion was measured at this "
+                    "visit; the visit is left out of the assessment"
+                )
+                continue
             if sorted(present) != sorted(expected):
                 missing = sorted(set(expected) - set(present))
                 notes.append(
@@ -566,7 +583,7 @@ def assess_patient(
                 )
             )
         assessment = assess_response(
-            volumes, criteria, treatment_start, treatment_stop, kind, treatment
+            volumes, criteria, treatment_start, treatment_stop, kind, treatment, baseline
         )
         extra = _acquisition_warnings(of_kind) + _method_warnings(of_kind)
         if extra:
