@@ -344,82 +344,102 @@ def _one_value(
     return next(iter(values), None)
 
 
-def _plan_patient(rows: list[_Row], problems: _Problems) -> PatientPlan | None:
-    before = len(problems.items)
-    pid = rows[0].patient_id
+def _treatment_dates(
+    rows: list[_Row], problems: _Problems
+) -> tuple[datetime.date | None, datetime.date | None]:
+    """The patient's treatment start and stop (one value each over its rows)."""
     start = _one_value(rows, "treatment_start", problems, "treatment_start")
     stop = _one_value(rows, "treatment_stop", problems, "treatment_stop")
     if start is not None and stop is not None and stop < start:
         problems.add(
-            rows[0].row, "treatment_stop", f"patient {pid}: treatment stops before it starts"
+            rows[0].row,
+            "treatment_stop",
+            f"patient {rows[0].patient_id}: treatment stops before it starts",
+        )
+    return start, stop
+
+
+def _lesion_type(
+    pid: str, lesion_id: str, lrows: list[_Row], problems: _Problems
+) -> LesionType | None:
+    """The one type the rows of a lesion give it (a problem when none or several)."""
+    kinds = {r.lesion_type for r in lrows if r.lesion_type is not None}
+    if len(kinds) == 1:
+        return kinds.pop()
+    if kinds:
+        names = ", ".join(sorted(k.value for k in kinds))
+        problems.add(
+            lrows[0].row,
+            "lesion_type",
+            f"lesion {lesion_id} of patient {pid} has several types ({names})",
+        )
+    else:
+        problems.add(
+            lrows[0].row, "lesion_type", f"lesion {lesion_id} of patient {pid} has no type"
+        )
+    return None
+
+
+def _check_views(pid: str, lesion_id: str, lrows: list[_Row], problems: _Problems) -> None:
+    """A lesion has one row per visit, or two prompted 2D views (biplane); its first visit
+    has something to segment or carry from."""
+    seen: dict[datetime.date, list[_Row]] = {}
+    for r in lrows:
+        earlier = seen.setdefault(r.date, [])
+        same_view = [e for e in earlier if (e.image, e.frame) == (r.image, r.frame)]
+        if same_view:
+            problems.add(
+                r.row,
+                "lesion_id",
+                f"duplicate: lesion {lesion_id} of patient {pid} on {r.date} is already "
+                f"on row {same_view[0].row}",
+            )
+        elif len(earlier) >= 2:
+            problems.add(
+                r.row,
+                "lesion_id",
+                f"lesion {lesion_id} of patient {pid} on {r.date} has more than two views "
+                f"(rows {', '.join(str(e.row) for e in earlier)}, {r.row}); a visit has one "
+                "image, or two 2D views of the lesion (biplane)",
+            )
+        elif earlier and not (r.prompts.any and earlier[0].prompts.any):
+            problems.add(
+                r.row,
+                "point_lps",
+                f"lesion {lesion_id} of patient {pid} has two views on {r.date}: biplane "
+                "views need a prompt each (a 2D view is never carried)",
+            )
+        earlier.append(r)
+    first = lrows[0]
+    if not first.prompts.any and first.mask is None:
+        problems.add(
+            first.row,
+            "point_lps",
+            f"lesion {lesion_id} of patient {pid} has no prompt or mask at its first visit "
+            f"({first.date}): nothing to segment or carry from",
         )
 
-    explicit: dict[str, list[_Row]] = {}
-    blanket: list[_Row] = []
-    for r in sorted(rows, key=lambda r: (r.date, r.row)):
-        (explicit.setdefault(r.lesion_id, []) if r.lesion_id else blanket).append(r)
 
-    lesion_types: dict[str, LesionType] = {}
-    for lesion_id, lrows in explicit.items():
-        kinds = {r.lesion_type for r in lrows if r.lesion_type is not None}
-        if len(kinds) > 1:
-            problems.add(
-                lrows[0].row,
-                "lesion_type",
-                f"lesion {lesion_id} of patient {pid} has several types "
-                f"({', '.join(sorted(k.value for k in kinds))})",
-            )
-        elif not kinds:
-            problems.add(
-                lrows[0].row, "lesion_type", f"lesion {lesion_id} of patient {pid} has no type"
-            )
-        else:
-            lesion_types[lesion_id] = kinds.pop()
-        seen: dict[datetime.date, list[_Row]] = {}
-        for r in lrows:
-            earlier = seen.setdefault(r.date, [])
-            same_view = [e for e in earlier if (e.image, e.frame) == (r.image, r.frame)]
-            if same_view:
-                problems.add(
-                    r.row,
-                    "lesion_id",
-                    f"duplicate: lesion {lesion_id} of patient {pid} on {r.date} is already "
-                    f"on row {same_view[0].row}",
-                )
-            elif len(earlier) >= 2:
-                problems.add(
-                    r.row,
-                    "lesion_id",
-                    f"lesion {lesion_id} of patient {pid} on {r.date} has more than two views "
-                    f"(rows {', '.join(str(e.row) for e in earlier)}, {r.row}); a visit has one "
-                    "image, or two 2D views of the lesion (biplane)",
-                )
-            elif earlier and not (r.prompts.any and earlier[0].prompts.any):
-                problems.add(
-                    r.row,
-                    "point_lps",
-                    f"lesion {lesion_id} of patient {pid} has two views on {r.date}: biplane "
-                    "views need a prompt each (a 2D view is never carried)",
-                )
-            earlier.append(r)
-        first = lrows[0]
-        if not first.prompts.any and first.mask is None:
-            problems.add(
-                first.row,
-                "point_lps",
-                f"lesion {lesion_id} of patient {pid} has no prompt or mask at its first visit "
-                f"({first.date}): nothing to segment or carry from",
-            )
+def _explicit_visits(lrows: list[_Row]) -> list[LesionVisit]:
+    """A lesion's own rows as visits, numbering the views of each date."""
+    views: dict[datetime.date, int] = {}
+    out = []
+    for r in lrows:
+        views[r.date] = views.get(r.date, 0) + 1
+        out.append(LesionVisit(r.date, r.image, r.row, r.prompts, r.mask, r.frame, views[r.date]))
+    return out
 
-    visits: dict[str, list[LesionVisit]] = {}
-    for lid, lrows in explicit.items():
-        views: dict[datetime.date, int] = {}
-        visits[lid] = []
-        for r in lrows:
-            views[r.date] = views.get(r.date, 0) + 1
-            visits[lid].append(
-                LesionVisit(r.date, r.image, r.row, r.prompts, r.mask, r.frame, views[r.date])
-            )
+
+def _add_blanket_visits(
+    pid: str,
+    blanket: list[_Row],
+    explicit: dict[str, list[_Row]],
+    lesion_types: dict[str, LesionType],
+    visits: dict[str, list[LesionVisit]],
+    problems: _Problems,
+) -> None:
+    """Rows with an empty lesion_id: a carried visit for every earlier lesion (of the row's
+    type, when it names one) that has no row of its own that day."""
     blanket_seen: dict[tuple[datetime.date, LesionType | None], int] = {}
     for r in blanket:
         key = (r.date, r.lesion_type)
@@ -446,6 +466,25 @@ def _plan_patient(rows: list[_Row], problems: _Problems) -> PatientPlan | None:
                 f"empty lesion_id, but patient {pid} has no lesion before "
                 f"{r.date} to carry to this visit",
             )
+
+
+def _plan_patient(rows: list[_Row], problems: _Problems) -> PatientPlan | None:
+    """One patient's lesions and visits from its rows; ``None`` when a row has a problem."""
+    before = len(problems.items)
+    pid = rows[0].patient_id
+    start, stop = _treatment_dates(rows, problems)
+    explicit: dict[str, list[_Row]] = {}
+    blanket: list[_Row] = []
+    for r in sorted(rows, key=lambda r: (r.date, r.row)):
+        (explicit.setdefault(r.lesion_id, []) if r.lesion_id else blanket).append(r)
+    lesion_types: dict[str, LesionType] = {}
+    for lesion_id, lrows in explicit.items():
+        kind = _lesion_type(pid, lesion_id, lrows, problems)
+        if kind is not None:
+            lesion_types[lesion_id] = kind
+        _check_views(pid, lesion_id, lrows, problems)
+    visits = {lid: _explicit_visits(lrows) for lid, lrows in explicit.items()}
+    _add_blanket_visits(pid, blanket, explicit, lesion_types, visits, problems)
     if len(problems.items) > before:
         return None
     lesions = {
