@@ -18,7 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from tscimg import Modality, Scan
-from tscimg.measure import measure_planar
+from tscimg.measure import measure_lesion
 from tscimg.segment import Prompts, segment
 from tscimg.synthetic.studies import ECHO2D_GRID, echo2d_cine, rhabdomyoma_echo2d_study
 
@@ -40,11 +40,12 @@ def main(realizations: int) -> None:
             scan = Scan(image, modality=Modality.US)
             prompts = Prompts.from_physical(scan.geometry, positive_lps=[centre])
             result = segment(scan, prompts, visit.lesion_type)
-            record = measure_planar(result.mask).lesion_record()
-            area_err = record["area_mm2"] / true_area - 1
-            vol_err = record["volume_ml"] / true_volume - 1
-            u = record["volume_uncertainty_ml"] / record["volume_ml"]
-            hit = abs(record["volume_ml"] - true_volume) <= record["volume_uncertainty_ml"]
+            record = measure_lesion(result.mask).record
+            assert record.planar is not None
+            area_err = record.planar.area_mm2 / true_area - 1
+            vol_err = record.volume_ml / true_volume - 1
+            u = record.volume_uncertainty_ml / record.volume_ml
+            hit = abs(record.volume_ml - true_volume) <= record.volume_uncertainty_ml
             area_errors.append(area_err)
             volume_errors.append(vol_err)
             relative_u.append(u)

@@ -67,11 +67,12 @@ def test_two_views_give_the_biplane_volume_of_a_non_spheroid(tmp_path: Path) -> 
 
 
 def test_mixed_volume_methods_across_visits_are_a_warning() -> None:
-    from tscimg.core.vocabularies import LesionType
+    from tscimg.core.vocabularies import LesionType, VolumeMethod
     from tscimg.longitudinal import TSC, LesionOrigin, LesionVisitResult, assess_patient
+    from tscimg.measure import LesionRecord
 
     def visit(date: str, volume: float, method: str) -> LesionVisitResult:
-        figures = {"volume_ml": volume, "volume_method": method, "axial_longest_diameter_mm": 9.0}
+        figures = LesionRecord.of_figures(volume, 0.0, 9.0, volume_method=VolumeMethod(method))
         return LesionVisitResult(
             "L1", LesionType.RHABDOMYOMA, dt.date.fromisoformat(date), "x", LesionOrigin.PROMPT,
             figures,

@@ -171,3 +171,40 @@ def test_measure_cli_json_contract(tmp_path) -> None:  # type: ignore[no-untyped
     assert "approximation" in record["methods"]["ellipsoid_volume_ml"]
     bad = run_tscimg("measure", str(path), "--label", "4")
     assert bad.returncode == 1 and "label 4 is not in the mask" in bad.stderr
+
+
+def test_one_typed_record_for_3d_single_plane_and_biplane_survives_the_resume_state() -> None:
+    """Issue 18: one record, made by one measure_lesion; a 2D frame has no 3D diameter (its
+    in-plane diameter was filed as max_3d_diameter_mm); two orthogonal views through an
+    ellipsoid's long axis give its volume (biplane area-length is exact for an ellipsoid, up to
+    the pixel outline)."""
+    from tscimg.core.vocabularies import VolumeMethod
+    from tscimg.measure import LesionRecord, SecondView, measure_lesion
+
+    def ellipse(a_mm: float, b_mm: float) -> Mask:
+        identity = (1, 0, 0, 0, 1, 0, 0, 0, 1)
+        g = Geometry((200, 200, 1), (0.1, 0.1, 1.0), (-10.0, -10.0, 0.0), identity)
+        y, x = np.mgrid[:200, :200] * 0.1 - 9.95
+        inside = (x / a_mm) ** 2 + (y / b_mm) ** 2 <= 1.0
+        return Mask.from_array(inside[None].astype(np.uint8), g)
+
+    a, b, c = 8.0, 5.0, 3.0  # semi-axes, mm: the views hold a with b, and a with c
+    first = measure_lesion(ellipse(a, b)).record
+    second = measure_lesion(ellipse(a, c)).record
+    assert first.volume_method is VolumeMethod.SINGLE_PLANE and first.max_3d_diameter_mm is None
+    assert first.volumetric is None and first.planar is not None
+    assert second.planar is not None
+    p = second.planar
+    view = SecondView(
+        "b.dcm", 0, None, p.area_mm2, p.long_axis_mm, p.longest_diameter_mm,
+        p.perpendicular_diameter_mm,
+    )  # fmt: skip
+    biplane = first.with_second_view(second, view)
+    truth_ml = 4.0 / 3.0 * np.pi * a * b * c / 1000.0
+    assert biplane.volume_method is VolumeMethod.BIPLANE
+    assert biplane.volume_ml == pytest.approx(truth_ml, rel=0.01)
+    assert biplane.single_plane_volume_ml == first.volume_ml
+    for record in (first, biplane):
+        assert LesionRecord.from_dict(record.to_dict()) == record
+    with pytest.raises(ValueError, match="two single 2D views"):
+        biplane.with_second_view(second, view)

@@ -24,6 +24,7 @@ from tscimg.longitudinal import (
     assess_patient,
     assess_response,
 )
+from tscimg.measure import LesionRecord
 from tscimg.report import CSV_COLUMNS, render_csv
 from tscimg.report.html import render_html
 
@@ -75,7 +76,7 @@ def _lesion(
     date: str, volume: float, sha: str, acquired: str | None, image: str
 ) -> LesionVisitResult:
     scan = ScanFacts(image, sha, "CT", "x", 1.0, (1.0, 1.0, 1.0), acquisition_date=acquired)
-    figures = {"volume_ml": volume, "volume_uncertainty_ml": 0.1, "axial_longest_diameter_mm": 20.0}
+    figures = LesionRecord.of_figures(volume, 0.1, 20.0)
     return LesionVisitResult("L1", LesionType.AML, D(date), image, LesionOrigin.PROMPT, figures,
                              scan=scan)  # fmt: skip
 

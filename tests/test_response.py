@@ -174,12 +174,9 @@ def test_calendar_months(start: str, end: str, months: float) -> None:
 
 def _lesion(lid: str, date: str, volume_ml: float, diameter_mm: float = 20.0) -> object:
     from tscimg.longitudinal import LesionOrigin, LesionVisitResult
+    from tscimg.measure import LesionRecord
 
-    figures = {
-        "volume_ml": volume_ml,
-        "volume_uncertainty_ml": 0.0,
-        "axial_longest_diameter_mm": diameter_mm,
-    }
+    figures = LesionRecord.of_figures(volume_ml, 0.0, diameter_mm)
     return LesionVisitResult(lid, LesionType.AML, D(date), "scan", LesionOrigin.PROMPT, figures)
 
 

@@ -205,9 +205,9 @@ def test_non_response_names_the_sub_therapeutic_troughs_of_the_last_12_months() 
 
 def _aml(date: str, volume: float, length_mm: float, review: tuple[str, ...] = ()) -> object:
     from tscimg.longitudinal import LesionOrigin, LesionVisitResult
+    from tscimg.measure import LesionRecord
 
-    figures = {"volume_ml": volume, "volume_uncertainty_ml": 0.5,
-               "axial_longest_diameter_mm": length_mm, "max_3d_diameter_mm": length_mm}  # fmt: skip
+    figures = LesionRecord.of_figures(volume, 0.5, length_mm, length_mm)
     return LesionVisitResult(
         "L1", LesionType.AML, D(date), "scan", LesionOrigin.PROMPT, figures, review=review
     )

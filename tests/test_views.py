@@ -119,6 +119,7 @@ def test_a_flagged_visit_shows_its_review_reasons_beside_its_views(view: LesionV
     """DESIGN.md section 5's trust gate: the reasons sit in the caption of the views they
     concern, in the lesion-view section, not only in the summary."""
     import datetime as dt
+    from dataclasses import replace
 
     from tscimg.core.vocabularies import LesionType
     from tscimg.longitudinal import (
@@ -128,15 +129,16 @@ def test_a_flagged_visit_shows_its_review_reasons_beside_its_views(view: LesionV
         LesionVisitResult,
         assess_patient,
     )
+    from tscimg.measure import LesionRecord
     from tscimg.report.html import render_html
 
-    figures = {"volume_ml": 0.5, "volume_uncertainty_ml": 0.01, "axial_longest_diameter_mm": 10.0}
+    figures = LesionRecord.of_figures(0.5, 0.01, 10.0)
     reason = "the carried lesion changed 7.10-fold since 2024-01-10"
     visits = [
         LesionVisitResult("L1", LesionType.SEGA, dt.date(2024, 1, 10), "a", LesionOrigin.PROMPT,
                           figures, view=view),
         LesionVisitResult("L1", LesionType.SEGA, dt.date(2024, 7, 10), "b", LesionOrigin.CARRIED,
-                          {**figures, "volume_ml": 3.55}, view=view, review=(reason,)),
+                          replace(figures, volume_ml=3.55), view=view, review=(reason,)),
     ]  # fmt: skip
     patient = assess_patient("P1", visits, TSC, dt.date(2024, 1, 15))
     html = render_html(CohortResult(TSC, (patient,)))

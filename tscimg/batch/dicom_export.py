@@ -59,9 +59,9 @@ def write_visit_dicom(
                 result.lesion_id,
                 uid,
                 number,
-                float(m["volume_ml"]),
-                float(m["max_3d_diameter_mm"]),
-                float(m["axial_longest_diameter_mm"]),
+                m.volume_ml,
+                m.max_3d_diameter_mm,
+                m.axial_longest_diameter_mm,
             )
         )
     source = source_datasets(image, scan.series_uid)

@@ -105,6 +105,17 @@ class Geometry:
         return len(self.size)
 
     @property
+    def is_planar(self) -> bool:
+        """A 2D grid, or a 3D grid one slice thick (an echo frame): measured by area.
+
+        Examples
+        --------
+        >>> Geometry((64, 48, 1), (0.3, 0.3, 1.0), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1)).is_planar
+        True
+        """
+        return self.dimension == 2 or self.size[2] == 1
+
+    @property
     def direction_matrix(self) -> np.ndarray:
         """Direction cosines as a ``(dim, dim)`` array; column ``n`` is axis ``n``."""
         return np.asarray(self.direction, dtype=float).reshape(self.dimension, self.dimension)

@@ -86,8 +86,7 @@ class Scan:
     @property
     def is_planar(self) -> bool:
         """A 2D image stored as one slice (an echo frame): measured by area, not volume."""
-        size = self.geometry.size
-        return len(size) == 2 or (len(size) == 3 and size[2] == 1)
+        return self.geometry.is_planar
 
     def to_array(self) -> np.ndarray:
         """A copy of the pixels as a numpy array indexed ``[k, j, i]``."""

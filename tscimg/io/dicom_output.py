@@ -202,7 +202,7 @@ class LesionFigures:
     tracking_uid: str
     segment_number: int
     volume_ml: float
-    max_3d_diameter_mm: float
+    max_3d_diameter_mm: float | None  # None: not measured (a 2D frame)
     axial_longest_diameter_mm: float
 
 
@@ -229,20 +229,25 @@ def write_dicom_sr(
     for lesion in lesions:
         tracking = hd.sr.TrackingIdentifier(uid=lesion.tracking_uid, identifier=lesion.lesion_id)
         measurements = [
-            hd.sr.Measurement(name=codes.SCT.Volume, value=round(lesion.volume_ml, 6), unit=_ML),
-            hd.sr.Measurement(
-                name=hd.sr.CodedConcept("103339001", "SCT", "Long axis"),
-                value=round(lesion.max_3d_diameter_mm, 3),
-                unit=_MM,
-                method=hd.sr.CodedConcept("TSC-MAX3D", "99TSCIMG", "Maximum 3D diameter"),
-            ),
+            hd.sr.Measurement(name=codes.SCT.Volume, value=round(lesion.volume_ml, 6), unit=_ML)
+        ]
+        if lesion.max_3d_diameter_mm is not None:
+            measurements.append(
+                hd.sr.Measurement(
+                    name=hd.sr.CodedConcept("103339001", "SCT", "Long axis"),
+                    value=round(lesion.max_3d_diameter_mm, 3),
+                    unit=_MM,
+                    method=hd.sr.CodedConcept("TSC-MAX3D", "99TSCIMG", "Maximum 3D diameter"),
+                )
+            )
+        measurements.append(
             hd.sr.Measurement(
                 name=codes.SCT.Diameter,
                 value=round(lesion.axial_longest_diameter_mm, 3),
                 unit=_MM,
                 method=hd.sr.CodedConcept("TSC-AXIAL", "99TSCIMG", "Longest axial diameter"),
-            ),
-        ]
+            )
+        )
         groups.append(
             hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
                 tracking_identifier=tracking,

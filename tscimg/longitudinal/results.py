@@ -8,12 +8,12 @@ Examples
 --------
 >>> import datetime as dt
 >>> from tscimg.longitudinal.criteria import TSC
->>> m = {"volume_ml": 10.0, "volume_uncertainty_ml": 0.2, "axial_longest_diameter_mm": 30.0}
+>>> from tscimg.measure import LesionRecord
 >>> visits = [
 ...     LesionVisitResult("L1", LesionType.AML, dt.date(2024, 1, 10), "v1", LesionOrigin.PROMPT,
-...                       measurement=m),
+...                       measurement=LesionRecord.of_figures(10.0, 0.2, 30.0)),
 ...     LesionVisitResult("L1", LesionType.AML, dt.date(2024, 8, 1), "v2", LesionOrigin.CARRIED,
-...                       measurement={**m, "volume_ml": 6.5})]
+...                       measurement=LesionRecord.of_figures(6.5, 0.2, 30.0))]
 >>> patient = assess_patient("P1", visits, TSC, treatment_start=dt.date(2024, 1, 15))
 >>> patient.assessments[0].status.value, patient.assessments[0].best_change_pct
 ('response', -35.0)
@@ -45,6 +45,7 @@ from tscimg.longitudinal.response import (
     baseline_date,
 )
 from tscimg.longitudinal.views import LesionView
+from tscimg.measure.record import LesionRecord
 
 REPORT_SCHEMA = "tscimg.report/1"
 
@@ -108,8 +109,8 @@ class ScanFacts:
 class LesionVisitResult:
     """One lesion at one visit: its measurement and how its outline was obtained.
 
-    ``measurement`` holds the figures of :class:`tscimg.measure.LesionMeasurement` as plain
-    values (``volume_ml``, ``volume_uncertainty_ml``, diameters, ...). ``review`` lists the
+    ``measurement`` is the lesion's :class:`~tscimg.measure.LesionRecord` (volume, its
+    uncertainty and method, lengths, and the 3D or planar detail). ``review`` lists the
     reasons the measurement must be checked by a reader before it counts (the trust gate of
     DESIGN.md section 5; empty: trusted). ``registration_volume_ml`` is the registration's own
     estimate of the volume (the reference visit's volume times the Jacobian determinant
@@ -121,7 +122,7 @@ class LesionVisitResult:
     date: datetime.date
     image: str
     origin: LesionOrigin
-    measurement: Mapping[str, Any]
+    measurement: LesionRecord
     mask: str | None = None
     method: str | None = None
     registration: Mapping[str, Any] | None = None
@@ -135,8 +136,8 @@ class LesionVisitResult:
 
     @property
     def volume_ml(self) -> float:
-        """The lesion's volume, mL, obtained as ``measurement["volume_method"]`` says."""
-        return float(self.measurement["volume_ml"])
+        """The lesion's volume, mL, obtained as ``measurement.volume_method`` says."""
+        return self.measurement.volume_ml
 
     def to_dict(self, include_view: bool = False) -> dict[str, Any]:
         """JSON-ready values (the ``lesions`` entries of report.json; the view only on request)."""
@@ -147,7 +148,7 @@ class LesionVisitResult:
             "date": self.date.isoformat(),
             "image": self.image,
             "origin": self.origin.value,
-            **{k: v for k, v in self.measurement.items()},
+            **self.measurement.to_dict(),
             "mask": self.mask,
             "method": self.method,
             "registration": None if self.registration is None else dict(self.registration),
@@ -176,7 +177,7 @@ class LesionVisitResult:
             date=datetime.date.fromisoformat(d["date"]),
             image=d["image"],
             origin=LesionOrigin(d["origin"]),
-            measurement={k: v for k, v in d.items() if k not in fixed},
+            measurement=LesionRecord.from_dict({k: v for k, v in d.items() if k not in fixed}),
             mask=d["mask"],
             method=d["method"],
             registration=d["registration"],
@@ -307,15 +308,15 @@ class CohortResult:
                             "lesion_id": lv.lesion_id,
                             "target": lv.lesion_id not in patient.new_lesions,
                             "origin": lv.origin.value,
-                            "volume_ml": _round(m.get("volume_ml"), 4),
-                            "volume_method": m.get("volume_method"),
-                            "area_mm2": _round(m.get("area_mm2"), 2),
-                            "volume_uncertainty_ml": _round(m.get("volume_uncertainty_ml"), 4),
-                            "mesh_volume_ml": _round(m.get("mesh_volume_ml"), 4),
-                            "max_3d_diameter_mm": _round(m.get("max_3d_diameter_mm"), 2),
-                            "axial_longest_diameter_mm": _round(
-                                m.get("axial_longest_diameter_mm"), 2
-                            ),
+                            "volume_ml": _round(m.volume_ml, 4),
+                            "volume_method": m.volume_method.value,
+                            "area_mm2": None if m.planar is None else _round(m.planar.area_mm2, 2),
+                            "volume_uncertainty_ml": _round(m.volume_uncertainty_ml, 4),
+                            "mesh_volume_ml": None
+                            if m.volumetric is None
+                            else _round(m.volumetric.mesh_volume_ml, 4),
+                            "max_3d_diameter_mm": _round(m.max_3d_diameter_mm, 2),
+                            "axial_longest_diameter_mm": _round(m.axial_longest_diameter_mm, 2),
                             "total_volume_ml": _round(tp.total_volume_ml, 4),
                             "is_baseline": tp.is_baseline,
                             "change_from_baseline_pct": _round(tp.change_from_baseline_pct, 2),
@@ -419,11 +420,9 @@ def _aml_indication(
         for before, after in itertools.pairwise(seen):
             if before.review or after.review or before.volume_ml <= 0:
                 continue
-            m = after.measurement
-            length = float(m.get("max_3d_diameter_mm") or m.get("axial_longest_diameter_mm") or 0)
+            length = after.measurement.length_mm
             u = math.hypot(
-                float(before.measurement.get("volume_uncertainty_ml") or 0.0),
-                float(m.get("volume_uncertainty_ml") or 0.0),
+                before.measurement.volume_uncertainty_ml, after.measurement.volume_uncertainty_ml
             )
             growth = after.volume_ml - before.volume_ml
             if growth > u and length > AML_TREATMENT_INDICATION_MM:
@@ -474,7 +473,7 @@ def _method_warnings(visits: Sequence[LesionVisitResult]) -> list[str]:
     """Volumes obtained by different methods compared over time: never silently."""
     methods: dict[str, set[datetime.date]] = {}
     for lv in visits:
-        methods.setdefault(str(lv.measurement.get("volume_method", "unknown")), set()).add(lv.date)
+        methods.setdefault(lv.measurement.volume_method.value, set()).add(lv.date)
     if len(methods) < 2:
         return []
     listed = "; ".join(
@@ -557,7 +556,7 @@ def assess_patient(
                 )
                 continue
             new_here = {
-                lid: float(lv.measurement.get("axial_longest_diameter_mm") or 0.0)
+                lid: lv.measurement.axial_longest_diameter_mm
                 for lid, lv in here.items()
                 if lid in new_lesions and new_lesions[lid] == d
             }
@@ -566,10 +565,7 @@ def assess_patient(
                 VolumeAtVisit(
                     d,
                     sum(here[lid].volume_ml for lid in present),
-                    sum(
-                        float(here[lid].measurement.get("volume_uncertainty_ml") or 0.0)
-                        for lid in present
-                    ),
+                    sum(here[lid].measurement.volume_uncertainty_ml for lid in present),
                     new_here,
                     # a flagged new lesion cannot make a progression either
                     review=tuple(

@@ -14,16 +14,21 @@ from tscimg.measure.planar import (
     biplane_volume_ml,
     measure_planar,
 )
+from tscimg.measure.record import LesionRecord, MeasuredLesion, SecondView, measure_lesion
 
 __all__ = [
     "METHODS",
     "PLANAR_METHODS",
     "LesionMeasurement",
+    "LesionRecord",
     "MaskMeasurement",
     "MeasureParameters",
+    "MeasuredLesion",
     "PlanarMeasurement",
+    "SecondView",
     "acquisition_slice_axis",
     "biplane_volume_ml",
+    "measure_lesion",
     "measure_mask",
     "measure_planar",
 ]

@@ -50,7 +50,6 @@ from skimage import measure as skmeasure
 
 from tscimg.core.errors import MaskError
 from tscimg.core.mask import Mask, bounding_box
-from tscimg.core.vocabularies import VolumeMethod
 
 #: How each planar figure is obtained; carried in every output.
 PLANAR_METHODS = {
@@ -102,20 +101,6 @@ class PlanarMeasurement:
         out = asdict(self)
         out["centroid_lps"] = list(self.centroid_lps)
         return out
-
-    def lesion_record(self) -> dict[str, Any]:
-        """:meth:`to_dict` plus the keys every lesion record has, filled the 2D way: the
-        volume is the single-plane area-length estimate, labelled by ``volume_method``; the
-        diameters are the longest in-plane diameter."""
-        return {
-            **self.to_dict(),
-            "voxel_count": self.pixel_count,
-            "volume_ml": self.area_length_volume_ml,
-            "volume_uncertainty_ml": self.area_length_uncertainty_ml,
-            "volume_method": VolumeMethod.SINGLE_PLANE.value,
-            "axial_longest_diameter_mm": self.longest_diameter_mm,
-            "max_3d_diameter_mm": self.longest_diameter_mm,
-        }
 
 
 def measure_planar(
