@@ -23,7 +23,6 @@ True
 
 from __future__ import annotations
 
-import csv
 import datetime
 import math
 import os
@@ -34,6 +33,7 @@ from pathlib import Path
 from tscimg.core.errors import InputError
 from tscimg.core.geometry import ras_to_lps
 from tscimg.core.vocabularies import LesionType
+from tscimg.io.csv_tables import TableProblems, table_rows
 from tscimg.io.file_checks import irregularity
 
 Point = tuple[float, float, float]
@@ -143,32 +143,7 @@ class Manifest:
     text: str
 
 
-@dataclass
-class _Problems:
-    path: Path
-    items: list[str] = field(default_factory=list)
-
-    def add(self, row: int | None, column: str | None, problem: str) -> None:
-        where = []
-        if row is not None:
-            where.append(f"row {row}")
-        if column is not None:
-            where.append(f"column {column}")
-        self.items.append(f"{', '.join(where)}: {problem}" if where else problem)
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            shown = self.items[:20]
-            more = len(self.items) - len(shown)
-            listing = "; ".join(shown) + (f"; and {more} more" if more else "")
-            raise ManifestError(
-                f"{len(self.items)} problem(s) in the manifest: {listing}",
-                path=self.path,
-                hint="Fix these rows (columns and formats: docs/longitudinal.md) and run again",
-            )
-
-
-def _date(text: str, row: int, column: str, problems: _Problems) -> datetime.date | None:
+def _date(text: str, row: int, column: str, problems: TableProblems) -> datetime.date | None:
     if not text:
         return None
     try:
@@ -179,7 +154,7 @@ def _date(text: str, row: int, column: str, problems: _Problems) -> datetime.dat
 
 
 def _numbers(
-    text: str, count: int, row: int, column: str, problems: _Problems
+    text: str, count: int, row: int, column: str, problems: TableProblems
 ) -> list[tuple[float, ...]]:
     out: list[tuple[float, ...]] = []
     if not text:
@@ -202,11 +177,11 @@ def _numbers(
     return out
 
 
-def _points(text: str, row: int, column: str, problems: _Problems) -> tuple[Point, ...]:
+def _points(text: str, row: int, column: str, problems: TableProblems) -> tuple[Point, ...]:
     return tuple((v[0], v[1], v[2]) for v in _numbers(text, 3, row, column, problems))
 
 
-def _box(text: str, row: int, column: str, problems: _Problems) -> Box | None:
+def _box(text: str, row: int, column: str, problems: TableProblems) -> Box | None:
     boxes = _numbers(text, 6, row, column, problems)
     if len(boxes) > 1:
         problems.add(row, column, "give one box per row")
@@ -216,7 +191,7 @@ def _box(text: str, row: int, column: str, problems: _Problems) -> Box | None:
     return (b[0], b[1], b[2], b[3], b[4], b[5])
 
 
-def _file(text: str, base: Path, row: int, column: str, problems: _Problems) -> Path | None:
+def _file(text: str, base: Path, row: int, column: str, problems: TableProblems) -> Path | None:
     if not text:
         return None
     p = Path(text)
@@ -259,7 +234,7 @@ class _Row:
     frame: int | None = None
 
 
-def _frame(text: str, row: int, problems: _Problems) -> int | None:
+def _frame(text: str, row: int, problems: TableProblems) -> int | None:
     if not text:
         return None
     if not text.isdigit():
@@ -268,7 +243,9 @@ def _frame(text: str, row: int, problems: _Problems) -> int | None:
     return int(text)
 
 
-def _parse_row(values: dict[str, str], row: int, base: Path, problems: _Problems) -> _Row | None:
+def _parse_row(
+    values: dict[str, str], row: int, base: Path, problems: TableProblems
+) -> _Row | None:
     before = len(problems.items)
     get = values.get
     pid = (get("patient_id") or "").strip()
@@ -330,7 +307,7 @@ def _parse_row(values: dict[str, str], row: int, base: Path, problems: _Problems
 
 
 def _one_value(
-    rows: Sequence[_Row], attribute: str, problems: _Problems, what: str
+    rows: Sequence[_Row], attribute: str, problems: TableProblems, what: str
 ) -> datetime.date | None:
     values = {getattr(r, attribute) for r in rows if getattr(r, attribute) is not None}
     if len(values) > 1:
@@ -345,7 +322,7 @@ def _one_value(
 
 
 def _treatment_dates(
-    rows: list[_Row], problems: _Problems
+    rows: list[_Row], problems: TableProblems
 ) -> tuple[datetime.date | None, datetime.date | None]:
     """The patient's treatment start and stop (one value each over its rows)."""
     start = _one_value(rows, "treatment_start", problems, "treatment_start")
@@ -360,7 +337,7 @@ def _treatment_dates(
 
 
 def _lesion_type(
-    pid: str, lesion_id: str, lrows: list[_Row], problems: _Problems
+    pid: str, lesion_id: str, lrows: list[_Row], problems: TableProblems
 ) -> LesionType | None:
     """The one type the rows of a lesion give it (a problem when none or several)."""
     kinds = {r.lesion_type for r in lrows if r.lesion_type is not None}
@@ -380,7 +357,7 @@ def _lesion_type(
     return None
 
 
-def _check_views(pid: str, lesion_id: str, lrows: list[_Row], problems: _Problems) -> None:
+def _check_views(pid: str, lesion_id: str, lrows: list[_Row], problems: TableProblems) -> None:
     """A lesion has one row per visit, or two prompted 2D views (biplane); its first visit
     has something to segment or carry from."""
     seen: dict[datetime.date, list[_Row]] = {}
@@ -436,7 +413,7 @@ def _add_blanket_visits(
     explicit: dict[str, list[_Row]],
     lesion_types: dict[str, LesionType],
     visits: dict[str, list[LesionVisit]],
-    problems: _Problems,
+    problems: TableProblems,
 ) -> None:
     """Rows with an empty lesion_id: a carried visit for every earlier lesion (of the row's
     type, when it names one) that has no row of its own that day."""
@@ -468,7 +445,7 @@ def _add_blanket_visits(
             )
 
 
-def _plan_patient(rows: list[_Row], problems: _Problems) -> PatientPlan | None:
+def _plan_patient(rows: list[_Row], problems: TableProblems) -> PatientPlan | None:
     """One patient's lesions and visits from its rows; ``None`` when a row has a problem."""
     before = len(problems.items)
     pid = rows[0].patient_id
@@ -516,30 +493,14 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot read the manifest ({exc})", path=p) from None
-    problems = _Problems(p)
-    reader = csv.DictReader(text.splitlines())
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    if not header:
-        raise ManifestError("the manifest is empty", path=p, hint="Start it with the header row")
-    unknown = [h for h in header if h not in COLUMNS]
-    if unknown:
-        problems.add(
-            1, None, f"unknown column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}"
-        )
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        problems.add(1, None, f"missing column(s) {', '.join(missing)}")
-    if len(set(header)) != len(header):
-        problems.add(1, None, "a column name appears twice")
-    problems.raise_if_any()
-    reader.fieldnames = header
+    problems = TableProblems(
+        p,
+        "the manifest",
+        ManifestError,
+        "Fix these rows (columns and formats: docs/longitudinal.md) and run again",
+    )
     parsed: list[_Row] = []
-    for number, values in enumerate(reader, start=2):
-        if None in values:  # more cells than columns
-            problems.add(number, None, "more cells than the header has columns")
-            continue
-        if not any((v or "").strip() for v in values.values()):
-            continue  # blank line
+    for number, values in table_rows(text, COLUMNS, REQUIRED_COLUMNS, problems):
         row = _parse_row(values, number, p.parent, problems)
         if row is not None:
             parsed.append(row)

@@ -33,12 +33,13 @@ import hashlib
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tscimg.core.errors import InputError
 from tscimg.core.treatment import Drug, TreatmentEventKind, TreatmentHistory, TreatmentPause
 from tscimg.io.atomic import atomic_file
+from tscimg.io.csv_tables import TableProblems, table_rows
 from tscimg.io.manifest import Manifest
 
 TREATMENT_COLUMNS = ("patient_id", "date", "event", "value")
@@ -82,34 +83,7 @@ class _Event:
     amount: float | None = None
 
 
-@dataclass
-class _Problems:
-    path: Path
-    items: list[str] = field(default_factory=list)
-
-    def add(self, row: int | None, column: str | None, problem: str) -> None:
-        where = []
-        if row is not None:
-            where.append(f"row {row}")
-        if column is not None:
-            where.append(f"column {column}")
-        prefix = ", ".join(where)
-        self.items.append(f"{prefix}: {problem}" if prefix else problem)
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            shown = self.items[:20]
-            more = len(self.items) - len(shown)
-            listing = "; ".join(shown) + (f"; and {more} more" if more else "")
-            raise TreatmentFileError(
-                f"{len(self.items)} problem(s) in the treatment file: {listing}",
-                path=self.path,
-                hint="Fix these rows (events and values: docs/longitudinal.md, "
-                "'The treatment file') and run again",
-            )
-
-
-def _number(text: str, row: int, kind: TreatmentEventKind, problems: _Problems) -> float | None:
+def _number(text: str, row: int, kind: TreatmentEventKind, problems: TableProblems) -> float | None:
     unit = "mg" if kind is Kind.DOSE_MG else "ng/mL"
     try:
         value = float(text)
@@ -123,7 +97,9 @@ def _number(text: str, row: int, kind: TreatmentEventKind, problems: _Problems) 
     return value
 
 
-def _parse_row(values: Mapping[str, str | None], row: int, problems: _Problems) -> _Event | None:
+def _parse_row(
+    values: Mapping[str, str | None], row: int, problems: TableProblems
+) -> _Event | None:
     before = len(problems.items)
     pid = (values.get("patient_id") or "").strip()
     if not pid:
@@ -164,7 +140,7 @@ def _parse_row(values: Mapping[str, str | None], row: int, problems: _Problems) 
 
 
 def _manifest_dates(
-    events: list[_Event], manifest: Manifest | None, problems: _Problems
+    events: list[_Event], manifest: Manifest | None, problems: TableProblems
 ) -> list[_Event]:
     """The manifest's treatment_start/stop as events where the file gives none; a problem
     where both give a different date."""
@@ -202,7 +178,7 @@ def _manifest_dates(
     return out
 
 
-def _history(pid: str, events: Sequence[_Event], problems: _Problems) -> TreatmentHistory:
+def _history(pid: str, events: Sequence[_Event], problems: TableProblems) -> TreatmentHistory:
     """Check one patient's events in date order and collect them into a history."""
     ordered = sorted(events, key=lambda e: (e.date, e.row or 0))
     starts = [e for e in ordered if e.kind is Kind.START]
@@ -313,36 +289,15 @@ def read_treatment(path: str | os.PathLike[str], manifest: Manifest | None = Non
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise TreatmentFileError(f"cannot read the treatment file ({exc})", path=p) from None
-    problems = _Problems(p)
-    reader = csv.DictReader(text.splitlines())
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    if not header:
-        raise TreatmentFileError(
-            "the treatment file is empty",
-            path=p,
-            hint=f"Start it with the header row {','.join(TREATMENT_COLUMNS)}",
-        )
-    unknown = [h for h in header if h not in TREATMENT_COLUMNS]
-    if unknown:
-        problems.add(
-            1,
-            None,
-            f"unknown column(s) {', '.join(unknown)}; known: {', '.join(TREATMENT_COLUMNS)}",
-        )
-    missing = [c for c in TREATMENT_COLUMNS if c not in header]
-    if missing:
-        problems.add(1, None, f"missing column(s) {', '.join(missing)}")
-    if len(set(header)) != len(header):
-        problems.add(1, None, "a column name appears twice")
-    problems.raise_if_any()
-    reader.fieldnames = header
+    problems = TableProblems(
+        p,
+        "the treatment file",
+        TreatmentFileError,
+        "Fix these rows (events and values: docs/longitudinal.md, 'The treatment file') and "
+        "run again",
+    )
     events: list[_Event] = []
-    for number, values in enumerate(reader, start=2):
-        if None in values:  # more cells than columns
-            problems.add(number, None, "more cells than the header has columns")
-            continue
-        if not any((v or "").strip() for v in values.values()):
-            continue  # blank line
+    for number, values in table_rows(text, TREATMENT_COLUMNS, TREATMENT_COLUMNS, problems):
         event = _parse_row(values, number, problems)
         if event is not None:
             events.append(event)
