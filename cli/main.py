@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 import tscimg
 from tscimg.core.errors import InputError, TscimgError
+from tscimg.core.library_warnings import captured_library_warnings
 from tscimg.core.vocabularies import LesionType, VolumeMethod
 from tscimg.io import load_mask, load_scan, write_volume
-from tscimg.measure import MeasureParameters, measure_mask
+from tscimg.io.atomic import require_writable
+from tscimg.measure import LesionRecord, MeasureParameters, measure_lesion
 from tscimg.segment import Method, Prompts, segment
 from tscimg_cli.exit_codes import ExitCode
 from tscimg_cli.output import (
@@ -24,6 +28,9 @@ from tscimg_cli.output import (
     stderr_console,
     stdout_console,
 )
+
+if TYPE_CHECKING:
+    from tscimg_cli.progress import BatchProgress
 
 app = typer.Typer(
     name="tscimg",
@@ -74,6 +81,7 @@ def info(
     json_output: JsonOption = False,
 ) -> None:
     """Describe a scan: size, spacing, origin, direction (LPS), modality, date, warnings."""
+    _refuse_segmentation(path)
     scan = load_scan(path, series_uid=series, allow_resampling=allow_resampling, frame=frame)
     record = scan.describe()
     if json_output:
@@ -81,6 +89,69 @@ def info(
     else:
         emit_table(f"{path}", {k: v for k, v in record.items() if k != "warnings"})
         emit_warnings(scan.warnings)
+
+
+def _is_dicom_segmentation(path: Path) -> bool:
+    from tscimg.io.dicom_headers import read_header
+    from tscimg.io.formats import FileFormat
+    from tscimg.io.loading import SEGMENTATION_SOP_CLASS
+
+    try:
+        if not path.is_file() or FileFormat.of(path) is not FileFormat.DICOM_FILE:
+            return False
+        return read_header(path).sop_class_uid == SEGMENTATION_SOP_CLASS
+    except (TscimgError, OSError):
+        return False  # the reader itself names what is wrong with the file
+
+
+def _refuse_segmentation(path: Path) -> None:
+    """``info`` describes scans; a DICOM SEG is measured (on the scan it was drawn on)."""
+    if _is_dicom_segmentation(path):
+        raise InputError(
+            "this is a DICOM Segmentation (SEG), not a scan",
+            path=path,
+            hint="Measure its lesions with: tscimg measure SEG --image SCAN (the series it was "
+            "drawn on); tscimg info describes the scan itself",
+        )
+
+
+#: A file with more distinct values than this, non-zero in most voxels, is a scan, not a mask.
+SCAN_LIKE_DISTINCT_VALUES = 64
+
+
+def _refuse_scan_as_mask(mask: Path, loaded: Any | None = None) -> None:
+    """``measure`` measures masks: a scan given in their place gets the way to a mask."""
+    hint = (
+        "tscimg measure takes a mask (a label map, or a DICOM SEG with --image). To measure a "
+        "lesion in a scan, segment it first: tscimg segment SCAN -o lesion.nii.gz --point i,j,k, "
+        "then tscimg measure lesion.nii.gz"
+    )
+    from tscimg.io.formats import FileFormat
+
+    if loaded is None:
+        try:
+            fmt = FileFormat.of(mask) if mask.exists() else None
+        except TscimgError:
+            return
+        if fmt is FileFormat.DICOM_FOLDER or (
+            fmt is FileFormat.DICOM_FILE and not _is_dicom_segmentation(mask)
+        ):
+            raise InputError("this is a DICOM image (a scan), not a segmentation", path=mask,
+                             hint=hint)  # fmt: skip
+        return
+    import numpy as np
+
+    values = loaded.array_view()
+    distinct = np.unique(values).size
+    covered = float(np.count_nonzero(values)) / max(values.size, 1)
+    if distinct > SCAN_LIKE_DISTINCT_VALUES and covered > 0.5:
+        raise InputError(
+            f"this looks like a scan, not a mask: {distinct} distinct values, "
+            f"{100 * covered:.0f}% of the voxels non-zero (a mask is a label map: 0 = background, "
+            "1, 2, ... = lesions)",
+            path=mask,
+            hint=hint + "; if it really is a label map, pick the lesion with --label N",
+        )
 
 
 @app.command()
@@ -100,13 +171,17 @@ def measure(
     json_output: JsonOption = False,
 ) -> None:
     """Measure lesions: volumes, surface, diameters, ellipsoid approximation, uncertainty."""
+    _refuse_scan_as_mask(mask)
     scan = load_scan(image) if image is not None else None
     loaded = load_mask(mask, reference=scan)
-    if loaded.geometry.size[-1] == 1 or loaded.geometry.dimension == 2:
-        _measure_planar(mask, image, loaded, json_output)
+    if label is None:
+        _refuse_scan_as_mask(mask, loaded)
+    measured = measure_lesion(loaded, MeasureParameters(min_volume_ml=min_volume_ml), label)
+    result = measured.volumetric
+    if result is None:  # a single 2D frame: measured by its area
+        _measure_planar(mask, image, loaded, measured.record, json_output)
         return
-    result = measure_mask(loaded, MeasureParameters(min_volume_ml=min_volume_ml), label=label)
-    warnings = [*loaded.warnings, *result.warnings]
+    warnings = [*loaded.warnings, *measured.warnings]
     record: dict[str, Any] = {"mask": str(mask), "image": None if image is None else str(image)}
     record.update(result.to_dict())
     record["warnings"] = warnings
@@ -132,16 +207,19 @@ def measure(
     emit_warnings(warnings)
 
 
-def _measure_planar(mask: Path, image: Path | None, loaded: Any, json_output: bool) -> None:
+def _measure_planar(
+    mask: Path, image: Path | None, loaded: Any, lesion: LesionRecord, json_output: bool
+) -> None:
     """A single-slice (2D, echo frame) mask: area, diameters and labelled volume estimates."""
-    from tscimg.measure import PLANAR_METHODS, measure_planar
+    from tscimg.measure import PLANAR_METHODS
 
-    m = measure_planar(loaded)
+    m = lesion.planar
+    assert m is not None
     record: dict[str, Any] = {
         "mask": str(mask),
         "image": None if image is None else str(image),
         "planar": True,
-        **m.lesion_record(),
+        **lesion.to_dict(),
         "methods": PLANAR_METHODS,
         "warnings": list(loaded.warnings),
     }
@@ -177,6 +255,9 @@ def _numbers(values: list[str], count: int, option: str) -> list[list[float]]:
         out.append(numbers)
     return out
 
+
+#: The mask files ``segment`` writes (besides ``.dcm``, a DICOM SEG).
+MASK_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha")
 
 PointOption = Annotated[list[str], typer.Option(help="i,j,k voxel index (repeatable).")]
 
@@ -242,6 +323,13 @@ def segment_command(
     if method is not None and method not in {m.value for m in Method}:
         raise typer.BadParameter(f"{method!r} is not a method", param_hint="--method")
     as_seg = str(output).lower().endswith(".dcm")
+    if not as_seg and not str(output).lower().endswith(MASK_SUFFIXES):
+        raise InputError(
+            f"cannot write a mask as {output.name!r}: unknown output format",
+            path=output,
+            hint="Name the mask .nii.gz, .nii, .nrrd or .mha, or .dcm for a DICOM SEG",
+        )
+    _require_new_output(output, image)
     scan = load_scan(image, series_uid=series, frame=frame)
     if as_seg and scan.series_uid is None:
         raise InputError(
@@ -260,6 +348,7 @@ def segment_command(
         positive_ras=_numbers(point_ras, 3, "--point-ras"),
         negative_ras=_numbers(negative_ras, 3, "--negative-ras"),
         box_ras=_numbers([box_ras], 6, "--box-ras")[0] if box_ras else None,
+        source=str(image),
     )
     result = segment(scan, prompts, kind, method=method)
     if as_seg:
@@ -269,11 +358,15 @@ def segment_command(
     volume_ml, unit_note = result.volume_ml, ""
     record: dict[str, Any] = {"volume_method": VolumeMethod.VOXELS_3D.value}
     if scan.is_planar:  # one frame: the volume is an estimate from the area, labelled as such
-        from tscimg.measure import measure_planar
-
-        planar = measure_planar(result.mask).lesion_record()
-        volume_ml, unit_note = planar["volume_ml"], f", {planar['area_mm2']:.1f} mm2"
-        record = {k: planar[k] for k in ("volume_method", "area_mm2", "longest_diameter_mm")}
+        planar = measure_lesion(result.mask).record
+        assert planar.planar is not None
+        volume_ml = planar.volume_ml
+        unit_note = f", {planar.planar.area_mm2:.1f} mm2"
+        record = {
+            "volume_method": planar.volume_method.value,
+            "area_mm2": planar.planar.area_mm2,
+            "longest_diameter_mm": planar.planar.longest_diameter_mm,
+        }
     record = {
         "volume_ml": volume_ml,
         "voxel_count": result.voxel_count,
@@ -290,6 +383,17 @@ def segment_command(
             f"({record['volume_method']}; {result.preset}, {result.parameters.method.value})"
         )
         emit_warnings(record["warnings"])
+
+
+def _require_new_output(output: Path, image: Path) -> None:
+    """Refuse, before segmenting, an output that cannot be written or would replace the input."""
+    require_writable(output)
+    if output.exists() and image.exists() and output.resolve() == image.resolve():
+        raise InputError(
+            "the output would overwrite the image being segmented",
+            path=output,
+            hint="Give the mask its own file name (-o)",
+        )
 
 
 def _find_samples(explicit: Path | None) -> Path:
@@ -310,34 +414,79 @@ def _find_samples(explicit: Path | None) -> Path:
     )
 
 
-def _run_track(
-    manifest: Path, output: Path, criteria: str, jobs: int, resume: bool, json_output: bool
-) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+def _cluster(
+    scheduler: str | None, jobs: int, patients: int
+) -> contextlib.AbstractContextManager[Any]:
+    """The dask client of the run: the scheduler's, a local cluster for --jobs, or none."""
+    if scheduler is None and (jobs <= 1 or patients <= 1):
+        return contextlib.nullcontext()
+    import distributed  # noqa: F401  (only for runs that use it; sets up its log handlers)
 
-    from tscimg.batch import track
+    from tscimg.batch import cluster
+
+    if not os.environ.get("TSCIMG_DEBUG"):
+        # Lost workers and schedulers are reported in tscimg's words (a patient's error, or
+        # one line and exit 1); distributed's own tracebacks on stderr would only repeat them.
+        for name in ("distributed", "tornado"):
+            for handler in logging.getLogger(name).handlers:
+                handler.setLevel(logging.CRITICAL)
+
+    if scheduler is not None:
+        return cluster.scheduler_client(scheduler)
+    return cluster.local_client(min(jobs, patients))
+
+
+def _announce_cluster(client: Any, scheduler: str | None, progress: BatchProgress) -> None:
+    from tscimg.batch import cluster
+
+    where = f"dask scheduler {scheduler}" if scheduler else "a local dask cluster"
+    missing = "bokeh on the scheduler's machine" if scheduler else "pip install 'tscimg[dashboard]'"
+    link = cluster.dashboard_link(client)
+    progress.note(
+        f"running on {where} with {cluster.worker_count(client)} worker(s); dashboard: "
+        + (link or f"none (it needs {missing})")
+    )
+
+
+def _run_track(
+    manifest: Path,
+    output: Path,
+    criteria: str,
+    jobs: int,
+    resume: bool,
+    json_output: bool,
+    scheduler: str | None = None,
+    treatment: Path | None = None,
+) -> None:
+    from tscimg.batch import output_folder_lock, track
     from tscimg.io.manifest import read_manifest
+    from tscimg.io.treatment import read_treatment
     from tscimg.longitudinal import criteria_named
     from tscimg.report import write_reports
+    from tscimg_cli.progress import BatchProgress
 
+    if scheduler is not None and jobs != 1:
+        raise typer.BadParameter(
+            "--jobs applies to this machine; with --scheduler the cluster's workers set the "
+            "parallelism",
+            param_hint="--jobs",
+        )
     rules = criteria_named(criteria)
-    read = read_manifest(manifest)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=stderr_console,
-        transient=True,
-        disable=json_output or not stderr_console.is_terminal,
-    ) as bar:
-        task = bar.add_task("tracking patients", total=len(read.patients))
-
-        def advance(patient_id: str, failed: bool, resumed: bool) -> None:
-            state = "failed" if failed else "resumed" if resumed else "done"
-            bar.update(task, advance=1, description=f"{patient_id} {state}")
-
-        result = track(read, output, rules, jobs=jobs, resume=resume, progress=advance)
-    paths = write_reports(result, output)
+    read = read_manifest(manifest.absolute())
+    courses = None if treatment is None else read_treatment(treatment.absolute(), read)
+    bar = not json_output and stderr_console.is_terminal
+    with (
+        output_folder_lock(output),
+        _cluster(scheduler, jobs, len(read.patients)) as client,
+        BatchProgress(len(read.patients), stderr_console, bar) as progress,
+    ):
+        if client is not None:
+            _announce_cluster(client, scheduler, progress)
+        result = track(
+            read, output, rules, resume=resume, progress=progress.advance, client=client,
+            treatment=courses,
+        )  # fmt: skip
+        paths = write_reports(result, output)
     statuses: list[dict[str, Any]] = [
         {"patient_id": p.patient_id, "lesion_type": a.lesion_type.value, "status": a.status.value,
          "best_change_pct": None if a.best_change_pct is None else round(a.best_change_pct, 2),
@@ -385,7 +534,25 @@ CriteriaOption = Annotated[
     str, typer.Option("--criteria", help="Response criteria: tsc (30%) or exist (50%).")
 ]
 JobsOption = Annotated[
-    int, typer.Option("--jobs", "-j", min=1, help="Patients processed in parallel.")
+    int,
+    typer.Option("--jobs", "-j", min=1, help="Patients processed in parallel on this machine."),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Address of a running dask scheduler (tcp://HOST:PORT): its workers process the "
+        "patients; they must see the manifest's files and OUTDIR at the same paths "
+        "(docs/batch.md).",
+    ),
+]
+TreatmentOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--treatment",
+        help="Treatment file (CSV: patient_id,date,event,value; events start, stop, pause, "
+        "resume, drug, dose_mg, trough_ng_ml; docs/longitudinal.md).",
+    ),
 ]
 ResumeOption = Annotated[
     bool,
@@ -402,11 +569,17 @@ def track_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
     criteria: CriteriaOption = "tsc",
     jobs: JobsOption = 1,
+    scheduler: SchedulerOption = None,
+    treatment: TreatmentOption = None,
     resume: ResumeOption = True,
     json_output: JsonOption = False,
 ) -> None:
-    """Track every patient of MANIFEST; write report.json, report.csv, report.html and masks."""
-    _run_track(manifest, output, criteria, jobs, resume, json_output)
+    """Track every patient of MANIFEST; write report.json, report.csv, report.html and masks.
+
+    One run at a time per OUTDIR: a second concurrent run is refused (exit 1).
+    """
+    require_writable(output, folder=True)
+    _run_track(manifest, output, criteria, jobs, resume, json_output, scheduler, treatment)
 
 
 @app.command()
@@ -423,7 +596,12 @@ def demo(
 ) -> None:
     """Run track on the bundled synthetic sample scans and say where the report is."""
     folder = _find_samples(samples)
-    _run_track(folder / "manifest.csv", output, criteria, jobs, True, json_output)
+    require_writable(output, folder=True)
+    courses = folder / "treatment.csv"  # the sample patients' drug, doses and trough levels
+    _run_track(
+        folder / "manifest.csv", output, criteria, jobs, True, json_output,
+        treatment=courses if courses.is_file() else None,
+    )  # fmt: skip
 
 
 def _write_seg(
@@ -444,6 +622,16 @@ def _wants_json(argv: list[str]) -> bool:
 def run(argv: list[str] | None = None) -> None:
     """Console-script entry point: maps errors to exit codes and one-line messages."""
     args = list(sys.argv[1:] if argv is None else argv)
+    notes: list[str] = []
+    try:
+        # libraries' own warnings are printed as tscimg's, never raw (file, line, source)
+        with captured_library_warnings() as notes:
+            _dispatch(args)
+    finally:
+        emit_warnings(notes)
+
+
+def _dispatch(args: list[str]) -> None:
     try:
         # Standalone mode: Typer itself reports usage errors (exit 2) and --help/--version.
         app(args=args, prog_name="tscimg", standalone_mode=True)

@@ -40,6 +40,8 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
 if TYPE_CHECKING:
+    from distributed import Client
+
     from tscimg.io.manifest import Manifest
     from tscimg.longitudinal import CohortResult, ResponseCriteria
 
@@ -50,6 +52,9 @@ def track(
     criteria: str | ResponseCriteria = "tsc",
     jobs: int = 1,
     resume: bool = True,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    treatment: str | os.PathLike[str] | None = None,
 ) -> CohortResult:
     """Run the whole longitudinal pipeline of a manifest (what ``tscimg track`` does).
 
@@ -57,6 +62,12 @@ def track(
     visit by registration, or uses its given mask), measures it, and assesses the response per
     patient and lesion type. With ``output_dir`` the masks, report.json, report.csv and
     report.html are written there, and a rerun resumes (unchanged patients are skipped).
+    ``jobs`` > 1 runs patients in parallel worker processes on this machine; ``client`` (a
+    ``distributed.Client``) or ``scheduler`` (``"tcp://host:8786"``) runs them on a
+    dask.distributed cluster whose workers share ``output_dir``'s filesystem (docs/batch.md).
+    The result is the same either way. One run at a time writes into ``output_dir``.
+    ``treatment`` is the optional treatment file (``tscimg track --treatment``: drug, doses,
+    trough levels, pauses; docs/longitudinal.md).
 
     Returns
     -------
@@ -80,11 +91,20 @@ def track(
     """
     from pathlib import Path
 
+    from tscimg.batch import output_folder_lock
     from tscimg.batch import track as run_batch
     from tscimg.report import write_reports
 
-    result = run_batch(manifest, output_dir, criteria, jobs=jobs, resume=resume)
-    if output_dir is not None:
+    if output_dir is None:
+        return run_batch(
+            manifest, None, criteria, jobs=jobs, resume=resume, client=client,
+            scheduler=scheduler, treatment=treatment,
+        )  # fmt: skip
+    with output_folder_lock(output_dir):  # the reports are part of the run
+        result = run_batch(
+            manifest, output_dir, criteria, jobs=jobs, resume=resume, client=client,
+            scheduler=scheduler, treatment=treatment,
+        )  # fmt: skip
         write_reports(result, Path(output_dir))
     return result
 

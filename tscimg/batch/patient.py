@@ -13,6 +13,7 @@ from typing import Any
 from tscimg.batch.dicom_export import write_visit_dicom
 from tscimg.batch.provenance import software_versions
 from tscimg.core.errors import InputError, TscimgError
+from tscimg.core.library_warnings import captured_library_warnings
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import VolumeMethod
@@ -24,12 +25,13 @@ from tscimg.longitudinal.carry import (
     LesionReference,
     carry_lesion,
     register_lesion,
+    warped_mask,
 )
 from tscimg.longitudinal.deformation import LesionDeformation
 from tscimg.longitudinal.results import LesionOrigin, LesionVisitResult, ScanFacts
 from tscimg.longitudinal.trust import TrustParameters, change_review
 from tscimg.longitudinal.views import lesion_view
-from tscimg.measure import MeasureParameters, biplane_volume_ml, measure_mask, measure_planar
+from tscimg.measure import LesionRecord, MeasureParameters, SecondView, measure_lesion
 from tscimg.segment import Prompts, Segmentation, segment
 
 
@@ -124,6 +126,9 @@ class _Visits:
                 spacing_mm=g.spacing_mm,
                 series_uid=scan.series_uid,
                 frame=frame if scan.frame_index is None else scan.frame_index,
+                acquisition_date=None
+                if scan.acquisition_date is None
+                else scan.acquisition_date.isoformat(),
             )
         return self.scans[key], self.facts[key]
 
@@ -192,10 +197,13 @@ def process_patient(
         field_of_view_mm: float | None = None
         for visit in lesion.visits:
             try:
-                result, mask, reference = _process_visit(
-                    plan, lesion, visit, references, visits, base, masks_dir, parameters,
-                    field_of_view_mm,
-                )  # fmt: skip
+                with captured_library_warnings() as library_notes:
+                    result, mask, reference = _process_visit(
+                        plan, lesion, visit, references, visits, base, masks_dir, parameters,
+                        field_of_view_mm,
+                    )  # fmt: skip
+                if library_notes:
+                    result = replace(result, warnings=result.warnings + tuple(library_notes))
                 if visit.view > 1:  # the second 2D view of this visit: biplane volume
                     out[-1] = biplane_result(out[-1], result, visit.image)
                     continue
@@ -262,35 +270,24 @@ def biplane_result(
     InputError
         When either view is not a single 2D frame.
     """
-    single = VolumeMethod.SINGLE_PLANE.value
-    if not all(r.measurement.get("volume_method") == single for r in (first, second)):
+    a, b = first.measurement, second.measurement
+    single = VolumeMethod.SINGLE_PLANE
+    if a.volume_method is not single or b.volume_method is not single or b.planar is None:
         raise InputError(
             "two rows of one lesion on one date are biplane views: both must be 2D frames",
             path=second_image,
             hint="Give 3D scans one row per visit",
         )
-    a, b = first.measurement, second.measurement
-    # both views contain the long axis: its length is the mean of their two estimates
-    length = 0.5 * (float(a["long_axis_mm"]) + float(b["long_axis_mm"]))
-    area_a, area_b = float(a["area_mm2"]), float(b["area_mm2"])
-    volume = biplane_volume_ml(area_a, area_b, length)
-    relative = float(a["area_uncertainty_mm2"]) / area_a + float(b["area_uncertainty_mm2"]) / area_b
-    figures = {
-        **a,
-        "volume_ml": volume,
-        "volume_uncertainty_ml": volume * relative,
-        "volume_method": VolumeMethod.BIPLANE.value,
-        "single_plane_volume_ml": a["area_length_volume_ml"],
-        "second_view": {
-            "image": second.image,
-            "frame": None if second.scan is None else second.scan.frame,
-            "mask": second.mask,
-            "area_mm2": area_b,
-            "long_axis_mm": b["long_axis_mm"],
-            "longest_diameter_mm": b["longest_diameter_mm"],
-            "perpendicular_diameter_mm": b["perpendicular_diameter_mm"],
-        },
-    }
+    view = SecondView(
+        image=second.image,
+        frame=None if second.scan is None else second.scan.frame,
+        mask=second.mask,
+        area_mm2=b.planar.area_mm2,
+        long_axis_mm=b.planar.long_axis_mm,
+        longest_diameter_mm=b.planar.longest_diameter_mm,
+        perpendicular_diameter_mm=b.planar.perpendicular_diameter_mm,
+    )
+    figures = a.with_second_view(b, view)
     return replace(first, measurement=figures, warnings=first.warnings + second.warnings)
 
 
@@ -309,17 +306,19 @@ def _export_dicom(
             continue  # a SEG needs a DICOM source with patient geometry: not NIfTI, not echo
         target = folder / safe_name(plan.patient_id) / f"{date.isoformat()}_{safe_name(image.name)}"
         try:
-            seg, sr, notes = write_visit_dicom(
-                plan.patient_id,
-                date,
-                scan,
-                image,
-                [(out[i], mask) for i, mask in items],
-                target,
-                software_versions()["tscimg"],
-            )
+            with captured_library_warnings() as library_notes:
+                seg, sr, notes = write_visit_dicom(
+                    plan.patient_id,
+                    date,
+                    scan,
+                    image,
+                    [(out[i], mask) for i, mask in items],
+                    target,
+                    software_versions()["tscimg"],
+                )
         except TscimgError as exc:
             raise VisitFailure(date.isoformat(), f"DICOM SEG/SR output: {exc}") from exc
+        notes = [*notes, *library_notes]
         for i, _ in items:
             out[i] = replace(
                 out[i],
@@ -329,19 +328,10 @@ def _export_dicom(
             )
 
 
-def _figures(
-    scan: Scan, mask: Mask, parameters: TrackParameters
-) -> tuple[dict[str, Any], list[str]]:
-    """The lesion's figures: 3D measurement, or the planar one for a single frame."""
-    if scan.is_planar:
-        planar = measure_planar(mask, parameters.measure.boundary_shift_fraction)
-        return planar.lesion_record(), []
-    measured = measure_mask(mask, parameters.measure)
-    figures = measured.total.to_dict()
-    for key in ("label", "component"):
-        figures.pop(key, None)
-    figures["volume_method"] = VolumeMethod.VOXELS_3D.value
-    return figures, list(measured.warnings)
+def _figures(mask: Mask, parameters: TrackParameters) -> tuple[LesionRecord, list[str]]:
+    """The lesion's record (3D, or planar for a single frame: :func:`measure_lesion`)."""
+    measured = measure_lesion(mask, parameters.measure)
+    return measured.record, list(measured.warnings)
 
 
 def _process_visit(
@@ -431,7 +421,7 @@ def _process_visit(
         )
         review += flags
         warnings += notes
-    figures, notes = _figures(scan, mask, parameters)
+    figures, notes = _figures(mask, parameters)
     warnings += notes
     mask_path = None
     if masks_dir is not None:
@@ -448,8 +438,14 @@ def _process_visit(
         mask_path = _relative(target, masks_dir.parent)
     fov = field_of_view_mm or max(
         parameters.view_min_mm,
-        parameters.view_per_diameter * float(figures["max_3d_diameter_mm"]),
+        parameters.view_per_diameter * figures.length_mm,
     )
+    carried_outline: Mask | None = None
+    if carry_from is not None and deformation is not None:
+        try:  # the reference outline the registration carries here, drawn beside this visit's
+            carried_outline = warped_mask(carry_from, scan, deformation)
+        except (TscimgError, RuntimeError) as exc:
+            warnings.append(f"the reference outline is not drawn in the views: {exc}")
     result = LesionVisitResult(
         lesion_id=lesion.lesion_id,
         lesion_type=lesion.lesion_type,
@@ -462,7 +458,14 @@ def _process_visit(
         registration=registration,
         scan=facts,
         warnings=tuple(dict.fromkeys(warnings)),
-        view=lesion_view(scan, mask, fov, centre_lps=tuple(figures["centroid_lps"])),
+        view=lesion_view(
+            scan,
+            mask,
+            fov,
+            centre_lps=figures.centroid_lps,
+            reference=carried_outline,
+            reference_date=None if carry_from is None else carry_from.date,
+        ),
         review=tuple(dict.fromkeys(review)),
         registration_volume_ml=registration_ml,
     )

@@ -1,30 +1,36 @@
 """``track``: the whole longitudinal pipeline for every patient of a manifest.
 
-Patients run in parallel (``jobs``); one failing patient is listed in the result's errors while
-every other completes. With an output folder each finished patient's measurements are saved
-(atomically) under ``.tscimg-state/``; a later run on the same folder skips a patient whose
-manifest rows, input files (by content hash), software version and parameters are unchanged,
-so an interrupted batch resumes where it stopped.
+The unit of work is a patient (its visits depend on each other): :func:`run_patient` reads its
+scans and writes its masks and DICOM outputs into the output folder, in this process or on a
+worker of a dask.distributed cluster (``jobs`` > 1 starts a local one, ``scheduler``/``client``
+use an existing one; the workers share the output folder's filesystem); this process assembles
+the result. One failing patient is listed in the result's errors while every other completes.
+With an output folder each finished patient's measurements are saved (atomically) under
+``.tscimg-state/``; a later run on the same folder skips a patient whose manifest rows, input
+files (by content hash), software version and parameters are unchanged, so an interrupted
+batch resumes where it stopped. One run at a time writes into an output folder
+(:mod:`tscimg.batch.run_lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import multiprocessing
 import os
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tscimg.batch.patient import TrackParameters, VisitFailure, process_patient, safe_name
-from tscimg.batch.provenance import software_versions
+from tscimg.batch.provenance import TRACKED_PACKAGES, software_versions
+from tscimg.batch.run_lock import output_folder_lock
 from tscimg.core.disclaimer import RESEARCH_USE_DISCLAIMER
 from tscimg.io.atomic import atomic_file
 from tscimg.io.hashing import content_sha256
 from tscimg.io.manifest import Manifest, PatientPlan, read_manifest
+from tscimg.io.treatment import TreatmentFile, read_treatment
 from tscimg.longitudinal.criteria import ResponseCriteria, criteria_named
 from tscimg.longitudinal.results import (
     CaseError,
@@ -36,21 +42,50 @@ from tscimg.longitudinal.results import (
 STATE_FOLDER = ".tscimg-state"
 MASKS_FOLDER = "masks"
 
+if TYPE_CHECKING:
+    from distributed import Client
+
 #: Called after each patient: (patient_id, failed, resumed).
 ProgressCallback = Callable[[str, bool, bool], None]
 
 
-def _patient_key(
-    plan: PatientPlan, manifest: Manifest, parameters: TrackParameters, hashes: dict[Path, str]
-) -> str:
-    """What a patient's results depend on: its rows, its files' contents, software, settings."""
-    lines = manifest.text.splitlines()
-    rows = [lines[r - 1] if 0 < r <= len(lines) else str(r) for r in plan.rows]
+@dataclass(frozen=True)
+class PatientJob:
+    """One patient's work, self-contained so that a worker on another machine can run it.
+
+    Paths are absolute (a worker's working folder is not the client's).
+    """
+
+    plan: PatientPlan
+    rows: tuple[str, ...]  # the patient's manifest lines, part of the resume key
+    manifest_folder: Path
+    output_dir: Path | None
+    parameters: TrackParameters
+    resume: bool
+
+
+@dataclass(frozen=True)
+class PatientOutcome:
+    """What a worker sends back: the lesion results or the error, and the worker's software."""
+
+    lesions: list[LesionVisitResult] | None
+    error: CaseError | None
+    resumed: bool
+    software: dict[str, str]
+
+
+def _patient_key(job: PatientJob, hashes: dict[Path, str]) -> str:
+    """What a patient's results depend on: its rows, its files' contents, software, settings.
+
+    Files are named relative to the manifest's folder, so the key does not depend on the
+    working folder of the process computing it.
+    """
+    files = {os.path.relpath(p, job.manifest_folder): hashes[p] for p in job.plan.images}
     record = {
-        "rows": rows,
-        "files": {str(p): hashes[p] for p in plan.images},
+        "rows": list(job.rows),
+        "files": files,
         "software": software_versions(),
-        "parameters": json.dumps(asdict(parameters), sort_keys=True, default=str),
+        "parameters": json.dumps(asdict(job.parameters), sort_keys=True, default=str),
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
@@ -66,40 +101,85 @@ def _load_state(path: Path, key: str, output_dir: Path) -> list[LesionVisitResul
         return None
     if state.get("key") != key:
         return None
-    lesions = [LesionVisitResult.from_dict(d) for d in state["lesions"]]
+    try:
+        lesions = [LesionVisitResult.from_dict(d) for d in state["lesions"]]
+    except (KeyError, TypeError, ValueError):
+        return None  # saved by a version that stored results differently: compute again
     outputs = [p for lv in lesions for p in (lv.mask, lv.dicom_seg, lv.dicom_sr) if p is not None]
     if not all((output_dir / p).exists() for p in outputs):
         return None  # an output was removed: compute the patient again
     return lesions
 
 
-def _run_patient(
-    plan: PatientPlan,
-    manifest: Manifest,
-    output_dir: Path | None,
-    parameters: TrackParameters,
-    resume: bool,
-) -> tuple[list[LesionVisitResult] | None, CaseError | None, bool]:
-    """One patient, in a worker: (lesion results, or the error; whether it was resumed)."""
+def run_patient(job: PatientJob) -> PatientOutcome:
+    """One patient, in this process or on a worker: its lesion results, or its error."""
+    plan, output_dir = job.plan, job.output_dir
+    software = software_versions()
     try:
         hashes = {p: content_sha256(p) for p in plan.images}
-        key = _patient_key(plan, manifest, parameters, hashes)
-        if output_dir is not None and resume:
+        key = _patient_key(job, hashes)
+        if output_dir is not None and job.resume:
             done = _load_state(_state_path(output_dir, plan.patient_id), key, output_dir)
             if done is not None:
-                return done, None, True
+                return PatientOutcome(done, None, True, software)
         masks = None if output_dir is None else output_dir / MASKS_FOLDER
-        lesions = process_patient(plan, manifest.path.parent, masks, parameters, hashes)
+        lesions = process_patient(plan, job.manifest_folder, masks, job.parameters, hashes)
         if output_dir is not None:
             state = {"key": key, "lesions": [lv.to_dict(include_view=True) for lv in lesions]}
             with atomic_file(_state_path(output_dir, plan.patient_id)) as tmp:
                 tmp.write_text(json.dumps(state, allow_nan=False))
-        return lesions, None, False
+        return PatientOutcome(lesions, None, False, software)
     except VisitFailure as exc:
-        return None, CaseError(plan.patient_id, exc.date, exc.message), False
+        return PatientOutcome(
+            None, CaseError(plan.patient_id, exc.date, exc.message), False, software
+        )
     except Exception as exc:  # a bug must not take the other patients down
         message = f"internal error: {type(exc).__name__}: {exc}"
-        return None, CaseError(plan.patient_id, None, message), False
+        return PatientOutcome(None, CaseError(plan.patient_id, None, message), False, software)
+
+
+def _absolute(manifest: str | os.PathLike[str] | Manifest) -> Manifest:
+    """The manifest read from its absolute path: every file path in it is then absolute."""
+    if isinstance(manifest, Manifest):
+        return manifest if manifest.path.is_absolute() else read_manifest(manifest.path.absolute())
+    return read_manifest(Path(manifest).absolute())
+
+
+def _jobs(
+    read: Manifest, out: Path | None, params: TrackParameters, resume: bool
+) -> list[PatientJob]:
+    lines = read.text.splitlines()
+    return [
+        PatientJob(
+            plan=plan,
+            rows=tuple(lines[r - 1] if 0 < r <= len(lines) else str(r) for r in plan.rows),
+            manifest_folder=read.path.parent,
+            output_dir=out,
+            parameters=params,
+            resume=resume,
+        )
+        for plan in read.patients
+    ]
+
+
+def _software_mismatch(outcome: PatientOutcome, patient_id: str) -> CaseError | None:
+    """A worker whose libraries differ from this process's would make the report's versions
+    (and possibly its numbers) wrong: that patient fails with what differs."""
+    ours = software_versions()
+    differ = [
+        f"{name} {outcome.software.get(name)} (here {ours.get(name)})"
+        for name in TRACKED_PACKAGES
+        if outcome.software.get(name) != ours.get(name)
+    ]
+    if not differ:
+        return None
+    return CaseError(
+        patient_id,
+        None,
+        "the worker that processed this patient runs other versions: "
+        + ", ".join(differ)
+        + "; install the same tscimg and libraries on every worker as on the client",
+    )
 
 
 def track(
@@ -110,6 +190,9 @@ def track(
     resume: bool = True,
     parameters: TrackParameters | None = None,
     progress: ProgressCallback | None = None,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    treatment: str | os.PathLike[str] | TreatmentFile | None = None,
 ) -> CohortResult:
     """Track every patient of a manifest and assess the response.
 
@@ -119,68 +202,94 @@ def track(
         Path of the manifest CSV (or one already read).
     output_dir
         Where masks (``masks/``) and resume state go; ``None`` keeps everything in memory.
-        Reports are written by :func:`tscimg.report.write_reports`.
+        Reports are written by :func:`tscimg.report.write_reports`. One run at a time may
+        write into a folder (:class:`~tscimg.batch.run_lock.OutputFolderLockedError`).
     criteria
         ``"tsc"`` (30% response), ``"exist"`` (50%), or a :class:`ResponseCriteria`.
     jobs
-        Patients processed in parallel (processes).
+        Patients processed in parallel on this machine (worker processes of a local
+        dask.distributed cluster); ignored with ``client`` or ``scheduler``.
     resume
         Skip patients finished by an earlier run into ``output_dir`` with unchanged inputs.
     parameters
         Carrying and measuring settings.
     progress
         Called as ``progress(patient_id, failed, resumed)`` after each patient.
+    client
+        A ``distributed.Client``: its cluster's workers process the patients. They must see
+        the manifest's files and ``output_dir`` at the same paths as this process.
+    scheduler
+        Address of a running dask scheduler (``tcp://host:8786``), used like ``client``.
+    treatment
+        The treatment file (``patient_id,date,event,value``: start, stop, pauses, drug, doses,
+        trough levels; docs/longitudinal.md), validated against the manifest before anything
+        runs; it only changes the assessment (months on treatment, trough findings).
 
     Returns
     -------
     CohortResult
-        Patients in manifest order, errors for the patients that failed, provenance.
+        Patients in manifest order, errors for the patients that failed, provenance. The same
+        whichever way the patients ran.
 
     Raises
     ------
     ManifestError
         When the manifest is invalid (nothing is processed then).
+    TreatmentFileError
+        When the treatment file is invalid or disagrees with the manifest (nothing is processed).
+    OutputFolderLockedError
+        When another run is writing into ``output_dir``.
+    ClusterError
+        When the scheduler cannot be reached, or the cluster is lost during the run.
     """
     rules = criteria if isinstance(criteria, ResponseCriteria) else criteria_named(criteria)
-    read = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
+    given = manifest.path if isinstance(manifest, Manifest) else Path(manifest)
+    read = _absolute(manifest)
+    courses = (
+        treatment
+        if isinstance(treatment, TreatmentFile) or treatment is None
+        else read_treatment(treatment, read)
+    )
     params = parameters or TrackParameters()
-    out = None if output_dir is None else Path(output_dir)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, tuple[list[LesionVisitResult] | None, CaseError | None, bool]] = {}
-    if jobs <= 1 or len(read.patients) <= 1:
-        for plan in read.patients:
-            results[plan.patient_id] = _run_patient(plan, read, out, params, resume)
-            _report_progress(progress, plan.patient_id, results[plan.patient_id])
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = {
-                pool.submit(_run_patient, plan, read, out, params, resume): plan.patient_id
-                for plan in read.patients
-            }
-            for future in as_completed(futures):
-                pid = futures[future]
-                results[pid] = future.result()
-                _report_progress(progress, pid, results[pid])
+    out = None if output_dir is None else Path(output_dir).absolute()
+    lock = contextlib.nullcontext() if out is None else output_folder_lock(out)
+    results: dict[str, PatientOutcome] = {}
+    with lock:
+        for job, outcome in _run_jobs(_jobs(read, out, params, resume), jobs, client, scheduler):
+            pid = job.plan.patient_id
+            mismatch = _software_mismatch(outcome, pid)
+            if mismatch is not None:
+                outcome = PatientOutcome(None, mismatch, False, outcome.software)
+            results[pid] = outcome
+            if progress is not None:
+                progress(pid, outcome.error is not None, outcome.resumed)
     patients = []
     errors = []
     for plan in read.patients:
-        lesions, error, _ = results[plan.patient_id]
-        if error is not None or lesions is None:
-            errors.append(error or CaseError(plan.patient_id, None, "no result"))
+        result = results[plan.patient_id]
+        if result.error is not None or result.lesions is None:
+            errors.append(result.error or CaseError(plan.patient_id, None, "no result"))
             continue
+        course = None if courses is None else courses.patients.get(plan.patient_id)
         patients.append(
             assess_patient(
-                plan.patient_id, lesions, rules, plan.treatment_start, plan.treatment_stop
+                plan.patient_id,
+                result.lesions,
+                rules,
+                plan.treatment_start,
+                plan.treatment_stop,
+                treatment=course,
             )
         )
     provenance: dict[str, Any] = {
-        "manifest": str(read.path),
+        "manifest": str(given),
         "manifest_sha256": hashlib.sha256(read.text.encode()).hexdigest(),
         "parameters": json.loads(json.dumps(asdict(params), default=str)),
-        "resumed_patients": sorted(pid for pid, r in results.items() if r[2]),
+        "resumed_patients": sorted(pid for pid, r in results.items() if r.resumed),
     }
+    if courses is not None:
+        provenance["treatment"] = str(courses.path)
+        provenance["treatment_sha256"] = courses.sha256
     return CohortResult(
         criteria=rules,
         patients=tuple(patients),
@@ -191,10 +300,35 @@ def track(
     )
 
 
-def _report_progress(
-    progress: ProgressCallback | None,
-    patient_id: str,
-    result: tuple[list[LesionVisitResult] | None, CaseError | None, bool],
-) -> None:
-    if progress is not None:
-        progress(patient_id, result[1] is not None, result[2])
+def _lesion_visits(plan: PatientPlan) -> int:
+    return sum(len(lesion.visits) for lesion in plan.lesions.values())
+
+
+def _run_jobs(
+    jobs: list[PatientJob], workers: int, client: Client | None, scheduler: str | None
+) -> Iterator[tuple[PatientJob, PatientOutcome]]:
+    """Each job with its outcome, in the order they finish: in this process, on ``client``'s
+    cluster, on ``scheduler``'s, or on a local cluster of ``workers`` processes."""
+    if client is None and scheduler is None and (workers <= 1 or len(jobs) <= 1):
+        for job in jobs:
+            yield job, run_patient(job)
+        return
+    from tscimg.batch import cluster  # imports distributed: only when a cluster is used
+
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(
+                cluster.scheduler_client(scheduler)
+                if scheduler is not None
+                else cluster.local_client(min(workers, len(jobs)))
+            )
+        # Longest first (dask runs tasks in the order they are given): the last patients to
+        # start decide when a parallel run ends, and a patient's time grows with its visits.
+        ordered = sorted(jobs, key=lambda job: -_lesion_visits(job.plan))
+        keys = [f"tscimg-patient-{safe_name(job.plan.patient_id)}" for job in ordered]
+        for job, outcome in cluster.run_on_cluster(client, run_patient, ordered, keys):
+            if isinstance(outcome, PatientOutcome):
+                yield job, outcome
+            else:
+                error = CaseError(job.plan.patient_id, None, outcome)
+                yield job, PatientOutcome(None, error, False, software_versions())
