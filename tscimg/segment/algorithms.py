@@ -7,6 +7,11 @@
   (outside the box or search region, negative points), on intensities normalized by the model.
 - active contour: a geodesic active contour (level set) started from the region growing, pulled
   to the strongest nearby edges.
+
+Every setting named here is a field of :class:`~tscimg.segment.parameters.RegionGrowingTuning`
+(``SegmentParameters.region_growing``), :class:`~tscimg.segment.parameters.RandomWalkerTuning`
+(``.random_walker``) or :class:`~tscimg.segment.parameters.LevelSetTuning` (``.level_set``),
+given with its default.
 """
 
 from __future__ import annotations
@@ -22,9 +27,15 @@ from tscimg.segment.appearance import (
     background_stats,
     noise_sd,
     prepared,
+    seed_radius,
     seed_stats,
 )
-from tscimg.segment.parameters import LevelSetTuning, Polarity, SegmentParameters
+from tscimg.segment.parameters import (
+    LevelSetTuning,
+    Polarity,
+    RegionGrowingTuning,
+    SegmentParameters,
+)
 from tscimg.segment.postprocess import ball_structure, fill_holes, finish, seeded_region
 from tscimg.segment.region import WorkRegion
 
@@ -39,7 +50,37 @@ def _finished(mask: np.ndarray, region: WorkRegion, params: SegmentParameters) -
         region.guard,
         params.closing_mm,
         params.opening_mm,
+        params.region_growing.seed_reach_mm,
     )
+
+
+def _prepared(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
+    """The crop as every family sees it (:func:`appearance.prepared`)."""
+    return prepared(region, params.smoothing_mm, params.despeckle, params.region_growing)
+
+
+def _noise(img: np.ndarray, region: WorkRegion, tuning: RegionGrowingTuning) -> float:
+    """The image noise SD inside the body (:func:`appearance.noise_sd`)."""
+    return noise_sd(img, region.body, tuning.noise_floor_fraction)
+
+
+def _seed(
+    img: np.ndarray,
+    region: WorkRegion,
+    point: tuple[int, int, int],
+    params: SegmentParameters,
+    floor: float,
+) -> RobustStats:
+    """The intensity model of a click's seed ball (:func:`appearance.seed_stats`)."""
+    min_pixels = params.region_growing.seed_radius_min_pixels
+    return seed_stats(img, region, point, params.seed_radius_mm, floor, min_pixels)
+
+
+def _seeded(
+    candidate: np.ndarray, point: tuple[int, int, int], region: WorkRegion, reach_mm: float
+) -> np.ndarray:
+    """The part of ``candidate`` that belongs to a click (:func:`postprocess.seeded_region`)."""
+    return seeded_region(candidate, point, region.spacing_kji, reach_mm)
 
 
 def _resolve(polarity: Polarity, fg: float, bg: RobustStats) -> Polarity:
@@ -48,13 +89,21 @@ def _resolve(polarity: Polarity, fg: float, bg: RobustStats) -> Polarity:
     return polarity
 
 
-def _threshold(fg: float, local_bg: float, bg: float, noise: float, polarity: Polarity) -> float:
+def _threshold(
+    fg: float,
+    local_bg: float,
+    bg: float,
+    noise: float,
+    polarity: Polarity,
+    tuning: RegionGrowingTuning,
+) -> float:
     """Midpoint between lesion tissue and the competing tissue around it (50% partial volume),
-    kept at least 3 noise SDs beyond the background level ``bg``."""
+    kept at least ``tuning.threshold_margin_sd`` (3) noise SDs beyond the background level
+    ``bg``."""
     mid = 0.5 * (fg + local_bg)
     if polarity is Polarity.BRIGHT:
-        return max(mid, bg + 3.0 * noise)
-    return min(mid, bg - 3.0 * noise)
+        return max(mid, bg + tuning.threshold_margin_sd * noise)
+    return min(mid, bg - tuning.threshold_margin_sd * noise)
 
 
 def _shell(grown: np.ndarray, region: WorkRegion, inner_mm: float, outer_mm: float) -> np.ndarray:
@@ -80,54 +129,61 @@ def _grow_from(
     far_bg: RobustStats | None,
 ) -> np.ndarray:
     """Grow the lesion from one click, refining the threshold against the local surroundings."""
+    tuning = params.region_growing
+    reach = tuning.seed_reach_mm
     raw = float(region.values[point])
-    seed = seed_stats(img, region, point, params.seed_radius_mm, floor)
+    seed = _seed(img, region, point, params, floor)
     if params.window is not None:
         lo, hi = params.window
         window = (img >= lo) & (img <= hi) & region.guard
         bg_level = (far_bg or RobustStats.of(img[region.guard], floor)).median
         if lo <= raw <= hi:
-            grown = seeded_region(window, point, region.spacing_kji)
+            grown = _seeded(window, point, region, reach)
             return _textured_border(region, grown, params, floor, bright=raw >= bg_level)
         if lo <= seed.median <= hi:
             grown = _window_near(window, region, point, params.seed_radius_mm)
             bright = seed.median >= bg_level
             return _textured_border(region, grown, params, floor, bright=bright)
     bg = far_bg or RobustStats.of(img[region.guard], floor)
-    if abs(seed.median - bg.median) < 3.0 * floor and seed.sd < 1.5 * bg.sd:
+    same_level = abs(seed.median - bg.median) < tuning.same_as_background_sd * floor
+    if same_level and seed.sd < tuning.same_texture_sd_ratio * bg.sd:
         return np.zeros(img.shape, dtype=bool)  # same level and texture as the background
     polarity = _resolve(params.polarity, seed.median, bg)
     if polarity is Polarity.ABNORMAL:
-        cand = (np.abs(img - bg.median) > 3.0 * bg.sd) & region.guard
-        return seeded_region(cand, point, region.spacing_kji)
+        cand = (np.abs(img - bg.median) > tuning.abnormal_background_sd * bg.sd) & region.guard
+        return _seeded(cand, point, region, reach)
     bright = polarity is Polarity.BRIGHT
-    if bright and seed.median < bg.median - 3.0 * floor:
-        return _necrotic_centre(img, region, point, seed, floor, bg, params.border_smoothing_mm)
-    threshold = _threshold(seed.median, bg.median, bg.median, floor, polarity)
-    threshold = _below_leak(img, region, point, threshold, seed.median, bright)
+    if bright and seed.median < bg.median - tuning.necrotic_click_sd * floor:
+        smoothing_mm = params.border_smoothing_mm
+        return _necrotic_centre(img, region, point, seed, floor, bg, smoothing_mm, tuning)
+    threshold = _threshold(seed.median, bg.median, bg.median, floor, polarity, tuning)
+    threshold = _below_leak(img, region, point, threshold, seed.median, bright, tuning)
     grown = np.zeros(img.shape, dtype=bool)
-    for _ in range(5):
+    inner_mm, outer_mm = tuning.surround_shell_mm
+    for _ in range(tuning.refinement_passes):
         cand = ((img >= threshold) if bright else (img <= threshold)) & region.guard
-        previous, grown = grown, seeded_region(cand, point, region.spacing_kji)
-        if previous.any() and grown.sum() < 0.5 * previous.sum():
+        previous, grown = grown, _seeded(cand, point, region, reach)
+        if previous.any() and grown.sum() < tuning.collapse_fraction * previous.sum():
             return previous  # collapsing into the lesion's own texture: keep the last region
-        if previous.any() and (grown.sum() > 3 * previous.sum() or _touches_guard(grown, region)):
+        exploded = grown.sum() > tuning.leak_growth_ratio * previous.sum()
+        if previous.any() and (exploded or _touches_guard(grown, region, tuning)):
             return previous  # exploding into neighbouring tissue: a leak, keep the last region
         tissue = grown & cand
-        if tissue.sum() < 5:
+        if tissue.sum() < tuning.min_tissue_voxels:
             break
-        shell = _shell(grown, region, 1.0, 3.0)
-        if (shell & region.body).sum() < 10:
+        shell = _shell(grown, region, inner_mm, outer_mm)
+        if (shell & region.body).sum() < tuning.min_surround_voxels:
             break
         # the competing tissue: the brighter part of the surroundings for a bright lesion
         q = params.surround_percentile
         local_bg = float(np.percentile(img[shell & region.body], q if bright else 100 - q))
-        updated = _threshold(float(np.median(img[tissue])), local_bg, bg.median, floor, polarity)
-        if abs(updated - threshold) <= 0.25 * floor:
+        lesion_level = float(np.median(img[tissue]))
+        updated = _threshold(lesion_level, local_bg, bg.median, floor, polarity, tuning)
+        if abs(updated - threshold) <= tuning.convergence_sd * floor:
             break
         threshold = updated
-    border = _border_image(region, grown, params.border_smoothing_mm)
-    return _local_midpoint(border, region, grown, bright, floor)
+    border = _border_image(region, grown, params.border_smoothing_mm, tuning)
+    return _local_midpoint(border, region, grown, bright, floor, tuning)
 
 
 def _window_near(
@@ -156,14 +212,17 @@ def _around(grown: np.ndarray, region: WorkRegion, margin_mm: float) -> tuple[sl
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
 
 
-def _border_image(region: WorkRegion, grown: np.ndarray, smoothing_mm: float) -> np.ndarray:
-    """The crop barely smoothed (no despeckling), computed only around the grown region (the
-    border decisions look 5 mm out at most); elsewhere the raw crop."""
+def _border_image(
+    region: WorkRegion, grown: np.ndarray, smoothing_mm: float, tuning: RegionGrowingTuning
+) -> np.ndarray:
+    """The crop barely smoothed (no despeckling), computed only within
+    ``tuning.border_image_margin_mm`` (12 mm) of the grown region (the border decisions look
+    ``border_window_mm``, 5 mm, out at most); elsewhere the raw crop."""
     out = np.asarray(region.values, dtype=np.float32).copy()
     if not grown.any() or smoothing_mm <= 0:
         return out
-    box = _around(grown, region, 12.0)
-    sigma = [min(1.5, smoothing_mm / s) for s in region.spacing_kji]
+    box = _around(grown, region, tuning.border_image_margin_mm)
+    sigma = [min(tuning.smoothing_max_voxels, smoothing_mm / s) for s in region.spacing_kji]
     out[box] = ndimage.gaussian_filter(out[box], sigma)
     return out
 
@@ -182,18 +241,21 @@ def _textured_border(
     """
     if not grown.any():
         return grown
-    border = _border_image(region, grown, params.border_smoothing_mm)
-    box = _around(grown, region, params.closing_mm + 1.0)  # the closing stays inside it
+    tuning = params.region_growing
+    border = _border_image(region, grown, params.border_smoothing_mm, tuning)
+    # the closing stays inside the box
+    box = _around(grown, region, params.closing_mm + tuning.window_closing_margin_mm)
     closed = grown[box]
     if params.closing_mm > 0:
         ball = ball_structure(params.closing_mm, region.spacing_kji, grown.shape)
         closed = ndimage.binary_closing(closed, ball)
     solid = fill_holes(closed)
-    core = ndimage.distance_transform_edt(solid, sampling=region.spacing_kji) > 1.5
-    if core.sum() < 10:
+    depth = ndimage.distance_transform_edt(solid, sampling=region.spacing_kji)
+    core = depth > tuning.level_depth_mm
+    if core.sum() < tuning.min_level_voxels:
         return grown
     level = float(np.mean(border[box][core]))
-    return _local_midpoint(border, region, grown, bright, floor, level)
+    return _local_midpoint(border, region, grown, bright, floor, tuning, level)
 
 
 def _local_midpoint(
@@ -202,9 +264,11 @@ def _local_midpoint(
     grown: np.ndarray,
     bright: bool,
     floor: float,
+    tuning: RegionGrowingTuning,
     lesion_level: float | None = None,
 ) -> np.ndarray:
-    """Re-decide the voxels within 1.5 mm of the border against the tissue *locally* outside.
+    """Re-decide the voxels within ``tuning.border_band_mm`` (1.5 mm) of the border against
+    the tissue *locally* outside.
 
     ``img`` is the crop barely smoothed (``border_smoothing_mm``): the growing's smoothing
     would move the 50% level inward wherever the border curves.
@@ -212,39 +276,42 @@ def _local_midpoint(
     One threshold for the whole border is the midpoint to the typical neighbour; where the
     lesion borders a darker (or brighter) tissue than that, the 50% partial-volume border lies
     elsewhere. Each border voxel is compared with the midpoint between the lesion's level and
-    the mean of the tissue 1.5-4 mm outside nearby (Gaussian-weighted, sigma 2 mm).
+    the mean of the tissue 1.5-4 mm outside nearby (``border_band_mm`` to
+    ``border_ring_outer_mm``; Gaussian-weighted, sigma ``border_ring_sigma_mm``, 2 mm).
     """
-    if grown.sum() < 20:
+    if grown.sum() < tuning.border_min_region_voxels:
         return grown
     spacing = np.asarray(region.spacing_kji)
     idx = np.argwhere(grown)
-    margin = np.ceil(5.0 / spacing).astype(int) + 1
+    margin = np.ceil(tuning.border_window_mm / spacing).astype(int) + 1
     lo = np.maximum(idx.min(axis=0) - margin, 0)
     hi = np.minimum(idx.max(axis=0) + margin + 1, grown.shape)
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     sub, values = grown[box], img[box]
     outside = ndimage.distance_transform_edt(~sub, sampling=spacing)
     inside = ndimage.distance_transform_edt(sub, sampling=spacing)
-    core = inside > 1.5
-    if core.sum() < 10:
+    core = inside > tuning.level_depth_mm
+    if core.sum() < tuning.min_level_voxels:
         return grown
     level = float(np.median(values[core])) if lesion_level is None else lesion_level
-    ring = (outside > 1.5) & (outside <= 4.0) & region.body[box]
-    if ring.sum() < 10:
+    band_mm = tuning.border_band_mm
+    ring = (outside > band_mm) & (outside <= tuning.border_ring_outer_mm) & region.body[box]
+    if ring.sum() < tuning.border_min_ring_voxels:
         return grown
-    sigma = 2.0 / spacing
+    sigma = tuning.border_ring_sigma_mm / spacing
     weight = ndimage.gaussian_filter(ring.astype(np.float32), sigma)
     local = ndimage.gaussian_filter(np.where(ring, values, 0.0).astype(np.float32), sigma)
-    have = weight > 1e-3
+    have = weight > tuning.border_ring_min_weight
+    # the floor only keeps the division finite where ``have`` is False
     local_bg = np.where(have, local / np.maximum(weight, 1e-6), np.nan)
-    band = ((inside > 0) & (inside <= 1.5)) | ((outside > 0) & (outside <= 1.5))
+    band = ((inside > 0) & (inside <= band_mm)) | ((outside > 0) & (outside <= band_mm))
     band &= have & region.guard[box]
     mid = 0.5 * (level + local_bg)
     if bright:
-        mid = np.maximum(mid, local_bg + 1.0 * floor)
+        mid = np.maximum(mid, local_bg + tuning.border_contrast_sd * floor)
         decided = values >= mid
     else:
-        mid = np.minimum(mid, local_bg - 1.0 * floor)
+        mid = np.minimum(mid, local_bg - tuning.border_contrast_sd * floor)
         decided = values <= mid
     refined = sub.copy()
     refined[band] = decided[band]
@@ -253,11 +320,13 @@ def _local_midpoint(
     return out
 
 
-def _touches_guard(grown: np.ndarray, region: WorkRegion) -> bool:
-    """Leak check: more than 10% of the region lies within 2 mm of the guard's edge."""
+def _touches_guard(grown: np.ndarray, region: WorkRegion, tuning: RegionGrowingTuning) -> bool:
+    """Leak check: more than ``tuning.leak_touch_fraction`` (10%) of the region lies within
+    ``leak_edge_mm`` (2 mm) of the guard's edge."""
     if region.has_box or not grown.any():
         return False
-    return bool((grown & region.guard_edge).sum() > 0.1 * grown.sum())
+    edge = region.guard_edge(tuning.leak_edge_mm)
+    return bool((grown & edge).sum() > tuning.leak_touch_fraction * grown.sum())
 
 
 def _below_leak(
@@ -267,14 +336,18 @@ def _below_leak(
     threshold: float,
     lesion_level: float,
     bright: bool,
+    tuning: RegionGrowingTuning,
 ) -> float:
-    """Raise (or lower) the threshold toward the lesion's own level while the grown region
-    presses on the search boundary (a leak into neighbouring tissue)."""
-    for _ in range(4):
+    """Move the threshold ``tuning.leak_step_fraction`` (half-way) toward the lesion's own level
+    while the grown region presses on the search boundary (a leak into neighbouring tissue),
+    at most ``leak_passes`` (4) times."""
+    for _ in range(tuning.leak_passes):
         cand = ((img >= threshold) if bright else (img <= threshold)) & region.guard
-        if not _touches_guard(seeded_region(cand, point, region.spacing_kji), region):
+        grown = _seeded(cand, point, region, tuning.seed_reach_mm)
+        if not _touches_guard(grown, region, tuning):
             break
-        threshold = 0.5 * (threshold + lesion_level)
+        step = tuning.leak_step_fraction
+        threshold = (1.0 - step) * threshold + step * lesion_level
     return threshold
 
 
@@ -286,38 +359,42 @@ def _necrotic_centre(
     floor: float,
     bg: RobustStats,
     smoothing_mm: float,
+    tuning: RegionGrowingTuning,
 ) -> np.ndarray:
     """A click in dark tissue of an enhancing lesion: the dark region holding the click plus
     the enhancing tissue it touches (necrosis and its rim are both tumour).
 
-    The enhancing rim is found as tissue 3 noise SDs above the background, but its outer
-    border is placed as every other border is: at the local midpoint between the rim's own
-    level and the tissue outside (:func:`_local_midpoint`, repeated until it stays put). The
-    3-SD level lies in the blurred fringe outside the rim: placed there, a 2.5 cm SEGA with a
-    cystic centre measures 65-76% too large.
+    The enhancing rim is found as tissue ``tuning.rim_level_sd`` (3) noise SDs above the
+    background, but its outer border is placed as every other border is: at the local midpoint
+    between the rim's own level and the tissue outside (:func:`_local_midpoint`, repeated
+    until it stays put). The 3-SD level lies in the blurred fringe outside the rim: placed
+    there, a 2.5 cm SEGA with a cystic centre measures 65-76% too large.
     """
-    dark_level = _threshold(seed.median, bg.median, bg.median, floor, Polarity.DARK)
-    dark = seeded_region((img <= dark_level) & region.guard, point, region.spacing_kji)
+    reach = tuning.seed_reach_mm
+    dark_level = _threshold(seed.median, bg.median, bg.median, floor, Polarity.DARK, tuning)
+    dark = _seeded((img <= dark_level) & region.guard, point, region, reach)
     if not dark.any():
         return dark
     structure = ndimage.generate_binary_structure(3, 3)
-    bright = (img >= bg.median + 3.0 * max(floor, 0.5 * bg.sd)) & region.guard
+    noise = max(floor, tuning.rim_noise_background_fraction * bg.sd)
+    bright = (img >= bg.median + tuning.rim_level_sd * noise) & region.guard
     labels, _ = ndimage.label(bright, structure)
-    touching = np.unique(labels[_shell(dark, region, 0.0, 2.0) & bright])
+    touching = np.unique(labels[_shell(dark, region, 0.0, tuning.rim_reach_mm) & bright])
     rim = np.isin(labels, touching[touching > 0])
     if not rim.any():
         return fill_holes(dark)
     # the rim's own level, away from both of its blurred edges
-    deep = ndimage.distance_transform_edt(rim, sampling=region.spacing_kji) > 1.5
-    rim_level = float(np.median(img[deep] if deep.sum() >= 10 else img[rim]))
+    depth = ndimage.distance_transform_edt(rim, sampling=region.spacing_kji)
+    deep = depth > tuning.level_depth_mm
+    rim_level = float(np.median(img[deep] if deep.sum() >= tuning.min_level_voxels else img[rim]))
     lesion = fill_holes(dark | rim)
-    border = _border_image(region, lesion, smoothing_mm)
-    # each pass re-decides 1.5 mm on either side of the border and the fringe is deeper (3-4 mm
-    # on a 2.5 cm SEGA): repeat until the border stays put. The necrosis stays tumour wherever
-    # it reaches the border: only the rim is re-decided.
-    for _ in range(6):
+    border = _border_image(region, lesion, smoothing_mm, tuning)
+    # each pass re-decides ``border_band_mm`` on either side of the border and the fringe is
+    # deeper (3-4 mm on a 2.5 cm SEGA): repeat until the border stays put. The necrosis stays
+    # tumour wherever it reaches the border: only the rim is re-decided.
+    for _ in range(tuning.rim_passes):
         previous = lesion
-        lesion = _local_midpoint(border, region, lesion, True, floor, rim_level) | dark
+        lesion = _local_midpoint(border, region, lesion, True, floor, tuning, rim_level) | dark
         if np.array_equal(lesion, previous):
             break
     return lesion
@@ -332,8 +409,11 @@ def _grow_locally(
     grown: np.ndarray,
 ) -> np.ndarray:
     """A correction click: tissue like the clicked one, connected to it, within reach of the
-    gap it fills (1.5 x its distance to the region grown so far, from 3 to 8 mm): a
-    correction mends a local error, it does not re-segment the lesion."""
+    gap it fills (1.5 x its distance to the region grown so far, from 3 to 8 mm:
+    ``tuning.correction_reach_gap_ratio``, ``correction_reach_min_mm`` and
+    ``correction_reach_max_mm``): a correction mends a local error, it does not re-segment
+    the lesion."""
+    tuning = params.region_growing
     if grown.any():
         idx = np.argwhere(grown).astype(np.float32)
         gap = float(
@@ -344,18 +424,21 @@ def _grow_locally(
             )
         )
     else:
-        gap = params.search_radius_mm / 4.0
-    reach = min(max(3.0, 1.5 * gap), 8.0)
-    seed = seed_stats(img, region, point, params.seed_radius_mm, floor)
-    width = max(params.k_sigma * seed.sd, 3.0 * floor)
+        gap = tuning.correction_gap_search_fraction * params.search_radius_mm
+    reach = min(
+        max(tuning.correction_reach_min_mm, tuning.correction_reach_gap_ratio * gap),
+        tuning.correction_reach_max_mm,
+    )
+    seed = _seed(img, region, point, params, floor)
+    width = max(params.k_sigma * seed.sd, tuning.correction_width_sd * floor)
     similar = (np.abs(img - seed.median) <= width) & region.guard & region.ball(point, reach)
-    local = seeded_region(similar, point, region.spacing_kji)
+    local = _seeded(similar, point, region, tuning.seed_reach_mm)
     return local | (region.ball(point, params.seed_radius_mm) & region.guard)
 
 
 def region_growing(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     """Intensity-model region growing from every positive point; see the module docstring."""
-    img = prepared(region, params.smoothing_mm, params.despeckle)
+    img = _prepared(region, params)
     return grown_on_prepared(img, region, params)
 
 
@@ -365,10 +448,10 @@ def relaxed_growing(region: WorkRegion, params: SegmentParameters) -> np.ndarray
     its border at the local midpoint, then the common clean-up. Empty when no such region
     stays inside the search limit and stands out from the tissue around it: tissue like the
     clicked one then extends past any lesion the reader can mean."""
-    img = prepared(region, params.smoothing_mm, params.despeckle)
-    floor = noise_sd(img, region.body)
+    img = _prepared(region, params)
+    floor = _noise(img, region, params.region_growing)
     far_bg = background_stats(img, region, floor)
-    limit = _limit(region)
+    limit = _limit(region, params.region_growing)
     grown = _stable_region(img, region, region.positive[0], params, floor, far_bg, limit)
     if not grown.any():
         return grown
@@ -389,7 +472,8 @@ def _stable_region(
     stable region), and that stands out (:func:`_stands_out`); empty if none does.
 
     Thresholds run from the level of the background or of the tissue 2-4 seed radii from the
-    click, whichever is further from the lesion's, to the clicked voxel's own: where a
+    click (``tuning.stable_ring_seed_radii``), whichever is further from the lesion's, to the
+    clicked voxel's own (at least ``stable_min_span_sd`` noise SDs below it): where a
     low-contrast lesion meets its surroundings the region grows slowest as the threshold
     moves, whatever the two levels are. A region smaller than the seed ball is a fluctuation
     below the scale the click is read at; in uniform tissue every region is either that or
@@ -398,11 +482,13 @@ def _stable_region(
     decided the preset's polarity did not tell the click's tissue from its own, then the
     other way.
     """
-    seed = seed_stats(img, region, point, params.seed_radius_mm, floor)
+    tuning = params.region_growing
+    seed = _seed(img, region, point, params, floor)
     bg = far_bg or RobustStats.of(img[region.guard], floor)
-    radius = max(params.seed_radius_mm, max(region.spacing_kji[1:]) * 0.6)
+    radius = seed_radius(region, params.seed_radius_mm, tuning.seed_radius_min_pixels)
     ball = region.ball(point, radius) & region.guard
-    near = region.ball(point, 4 * radius) & ~region.ball(point, 2 * radius) & region.body
+    inner, outer = tuning.stable_ring_seed_radii
+    near = region.ball(point, outer * radius) & ~region.ball(point, inner * radius) & region.body
     local = float(np.median(img[near])) if near.any() else bg.median
     if params.polarity in (Polarity.BRIGHT, Polarity.DARK):
         orders = [params.polarity is Polarity.BRIGHT]
@@ -411,11 +497,12 @@ def _stable_region(
     for bright in orders:
         sign = 1.0 if bright else -1.0
         top = sign * float(img[point])
-        bottom = min(sign * bg.median, sign * local, sign * seed.median, top - floor)
-        chosen = _most_stable(sign * img, region, point, ball, limit, bottom, top)
-        if chosen.any() and _stands_out(chosen, region, bright):
-            border = _border_image(region, chosen, params.border_smoothing_mm)
-            return _local_midpoint(border, region, chosen, bright, floor)
+        span = tuning.stable_min_span_sd * floor
+        bottom = min(sign * bg.median, sign * local, sign * seed.median, top - span)
+        chosen = _most_stable(sign * img, region, point, ball, limit, bottom, top, tuning)
+        if chosen.any() and _stands_out(chosen, region, bright, tuning):
+            border = _border_image(region, chosen, params.border_smoothing_mm, tuning)
+            return _local_midpoint(border, region, chosen, bright, floor, tuning)
     return np.zeros(img.shape, dtype=bool)
 
 
@@ -427,11 +514,13 @@ def _most_stable(
     limit: np.ndarray,
     bottom: float,
     top: float,
-    steps: int = 16,
+    tuning: RegionGrowingTuning,
 ) -> np.ndarray:
-    """Of the regions ``signed >= t`` holding the click, for ``steps`` thresholds from
-    ``bottom`` to ``top``, the bounded one at least as large as ``ball`` whose size changes
-    least between its neighbouring thresholds (holes filled); empty if there is none."""
+    """Of the regions ``signed >= t`` holding the click, for ``tuning.stable_steps`` (16)
+    thresholds from ``bottom`` to ``top``, the bounded one at least as large as ``ball`` whose
+    size changes least between its neighbouring thresholds (holes filled); empty if there is
+    none."""
+    steps = tuning.stable_steps
     structure = ndimage.generate_binary_structure(3, 3)
     sizes: list[int] = []
     regions: list[np.ndarray | None] = []
@@ -441,7 +530,7 @@ def _most_stable(
         bounded = (
             part is not None
             and int(part.sum()) >= int(ball.sum())
-            and not _unbounded(part, region, limit)
+            and not _unbounded(part, region, limit, tuning)
         )
         regions.append(part if bounded else None)
         sizes.append(int(part.sum()) if part is not None else 0)
@@ -457,32 +546,39 @@ def _most_stable(
     return fill_holes(np.asarray(regions[best]))
 
 
-def _stands_out(grown: np.ndarray, region: WorkRegion, bright: bool) -> bool:
-    """Whether a region differs from the tissue 1-3 mm around it by at least 3 noise SDs (on
-    the unsmoothed crop, in the lesion's direction). A fluctuation of smoothed noise that a
-    threshold selects differs by about 1.5 (flat phantoms); ReMIND-022's low-contrast glioma by
-    4.3-5.1."""
-    shell = _shell(grown, region, 1.0, 3.0) & region.body
+def _stands_out(
+    grown: np.ndarray, region: WorkRegion, bright: bool, tuning: RegionGrowingTuning
+) -> bool:
+    """Whether a region differs from the tissue 1-3 mm around it
+    (``tuning.stands_out_shell_mm``) by at least ``stands_out_sd`` (3) noise SDs (on the
+    unsmoothed crop, in the lesion's direction). A fluctuation of smoothed noise that a
+    threshold selects differs by about 1.5 (flat phantoms); ReMIND-022's low-contrast glioma
+    by 4.3-5.1."""
+    inner_mm, outer_mm = tuning.stands_out_shell_mm
+    shell = _shell(grown, region, inner_mm, outer_mm) & region.body
     if not shell.any() or not grown.any():
         return False
     contrast = float(region.values[grown].mean() - region.values[shell].mean())
-    return (contrast if bright else -contrast) >= 3.0 * noise_sd(region.values, region.body)
+    noise = _noise(region.values, region, tuning)
+    return (contrast if bright else -contrast) >= tuning.stands_out_sd * noise
 
 
-def _limit(region: WorkRegion) -> np.ndarray:
-    """Guard voxels within 2 mm of where a region must stop: the guard's edge or the edge of
-    the image (a crop that reaches it has no guard edge there)."""
+def _limit(region: WorkRegion, tuning: RegionGrowingTuning) -> np.ndarray:
+    """Guard voxels within ``tuning.limit_edge_mm`` (2 mm) of where a region must stop: the
+    guard's edge or the edge of the image (a crop that reaches it has no guard edge there)."""
     padded = np.pad(region.guard, 1)
     depth = ndimage.distance_transform_edt(padded, sampling=region.spacing_kji)[1:-1, 1:-1, 1:-1]
-    return np.asarray(region.guard & (depth <= 2.0))
+    return np.asarray(region.guard & (depth <= tuning.limit_edge_mm))
 
 
-def _unbounded(grown: np.ndarray, region: WorkRegion, limit: np.ndarray) -> bool:
-    """Whether a region presses on its limit: more than 10% of it within 2 mm of the search
-    boundary or the image's edge (``limit``, :func:`_limit`) or, with a box, every face of the
-    box."""
+def _unbounded(
+    grown: np.ndarray, region: WorkRegion, limit: np.ndarray, tuning: RegionGrowingTuning
+) -> bool:
+    """Whether a region presses on its limit: more than ``tuning.unbounded_fraction`` (10%) of
+    it within ``limit_edge_mm`` (2 mm) of the search boundary or the image's edge (``limit``,
+    :func:`_limit`) or, with a box, every face of the box."""
     if not region.has_box:
-        return bool((grown & limit).sum() > 0.1 * grown.sum())
+        return bool((grown & limit).sum() > tuning.unbounded_fraction * grown.sum())
     idx = np.argwhere(grown)
     box = np.argwhere(region.guard)
     lo_reached = (idx.min(axis=0) <= box.min(axis=0)).all()
@@ -492,7 +588,7 @@ def _unbounded(grown: np.ndarray, region: WorkRegion, limit: np.ndarray) -> bool
 def grown_on_prepared(img: np.ndarray, region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     """Region growing on a crop already prepared by :func:`appearance.prepared` (despeckled,
     smoothed): the methods that start from the growing prepare the crop once."""
-    floor = noise_sd(img, region.body)
+    floor = _noise(img, region, params.region_growing)
     far_bg = background_stats(img, region, floor)
     first, *corrections = region.positive
     grown = _grow_from(img, region, first, params, floor, far_bg)
@@ -502,15 +598,20 @@ def grown_on_prepared(img: np.ndarray, region: WorkRegion, params: SegmentParame
 
 
 def _normalized(img: np.ndarray, region: WorkRegion, params: SegmentParameters) -> np.ndarray:
-    """Intensities scaled so lesion-background contrast is about 1 (random-walker input)."""
-    floor = noise_sd(img, region.body)
+    """Intensities scaled so lesion-background contrast is about 1 (random walker and active
+    contour input): by the contrast between the clicks' and the background's medians, at least
+    ``tuning.normalize_min_contrast_sd`` (3) robust background SDs; for polarity ``abnormal``
+    the distance from the background's median in ``normalize_abnormal_sd`` (4) of them."""
+    tuning = params.region_growing
+    floor = _noise(img, region, tuning)
     bg = background_stats(img, region, floor)
-    seeds = [seed_stats(img, region, p, params.seed_radius_mm, floor) for p in region.positive]
+    seeds = [_seed(img, region, p, params, floor) for p in region.positive]
     if bg is not None and params.polarity is Polarity.ABNORMAL:
-        return np.asarray(np.abs(img - bg.median) / (4.0 * bg.sd), dtype=np.float32)
+        scaled = np.abs(img - bg.median) / (tuning.normalize_abnormal_sd * bg.sd)
+        return np.asarray(scaled, dtype=np.float32)
     ref = float(np.median([s.median for s in seeds])) if seeds else float(np.median(img))
     if bg is not None:
-        scale = max(abs(ref - bg.median), 3.0 * bg.sd)
+        scale = max(abs(ref - bg.median), tuning.normalize_min_contrast_sd * bg.sd)
     else:
         scale = max(params.k_sigma * max(s.sd for s in seeds) if seeds else floor, floor)
     return np.asarray((img - ref) / scale, dtype=np.float32)
@@ -519,21 +620,24 @@ def _normalized(img: np.ndarray, region: WorkRegion, params: SegmentParameters) 
 def random_walker_region(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     """Random walker deciding the uncertain band around the region growing.
 
-    Positive seeds: the clicks and the region-growing result eroded by 2 mm; negative seeds:
-    everything beyond that result dilated by 4 mm (and outside the box or search region) and
-    the negative clicks. The walker places the boundary in the band from intensity edges.
+    Positive seeds: the clicks and the region-growing result eroded by 2 mm
+    (``params.random_walker.interior_erosion_mm``); negative seeds: everything beyond that
+    result dilated by 4 mm (``background_margin_mm``; and outside the box or search region)
+    and the negative clicks. The walker places the boundary in the band from intensity edges.
     """
     from skimage.segmentation import random_walker  # its sparse solvers slow CLI start-up
 
-    img = prepared(region, params.smoothing_mm, params.despeckle)
+    tuning = params.random_walker
+    img = _prepared(region, params)
     grown = grown_on_prepared(img, region, params)
-    allowed = region.guard & _dilate(grown, 4.0, region)
+    allowed = region.guard & _dilate(grown, tuning.background_margin_mm, region)
     labels = np.zeros(img.shape, dtype=np.int32)
     labels[~allowed] = 2
-    radius = min(params.seed_radius_mm, 2.0)
+    radius = min(params.seed_radius_mm, tuning.click_radius_max_mm)
     for p in region.negative:
         labels[region.ball(p, radius)] = 2
-    interior = ndimage.binary_erosion(grown, ball_structure(2.0, region.spacing_kji, grown.shape))
+    erosion = ball_structure(tuning.interior_erosion_mm, region.spacing_kji, grown.shape)
+    interior = ndimage.binary_erosion(grown, erosion)
     labels[interior & allowed] = 1
     for p in region.positive:
         labels[region.ball(p, radius) & allowed] = 1
@@ -544,7 +648,12 @@ def random_walker_region(region: WorkRegion, params: SegmentParameters) -> np.nd
     with warnings.catch_warnings():  # probabilities slightly outside [0, 1] are harmless here
         warnings.simplefilter("ignore", UserWarning)
         result = random_walker(
-            data, labels, beta=params.beta, mode="cg_j", tol=1e-3, spacing=spacing
+            data,
+            labels,
+            beta=params.beta,
+            mode=tuning.solver,
+            tol=tuning.tolerance,
+            spacing=spacing,
         )
     return _finished(result == 1, region, params)
 
@@ -561,7 +670,7 @@ def active_contour(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     Only the band within ``params.level_set.band_mm`` of the region growing may change: the
     contour refines the boundary, it does not search for the lesion.
     """
-    img = prepared(region, params.smoothing_mm, params.despeckle)
+    img = _prepared(region, params)
     start = grown_on_prepared(img, region, params)
     if not start.any():
         return start

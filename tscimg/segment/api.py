@@ -123,7 +123,7 @@ def segment(
         centre = tuple((b[n] + b[n + 3]) // 2 for n in range(3))
         working = checked.with_clicks(positive=[centre])  # type: ignore[list-item]
         warnings.append(f"no positive point: the box centre {centre} was used as the click")
-    region = work_region(scan, working, params.search_radius_mm)
+    region = work_region(scan, working, params.search_radius_mm, params.region_growing)
     crop_mask = _ALGORITHMS[params.method](region, params)
     review: list[str] = []
     if not crop_mask.any():
@@ -133,7 +133,7 @@ def segment(
                 "the segmentation is empty: the tissue at the click does not stand out from "
                 "its surroundings (no region around it stays inside the search limit, is "
                 "larger than the click's neighbourhood and differs from the tissue around it "
-                "by 3 noise SDs)",
+                f"by {params.region_growing.stands_out_sd:g} noise SDs)",
                 path=scan.source,
                 hint="Click nearer the lesion's centre, add a box, or choose another --lesion-type",
             )
@@ -174,14 +174,18 @@ def _best_estimate(
     scan: Scan, prompts: Prompts, params: SegmentParameters, region: WorkRegion
 ) -> tuple[WorkRegion, np.ndarray]:
     """Relaxed region growing from the first click (:func:`algorithms.relaxed_growing`);
-    without a box, again within twice the search radius, for a lesion wider than that radius
-    (BRATS pat0006's core is 6 cm across; the SEGA preset searches 3 cm around the click),
-    keeping the result only if it is no larger than the preset's search ball: the largest
-    lesion the preset looks for. An empty mask means the clicked tissue does not stand out."""
+    without a box, again within ``params.region_growing.relaxed_search_factor`` (twice) the
+    search radius, for a lesion wider than that radius (BRATS pat0006's core is 6 cm across;
+    the SEGA preset searches 3 cm around the click), keeping the result only if it is no
+    larger than the preset's search ball: the largest lesion the preset looks for. An empty
+    mask means the clicked tissue does not stand out."""
     mask = relaxed_growing(region, params)
     if mask.any() or prompts.box is not None:
         return region, mask
-    wider = work_region(scan, prompts, 2.0 * params.search_radius_mm)
+    tuning = params.region_growing
+    wider = work_region(
+        scan, prompts, tuning.relaxed_search_factor * params.search_radius_mm, tuning
+    )
     mask = relaxed_growing(wider, params)
     ball_mm3 = 4.0 / 3.0 * np.pi * params.search_radius_mm**3
     if mask.sum() * scan.geometry.voxel_volume_mm3 > ball_mm3:

@@ -65,7 +65,7 @@ def _mixture(values: np.ndarray, tuning: GraphCutTuning) -> GaussianMixture:
 
 def _log_density(model: GaussianMixture, values: np.ndarray) -> np.ndarray:
     """The mixture's log density at ``values``, interpolated from 2048 points over their
-    range (a 1D density is smooth; scoring every voxel of a large crop took most of a second)."""
+    range (a 1D density is smooth; scoring every voxel of a large crop takes most of a second)."""
     lo, hi = float(values.min()), float(values.max())
     if hi <= lo:
         return np.asarray(model.score_samples(values.reshape(-1, 1)))
@@ -316,7 +316,7 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     if not region.has_box or min(region.values.shape) < 3:
         return region_growing(region, params)
     tuning = params.graph_cut
-    img = prepared(region, params.smoothing_mm, params.despeckle)
+    img = prepared(region, params.smoothing_mm, params.despeckle, params.region_growing)
     inside = region.guard
     box_lo, box_hi = _extent(inside)
     # the lesion model starts from the region growing of the first click alone, so corrections

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 
 class Method(StrEnum):
@@ -146,6 +147,263 @@ class LevelSetTuning:
 
 
 @dataclass(frozen=True)
+class RegionGrowingTuning:
+    """The region growing's inner settings (:mod:`tscimg.segment.algorithms`), and those of the
+    crop, the image preparation and the intensity model that every family starts from; every
+    one changes masks.
+
+    The defaults are the ones behind the figures in docs/accuracy.md. They are in the
+    parameters (and so in every report's provenance) rather than in the code so that a preset
+    or a study can set them and a reader can see what was used. A noise SD (``_sd``) is the
+    image noise estimated from neighbour differences (:func:`appearance.noise_sd`); a robust
+    SD (1.4826 x MAD) of a sample where said so.
+
+    Parameters
+    ----------
+    crop_margin_fraction
+        With a box, the crop is the box grown per side by this fraction of its size; the crop
+        outside the box is the background sample.
+    crop_margin_min_mm
+        With a box, the crop's margin is at least this wide, mm.
+    crop_margin_min_voxels
+        With a box, the crop's margin is at least this many voxels wide.
+    background_shell_fraction
+        Without a box, the background sample is the shell from this fraction of the search
+        radius to the search radius around the positive points.
+    padding_min_fraction
+        Voxels at the crop's minimum are constant padding outside the body (skull-stripped
+        images), excluded from every sample, when they are at least this fraction of the crop.
+    smoothing_max_voxels
+        A Gaussian smoothing's sigma is at most this many voxels along any axis.
+    despeckle_width_voxels
+        The despeckling median's width along axes of at most ``despeckle_max_spacing_mm``
+        (ultrasound speckle grains are about a millimetre); 1 along coarser ones.
+    despeckle_max_spacing_mm
+        The coarsest voxel spacing the despeckling median spans, mm: a median across 5 mm
+        slices would reach a slice beyond the lesion's first or last and shave it.
+    noise_floor_fraction
+        The noise estimate is at least this fraction of the crop's 1-99 percentile range.
+    seed_radius_min_pixels
+        A click's seed ball (``seed_radius_mm``) has a radius of at least this many of the
+        coarser in-plane voxel spacing.
+    seed_reach_mm
+        A click outside every component of a region keeps the nearest one within this
+        distance, mm (growing and the final clean-up).
+    same_as_background_sd
+        A click whose seed ball's median lies within this many noise SDs of the background's
+        median, and whose robust SD is below ``same_texture_sd_ratio`` times the background's,
+        is background tissue: nothing is grown from it.
+    same_texture_sd_ratio
+        See ``same_as_background_sd``.
+    abnormal_background_sd
+        Polarity ``abnormal``: lesion tissue differs from the background's median by more than
+        this many robust background SDs.
+    necrotic_click_sd
+        A click this many noise SDs darker than the background in a bright lesion is in its
+        necrotic centre.
+    threshold_margin_sd
+        The growing threshold (the midpoint between the lesion and the tissue around it) stays
+        at least this many noise SDs beyond the background's level.
+    refinement_passes
+        At most this many growing passes, each re-deciding the threshold against the tissue
+        around the last region.
+    collapse_fraction
+        A pass whose region shrinks below this fraction of the last one collapsed into the
+        lesion's own texture: the last region stands.
+    leak_growth_ratio
+        A pass whose region grows beyond this many times the last one leaked into neighbouring
+        tissue: the last region stands.
+    min_tissue_voxels
+        Refinement stops when fewer lesion voxels than this pass the threshold.
+    surround_shell_mm
+        The competing tissue around a grown region: the shell from the first to the second
+        distance outside it, mm.
+    min_surround_voxels
+        Refinement stops when that shell holds fewer body voxels than this.
+    convergence_sd
+        Refinement stops when the threshold moves by at most this many noise SDs.
+    leak_passes
+        While the region presses on the search boundary, the threshold is moved toward the
+        lesion's level, at most this many times.
+    leak_step_fraction
+        Each such move covers this fraction of the distance to the lesion's level.
+    leak_edge_mm
+        Guard voxels within this distance of the guard's edge are where a leak presses, mm.
+    leak_touch_fraction
+        Without a box, a region with more than this fraction of its voxels there has leaked.
+    border_image_margin_mm
+        The barely smoothed image the border is decided on is computed within this distance of
+        the region only, mm (the border decisions look ``border_window_mm`` out at most).
+    border_window_mm
+        The border decisions use the region's bounding box grown by this much, mm.
+    border_min_region_voxels
+        A region smaller than this keeps its border as grown.
+    border_band_mm
+        The voxels within this distance of the border, on either side, are re-decided against
+        the tissue locally outside: from this distance to ``border_ring_outer_mm`` outside the
+        region, mm.
+    border_ring_outer_mm
+        See ``border_band_mm``, mm.
+    border_ring_sigma_mm
+        Gaussian sigma of the local mean of that tissue, mm.
+    border_ring_min_weight
+        Where the Gaussian weight of that tissue is below this, a border voxel is not
+        re-decided (nothing outside nearby to compare with).
+    border_min_ring_voxels
+        With fewer voxels than this in that tissue, the border stays as grown.
+    border_contrast_sd
+        A re-decided border lies at least this many noise SDs beyond the local tissue outside.
+    level_depth_mm
+        A lesion's own level is the intensity of its voxels deeper than this inside it, mm,
+        away from its blurred border.
+    min_level_voxels
+        With fewer voxels than this that deep, the border stays as grown (a necrotic centre's
+        rim then takes its level from the whole rim).
+    window_closing_margin_mm
+        A fixed window's region is closed within its bounding box grown by the closing radius
+        plus this much, mm.
+    rim_level_sd
+        The enhancing rim around a necrotic centre is tissue this many noise SDs above the
+        background's median (the noise taken as at least ``rim_noise_background_fraction`` of
+        the background's robust SD), in components reaching within ``rim_reach_mm`` of the
+        dark centre.
+    rim_noise_background_fraction
+        See ``rim_level_sd``.
+    rim_reach_mm
+        See ``rim_level_sd``, mm.
+    rim_passes
+        The rim's outer border is re-decided until it stays put, at most this many times.
+    correction_reach_gap_ratio
+        A correction click's tissue is grown within this many times the click's distance to
+        the region grown so far, from ``correction_reach_min_mm`` to
+        ``correction_reach_max_mm``: a correction mends a local error, it does not re-segment
+        the lesion.
+    correction_reach_min_mm
+        See ``correction_reach_gap_ratio``, mm.
+    correction_reach_max_mm
+        See ``correction_reach_gap_ratio``, mm.
+    correction_gap_search_fraction
+        With nothing grown yet, that distance is this fraction of the search radius.
+    correction_width_sd
+        Tissue like the clicked one: within ``k_sigma`` robust SDs of its seed ball's median,
+        and at least this many noise SDs.
+    stable_ring_seed_radii
+        The best estimate for a click that hardly stands out compares it with the tissue from
+        the first to the second of these multiples of the seed radius around it.
+    stable_steps
+        Thresholds tried between the surroundings' level and the clicked voxel's own.
+    stable_min_span_sd
+        Those thresholds span at least this many noise SDs.
+    stands_out_shell_mm
+        A best estimate must stand out from the tissue in the shell from the first to the
+        second distance around it, mm, by at least ``stands_out_sd``.
+    stands_out_sd
+        Noise SDs (of the unsmoothed crop) by which a best estimate must stand out.
+    limit_edge_mm
+        A best estimate must not press on its limit: guard voxels within this distance of the
+        guard's edge or of the image's edge, mm, holding more than ``unbounded_fraction`` of
+        it.
+    unbounded_fraction
+        See ``limit_edge_mm``.
+    relaxed_search_factor
+        Without a box, a best estimate is looked for again within this many search radii (a
+        lesion wider than the search radius), and kept if no larger than the search ball.
+    normalize_abnormal_sd
+        Random walker and active contour input, polarity ``abnormal``: the distance from the
+        background's median in this many robust background SDs.
+    normalize_min_contrast_sd
+        Random walker and active contour input, other polarities: the intensities are scaled
+        by the lesion-background contrast, at least this many robust background SDs.
+    """
+
+    crop_margin_fraction: float = 0.25
+    crop_margin_min_mm: float = 4.0
+    crop_margin_min_voxels: int = 2
+    background_shell_fraction: float = 0.75
+    padding_min_fraction: float = 0.02
+    smoothing_max_voxels: float = 1.5
+    despeckle_width_voxels: int = 3
+    despeckle_max_spacing_mm: float = 1.0
+    noise_floor_fraction: float = 1e-3
+    seed_radius_min_pixels: float = 0.6
+    seed_reach_mm: float = 3.0
+    same_as_background_sd: float = 3.0
+    same_texture_sd_ratio: float = 1.5
+    abnormal_background_sd: float = 3.0
+    necrotic_click_sd: float = 3.0
+    threshold_margin_sd: float = 3.0
+    refinement_passes: int = 5
+    collapse_fraction: float = 0.5
+    leak_growth_ratio: float = 3.0
+    min_tissue_voxels: int = 5
+    surround_shell_mm: tuple[float, float] = (1.0, 3.0)
+    min_surround_voxels: int = 10
+    convergence_sd: float = 0.25
+    leak_passes: int = 4
+    leak_step_fraction: float = 0.5
+    leak_edge_mm: float = 2.0
+    leak_touch_fraction: float = 0.1
+    border_image_margin_mm: float = 12.0
+    border_window_mm: float = 5.0
+    border_min_region_voxels: int = 20
+    border_band_mm: float = 1.5
+    border_ring_outer_mm: float = 4.0
+    border_ring_sigma_mm: float = 2.0
+    border_ring_min_weight: float = 1e-3
+    border_min_ring_voxels: int = 10
+    border_contrast_sd: float = 1.0
+    level_depth_mm: float = 1.5
+    min_level_voxels: int = 10
+    window_closing_margin_mm: float = 1.0
+    rim_level_sd: float = 3.0
+    rim_noise_background_fraction: float = 0.5
+    rim_reach_mm: float = 2.0
+    rim_passes: int = 6
+    correction_reach_gap_ratio: float = 1.5
+    correction_reach_min_mm: float = 3.0
+    correction_reach_max_mm: float = 8.0
+    correction_gap_search_fraction: float = 0.25
+    correction_width_sd: float = 3.0
+    stable_ring_seed_radii: tuple[float, float] = (2.0, 4.0)
+    stable_steps: int = 16
+    stable_min_span_sd: float = 1.0
+    stands_out_shell_mm: tuple[float, float] = (1.0, 3.0)
+    stands_out_sd: float = 3.0
+    limit_edge_mm: float = 2.0
+    unbounded_fraction: float = 0.1
+    relaxed_search_factor: float = 2.0
+    normalize_abnormal_sd: float = 4.0
+    normalize_min_contrast_sd: float = 3.0
+
+
+@dataclass(frozen=True)
+class RandomWalkerTuning:
+    """The random walker's settings (:func:`algorithms.random_walker_region`, scikit-image's
+    ``random_walker``); every one changes masks.
+
+    Parameters
+    ----------
+    interior_erosion_mm
+        The region growing eroded by this much is lesion seed, mm.
+    background_margin_mm
+        Everything beyond the region growing dilated by this much is background seed, mm: the
+        walker decides the band in between.
+    click_radius_max_mm
+        Each click seeds a ball of ``seed_radius_mm``, at most this radius, mm.
+    tolerance
+        Convergence tolerance of the linear solver.
+    solver
+        scikit-image's ``mode``: ``"cg_j"`` is conjugate gradient with a Jacobi preconditioner.
+    """
+
+    interior_erosion_mm: float = 2.0
+    background_margin_mm: float = 4.0
+    click_radius_max_mm: float = 2.0
+    tolerance: float = 1e-3
+    solver: Literal["cg", "cg_j", "cg_mg", "bf"] = "cg_j"
+
+
+@dataclass(frozen=True)
 class SegmentParameters:
     """How to segment.
 
@@ -167,7 +425,8 @@ class SegmentParameters:
         the border is decided on the image barely smoothed; the despeckling median is not used.
     despeckle
         Median filter first (ultrasound speckle): 3 voxels wide along axes of at most 1 mm, 1
-        along coarser ones (:func:`appearance.despeckle_footprint`).
+        along coarser ones (:func:`appearance.despeckle_footprint`; the width and the spacing
+        are ``region_growing.despeckle_width_voxels`` and ``.despeckle_max_spacing_mm``).
     seed_radius_mm
         Radius of the ball around each point whose intensities train the model, mm.
     search_radius_mm
@@ -197,6 +456,11 @@ class SegmentParameters:
         The graph cut's inner settings (:class:`GraphCutTuning`).
     level_set
         The active contour's settings (:class:`LevelSetTuning`).
+    region_growing
+        The region growing's inner settings, with those of the crop, the image preparation and
+        the intensity model every family starts from (:class:`RegionGrowingTuning`).
+    random_walker
+        The random walker's settings (:class:`RandomWalkerTuning`).
     """
 
     method: Method = Method.REGION_GROWING
@@ -218,3 +482,5 @@ class SegmentParameters:
     click_reach_mm: float = 10.0
     graph_cut: GraphCutTuning = field(default_factory=GraphCutTuning)
     level_set: LevelSetTuning = field(default_factory=LevelSetTuning)
+    region_growing: RegionGrowingTuning = field(default_factory=RegionGrowingTuning)
+    random_walker: RandomWalkerTuning = field(default_factory=RandomWalkerTuning)

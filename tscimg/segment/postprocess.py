@@ -7,7 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from tscimg.segment.parameters import RegionGrowingTuning
+
 Point = tuple[int, int, int]
+
+#: How far a click outside every component looks for the nearest one, mm.
+_REACH_MM = RegionGrowingTuning.seed_reach_mm
 
 
 def ball_structure(
@@ -66,7 +71,10 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 
 
 def keep_seeded(
-    mask: np.ndarray, positive: Sequence[Point], spacing_kji: Sequence[float], reach_mm: float = 3.0
+    mask: np.ndarray,
+    positive: Sequence[Point],
+    spacing_kji: Sequence[float],
+    reach_mm: float = _REACH_MM,
 ) -> np.ndarray:
     """Components that hold a positive point (or lie within ``reach_mm`` of one)."""
     labels, n = ndimage.label(mask, ndimage.generate_binary_structure(3, 3))
@@ -88,13 +96,18 @@ def keep_seeded(
     return np.isin(labels, sorted(keep)) if keep else np.zeros_like(mask, dtype=bool)
 
 
-def seeded_region(candidate: np.ndarray, point: Point, spacing_kji: Sequence[float]) -> np.ndarray:
+def seeded_region(
+    candidate: np.ndarray,
+    point: Point,
+    spacing_kji: Sequence[float],
+    reach_mm: float = _REACH_MM,
+) -> np.ndarray:
     """The part of ``candidate`` that belongs to a click, holes filled.
 
     The component holding the click; if the click sits in a hole of the candidate (a necrotic
     or cystic centre), the innermost structure that encloses it (the components met first
     along the six axis rays from the click, filled); failing that, the component of the whole
-    filled candidate that holds it; else the nearest component within 3 mm.
+    filled candidate that holds it; else the nearest component within ``reach_mm`` (3 mm).
 
     The innermost structure, because a candidate that also holds what surrounds the lesion
     (perirenal fat around a kidney holding a fat-rich angiomyolipoma) encloses the click
@@ -117,7 +130,7 @@ def seeded_region(candidate: np.ndarray, point: Point, spacing_kji: Sequence[flo
     filled_labels, _ = ndimage.label(fill_holes(candidate), ndimage.generate_binary_structure(3, 3))
     if filled_labels[point] > 0:
         return np.asarray(filled_labels == filled_labels[point])
-    return fill_holes(keep_seeded(candidate, [point], spacing_kji))
+    return fill_holes(keep_seeded(candidate, [point], spacing_kji, reach_mm))
 
 
 def _innermost_enclosing(labels: np.ndarray, point: Point) -> np.ndarray | None:
@@ -172,8 +185,10 @@ def finish(
     guard: np.ndarray,
     closing_mm: float,
     opening_mm: float,
+    reach_mm: float = _REACH_MM,
 ) -> np.ndarray:
-    """The common end of every method: guard, close, fill, open, cut, keep seeded parts."""
+    """The common end of every method: guard, close, fill, open, cut, keep the parts a positive
+    point holds or lies within ``reach_mm`` of (:func:`keep_seeded`)."""
     out = mask & guard
     if closing_mm > 0:
         out = (
@@ -182,7 +197,7 @@ def finish(
     out = fill_holes(out)
     if opening_mm > 0:
         opened = ndimage.binary_opening(out, ball_structure(opening_mm, spacing_kji, out.shape))
-        if keep_seeded(opened, positive, spacing_kji).any():
+        if keep_seeded(opened, positive, spacing_kji, reach_mm).any():
             out = opened
     out = cut_at_negatives(out, positive, negative, spacing_kji)
-    return keep_seeded(out, positive, spacing_kji)
+    return keep_seeded(out, positive, spacing_kji, reach_mm)

@@ -13,6 +13,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from tscimg.core.scan import Scan
+from tscimg.segment.parameters import RegionGrowingTuning
 from tscimg.segment.prompts import Prompts
 
 
@@ -32,7 +33,8 @@ class WorkRegion:
         Where the lesion may be (the box, or balls of the search radius around the points).
     ring
         Background sample: crop voxels outside the box, or without a box the shell between
-        0.75 and 1 search radius around the positive points.
+        ``RegionGrowingTuning.background_shell_fraction`` (0.75) and 1 search radius around
+        the positive points.
     positive, negative
         Points in crop ``(k, j, i)`` coordinates.
     full_shape
@@ -58,10 +60,14 @@ class WorkRegion:
     prior: np.ndarray | None = None
 
     @cached_property
-    def guard_edge(self) -> np.ndarray:
-        """Guard voxels within 2 mm of the guard's edge (where a leak presses); computed once."""
-        depth = ndimage.distance_transform_edt(self.guard, sampling=self.spacing_kji)
-        return np.asarray(self.guard & (depth <= 2.0))
+    def guard_depth_mm(self) -> np.ndarray:
+        """Distance of each guard voxel to the guard's edge, mm (0 outside the guard; the crop's
+        edge is no guard edge); computed once."""
+        return np.asarray(ndimage.distance_transform_edt(self.guard, sampling=self.spacing_kji))
+
+    def guard_edge(self, within_mm: float) -> np.ndarray:
+        """Guard voxels within ``within_mm`` of the guard's edge (where a leak presses)."""
+        return np.asarray(self.guard & (self.guard_depth_mm <= within_mm))
 
     @property
     def has_background(self) -> bool:
@@ -131,24 +137,38 @@ def nearest_mm(
     return min(gaps, default=float("inf"))
 
 
-def _body(values: np.ndarray) -> np.ndarray:
+def _body(values: np.ndarray, min_fraction: float) -> np.ndarray:
     """Voxels that are not padding: skull-stripped or masked images fill the outside with one
-    constant (their minimum); those voxels would fake a noiseless background."""
+    constant (their minimum); those voxels would fake a noiseless background. The minimum is
+    padding when at least ``min_fraction`` of the voxels hold it."""
     padding = values == values.min()
-    if padding.mean() < 0.02:
+    if padding.mean() < min_fraction:
         return np.ones(values.shape, dtype=bool)
     return np.asarray(~padding)
 
 
-def work_region(scan: Scan, prompts: Prompts, search_radius_mm: float) -> WorkRegion:
-    """Crop the scan around the prompts, with a margin for background context."""
+def work_region(
+    scan: Scan,
+    prompts: Prompts,
+    search_radius_mm: float,
+    tuning: RegionGrowingTuning | None = None,
+) -> WorkRegion:
+    """Crop the scan around the prompts, with a margin for background context: the box grown
+    per side by ``tuning.crop_margin_fraction`` of its size (25%), at least
+    ``crop_margin_min_mm`` (4 mm) and ``crop_margin_min_voxels`` (2); without a box, the
+    search radius around the positive points (``tuning``: :class:`RegionGrowingTuning` by
+    default)."""
+    tuning = RegionGrowingTuning() if tuning is None else tuning
     size_kji = np.array(scan.geometry.size[::-1])
     spacing = np.array(scan.geometry.spacing_mm[::-1])
     if prompts.box is not None:
         lo = np.array(prompts.box[:3][::-1])
         hi = np.array(prompts.box[3:][::-1])
-        margin = np.maximum(np.ceil(0.25 * (hi - lo + 1)), np.ceil(4.0 / spacing)).astype(int)
-        margin = np.maximum(margin, 2)
+        margin = np.maximum(
+            np.ceil(tuning.crop_margin_fraction * (hi - lo + 1)),
+            np.ceil(tuning.crop_margin_min_mm / spacing),
+        ).astype(int)
+        margin = np.maximum(margin, tuning.crop_margin_min_voxels)
     else:
         pts = np.array([p[::-1] for p in prompts.positive])
         lo, hi = pts.min(axis=0), pts.max(axis=0)
@@ -183,9 +203,9 @@ def work_region(scan: Scan, prompts: Prompts, search_radius_mm: float) -> WorkRe
             d2 = sum(((g - ci) * s) ** 2 for g, ci, s in zip(grids, c, spacing, strict=True))
             nearest2 = np.minimum(nearest2, d2)
         guard = nearest2 <= search_radius_mm**2
-        ring = guard & (nearest2 >= (0.75 * search_radius_mm) ** 2)
+        ring = guard & (nearest2 >= (tuning.background_shell_fraction * search_radius_mm) ** 2)
     return WorkRegion(
-        body=_body(values),
+        body=_body(values, tuning.padding_min_fraction),
         values=values,
         spacing_kji=(float(spacing[0]), float(spacing[1]), float(spacing[2])),
         offset_kji=(int(start[0]), int(start[1]), int(start[2])),
