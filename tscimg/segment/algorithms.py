@@ -708,7 +708,9 @@ def _level_set(
     itk_spacing = tuple(float(v) for v in spacing[::-1])
     feature = sitk.GetImageFromArray(data)
     feature.SetSpacing(itk_spacing)
-    edges = sitk.GradientMagnitudeRecursiveGaussian(feature, sigma=max(0.5, min(itk_spacing)))
+    edges = sitk.GradientMagnitudeRecursiveGaussian(
+        feature, sigma=max(tuning.gradient_sigma_min_mm, min(itk_spacing))
+    )
     speed = sitk.BoundedReciprocal(edges * tuning.edge_gain)
     init = sitk.GetImageFromArray(start.astype(np.uint8))
     init.SetSpacing(itk_spacing)

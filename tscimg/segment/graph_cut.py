@@ -58,18 +58,20 @@ def _mixture(values: np.ndarray, tuning: GraphCutTuning) -> GaussianMixture:
     if values.size > tuning.max_training_voxels:
         rng = np.random.default_rng(0)
         values = rng.choice(values, tuning.max_training_voxels, replace=False)
-    k = max(1, min(tuning.components, values.size // 50))
-    model = GaussianMixture(k, random_state=0, reg_covar=1e-3, max_iter=50)
+    k = max(1, min(tuning.components, values.size // tuning.voxels_per_component))
+    model = GaussianMixture(
+        k, random_state=0, reg_covar=tuning.mixture_reg_covar, max_iter=tuning.mixture_max_iter
+    )
     return model.fit(values.reshape(-1, 1))
 
 
-def _log_density(model: GaussianMixture, values: np.ndarray) -> np.ndarray:
-    """The mixture's log density at ``values``, interpolated from 2048 points over their
+def _log_density(model: GaussianMixture, values: np.ndarray, points: int) -> np.ndarray:
+    """The mixture's log density at ``values``, interpolated from ``points`` points over their
     range (a 1D density is smooth; scoring every voxel of a large crop takes most of a second)."""
     lo, hi = float(values.min()), float(values.max())
     if hi <= lo:
         return np.asarray(model.score_samples(values.reshape(-1, 1)))
-    grid = np.linspace(lo, hi, 2048)
+    grid = np.linspace(lo, hi, points)
     return np.interp(values, grid, model.score_samples(grid.reshape(-1, 1)))
 
 
@@ -153,12 +155,15 @@ def _outline_prior(
     return radius, _prior_from_radius(radius, tuning)
 
 
-def _coarsening(shape: tuple[int, ...], spacing: np.ndarray, above_voxels: int) -> np.ndarray:
-    """Block size per axis for the geodesic maps: 2 along the finer axes (spacing within 1.5x
-    the finest) of a crop above ``above_voxels`` voxels, else 1."""
-    if int(np.prod(shape)) <= above_voxels:
+def _coarsening(shape: tuple[int, ...], spacing: np.ndarray, tuning: GraphCutTuning) -> np.ndarray:
+    """Block size per axis for the geodesic maps: 2 along the finer axes (spacing within
+    ``coarse_axis_spacing_ratio`` of the finest, at least ``coarse_axis_min_voxels`` long) of a
+    crop above ``coarse_above_voxels`` voxels, else 1."""
+    if int(np.prod(shape)) <= tuning.coarse_above_voxels:
         return np.ones(len(shape), dtype=int)
-    fine = (spacing <= 1.5 * spacing.min()) & (np.asarray(shape) >= 16)
+    fine = (spacing <= tuning.coarse_axis_spacing_ratio * spacing.min()) & (
+        np.asarray(shape) >= tuning.coarse_axis_min_voxels
+    )
     return np.where(fine, 2, 1)
 
 
@@ -185,7 +190,7 @@ def _geodesic_odds(
     parts = np.gradient(img, *fine_spacing)
     gradient = np.sqrt(sum(p**2 for p in parts))
     gradient /= max(float(np.percentile(gradient[inside], 90)), 1e-9 * scale)
-    block = _coarsening(img.shape, fine_spacing, tuning.coarse_above_voxels)
+    block = _coarsening(img.shape, fine_spacing, tuning)
     # a block costs what its steepest voxel costs: a path cannot slip through an edge
     cost = 1.0 + tuning.gradient_cost * _block_max(gradient, block)
     spacing = fine_spacing * block
@@ -200,7 +205,7 @@ def _geodesic_odds(
 
     to_positive = distance([coarse_point(p) for p in region.positive])
     faces = inside_coarse & ~ndimage.binary_erosion(inside_coarse)
-    step = max(1, 7 // int(np.prod(block)))
+    step = max(1, tuning.face_samples_per_voxels // int(np.prod(block)))
     starts = [tuple(int(v) for v in p) for p in np.argwhere(faces)[::step]]
     starts += [coarse_point(p) for p in region.negative]
     to_negative = distance(starts)
@@ -208,7 +213,7 @@ def _geodesic_odds(
     if np.any(block > 1):  # blocks back to voxels, linear interpolation between block centres
         odds = ndimage.zoom(odds, block, order=1, mode="nearest", grid_mode=True)
         odds = odds[tuple(slice(0, n) for n in img.shape)]
-    return np.clip(odds, 0.02, 0.98)
+    return np.clip(odds, tuning.odds_clip, 1.0 - tuning.odds_clip)
 
 
 def _cut(
@@ -342,7 +347,7 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     fewest, most = tuning.trained_sample_range
     if fewest < first.sum() < most * inside.sum():
         lesion_sample = first | hard_lesion
-        far = ~ndimage.binary_dilation(first, iterations=2)
+        far = ~ndimage.binary_dilation(first, iterations=tuning.background_gap_voxels)
         background_sample = ~inside | (far & (radius > tuning.background_radius))
     else:
         lesion_sample = (radius < tuning.core_radius) | hard_lesion
@@ -362,8 +367,10 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
             break  # nothing to learn an appearance from: the last cut (or the sample) stands
         fit_lesion = _mixture(values[lesion_sample.ravel()], tuning)
         fit_background = _mixture(values[background_sample.ravel()], tuning)
-        log_lesion = _log_density(fit_lesion, values).reshape(img.shape)
-        log_background = _log_density(fit_background, values).reshape(img.shape)
+        log_lesion = _log_density(fit_lesion, values, tuning.density_points).reshape(img.shape)
+        log_background = _log_density(fit_background, values, tuning.density_points).reshape(
+            img.shape
+        )
         raw_llr = log_lesion - log_background
         log_lesion = np.maximum(log_lesion, log_background - tuning.log_ratio_clamp)
         log_background = np.maximum(log_background, log_lesion - tuning.log_ratio_clamp)

@@ -86,8 +86,29 @@ class GraphCutTuning:
     shell_radius
         Without a usable growing: voxels beyond this prior radius train the background model.
     background_radius
-        With a usable growing: background samples lie beyond this prior radius (and 2 voxels
-        away from the growing).
+        With a usable growing: background samples lie beyond this prior radius (and
+        ``background_gap_voxels`` away from the growing).
+    background_gap_voxels
+        With a usable growing: background samples lie at least this many voxels from it.
+    voxels_per_component
+        A mixture has at most one Gaussian per this many training voxels.
+    mixture_reg_covar
+        Variance added to each Gaussian (scikit-learn's ``reg_covar``, in normalised intensity
+        squared): no component collapses onto one value.
+    mixture_max_iter
+        EM iterations per mixture fit at most.
+    density_points
+        The mixtures' log densities are evaluated at this many points over the intensity range
+        and interpolated (a 1D density is smooth; scoring every voxel of a large crop is slow).
+    odds_clip
+        The clicks' geodesic odds are kept within ``[clip, 1 - clip]``.
+    face_samples_per_voxels
+        The geodesic distance to the box's faces starts from every n-th face voxel, n this
+        value over the block size (1 at least).
+    coarse_axis_spacing_ratio
+        Coarse blocks are 2 voxels along axes whose spacing is within this factor of the finest.
+    coarse_axis_min_voxels
+        ... and that have at least this many voxels in the crop.
     """
 
     components: int = 3
@@ -111,6 +132,15 @@ class GraphCutTuning:
     core_radius: float = 0.6
     shell_radius: float = 1.15
     background_radius: float = 0.8
+    background_gap_voxels: int = 2
+    voxels_per_component: int = 50
+    mixture_reg_covar: float = 1e-3
+    mixture_max_iter: int = 50
+    density_points: int = 2048
+    odds_clip: float = 0.02
+    face_samples_per_voxels: int = 7
+    coarse_axis_spacing_ratio: float = 1.5
+    coarse_axis_min_voxels: int = 16
 
 
 @dataclass(frozen=True)
@@ -132,6 +162,9 @@ class LevelSetTuning:
         At most this many iterations.
     edge_gain
         The speed image is ``1 / (1 + gain x gradient magnitude)`` of the normalised image.
+    gradient_sigma_min_mm
+        The gradient magnitude is taken at a Gaussian scale of the finest spacing, at least
+        this, mm.
     band_mm
         Only the band within this distance of the region growing may change, mm: the contour
         refines a boundary, it does not search for the lesion.
@@ -143,6 +176,7 @@ class LevelSetTuning:
     max_rms_error: float = 0.01
     iterations: int = 100
     edge_gain: float = 4.0
+    gradient_sigma_min_mm: float = 0.5
     band_mm: float = 4.0
 
 
