@@ -87,6 +87,16 @@ class Case:
     stderr_may_hold: tuple[str, ...] = field(default=())
 
 
+def _edited_copy(source: Path, target: Path, edit: Callable[[Dataset], None]) -> Path:
+    """``source`` read with pydicom, changed by ``edit`` and written to ``target``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(source)
+        edit(ds)
+        ds.save_as(target)
+    return target
+
+
 def refused(case_id: str, argv: Sequence[str], *mentions: str | Path) -> Case:
     """A case that must be refused (exit 1) with an error naming each of ``mentions``."""
     return Case(case_id, tuple(str(a) for a in argv), 1, tuple(str(m) for m in mentions))
@@ -722,13 +732,7 @@ def _segmentation_cases(root: Path, base: Path, written: Scan) -> list[Case]:
     truth_ml = int(blob.sum()) * written.geometry.voxel_volume_mm3 / 1000.0
 
     def broken(name: str, edit: Callable[[Dataset], None]) -> Path:
-        path = root / f"seg-{name}.dcm"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(good)
-            edit(ds)
-            ds.save_as(path)
-        return path
+        return _edited_copy(good, root / f"seg-{name}.dcm", edit)
 
     def nan_position(ds: Dataset) -> None:
         item = ds.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence[0]
@@ -771,13 +775,7 @@ def _multiframe_cases(root: Path, base: Path, truth: Geometry) -> list[Case]:
     cases = [accepted("multiframe-control", ["info", good, "--json"], geometry_is(truth))]
 
     def broken(name: str, edit: Callable[[Dataset], None]) -> Path:
-        path = root / f"enhanced-{name}.dcm"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(good)
-            edit(ds)
-            ds.save_as(path)
-        return path
+        return _edited_copy(good, root / f"enhanced-{name}.dcm", edit)
 
     def frame(ds: Dataset, n: int) -> Dataset:
         item: Dataset = ds.PerFrameFunctionalGroupsSequence[n]

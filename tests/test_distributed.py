@@ -208,15 +208,24 @@ def _track_in_background(address: str, cohort: Path, out: Path) -> subprocess.Po
     )
 
 
-def test_scheduler_from_the_command_line_survives_a_worker_killed_mid_patient(
-    cohort: Path, serial: Path, cli_cluster: tuple[str, Client], tmp_path: Path
-) -> None:
-    address, client = cli_cluster
+def _paused_run(
+    client: Client, address: str, cohort: Path, tmp_path: Path
+) -> tuple[Path, subprocess.Popen[str], Path]:
+    """A ``track --scheduler`` run whose paused patient's worker has written its first mask
+    and wrote its pid into the returned marker: the output folder, the run, the marker."""
     marker = tmp_path / "paused"
     _pause_on_workers(client, marker)
     out = tmp_path / "out"
     run = _track_in_background(address, cohort, out)
     _wait_for(marker, run)
+    return out, run, marker
+
+
+def test_scheduler_from_the_command_line_survives_a_worker_killed_mid_patient(
+    cohort: Path, serial: Path, cli_cluster: tuple[str, Client], tmp_path: Path
+) -> None:
+    address, client = cli_cluster
+    out, run, marker = _paused_run(client, address, cohort, tmp_path)
     pid = int(marker.read_text())
     # mid-patient: its first visit's mask is written, its results are not
     assert len(list((out / "masks" / PAUSED).iterdir())) == 1
@@ -235,11 +244,7 @@ def test_an_interrupted_client_resumes_from_what_the_workers_finished(
     cohort: Path, serial: Path, cli_cluster: tuple[str, Client], tmp_path: Path
 ) -> None:
     address, client = cli_cluster
-    marker = tmp_path / "paused"
-    _pause_on_workers(client, marker)
-    out = tmp_path / "out"
-    run = _track_in_background(address, cohort, out)
-    _wait_for(marker, run)  # TSC-002 in progress
+    out, run, marker = _paused_run(client, address, cohort, tmp_path)  # TSC-002 in progress
     _wait_for(out / ".tscimg-state" / "TSC-004.json", run)  # TSC-004 finished by a worker
     run.kill()  # the client dies: its lock stays behind, naming a process that is gone
     run.communicate()

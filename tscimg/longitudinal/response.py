@@ -527,14 +527,7 @@ def _latest_status(
     # only the latest state matters for a non-response once the response has been reached
     if milestones.non_response.reached and milestones.response.reached:
         milestones.non_response = Milestone()
-    status = _status(
-        latest,
-        frame.usable_baseline,
-        baseline,
-        milestones.response,
-        frame.months(latest.date),
-        frame.criteria,
-    )
+    status = _status(latest, frame, milestones.response)
     review = tuple(f"{latest.date.isoformat()}: {r}" for r in latest.review)
     unknown = [t for t in timepoints if t.review and baseline.date < t.date < latest.date]
     if status is ResponseStatus.NON_RESPONSE_12M and unknown:
@@ -628,14 +621,7 @@ def assess_response(
     for visit in ordered:
         point = _assess_visit(visit, nadir, frame)
         milestones.update(point, frame)
-        status_then = _status(
-            point,
-            frame.usable_baseline,
-            first,
-            milestones.response,
-            frame.months(visit.date),
-            criteria,
-        )
+        status_then = _status(point, frame, milestones.response)
         if status_then is ResponseStatus.NON_RESPONSE_12M and any(
             t.review and first.date < t.date for t in timepoints
         ):
@@ -690,24 +676,19 @@ def assess_response(
     )
 
 
-def _status(
-    latest: TimepointAssessment,
-    usable_baseline: bool,
-    baseline: VolumeAtVisit,
-    response: Milestone,
-    months: float,
-    criteria: ResponseCriteria,
-) -> ResponseStatus:
-    if latest.review or (baseline.review and latest.date > baseline.date):
+def _status(point: TimepointAssessment, frame: _Frame, response: Milestone) -> ResponseStatus:
+    """The status as of ``point`` (DESIGN.md section 5's order), given the response so far."""
+    baseline = frame.baseline
+    if point.review or (baseline.review and point.date > baseline.date):
         return ResponseStatus.NOT_EVALUABLE
-    if not usable_baseline or latest.date <= baseline.date:
+    if not frame.usable_baseline or point.date <= baseline.date:
         return ResponseStatus.NO_BASELINE
-    if latest.progression_met:
+    if point.progression_met:
         return ResponseStatus.PROGRESSION
-    if latest.response_met:
+    if point.response_met:
         return ResponseStatus.RESPONSE
     if not response.reached:
-        if months >= criteria.non_response_months - MONTHS_TOLERANCE:
+        if frame.months(point.date) >= frame.criteria.non_response_months - MONTHS_TOLERANCE:
             return ResponseStatus.NON_RESPONSE_12M
         return ResponseStatus.TOO_EARLY
     return ResponseStatus.STABLE
