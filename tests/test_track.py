@@ -297,3 +297,32 @@ def test_a_carried_lesion_reaching_its_carried_box_is_flagged_for_review() -> No
     assert carried.segmentation is not None and carried.segmentation.box_faces_reached
     assert any("reaches the box carried from" in r for r in carried.review)
     assert not any("box's face" in w for w in carried.segmentation.warnings)
+
+
+def test_an_input_swapped_after_the_manifest_check_fails_its_patient_by_name(
+    tmp_path: Path,
+) -> None:
+    """An image replaced by a named pipe between the manifest check and the patient's run
+    (hashing reads it) fails that patient with the input error naming the file, never as an
+    internal error and never a hang."""
+    import os
+
+    from tscimg.batch.patient import TrackParameters
+    from tscimg.batch.runner import _jobs, run_patient
+    from tscimg.io.manifest import read_manifest
+
+    source = SAMPLE_SCANS / "TSC-004" / "2024-05-10" / "echo2d_cine.dcm"
+    image = tmp_path / "echo.dcm"
+    shutil.copy(source, image)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "patient_id,date,image,lesion_id,lesion_type,point_lps,treatment_start,frame\n"
+        "P1,2024-05-10,echo.dcm,L1,rhabdomyoma,30.00;21.20;0.00,2024-05-15,3\n"
+    )
+    (job,) = _jobs(read_manifest(manifest), None, TrackParameters(), resume=False)
+    image.unlink()
+    os.mkfifo(image)
+    outcome = run_patient(job)
+    assert outcome.error is not None and outcome.lesions is None
+    assert "internal error" not in outcome.error.message
+    assert "echo.dcm" in outcome.error.message

@@ -27,6 +27,7 @@ from tscimg.batch.patient import TrackParameters, VisitFailure, process_patient,
 from tscimg.batch.provenance import TRACKED_PACKAGES, software_versions
 from tscimg.batch.run_lock import output_folder_lock
 from tscimg.core.disclaimer import RESEARCH_USE_DISCLAIMER
+from tscimg.core.errors import TscimgError
 from tscimg.io.atomic import atomic_file
 from tscimg.io.hashing import content_sha256
 from tscimg.io.manifest import Manifest, PatientPlan, read_manifest
@@ -133,6 +134,8 @@ def run_patient(job: PatientJob) -> PatientOutcome:
         return PatientOutcome(
             None, CaseError(plan.patient_id, exc.date, exc.message), False, software
         )
+    except TscimgError as exc:  # an input that changed after the manifest was checked
+        return PatientOutcome(None, CaseError(plan.patient_id, None, str(exc)), False, software)
     except Exception as exc:  # a bug must not take the other patients down
         message = f"internal error: {type(exc).__name__}: {exc}"
         return PatientOutcome(None, CaseError(plan.patient_id, None, message), False, software)
