@@ -29,6 +29,7 @@ from tscimg.core.errors import MaskError
 from tscimg.core.geometry import Geometry
 from tscimg.core.mask import Mask, bounding_box
 from tscimg.measure.diameters import axial_longest_diameter, max_distance, orthogonal_diameters
+from tscimg.measure.planar import PLANAR_BOUNDARY_SHIFT_FRACTION
 from tscimg.measure.surface import surface_mesh
 from tscimg.measure.uncertainty import boundary_shift_volume_mm3
 
@@ -71,7 +72,7 @@ class MeasureParameters:
     connectivity: int = 3
     min_volume_ml: float = 0.0
     boundary_shift_fraction: float = 0.1
-    planar_boundary_shift_fraction: float = 0.3
+    planar_boundary_shift_fraction: float = PLANAR_BOUNDARY_SHIFT_FRACTION
     slice_axis: int | None = None
 
 
