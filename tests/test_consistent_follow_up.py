@@ -9,6 +9,7 @@ what a scan holds (noise is not anatomy, a cropped scan lacks what it lacks).
 from __future__ import annotations
 
 import csv
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ import SimpleITK as sitk
 from builders import SAMPLE_SCANS
 
 import tscimg
+from tscimg.longitudinal.criteria import TSC
+from tscimg.longitudinal.results import LesionOrigin, LesionVisitResult, assess_patient
+from tscimg.measure import LesionRecord
 from tscimg.report import write_reports
 
 TRUTH = json.loads((SAMPLE_SCANS / "truth.json").read_text())
@@ -183,6 +187,43 @@ def test_a_lesion_leaving_the_field_of_view_is_flagged(tmp_path: Path) -> None:
     assert any("field of view" in r for r in a["review"])
 
 
+def test_a_lesion_wholly_outside_the_follow_up_is_not_measured_and_the_patient_goes_on(
+    tmp_path: Path,
+) -> None:
+    """The follow-up's coverage ends well before the lesion (the wrong anatomy was scanned):
+    no volume is invented, the visit is flagged "not measured" with what to do, its totals are
+    empty (JSON null, an empty CSV cell), and the patient's next visit is still measured,
+    carried from the baseline."""
+    image = sitk.ReadImage(str(BASELINE))
+    k_centre = round(image.TransformPhysicalPointToContinuousIndex(CENTRE_LPS)[2])
+    size = list(image.GetSize())
+    k_end = k_centre - round(15.0 / image.GetSpacing()[2])  # 15 mm short of the centre
+    cropped = sitk.RegionOfInterest(image, [size[0], size[1], k_end], [0, 0, 0])
+    outside = tmp_path / "elsewhere.nii.gz"
+    sitk.WriteImage(cropped, str(outside))
+    second = SAMPLE_SCANS / SEGA["visits"][1]["nifti"]
+    first = {"date": "2024-02-20", "image": str(BASELINE), "point_lps": _point(CENTRE_LPS),
+             "treatment_start": "2024-03-01"}  # fmt: skip
+    gap = {"date": "2024-06-01", "image": str(outside)}
+    alone = _track(tmp_path / "a", [first, gap])
+    assert alone["status"] == "not_evaluable"
+    missing = alone["timepoints"][1]
+    lesion = missing["lesions"]["L1"]
+    assert lesion["volume_ml"] is None and lesion["mask"] is None
+    assert missing["total_volume_ml"] is None and missing["change_from_baseline_pct"] is None
+    assert lesion["review"][0].startswith("not measured") and "own prompt" in lesion["review"][0]
+    rows = list(csv.DictReader((tmp_path / "a" / "out" / "report.csv").open()))
+    assert rows[1]["volume_ml"] == "" and rows[1]["total_volume_ml"] == ""
+    assert "L1 not measured (carried" in (tmp_path / "a" / "out" / "report.html").read_text()
+
+    later = _track(tmp_path / "b", [first, gap, {"date": "2024-09-02", "image": str(second)}])
+    last = later["timepoints"][2]
+    assert last["lesions"]["L1"]["registration"]["from_date"] == "2024-02-20"
+    truth = SEGA["visits"][1]["change_from_baseline_pct"]
+    assert last["change_from_baseline_pct"] == pytest.approx(truth, abs=3.0)
+    assert later["status"] == "too_early" and later["timepoints"][1]["review"]
+
+
 def test_the_carried_outline_is_the_graph_cuts_prior_at_a_follow_up() -> None:
     """The outline prior: a ball's normalised radius is 1 on its border and 0 at its centre, so
     the prior is one half on the border. A low-contrast lesion (560 against 500, noise 60)
@@ -242,3 +283,24 @@ def test_a_lesion_of_a_few_voxels_is_carried_without_an_internal_error() -> None
     inside = visit.lesions["L1"].contains(visit.pose.lps_to_body(centres.reshape(-1, 3)))
     labels = carried.mask.array_view().reshape(-1) > 0
     assert labels.any() and inside[labels].all()
+
+
+def test_a_visit_not_measured_survives_the_resume_state_and_leaves_the_sum_empty() -> None:
+    """A lesion record of None (not measured) round-trips through the resume state, and the
+    response engine gives its visit no sum and no change: not_evaluable, never a number."""
+
+    def visit(day: str, record: LesionRecord | None, review: tuple[str, ...] = ()) -> Any:
+        date = datetime.date.fromisoformat(day)
+        return LesionVisitResult(
+            "L1", tscimg.LesionType.SEGA, date, "scan.nii.gz", LesionOrigin.CARRIED, record,
+            review=review,
+        )  # fmt: skip
+
+    gap = visit("2024-09-01", None, ("not measured: the registration failed",))
+    assert LesionVisitResult.from_dict(gap.to_dict()) == gap
+    baseline = visit("2024-01-10", LesionRecord.of_figures(4.0, 0.1, 20.0))
+    result = assess_patient("P", [baseline, gap], TSC, datetime.date(2024, 1, 15))
+    (a,) = result.assessments
+    assert a.timepoints[1].total_volume_ml is None
+    assert a.timepoints[1].change_from_baseline_pct is None
+    assert a.status.value == "not_evaluable" and a.nadir_date == datetime.date(2024, 1, 10)

@@ -54,6 +54,8 @@ def write_visit_dicom(
         uid = tracking_uid(patient_id, result.lesion_id)
         specs.append(SegmentSpec(number, result.lesion_id, result.lesion_type.value, uid))
         m = result.measurement
+        if m is None:
+            raise ValueError(f"lesion {result.lesion_id} was not measured: it has no segment")
         figures.append(
             LesionFigures(
                 result.lesion_id,

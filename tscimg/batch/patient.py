@@ -213,6 +213,8 @@ def process_patient(
                     f"lesion {lesion.lesion_id} (manifest row {visit.row}): {exc}",
                 ) from exc
             out.append(result)
+            if mask is None or reference is None:
+                continue  # not measured (flagged): no outline to export or to carry from
             by_visit.setdefault((visit.date, (visit.image, visit.frame)), []).append(
                 (len(out) - 1, mask)
             )
@@ -272,7 +274,13 @@ def biplane_result(
     """
     a, b = first.measurement, second.measurement
     single = VolumeMethod.SINGLE_PLANE
-    if a.volume_method is not single or b.volume_method is not single or b.planar is None:
+    if (
+        a is None
+        or b is None
+        or a.volume_method is not single
+        or b.volume_method is not single
+        or b.planar is None
+    ):
         raise InputError(
             "two rows of one lesion on one date are biplane views: both must be 2D frames",
             path=second_image,
@@ -334,6 +342,38 @@ def _figures(mask: Mask, parameters: TrackParameters) -> tuple[LesionRecord, lis
     return measured.record, list(measured.warnings)
 
 
+def _not_measured(
+    lesion: LesionPlan,
+    visit: LesionVisit,
+    facts: ScanFacts,
+    carry_from: LesionReference,
+    problem: TscimgError,
+    warnings: list[str],
+) -> LesionVisitResult:
+    """A carried follow-up that could not be measured: no volume, flagged with the reason.
+
+    The patient's other visits stand; the status is ``not_evaluable`` while this is the
+    latest visit (DESIGN.md section 5), and later visits are carried from an earlier one.
+    """
+    reason = (
+        f"not measured: the lesion could not be carried from {carry_from.date} ({problem}); "
+        "give this visit its own prompt (point_lps) or a mask in the manifest"
+    )
+    return LesionVisitResult(
+        lesion_id=lesion.lesion_id,
+        lesion_type=lesion.lesion_type,
+        date=visit.date,
+        image=facts.image,
+        origin=LesionOrigin.CARRIED,
+        measurement=None,
+        method="not measured",
+        registration={"from_date": carry_from.date},
+        scan=facts,
+        warnings=tuple(dict.fromkeys(warnings)),
+        review=(reason,),
+    )
+
+
 def _process_visit(
     plan: PatientPlan,
     lesion: LesionPlan,
@@ -344,7 +384,7 @@ def _process_visit(
     masks_dir: Path | None,
     parameters: TrackParameters,
     field_of_view_mm: float | None,
-) -> tuple[LesionVisitResult, Mask, LesionReference]:
+) -> tuple[LesionVisitResult, Mask | None, LesionReference | None]:
     scan, facts = visits.load(visit.image, base, visit.frame)
     warnings = list(scan.warnings)
     review: list[str] = []
@@ -375,7 +415,10 @@ def _process_visit(
                     hint="Give this visit its own prompt (point_lps) in the manifest",
                 )
             raise InputError("nothing to carry from", path=visit.image)
-        carried = carry_lesion(carry_from, None, scan, lesion.lesion_type, parameters.carry)
+        try:
+            carried = carry_lesion(carry_from, None, scan, lesion.lesion_type, parameters.carry)
+        except InputError as exc:  # the registration failed, or the lesion left the scan
+            return _not_measured(lesion, visit, facts, carry_from, exc, warnings), None, None
         deformation = carried.deformation
         segmentation = carried.segmentation
         mask, origin = carried.mask, LesionOrigin.CARRIED

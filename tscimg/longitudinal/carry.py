@@ -23,7 +23,9 @@ A reference given as a mask (no prompts) contributes its most interior voxel as 
 its carried outline, grown by the protocol's 10% per side, as the box.
 
 If the segmentation at the follow-up comes out empty, the best estimate is the reference lesion
-warped by the registration, flagged for review.
+warped by the registration, flagged for review, where that registration is trusted and maps
+the lesion whole into the follow-up; otherwise there is no estimate (a :class:`PromptError`
+that names why: the batch records the visit as not measured and flagged).
 
 Examples
 --------
@@ -226,6 +228,17 @@ def _boundary_lps(mask: Mask, limit: int) -> np.ndarray:
     ijk = kji[:, ::-1].astype(float)
     m = mask.geometry.index_to_lps_matrix
     return np.asarray(ijk @ m[:3, :3].T + m[:3, 3])
+
+
+def _maps_inside(
+    reference: LesionReference, follow_up: Scan, registration: Registration, limit: int
+) -> bool:
+    """Whether every border voxel of the reference lesion maps inside the follow-up's grid."""
+    mapped = registration.map_points(_boundary_lps(reference.mask, limit))
+    m_inv = np.linalg.inv(follow_up.geometry.index_to_lps_matrix)
+    idx = mapped @ m_inv[:3, :3].T + m_inv[:3, 3]
+    top = np.asarray(follow_up.geometry.size) - 0.5
+    return bool(np.all((idx >= -0.5) & (idx <= top)))
 
 
 def _mapped_index(
@@ -439,7 +452,8 @@ def carry_lesion(
     Raises
     ------
     PromptError
-        When the lesion maps outside the follow-up scan.
+        When the lesion maps outside the follow-up scan, or its segmentation there came out
+        empty and the registration is untrusted or leaves the scan.
     InputError
         When either scan is a single 2D frame (an echo view): give that visit its own prompt.
     """
@@ -469,6 +483,19 @@ def carry_lesion(
             "the outline is the reference lesion warped by the registration"
         )
     if result is None:
+        # the warped outline is an estimate only where the registration can be trusted and the
+        # lesion maps whole into the scan: cut off by the scan's edge it measures the coverage
+        doubts = list(reg.warnings) + list(deformation.review)
+        if not _maps_inside(reference, follow_up, reg, params.max_boundary_points):
+            doubts.insert(0, "the lesion maps partly outside this scan's field of view")
+        if doubts:
+            raise PromptError(
+                f"the segmentation carried from the visit of {reference.date} came out empty "
+                f"and the registration cannot stand in for it ({'; '.join(doubts)})",
+                path=follow_up.source,
+                hint="Check the scan's coverage, or give this visit its own prompt (point_lps) "
+                "or a mask in the manifest",
+            )
         mask = warped_mask(reference, follow_up, deformation)
         if mask.voxel_count() == 0:
             raise PromptError(

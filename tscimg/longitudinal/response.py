@@ -71,7 +71,8 @@ class VolumeAtVisit:
     date
         Visit (scan) date.
     total_volume_ml
-        Sum of the target lesions' volumes, mL.
+        Sum of the target lesions' volumes, mL; ``None`` when a target lesion could not be
+        measured at this visit (then ``review`` says why: the visit is not evaluable).
     uncertainty_ml
         Uncertainty of that sum, mL (0: unknown).
     new_lesion_diameters_mm
@@ -85,7 +86,7 @@ class VolumeAtVisit:
     """
 
     date: datetime.date
-    total_volume_ml: float
+    total_volume_ml: float | None
     uncertainty_ml: float = 0.0
     new_lesion_diameters_mm: Mapping[str, float] = field(default_factory=dict)
     review: tuple[str, ...] = ()
@@ -110,7 +111,7 @@ class TimepointAssessment:
 
     date: datetime.date
     months_on_treatment: float | None
-    total_volume_ml: float
+    total_volume_ml: float | None
     uncertainty_ml: float
     is_baseline: bool
     change_from_baseline_pct: float | None
@@ -131,7 +132,9 @@ class TimepointAssessment:
         return {
             "date": self.date.isoformat(),
             "months_on_treatment": _rounded(self.months_on_treatment, 2),
-            "total_volume_ml": round(self.total_volume_ml, 6),
+            "total_volume_ml": None
+            if self.total_volume_ml is None
+            else round(self.total_volume_ml, 6),
             "total_volume_uncertainty_ml": round(self.uncertainty_ml, 6),
             "is_baseline": self.is_baseline,
             "change_from_baseline_pct": _rounded(self.change_from_baseline_pct, 2),
@@ -377,8 +380,13 @@ class _Frame:
     pauses: tuple[TreatmentPause, ...]
 
     @property
+    def baseline_ml(self) -> float:
+        """The baseline sum (0 when it was not measured: no change can be computed)."""
+        return self.baseline.total_volume_ml or 0.0
+
+    @property
     def usable_baseline(self) -> bool:
-        return self.baseline.total_volume_ml > 0
+        return self.baseline_ml > 0
 
     def months(self, date: datetime.date) -> float:
         return treatment_months(self.clock_start, date, self.pauses)
@@ -435,7 +443,9 @@ def _choose_baseline(
         warnings.append(
             "no treatment_start: baseline is the first scan and months are counted from it"
         )
-    if found.total_volume_ml <= 0:
+    if found.total_volume_ml is None:
+        warnings.append("the baseline was not measured: changes from baseline cannot be computed")
+    elif found.total_volume_ml <= 0:
         warnings.append("the baseline volume is zero: changes from baseline cannot be computed")
     return found, warnings
 
@@ -449,16 +459,16 @@ def _assess_visit(visit: VolumeAtVisit, nadir: VolumeAtVisit, frame: _Frame) -> 
     stopped = frame.treatment_stop is not None and visit.date > frame.treatment_stop
     change_b = change_n = change_r = None
     within = False
-    if frame.usable_baseline:
-        change_b = _pct(visit.total_volume_ml, baseline.total_volume_ml)
-        if after_baseline and visit.registration_total_ml is not None:
-            change_r = _pct(visit.registration_total_ml, baseline.total_volume_ml)
+    total, base_ml = visit.total_volume_ml, frame.baseline_ml
+    if after_baseline and frame.usable_baseline and visit.registration_total_ml is not None:
+        change_r = _pct(visit.registration_total_ml, base_ml)
+    if frame.usable_baseline and total is not None:
+        change_b = _pct(total, base_ml)
         if visit.date >= baseline.date and not is_baseline:
             combined = math.hypot(visit.uncertainty_ml, baseline.uncertainty_ml)
-            difference = abs(visit.total_volume_ml - baseline.total_volume_ml)
-            within = combined > 0 and difference < combined
-            if nadir.total_volume_ml > 0:  # the nadir *before* this visit
-                change_n = _pct(visit.total_volume_ml, nadir.total_volume_ml)
+            within = combined > 0 and abs(total - base_ml) < combined
+            if nadir.total_volume_ml:  # the nadir *before* this visit
+                change_n = _pct(total, nadir.total_volume_ml)
     tol = THRESHOLD_TOLERANCE_PCT
     reasons: list[str] = []
     response_met = regrowth_met = False
@@ -504,8 +514,8 @@ def _assess_visit(visit: VolumeAtVisit, nadir: VolumeAtVisit, frame: _Frame) -> 
 
 def _visit_warnings(point: TimepointAssessment, frame: _Frame, regrowth: Milestone) -> list[str]:
     out: list[str] = []
-    if point.change_within_uncertainty:
-        difference = point.total_volume_ml - frame.baseline.total_volume_ml
+    if point.change_within_uncertainty and point.total_volume_ml is not None:
+        difference = point.total_volume_ml - frame.baseline_ml
         out.append(
             f"{point.date.isoformat()}: the change from baseline ({difference:+.3f} mL) is "
             "smaller than the measurements' combined uncertainty"
@@ -632,7 +642,8 @@ def assess_response(
         if (
             trusted
             and _comparable(visit.review, frame)
-            and visit.total_volume_ml < nadir.total_volume_ml
+            and visit.total_volume_ml is not None
+            and visit.total_volume_ml < (nadir.total_volume_ml or 0.0)
         ):
             nadir = visit
     status, review = _latest_status(timepoints, frame, milestones)

@@ -105,12 +105,21 @@ class ScanFacts:
         )
 
 
+#: The figures of a lesion record, all ``null`` in report.json for a lesion not measured.
+NOT_MEASURED_KEYS = (
+    "volume_ml", "volume_uncertainty_ml", "volume_method", "voxel_count",
+    "axial_longest_diameter_mm", "max_3d_diameter_mm", "centroid_lps",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class LesionVisitResult:
     """One lesion at one visit: its measurement and how its outline was obtained.
 
     ``measurement`` is the lesion's :class:`~tscimg.measure.LesionRecord` (volume, its
-    uncertainty and method, lengths, and the 3D or planar detail). ``review`` lists the
+    uncertainty and method, lengths, and the 3D or planar detail), or ``None`` when the lesion
+    could not be measured at this visit (a carried follow-up whose registration failed or whose
+    lesion maps outside the scan; ``review`` says why and what to do). ``review`` lists the
     reasons the measurement must be checked by a reader before it counts (the trust gate of
     DESIGN.md section 5; empty: trusted). ``registration_volume_ml`` is the registration's own
     estimate of the volume (the reference visit's volume times the Jacobian determinant
@@ -122,7 +131,7 @@ class LesionVisitResult:
     date: datetime.date
     image: str
     origin: LesionOrigin
-    measurement: LesionRecord
+    measurement: LesionRecord | None
     mask: str | None = None
     method: str | None = None
     registration: Mapping[str, Any] | None = None
@@ -135,9 +144,10 @@ class LesionVisitResult:
     registration_volume_ml: float | None = None
 
     @property
-    def volume_ml(self) -> float:
-        """The lesion's volume, mL, obtained as ``measurement.volume_method`` says."""
-        return self.measurement.volume_ml
+    def volume_ml(self) -> float | None:
+        """The lesion's volume, mL, obtained as ``measurement.volume_method`` says (``None``:
+        not measured)."""
+        return None if self.measurement is None else self.measurement.volume_ml
 
     def to_dict(self, include_view: bool = False) -> dict[str, Any]:
         """JSON-ready values (the ``lesions`` entries of report.json; the view only on request)."""
@@ -148,7 +158,11 @@ class LesionVisitResult:
             "date": self.date.isoformat(),
             "image": self.image,
             "origin": self.origin.value,
-            **self.measurement.to_dict(),
+            **(
+                dict.fromkeys(NOT_MEASURED_KEYS)
+                if self.measurement is None
+                else self.measurement.to_dict()
+            ),
             "mask": self.mask,
             "method": self.method,
             "registration": None if self.registration is None else dict(self.registration),
@@ -177,7 +191,9 @@ class LesionVisitResult:
             date=datetime.date.fromisoformat(d["date"]),
             image=d["image"],
             origin=LesionOrigin(d["origin"]),
-            measurement=LesionRecord.from_dict({k: v for k, v in d.items() if k not in fixed}),
+            measurement=None
+            if d.get("volume_ml") is None
+            else LesionRecord.from_dict({k: v for k, v in d.items() if k not in fixed}),
             mask=d["mask"],
             method=d["method"],
             registration=d["registration"],
@@ -308,15 +324,7 @@ class CohortResult:
                             "lesion_id": lv.lesion_id,
                             "target": lv.lesion_id not in patient.new_lesions,
                             "origin": lv.origin.value,
-                            "volume_ml": _round(m.volume_ml, 4),
-                            "volume_method": m.volume_method.value,
-                            "area_mm2": None if m.planar is None else _round(m.planar.area_mm2, 2),
-                            "volume_uncertainty_ml": _round(m.volume_uncertainty_ml, 4),
-                            "mesh_volume_ml": None
-                            if m.volumetric is None
-                            else _round(m.volumetric.mesh_volume_ml, 4),
-                            "max_3d_diameter_mm": _round(m.max_3d_diameter_mm, 2),
-                            "axial_longest_diameter_mm": _round(m.axial_longest_diameter_mm, 2),
+                            **_record_columns(m),
                             "total_volume_ml": _round(tp.total_volume_ml, 4),
                             "is_baseline": tp.is_baseline,
                             "change_from_baseline_pct": _round(tp.change_from_baseline_pct, 2),
@@ -362,6 +370,26 @@ def treatment_record(history: TreatmentHistory) -> dict[str, Any]:
     low, high = TROUGH_TARGET_NG_ML
     record["trough_target_ng_ml"] = [low, high]
     return record
+
+
+def _record_columns(m: LesionRecord | None) -> dict[str, Any]:
+    """report.csv's lesion figures (empty for a lesion not measured)."""
+    if m is None:
+        return dict.fromkeys(
+            (
+                "volume_ml", "volume_method", "area_mm2", "volume_uncertainty_ml",
+                "mesh_volume_ml", "max_3d_diameter_mm", "axial_longest_diameter_mm",
+            )
+        )  # fmt: skip
+    return {
+        "volume_ml": _round(m.volume_ml, 4),
+        "volume_method": m.volume_method.value,
+        "area_mm2": None if m.planar is None else _round(m.planar.area_mm2, 2),
+        "volume_uncertainty_ml": _round(m.volume_uncertainty_ml, 4),
+        "mesh_volume_ml": None if m.volumetric is None else _round(m.volumetric.mesh_volume_ml, 4),
+        "max_3d_diameter_mm": _round(m.max_3d_diameter_mm, 2),
+        "axial_longest_diameter_mm": _round(m.axial_longest_diameter_mm, 2),
+    }
 
 
 def _input_warnings(visits: Sequence[LesionVisitResult]) -> list[str]:
@@ -418,13 +446,12 @@ def _aml_indication(
             by_lesion.setdefault(lv.lesion_id, []).append(lv)
     for lid, seen in sorted(by_lesion.items()):
         for before, after in itertools.pairwise(seen):
-            if before.review or after.review or before.volume_ml <= 0:
+            a, b = before.measurement, after.measurement
+            if before.review or after.review or a is None or b is None or a.volume_ml <= 0:
                 continue
-            length = after.measurement.length_mm
-            u = math.hypot(
-                before.measurement.volume_uncertainty_ml, after.measurement.volume_uncertainty_ml
-            )
-            growth = after.volume_ml - before.volume_ml
+            length = b.length_mm
+            u = math.hypot(a.volume_uncertainty_ml, b.volume_uncertainty_ml)
+            growth = b.volume_ml - a.volume_ml
             if growth > u and length > AML_TREATMENT_INDICATION_MM:
                 when = "no treatment recorded" if treatment_start is None else "before treatment"
                 findings.append(
@@ -432,8 +459,8 @@ def _aml_indication(
                         after.date,
                         f"meets the guideline's treatment indication (a growing AML longer than "
                         f"{AML_TREATMENT_INDICATION_MM / 10:g} cm): {lid} grew from "
-                        f"{before.volume_ml:.2f} to {after.volume_ml:.2f} mL "
-                        f"({100 * growth / before.volume_ml:+.1f}%, more than the combined "
+                        f"{a.volume_ml:.2f} to {b.volume_ml:.2f} mL "
+                        f"({100 * growth / a.volume_ml:+.1f}%, more than the combined "
                         f"uncertainty of {u:.2f} mL) between {before.date.isoformat()} and "
                         f"{after.date.isoformat()} ({when}) and is {length:.1f} mm long; an mTOR "
                         "inhibitor is the recommended first-line treatment",
@@ -473,7 +500,8 @@ def _method_warnings(visits: Sequence[LesionVisitResult]) -> list[str]:
     """Volumes obtained by different methods compared over time: never silently."""
     methods: dict[str, set[datetime.date]] = {}
     for lv in visits:
-        methods.setdefault(lv.measurement.volume_method.value, set()).add(lv.date)
+        if lv.measurement is not None:
+            methods.setdefault(lv.measurement.volume_method.value, set()).add(lv.date)
     if len(methods) < 2:
         return []
     listed = "; ".join(
@@ -558,14 +586,17 @@ def assess_patient(
             new_here = {
                 lid: lv.measurement.axial_longest_diameter_mm
                 for lid, lv in here.items()
-                if lid in new_lesions and new_lesions[lid] == d
+                if lid in new_lesions and new_lesions[lid] == d and lv.measurement is not None
             }
             estimates = [here[lid].registration_volume_ml for lid in present]
+            records = [here[lid].measurement for lid in present]
+            measured = [r for r in records if r is not None]
+            complete = len(measured) == len(records)  # else flagged: its review says why
             volumes.append(
                 VolumeAtVisit(
                     d,
-                    sum(here[lid].volume_ml for lid in present),
-                    sum(here[lid].measurement.volume_uncertainty_ml for lid in present),
+                    sum(r.volume_ml for r in measured) if complete else None,
+                    sum(r.volume_uncertainty_ml for r in measured),
                     new_here,
                     # a flagged new lesion cannot make a progression either
                     review=tuple(

@@ -83,27 +83,29 @@ def volume_plot_png(
     ax = fig.add_subplot(1, 1, 1)
     points = [t for t in assessment.timepoints]
     dates = [t.date for t in points]
-    volumes = [t.total_volume_ml for t in points]
-    errors = [t.uncertainty_ml for t in points]
-    ax.errorbar(_days(dates), volumes, yerr=errors, marker="o", color="#1f4e79", capsize=3,
-                label="sum of target lesions (segmentation)")  # fmt: skip
-    flagged = [t for t in points if t.review]
+    measured = [(t, t.total_volume_ml) for t in points if t.total_volume_ml is not None]
+    ax.errorbar(_days([t.date for t, _ in measured]), [v for _, v in measured],
+                yerr=[t.uncertainty_ml for t, _ in measured], marker="o", color="#1f4e79",
+                capsize=3, label="sum of target lesions (segmentation)")  # fmt: skip
+    flagged = [(t, v) for t, v in measured if t.review]
     if flagged:
-        ax.scatter(_days([t.date for t in flagged]), [t.total_volume_ml for t in flagged],
+        ax.scatter(_days([t.date for t, _ in flagged]), [v for _, v in flagged],
                    s=120, facecolors="none", edgecolors="#c62828", linewidths=1.5, zorder=5,
                    label="flagged for review (not evaluated)")  # fmt: skip
+    for n, t in enumerate(t for t in points if t.total_volume_ml is None):
+        ax.axvline(_day(t.date), color="#c62828", ls=(0, (1, 3)), lw=1.5,
+                   label=None if n else "not measured (flagged for review)")  # fmt: skip
     baseline = next((t for t in points if t.is_baseline), None)
-    if baseline is not None and baseline.total_volume_ml > 0:
+    v0 = 0.0 if baseline is None else baseline.total_volume_ml or 0.0
+    if baseline is not None and v0 > 0:
         estimated = [t for t in points if t.change_registration_pct is not None]
         if estimated:
-            v0 = baseline.total_volume_ml
             ax.plot(_days([baseline.date] + [t.date for t in estimated]),
                     [v0] + [v0 * (1 + t.change_registration_pct / 100) for t in estimated
                             if t.change_registration_pct is not None],
                     marker="s", ms=4, ls=":", color="#8e24aa",
                     label="registration estimate (Jacobian)")  # fmt: skip
-    if baseline is not None and baseline.total_volume_ml > 0:
-        v0 = baseline.total_volume_ml
+    if baseline is not None and v0 > 0:
         ax.axhline(v0, color="#555555", lw=1, label="baseline")
         shown = {criteria.response_reduction_pct, TSC.response_reduction_pct,
                  EXIST.response_reduction_pct}  # fmt: skip
@@ -114,7 +116,9 @@ def volume_plot_png(
                        label=f"-{pct:g}% ({which})")  # fmt: skip
         after = [t for t in points if t.date >= baseline.date]
         # the nadir as the assessment keeps it: flagged visits never set it
-        nadir = np.minimum.accumulate([np.inf if t.review else t.total_volume_ml for t in after])
+        nadir = np.minimum.accumulate(
+            [np.inf if t.review or t.total_volume_ml is None else t.total_volume_ml for t in after]
+        )
         limit = nadir * (1 + criteria.progression_increase_from_nadir_pct / 100)
         if criteria.progression_requires_above_baseline:
             limit = np.maximum(limit, v0)
