@@ -149,3 +149,14 @@ def test_all_problems_are_listed_at_once(folder: Path) -> None:
         )
     )
     assert "2 problem(s)" in text and "row 2" in text and "row 3" in text
+
+
+def test_an_invalid_manifest_is_refused_before_the_output_folder_is_made(folder: Path) -> None:
+    """``tscimg.track`` validates the manifest before it takes the output folder's lock (which
+    creates the folder): a refused run leaves nothing behind."""
+    import tscimg
+
+    path = write(folder, "P1,a.nii.gz", header="patient_id,image")
+    with pytest.raises(ManifestError, match="missing column"):
+        tscimg.track(path, folder / "out")
+    assert not (folder / "out").exists()

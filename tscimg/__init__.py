@@ -100,10 +100,17 @@ def track(
             manifest, None, criteria, jobs=jobs, resume=resume, client=client,
             scheduler=scheduler, treatment=treatment,
         )  # fmt: skip
+    # an invalid manifest or treatment file is refused before the output folder is made
+    from tscimg.io.manifest import Manifest, read_manifest
+    from tscimg.io.treatment import read_treatment
+
+    if not isinstance(manifest, Manifest):
+        manifest = read_manifest(Path(manifest).absolute())
+    courses = None if treatment is None else read_treatment(treatment, manifest)
     with output_folder_lock(output_dir):  # the reports are part of the run
         result = run_batch(
             manifest, output_dir, criteria, jobs=jobs, resume=resume, client=client,
-            scheduler=scheduler, treatment=treatment,
+            scheduler=scheduler, treatment=courses,
         )  # fmt: skip
         write_reports(result, Path(output_dir))
     return result
