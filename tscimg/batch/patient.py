@@ -374,6 +374,115 @@ def _not_measured(
     )
 
 
+@dataclass
+class _Outline:
+    """A visit's lesion outline, how it was obtained, and the notes on it."""
+
+    mask: Mask
+    origin: LesionOrigin
+    method: str
+    segmentation: Segmentation | None = None
+    deformation: LesionDeformation | None = None
+    warnings: list[str] = field(default_factory=list)
+    review: list[str] = field(default_factory=list)
+    registration: dict[str, Any] | None = None
+
+
+class _NotCarried(Exception):
+    """The lesion could not be carried to this visit (the registration failed, or the lesion
+    left the scan): the visit is not measured."""
+
+    def __init__(self, problem: InputError) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def _method_name(segmentation: Segmentation) -> str:
+    return f"{segmentation.preset}/{segmentation.parameters.method.value}"
+
+
+def _outline(
+    visit: LesionVisit,
+    scan: Scan,
+    lesion: LesionPlan,
+    carry_from: LesionReference | None,
+    inherited: tuple[str, ...],
+    parameters: TrackParameters,
+) -> _Outline:
+    """The reader's mask, the reader's prompt segmented, or the lesion carried from
+    ``carry_from`` (:class:`_NotCarried` when it cannot be)."""
+    if visit.mask is not None:
+        mask = _own_mask(visit, scan)
+        return _Outline(mask, LesionOrigin.MASK, "given mask", warnings=list(mask.warnings))
+    if not visit.carried:
+        seg = _prompted(visit, scan, lesion)
+        return _Outline(seg.mask, LesionOrigin.PROMPT, _method_name(seg), seg,
+                        warnings=list(seg.warnings), review=list(seg.review))  # fmt: skip
+    if carry_from is None:
+        if scan.is_planar:
+            raise InputError(
+                "a 2D frame is not carried by registration (each echo view is a new plane)",
+                path=visit.image,
+                hint="Give this visit its own prompt (point_lps) in the manifest",
+            )
+        raise InputError("nothing to carry from", path=visit.image)
+    try:
+        carried = carry_lesion(carry_from, None, scan, lesion.lesion_type, parameters.carry)
+    except InputError as exc:
+        raise _NotCarried(exc) from exc
+    found = carried.segmentation
+    return _Outline(
+        carried.mask,
+        LesionOrigin.CARRIED,
+        "registration (the reference lesion warped)" if found is None else _method_name(found),
+        found,
+        carried.deformation,
+        warnings=([] if found is None else list(found.warnings)) + list(carried.warnings),
+        review=list(inherited) + list(carried.review),
+        registration={"click_lps": [round(v, 2) for v in carried.click_lps]},
+    )
+
+
+def _check_by_registration(
+    outline: _Outline, carry_from: LesionReference, scan: Scan, parameters: TrackParameters
+) -> float | None:
+    """Register the visit to ``carry_from`` (unless carrying did) and apply the trust gate's
+    change checks; notes go into ``outline``. Returns the registration's volume estimate,
+    mL, when it is trusted."""
+    deformation = outline.deformation
+    if deformation is None:
+        try:  # the registration's own estimate, beside the reader's outline
+            deformation = outline.deformation = register_lesion(carry_from, scan, parameters.carry)
+        except TscimgError as exc:
+            outline.warnings.append(f"no registration-based change estimate: {exc}")
+            return None
+    outline.registration = {
+        **(outline.registration or {}),
+        **deformation.registration.summary(),
+        "from_date": carry_from.date,
+        "deformable_ncc": round(deformation.quality_ncc, 4),
+        "volume_ratio": round(deformation.volume_ratio, 6)
+        if math.isfinite(deformation.volume_ratio)
+        else None,
+        "review": list(deformation.review),
+    }
+    trusted = not deformation.review and not deformation.registration.warnings
+    carried = outline.origin is LesionOrigin.CARRIED
+    if not trusted and not carried:
+        outline.warnings += [f"registration estimate not used: {r}" for r in deformation.review]
+    flags, notes = change_review(
+        outline.mask.volume_ml(),
+        carry_from.volume_ml,
+        deformation.volume_ratio if trusted else None,
+        carry_from.date,
+        parameters.trust,
+        carried=carried,
+    )
+    outline.review += flags
+    outline.warnings += notes
+    return deformation.volume_ml if trusted else None
+
+
 def _process_visit(
     plan: PatientPlan,
     lesion: LesionPlan,
@@ -386,84 +495,27 @@ def _process_visit(
     field_of_view_mm: float | None,
 ) -> tuple[LesionVisitResult, Mask | None, LesionReference | None]:
     scan, facts = visits.load(visit.image, base, visit.frame)
-    warnings = list(scan.warnings)
-    review: list[str] = []
-    registration: dict[str, Any] | None = None
-    deformation: LesionDeformation | None = None
-    segmentation: Segmentation | None = None
     carry_from: LesionReference | None = None
     inherited: tuple[str, ...] = ()
     if references.first is not None and not scan.is_planar:
         carry_from, inherited = references.to_carry_from()
         if carry_from.scan.is_planar:
             carry_from, inherited = None, ()
-    if visit.mask is not None:
-        mask, origin, method = _own_mask(visit, scan), LesionOrigin.MASK, "given mask"
-        warnings += list(mask.warnings)
-    elif not visit.carried:
-        segmentation = _prompted(visit, scan, lesion)
-        mask, origin = segmentation.mask, LesionOrigin.PROMPT
-        method = f"{segmentation.preset}/{segmentation.parameters.method.value}"
-        warnings += list(segmentation.warnings)
-        review += list(segmentation.review)
-    else:
-        if carry_from is None:
-            if scan.is_planar:
-                raise InputError(
-                    "a 2D frame is not carried by registration (each echo view is a new plane)",
-                    path=visit.image,
-                    hint="Give this visit its own prompt (point_lps) in the manifest",
-                )
-            raise InputError("nothing to carry from", path=visit.image)
-        try:
-            carried = carry_lesion(carry_from, None, scan, lesion.lesion_type, parameters.carry)
-        except InputError as exc:  # the registration failed, or the lesion left the scan
-            return _not_measured(lesion, visit, facts, carry_from, exc, warnings), None, None
-        deformation = carried.deformation
-        segmentation = carried.segmentation
-        mask, origin = carried.mask, LesionOrigin.CARRIED
-        method = (
-            "registration (the reference lesion warped)"
-            if segmentation is None
-            else f"{segmentation.preset}/{segmentation.parameters.method.value}"
+    try:
+        outline = _outline(visit, scan, lesion, carry_from, inherited, parameters)
+    except _NotCarried as failed:
+        assert carry_from is not None  # only a carried visit is not carried
+        not_measured = _not_measured(
+            lesion, visit, facts, carry_from, failed.problem, list(scan.warnings)
         )
-        if segmentation is not None:
-            warnings += list(segmentation.warnings)
-        warnings += list(carried.warnings)
-        review += list(inherited) + list(carried.review)
-        registration = {"click_lps": [round(v, 2) for v in carried.click_lps]}
-    if carry_from is not None and deformation is None:
-        try:  # the registration's own estimate, beside the reader's outline
-            deformation = register_lesion(carry_from, scan, parameters.carry)
-        except TscimgError as exc:
-            warnings.append(f"no registration-based change estimate: {exc}")
-    registration_ml: float | None = None
-    if carry_from is not None and deformation is not None:
-        registration = {
-            **(registration or {}),
-            **deformation.registration.summary(),
-            "from_date": carry_from.date,
-            "deformable_ncc": round(deformation.quality_ncc, 4),
-            "volume_ratio": round(deformation.volume_ratio, 6)
-            if math.isfinite(deformation.volume_ratio)
-            else None,
-            "review": list(deformation.review),
-        }
-        trusted_estimate = not deformation.review and not deformation.registration.warnings
-        if trusted_estimate:
-            registration_ml = deformation.volume_ml
-        elif origin is not LesionOrigin.CARRIED:
-            warnings += [f"registration estimate not used: {r}" for r in deformation.review]
-        flags, notes = change_review(
-            mask.volume_ml(),
-            carry_from.volume_ml,
-            deformation.volume_ratio if trusted_estimate else None,
-            carry_from.date,
-            parameters.trust,
-            carried=origin is LesionOrigin.CARRIED,
-        )
-        review += flags
-        warnings += notes
+        return not_measured, None, None
+    outline.warnings[:0] = scan.warnings
+    mask = outline.mask
+    registration_ml = None
+    if carry_from is not None:
+        registration_ml = _check_by_registration(outline, carry_from, scan, parameters)
+    deformation = outline.deformation
+    warnings, review = outline.warnings, outline.review
     figures, notes = _figures(mask, parameters)
     warnings += notes
     mask_path = None
@@ -494,11 +546,11 @@ def _process_visit(
         lesion_type=lesion.lesion_type,
         date=visit.date,
         image=facts.image,
-        origin=origin,
+        origin=outline.origin,
         measurement=figures,
         mask=mask_path,
-        method=method,
-        registration=registration,
+        method=outline.method,
+        registration=outline.registration,
         scan=facts,
         warnings=tuple(dict.fromkeys(warnings)),
         view=lesion_view(
@@ -512,5 +564,5 @@ def _process_visit(
         review=tuple(dict.fromkeys(review)),
         registration_volume_ml=registration_ml,
     )
-    reference = LesionReference(scan, mask, visit.date.isoformat(), segmentation)
+    reference = LesionReference(scan, mask, visit.date.isoformat(), outline.segmentation)
     return result, mask, reference
