@@ -465,11 +465,15 @@ def _check_by_registration(
         if math.isfinite(deformation.volume_ratio)
         else None,
         "review": list(deformation.review),
+        "imprecise": list(deformation.imprecise),
     }
     trusted = not deformation.review and not deformation.registration.warnings
     carried = outline.origin is LesionOrigin.CARRIED
     if not trusted and not carried:
         outline.warnings += [f"registration estimate not used: {r}" for r in deformation.review]
+    if trusted and deformation.imprecise:  # placed well, but too coarse to cross-check
+        outline.warnings += [f"registration estimate not used: {r}" for r in deformation.imprecise]
+        trusted = False
     flags, notes = change_review(
         outline.mask.volume_ml(),
         carry_from.volume_ml,
