@@ -471,9 +471,9 @@ def _check_by_registration(
     carried = outline.origin is LesionOrigin.CARRIED
     if not trusted and not carried:
         outline.warnings += [f"registration estimate not used: {r}" for r in deformation.review]
-    if trusted and deformation.imprecise:  # placed well, but too coarse to cross-check
-        outline.warnings += [f"registration estimate not used: {r}" for r in deformation.imprecise]
-        trusted = False
+    # a coarse estimate still cross-checks the segmentation (a disagreement flags the visit),
+    # but is no reason to doubt a registration that placed the lesion well
+    outline.warnings += [f"registration estimate imprecise: {r}" for r in deformation.imprecise]
     flags, notes = change_review(
         outline.mask.volume_ml(),
         carry_from.volume_ml,

@@ -14,8 +14,8 @@ over the previous visit's lesion (tensor-based morphometry): each lesion voxel c
 (:func:`jacobian_determinant`). This estimate does not use the follow-up's segmentation at all,
 so it is independent of it; where the two differ by more than the trust gate allows, the
 follow-up is flagged for review. A lesion under ``min_diameter_voxels`` across at the scans'
-resolution gets no estimate (``LesionDeformation.imprecise`` says why): its border moves less
-than the two visits' partial-volume blur differs.
+resolution gets a coarse estimate (``LesionDeformation.imprecise`` says why): its border moves
+less than the two visits' partial-volume blur differs.
 
 Examples
 --------
@@ -89,7 +89,7 @@ class DeformableParameters:
     min_diameter_voxels
         Below this diameter (of the sphere of the lesion's volume) in voxels of the coarser of
         the two scans' resolutions (their slice thickness, for thick slices), the estimate is
-        not used (``LesionDeformation.imprecise``). A change of volume by a fraction f moves
+        marked coarse (``LesionDeformation.imprecise``). A change of volume by a fraction f moves
         the border of a lesion of diameter d by about f d / 6; the partial-volume and
         re-slicing blur that differs between two visits misplaces the border by a few
         hundredths of a voxel w,
@@ -129,9 +129,10 @@ class LesionDeformation:
         Reasons the registration cannot be trusted (empty: trusted): it places the lesion
         wrongly, folds, or leaves the scan, so neither its estimate nor what it carries holds.
     imprecise
-        Reasons the volume estimate is too coarse to cross-check a segmentation although the
-        registration places the lesion well (a lesion a few voxels across): the estimate is
-        left out, the visit is not flagged for it.
+        Reasons the volume estimate is coarse although the registration places the lesion well
+        (a lesion a few voxels across): the estimate is reported with this note and still
+        cross-checks the segmentation (a disagreement flags the visit), but the visit is not
+        flagged for it alone.
     """
 
     registration: Registration
@@ -305,10 +306,10 @@ def deform_around_lesion(
     coarsest_mm = float(common_mm.max())
     if diameter_mm < params.min_diameter_voxels * coarsest_mm:
         imprecise.append(
-            f"the lesion is too small for the scans' resolution to measure its change by "
-            f"registration ({diameter_mm:.1f} mm across, {diameter_mm / coarsest_mm:.1f} voxels "
-            f"of {coarsest_mm:.1f} mm; at least {params.min_diameter_voxels:g} needed): rely on "
-            f"the segmentation, or scan with thinner slices"
+            f"the lesion is small for the scans' resolution ({diameter_mm:.1f} mm across, "
+            f"{diameter_mm / coarsest_mm:.1f} voxels of {coarsest_mm:.1f} mm; at least "
+            f"{params.min_diameter_voxels:g} for a precise registration estimate): the estimate "
+            "is coarse (thinner slices make it precise)"
         )
     lesion_in_block = sitk.Resample(
         _cropped_to(previous_mask.image, grid, sitk.Transform(3, sitk.sitkIdentity)),
