@@ -648,14 +648,7 @@ def assess_response(
             nadir = visit
     status, review = _latest_status(timepoints, frame, milestones)
     latest = timepoints[-1]
-    note = None
-    if status in (ResponseStatus.RESPONSE, ResponseStatus.NON_RESPONSE_12M) and (
-        latest.change_within_uncertainty
-    ):
-        note = (
-            f"the change from baseline ({latest.change_from_baseline_pct:+.1f}%) is within the "
-            "measurements' own uncertainty"
-        )
+    note = _status_note(status, latest, frame)
     recommendations: tuple[str, ...] = ()
     if status is ResponseStatus.NOT_EVALUABLE:
         recommendations = (REVIEW_ACTION,)
@@ -685,6 +678,29 @@ def assess_response(
         status_note=note,
         guideline_notes=GUIDELINE_NOTES_BY_TYPE.get(lesion_type, ()),
     )
+
+
+def _status_note(status: ResponseStatus, latest: TimepointAssessment, frame: _Frame) -> str | None:
+    """The qualifier a response or a non-response needs when the measurements cannot tell it
+    from no change, or from the other side of the response threshold."""
+    change = latest.change_from_baseline_pct
+    if status not in (ResponseStatus.RESPONSE, ResponseStatus.NON_RESPONSE_12M) or change is None:
+        return None
+    if latest.change_within_uncertainty:
+        return (
+            f"the change from baseline ({change:+.1f}%) is within the measurements' own uncertainty"
+        )
+    combined_pct = 100.0 * math.hypot(latest.uncertainty_ml, frame.baseline.uncertainty_ml)
+    combined_pct /= frame.baseline_ml
+    threshold = -frame.criteria.response_reduction_pct
+    if abs(change - threshold) < combined_pct:
+        return (
+            f"the change from baseline ({change:+.1f}%) is within the measurements' combined "
+            f"uncertainty ({combined_pct:.1f} points) of the {threshold:g}% response threshold: "
+            f"{'a reduction short of it' if status is ResponseStatus.RESPONSE else 'a response'} "
+            "cannot be excluded; confirm on the images or at the next visit"
+        )
+    return None
 
 
 def _status(point: TimepointAssessment, frame: _Frame, response: Milestone) -> ResponseStatus:
