@@ -80,7 +80,15 @@ class GraphCutTuning:
         Fewer voxels than this train no mixture: the last cut (or the sample) stands.
     trained_sample_range
         The first click's region growing trains the lesion model when its size is within
-        ``(low voxels, high fraction of the box)``; otherwise the prior's core does.
+        ``(low voxels, high fraction of the box)`` and it has not leaked (see
+        ``leak_margin_min_voxels``); otherwise the prior's core does.
+    leak_margin_min_voxels
+        The first click's region growing leaked when it reaches a face of the box along an axis
+        where the box's margin (``box_margin_fraction`` of its size) is wider than this many
+        voxels: it grew through the margin, past the lesion's border. Where the margin is
+        narrower, the border voxel's partial volume alone reaches it. A leaked growing trains
+        nothing (the prior's core does): where a leak stops turns on noise (BRATS pat0005: 62
+        or 80 mL from 0.5% noise).
     core_radius
         Without a usable growing: voxels inside this prior radius train the lesion model.
     shell_radius
@@ -129,6 +137,7 @@ class GraphCutTuning:
     max_training_voxels: int = 20_000
     min_training_voxels: int = 10
     trained_sample_range: tuple[int, float] = (20, 0.8)
+    leak_margin_min_voxels: float = 1.0
     core_radius: float = 0.6
     shell_radius: float = 1.15
     background_radius: float = 0.8

@@ -25,7 +25,7 @@ PRESETS: dict[tuple[LesionType, Modality | None], Preset] = {
     (LesionType.AML, Modality.CT): Preset(
         "aml-ct",
         SegmentParameters(
-            method=Method.REGION_GROWING,
+            method=Method.GRAPH_CUT,
             window=(-250.0, -20.0),
             polarity=Polarity.AUTO,
             smoothing_mm=0.8,
@@ -39,7 +39,11 @@ PRESETS: dict[tuple[LesionType, Modality | None], Preset] = {
         "3 mm and hole-filled so its soft-tissue strands and vessels count as tumour. Its border "
         "lies at the local 50% level between the tumour's mean attenuation (fat with its "
         "strands) and the tissue next to it. A fat-poor AML (click above -20 HU) falls back to "
-        "a model learned from the click and the background around the box.",
+        "a model learned from the click and the background around the box. With a box, the "
+        "fat growing decides when it spans the box without reaching it; where it reaches the "
+        "box (an exophytic AML whose fat meets the perirenal fat across a rim thinner than the "
+        "blur, so no window separates them) a graph cut weighs appearance against the box's "
+        "extent instead of filling the box.",
     ),
     (LesionType.AML, Modality.MR): Preset(
         "aml-mr",
