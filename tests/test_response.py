@@ -355,6 +355,30 @@ def test_a_response_within_the_uncertainty_is_headlined_with_that_qualifier() ->
     assert clear.status_note is None
 
 
+def test_estimates_on_either_side_of_the_response_threshold_decide_nothing() -> None:
+    """kits-case_00017-B of the change-precision benchmark (an AML 4.5 slices across, truly
+    -35% at 12 months): the segmentation read -27.6%, the registration -30.4%. The two
+    independent estimates disagree on the decision itself, so the visit is flagged and the
+    status is not_evaluable, not non-response; both on one side decide as usual."""
+    split = assess_response(
+        [VolumeAtVisit(D("2024-02-20"), 6.16),
+         VolumeAtVisit(D("2025-03-01"), 4.46, registration_total_ml=4.29)],
+        TSC,
+        START,
+    )  # fmt: skip
+    assert split.status is ResponseStatus.NOT_EVALUABLE
+    (reason,) = split.timepoints[1].review
+    assert "either side of the -30% response threshold" in reason and "-27.6%" in reason
+    assert not split.response.reached and not split.non_response_12m.reached
+    agreed = assess_response(
+        [VolumeAtVisit(D("2024-02-20"), 6.16),
+         VolumeAtVisit(D("2025-03-01"), 4.0, registration_total_ml=4.1)],
+        TSC,
+        START,
+    )  # fmt: skip
+    assert agreed.status is ResponseStatus.RESPONSE and not agreed.timepoints[1].review
+
+
 def test_a_status_within_the_uncertainty_of_the_threshold_is_qualified() -> None:
     """An AML on 5 mm slices measured 6.16 +/- 0.47 mL, then 4.46 +/- 0.35 mL at 12 months:
     -27.6%, combined uncertainty 9.5 points, so the -30% threshold lies within it (the true

@@ -470,6 +470,11 @@ def _assess_visit(visit: VolumeAtVisit, nadir: VolumeAtVisit, frame: _Frame) -> 
             if nadir.total_volume_ml:  # the nadir *before* this visit
                 change_n = _pct(total, nadir.total_volume_ml)
     tol = THRESHOLD_TOLERANCE_PCT
+    review = visit.review
+    if after_baseline and comparable and change_b is not None and change_r is not None:
+        straddle = _straddled_threshold(change_b, change_r, criteria)
+        if straddle is not None:
+            review, comparable = (*review, straddle), False
     reasons: list[str] = []
     response_met = regrowth_met = False
     if after_baseline and comparable and change_b is not None:
@@ -504,11 +509,27 @@ def _assess_visit(visit: VolumeAtVisit, nadir: VolumeAtVisit, frame: _Frame) -> 
         after_treatment_stop=stopped,
         regrowth_after_stop=regrowth_met,
         change_registration_pct=change_r,
-        review=visit.review,
+        review=review,
         paused=any(
             p.paused <= visit.date and (p.resumed is None or visit.date < p.resumed)
             for p in frame.pauses
         ),
+    )
+
+
+def _straddled_threshold(
+    change_b: float, change_r: float, criteria: ResponseCriteria
+) -> str | None:
+    """The review reason when the two independent change estimates fall on either side of the
+    response threshold: the measurements cannot decide whether the lesion responded."""
+    limit = -criteria.response_reduction_pct + THRESHOLD_TOLERANCE_PCT
+    if (change_b <= limit) == (change_r <= limit):
+        return None
+    return (
+        f"the two change estimates fall on either side of the "
+        f"-{criteria.response_reduction_pct:g}% response threshold ({change_b:+.1f}% from the "
+        f"segmentation, {change_r:+.1f}% from the registration): whether the lesion responded "
+        "cannot be decided from them; check the mask, or confirm at the next visit"
     )
 
 
@@ -641,7 +662,7 @@ def assess_response(
         trusted = frame.usable_baseline and visit.date >= first.date
         if (
             trusted
-            and _comparable(visit.review, frame)
+            and _comparable(point.review, frame)
             and visit.total_volume_ml is not None
             and visit.total_volume_ml < (nadir.total_volume_ml or 0.0)
         ):
