@@ -377,6 +377,16 @@ def test_estimates_on_either_side_of_the_response_threshold_decide_nothing() -> 
         START,
     )  # fmt: skip
     assert agreed.status is ResponseStatus.RESPONSE and not agreed.timepoints[1].review
+    # a visit the reader outlined or prompted is the reader's word: a warning, not a flag
+    outlined = assess_response(
+        [VolumeAtVisit(D("2024-02-20"), 6.16),
+         VolumeAtVisit(D("2025-03-01"), 4.46, registration_total_ml=4.29, reader_outlined=True)],
+        TSC,
+        START,
+    )  # fmt: skip
+    assert outlined.status is ResponseStatus.NON_RESPONSE_12M
+    assert not outlined.timepoints[1].review
+    assert any("either side of the -30% response threshold" in w for w in outlined.warnings)
 
 
 def test_a_status_within_the_uncertainty_of_the_threshold_is_qualified() -> None:

@@ -83,6 +83,9 @@ class VolumeAtVisit:
         empty: trusted). A flagged visit is shown but never decides a status.
     registration_total_ml
         The registration-based estimate of the same sum (``None``: not available).
+    reader_outlined
+        Every target lesion at this visit was outlined or prompted by the reader (none
+        carried): the reader's word, which a disagreement of the two estimates only warns about.
     """
 
     date: datetime.date
@@ -91,6 +94,7 @@ class VolumeAtVisit:
     new_lesion_diameters_mm: Mapping[str, float] = field(default_factory=dict)
     review: tuple[str, ...] = ()
     registration_total_ml: float | None = None
+    reader_outlined: bool = False
 
 
 @dataclass(frozen=True)
@@ -473,7 +477,7 @@ def _assess_visit(visit: VolumeAtVisit, nadir: VolumeAtVisit, frame: _Frame) -> 
     review = visit.review
     if after_baseline and comparable and change_b is not None and change_r is not None:
         straddle = _straddled_threshold(change_b, change_r, criteria)
-        if straddle is not None:
+        if straddle is not None and not visit.reader_outlined:
             review, comparable = (*review, straddle), False
     reasons: list[str] = []
     response_met = regrowth_met = False
@@ -533,8 +537,15 @@ def _straddled_threshold(
     )
 
 
-def _visit_warnings(point: TimepointAssessment, frame: _Frame, regrowth: Milestone) -> list[str]:
+def _visit_warnings(
+    point: TimepointAssessment, frame: _Frame, regrowth: Milestone, visit: VolumeAtVisit
+) -> list[str]:
     out: list[str] = []
+    b, r = point.change_from_baseline_pct, point.change_registration_pct
+    if visit.reader_outlined and b is not None and r is not None and not point.is_baseline:
+        straddle = _straddled_threshold(b, r, frame.criteria)
+        if straddle is not None:  # the reader outlined it: their word stands, with this note
+            out.append(f"{point.date.isoformat()}: {straddle}")
     if point.change_within_uncertainty and point.total_volume_ml is not None:
         difference = point.total_volume_ml - frame.baseline_ml
         out.append(
@@ -658,7 +669,7 @@ def assess_response(
         ):
             status_then = ResponseStatus.NOT_EVALUABLE
         timepoints.append(replace(point, status=status_then))
-        warnings += _visit_warnings(point, frame, milestones.regrowth)
+        warnings += _visit_warnings(point, frame, milestones.regrowth, visit)
         trusted = frame.usable_baseline and visit.date >= first.date
         if (
             trusted

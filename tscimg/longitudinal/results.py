@@ -607,6 +607,9 @@ def assess_patient(
                     registration_total_ml=None
                     if any(e is None for e in estimates)
                     else sum(e for e in estimates if e is not None),
+                    reader_outlined=all(
+                        here[lid].origin is not LesionOrigin.CARRIED for lid in present
+                    ),
                 )
             )
         assessment = assess_response(
