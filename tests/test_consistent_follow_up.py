@@ -20,7 +20,12 @@ import SimpleITK as sitk
 from builders import SAMPLE_SCANS
 
 import tscimg
+from tscimg.core.geometry import Geometry
+from tscimg.core.mask import Mask
+from tscimg.core.scan import Scan
+from tscimg.longitudinal.carry import LesionReference, carried_box
 from tscimg.longitudinal.criteria import TSC
+from tscimg.longitudinal.registration import Registration
 from tscimg.longitudinal.results import LesionOrigin, LesionVisitResult, assess_patient
 from tscimg.measure import LesionRecord
 from tscimg.report import write_reports
@@ -304,3 +309,21 @@ def test_a_visit_not_measured_survives_the_resume_state_and_leaves_the_sum_empty
     assert a.timepoints[1].total_volume_ml is None
     assert a.timepoints[1].change_from_baseline_pct is None
     assert a.status.value == "not_evaluable" and a.nadir_date == datetime.date(2024, 1, 10)
+
+
+def test_the_carried_box_holds_the_carried_extent_and_its_margin_on_thick_slices() -> None:
+    """On 5 mm slices the protocol's 10% margin of a 4-slice lesion is 0.4 slice: rounding the
+    carried box to the nearest slice could end it inside the lesion's border voxel plus that
+    margin. Where the margin is under a voxel the box is rounded outward; along the 1 mm axes
+    (margin 0.4 voxel too, here) likewise, and it holds the extent and margin everywhere."""
+    g = Geometry((12, 12, 10), (1.0, 1.0, 5.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    labels = np.zeros((10, 12, 12), dtype=np.uint8)
+    labels[3:7, 4:8, 4:8] = 1  # slices k = 3..6
+    image = g.apply_to(sitk.GetImageFromArray(labels.astype(np.float32)))
+    reference = LesionReference(Scan(image), Mask.from_array(labels, g), "2024-01-01")
+    moved = Registration((sitk.TranslationTransform(3, (0.0, 0.0, -0.95 * 5.0)),), 1.0, 1.0)
+    margin = np.full(3, 0.1)
+    box = carried_box(reference, Scan(image), moved, (margin, margin))
+    # border voxel centres map to k = 2.05 .. 5.05; with the margin 1.65 .. 5.45 (nearest: 2 .. 5)
+    assert (box[2], box[5]) == (1, 6)
+    assert (box[0], box[3]) == (3, 8) and (box[1], box[4]) == (3, 8)  # 4..7 with 0.4 voxel margin

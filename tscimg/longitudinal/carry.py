@@ -275,7 +275,9 @@ def carried_box(
     Returns
     -------
     tuple of int
-        ``(i0, j0, k0, i1, j1, k1)`` inclusive, clipped to the follow-up's grid.
+        ``(i0, j0, k0, i1, j1, k1)`` inclusive, clipped to the follow-up's grid: the carried
+        extent plus the margins, rounded to the nearest voxel, and outward along axes where
+        the margin is under a voxel (thick slices: the nearest voxel could drop it all).
     """
     points = _boundary_lps(reference.mask, max_points)
     mapped = registration.map_points(points)
@@ -286,8 +288,13 @@ def carried_box(
     extent = hi - lo + 1.0
     low, high = margins or (np.full(3, PROTOCOL_BOX_MARGIN), np.full(3, PROTOCOL_BOX_MARGIN))
     top = np.asarray(g.size) - 1
-    lo_box = np.clip(np.floor(lo - low * extent + 0.5), 0, top).astype(int)
-    hi_box = np.clip(np.floor(hi + high * extent + 0.5), 0, top).astype(int)
+    # where the margin is under a voxel (thick slices), rounding to the nearest voxel can drop
+    # a slice the lesion partly fills: round outward there
+    outward = np.minimum(low, high) * extent < 1.0
+    half = np.where(outward, 0.0, 0.5)
+    lo_box = np.clip(np.floor(lo - low * extent + half), 0, top).astype(int)
+    hi_end = np.where(outward, np.ceil(hi + high * extent), np.floor(hi + high * extent + 0.5))
+    hi_box = np.clip(hi_end, 0, top).astype(int)
     return (
         int(lo_box[0]), int(lo_box[1]), int(lo_box[2]),
         int(hi_box[0]), int(hi_box[1]), int(hi_box[2]),
