@@ -230,13 +230,21 @@ def _boundary_lps(mask: Mask, limit: int) -> np.ndarray:
     return np.asarray(ijk @ m[:3, :3].T + m[:3, 3])
 
 
+def _mapped_border_index(
+    reference: LesionReference, follow_up: Scan, registration: Registration, limit: int
+) -> np.ndarray:
+    """The reference lesion's border voxels (at most ``limit``) mapped into the follow-up: its
+    continuous ``(n, 3)`` ijk indices."""
+    mapped = registration.map_points(_boundary_lps(reference.mask, limit))
+    m_inv = np.linalg.inv(follow_up.geometry.index_to_lps_matrix)
+    return np.asarray(mapped @ m_inv[:3, :3].T + m_inv[:3, 3])
+
+
 def _maps_inside(
     reference: LesionReference, follow_up: Scan, registration: Registration, limit: int
 ) -> bool:
     """Whether every border voxel of the reference lesion maps inside the follow-up's grid."""
-    mapped = registration.map_points(_boundary_lps(reference.mask, limit))
-    m_inv = np.linalg.inv(follow_up.geometry.index_to_lps_matrix)
-    idx = mapped @ m_inv[:3, :3].T + m_inv[:3, 3]
+    idx = _mapped_border_index(reference, follow_up, registration, limit)
     top = np.asarray(follow_up.geometry.size) - 0.5
     return bool(np.all((idx >= -0.5) & (idx <= top)))
 
@@ -279,11 +287,8 @@ def carried_box(
         extent plus the margins, rounded to the nearest voxel, and outward along axes where
         the margin is under a voxel (thick slices: the nearest voxel could drop it all).
     """
-    points = _boundary_lps(reference.mask, max_points)
-    mapped = registration.map_points(points)
     g = follow_up.geometry
-    m_inv = np.linalg.inv(g.index_to_lps_matrix)
-    idx = mapped @ m_inv[:3, :3].T + m_inv[:3, 3]
+    idx = _mapped_border_index(reference, follow_up, registration, max_points)
     lo, hi = idx.min(axis=0), idx.max(axis=0)
     extent = hi - lo + 1.0
     low, high = margins or (np.full(3, PROTOCOL_BOX_MARGIN), np.full(3, PROTOCOL_BOX_MARGIN))

@@ -321,8 +321,7 @@ def register(
     finest_mm = min(float(min(img.GetSpacing())) for img in (fixed_full, moving_full))
     narrowest_mm = min(float(e.min()) for e in extents_mm)
     coarse = min(params.coarse_spacing_mm, max(narrowest_mm / params.coarse_min_voxels, finest_mm))
-    for img in (fixed_full, moving_full):
-        phys = np.asarray(img.GetSize()) * np.asarray(img.GetSpacing())
+    for phys in extents_mm:
         coarse = max(coarse, float(np.prod(phys) / params.coarse_max_voxels) ** (1 / 3))
     fixed = _resampled(fixed_full, coarse)
     moving = _resampled(moving_full, coarse)

@@ -475,9 +475,10 @@ def _assess_visit(visit: VolumeAtVisit, nadir: VolumeAtVisit, frame: _Frame) -> 
                 change_n = _pct(total, nadir.total_volume_ml)
     tol = THRESHOLD_TOLERANCE_PCT
     review = visit.review
-    if after_baseline and comparable and change_b is not None and change_r is not None:
+    # at a visit the reader outlined, a straddle is a warning (_visit_warnings), not a flag
+    if after_baseline and comparable and not visit.reader_outlined:
         straddle = _straddled_threshold(change_b, change_r, criteria)
-        if straddle is not None and not visit.reader_outlined:
+        if straddle is not None:
             review, comparable = (*review, straddle), False
     reasons: list[str] = []
     response_met = regrowth_met = False
@@ -522,12 +523,12 @@ def _assess_visit(visit: VolumeAtVisit, nadir: VolumeAtVisit, frame: _Frame) -> 
 
 
 def _straddled_threshold(
-    change_b: float, change_r: float, criteria: ResponseCriteria
+    change_b: float | None, change_r: float | None, criteria: ResponseCriteria
 ) -> str | None:
     """The review reason when the two independent change estimates fall on either side of the
     response threshold: the measurements cannot decide whether the lesion responded."""
     limit = -criteria.response_reduction_pct + THRESHOLD_TOLERANCE_PCT
-    if (change_b <= limit) == (change_r <= limit):
+    if change_b is None or change_r is None or (change_b <= limit) == (change_r <= limit):
         return None
     return (
         f"the two change estimates fall on either side of the "
@@ -541,9 +542,10 @@ def _visit_warnings(
     point: TimepointAssessment, frame: _Frame, regrowth: Milestone, visit: VolumeAtVisit
 ) -> list[str]:
     out: list[str] = []
-    b, r = point.change_from_baseline_pct, point.change_registration_pct
-    if visit.reader_outlined and b is not None and r is not None and not point.is_baseline:
-        straddle = _straddled_threshold(b, r, frame.criteria)
+    if visit.reader_outlined and not point.is_baseline:
+        straddle = _straddled_threshold(
+            point.change_from_baseline_pct, point.change_registration_pct, frame.criteria
+        )
         if straddle is not None:  # the reader outlined it: their word stands, with this note
             out.append(f"{point.date.isoformat()}: {straddle}")
     if point.change_within_uncertainty and point.total_volume_ml is not None:
