@@ -12,12 +12,17 @@ visit with the reader's own prompt or mask), so both are measured by one method:
    box had around the reference lesion: the registered lesion is the spatial prior, and the box
    follows the lesion as it shrinks or grows;
 3. the follow-up is segmented with the reference's method family and the preset of its lesion
-   type; the intensity model is learned afresh from the mapped clicks (scanner gain and contrast
-   timing change between visits). The graph cut's shape prior (``Prompts.prior``) is the shape
-   inscribed in the reader's box at the reference, carried by the deformable registration: the
-   prior the reference's cut balanced its appearance against, moved with the anatomy (the
-   reference lesion itself as the prior shrank unchanged lesions by 20-25%: the cut settles
-   inside its own previous outline).
+   type. The graph cut uses the intensity model the reference's cut learned (the lesion's and
+   its background's mixtures), mapped onto the follow-up's intensities by the gain and offset
+   that match the two scans' anatomy around the lesion (:func:`intensity_map`; identity in
+   Hounsfield units): one intensity balance places the border at both visits (learned afresh
+   at each follow-up, it moved the change by 10-15 points on real scans). Where the
+   registration is not trusted, or the gain is outside ``intensity_gain_range``, the follow-up
+   learns its own from the mapped clicks, with a warning. The graph cut's shape prior
+   (``Prompts.prior``) is the shape inscribed in the reader's box at the reference, carried by
+   the deformable registration: the prior the reference's cut balanced its appearance
+   against, moved with the anatomy (the reference lesion itself as the prior shrank unchanged
+   lesions by 20-25%: the cut settles inside its own previous outline).
 
 A reference given as a mask (no prompts) contributes its most interior voxel as the click and
 its carried outline, grown by the protocol's 10% per side, as the box.
@@ -49,7 +54,7 @@ from tscimg.core.errors import InputError, PromptError
 from tscimg.core.geometry import box_corners
 from tscimg.core.mask import Mask, bounding_box, most_interior_voxel
 from tscimg.core.scan import Scan
-from tscimg.core.vocabularies import LesionType
+from tscimg.core.vocabularies import LesionType, Modality
 from tscimg.longitudinal.deformation import (
     DeformableParameters,
     LesionDeformation,
@@ -63,7 +68,11 @@ from tscimg.longitudinal.registration import (
 )
 from tscimg.segment import Method, Prompts, Segmentation, preset_for, segment
 from tscimg.segment.graph_cut import box_shape
+from tscimg.segment.intensity_model import linear_intensity_map
 from tscimg.segment.prompts import BoxOrigin
+
+#: Smoothing (Gaussian sigma, mm) of both scans before their intensities are matched.
+INTENSITY_MAP_SMOOTHING_MM = 1.5
 
 #: The protocol's box margin (DESIGN.md section 6): the lesion's extent grown by 10% per side.
 PROTOCOL_BOX_MARGIN = 0.1
@@ -84,11 +93,16 @@ class CarryParameters:
     max_boundary_points
         At most this many of the reference lesion's border voxels are mapped to find its
         carried extent (evenly subsampled).
+    intensity_gain_range
+        The reference's intensity model is carried to a follow-up whose intensities around the
+        lesion are within this factor of the reference's (:func:`intensity_map`); outside it
+        (another sequence or contrast phase) the follow-up learns its own.
     """
 
     registration: RegistrationParameters = field(default_factory=RegistrationParameters)
     deformable: DeformableParameters = field(default_factory=DeformableParameters)
     max_boundary_points: int = 6000
+    intensity_gain_range: tuple[float, float] = (0.5, 2.0)
 
 
 @dataclass(frozen=True)
@@ -320,6 +334,70 @@ def _box_margins(segmentation: Segmentation) -> tuple[np.ndarray, np.ndarray] | 
     return low, high
 
 
+def _follow_up_to_reference(deformation: LesionDeformation) -> sitk.CompositeTransform:
+    """The transform that resamples reference images onto the follow-up (follow-up points to
+    reference points: the registration's stages inverted)."""
+    # SimpleITK applies the last added transform first, so adding the stages' inverses in the
+    # order the stages apply undoes the last stage first
+    inverse = sitk.CompositeTransform(3)
+    for t in deformation.registration.stages:
+        if isinstance(t, sitk.DisplacementFieldTransform):
+            field = sitk.InvertDisplacementField(t.GetDisplacementField(), 20)
+            inverse.AddTransform(sitk.DisplacementFieldTransform(field))
+        else:
+            inverse.AddTransform(t.GetInverse())
+    return inverse
+
+
+def intensity_map(
+    reference: LesionReference,
+    follow_up: Scan,
+    deformation: LesionDeformation,
+    box: tuple[int, ...],
+) -> tuple[float, float]:
+    """``(gain, offset)`` with follow-up intensity ~ gain x reference intensity + offset, from
+    the same anatomy in both: the reference scan resampled through the registration onto the
+    follow-up's ``box`` (``(i0, j0, k0, i1, j1, k1)`` inclusive) grown by its size on each
+    side, both smoothed (Gaussian,
+    sigma ``INTENSITY_MAP_SMOOTHING_MM`` and at least half a voxel: noise in the reference
+    would flatten the fitted gain), matched by
+    :func:`~tscimg.segment.intensity_model.linear_intensity_map`. CT, and a reference segmented
+    with a window of absolute intensities (the aml-ct preset's fat window, Hounsfield units),
+    give ``(1, 0)``: Hounsfield units are the same scale at every visit.
+    """
+    both_ct = follow_up.modality is Modality.CT and reference.scan.modality is Modality.CT
+    seg = reference.segmentation
+    if both_ct or (seg is not None and seg.parameters.window is not None):
+        return 1.0, 0.0
+    lo, hi = np.asarray(box[:3]), np.asarray(box[3:])
+    # the box grown by its size on each side: mostly anatomy that did not change, so the
+    # lesion's own change (or a small lesion's misregistration) does not set the map
+    size = hi - lo + 1
+    top = np.asarray(follow_up.geometry.size) - 1
+    lo, hi = np.maximum(lo - size, 0), np.minimum(hi + size, top)
+    region = sitk.RegionOfInterest(
+        follow_up.image, [int(v) for v in hi - lo + 1], [int(v) for v in lo]
+    )
+    moved = sitk.Resample(
+        sitk.Cast(reference.scan.image, sitk.sitkFloat32),
+        region,
+        _follow_up_to_reference(deformation),
+        sitk.sitkLinear,
+        float("nan"),
+        sitk.sitkFloat32,
+    )
+    before = sitk.GetArrayFromImage(moved)
+    after = sitk.GetArrayFromImage(region).astype(np.float32)
+    both = np.isfinite(before)
+    if not both.any():
+        return 1.0, 0.0
+    before[~both] = float(np.median(before[both]))
+    sigma = [max(0.5, INTENSITY_MAP_SMOOTHING_MM / s) for s in follow_up.geometry.spacing_mm[::-1]]
+    before = ndimage.gaussian_filter(before, sigma)
+    after = ndimage.gaussian_filter(after, sigma)
+    return linear_intensity_map(before[both], after[both])
+
+
 def warped_mask(
     reference: LesionReference,
     follow_up: Scan,
@@ -339,15 +417,7 @@ def warped_mask(
         ``(i0, j0, k0, i1, j1, k1)`` inclusive: compute only there (the rest is background);
         ``None``: the lesion's carried box grown by half its extent.
     """
-    # SimpleITK applies the last added transform first, so adding the stages' inverses in the
-    # order the stages apply undoes the last stage first
-    inverse = sitk.CompositeTransform(3)
-    for t in deformation.registration.stages:
-        if isinstance(t, sitk.DisplacementFieldTransform):
-            field = sitk.InvertDisplacementField(t.GetDisplacementField(), 20)
-            inverse.AddTransform(sitk.DisplacementFieldTransform(field))
-        else:
-            inverse.AddTransform(t.GetInverse())
+    inverse = _follow_up_to_reference(deformation)
     g = follow_up.geometry
     if box is None:
         margin = np.full(3, 0.5)
@@ -482,10 +552,29 @@ def carry_lesion(
     else:
         method = ref_seg.parameters.method
     review = list(deformation.review) + list(reg.warnings)
+    warnings: list[str] = []
     if ref_seg is not None and reg.is_identity and same_image(reference.scan, follow_up):
         prompts = ref_seg.prompts  # the same scan: the same call gives the same mask
     else:
         prompts = _mapped_prompts(reference, follow_up, deformation, method, params)
+        model = None if ref_seg is None else ref_seg.intensity_model
+        if model is not None and prompts.box is not None and review:
+            warnings.append(
+                "the lesion's intensities were learned afresh at this visit, not carried from "
+                f"{reference.date}: the registration that matches the two scans' intensities "
+                "is not trusted"
+            )
+        elif model is not None and prompts.box is not None:
+            gain, offset = intensity_map(reference, follow_up, deformation, prompts.box)
+            low, high = params.intensity_gain_range
+            if low <= gain <= high:
+                prompts = replace(prompts, intensity_model=model.mapped(gain, offset))
+            else:
+                warnings.append(
+                    f"the intensities around the lesion changed by a factor {gain:.2f} since "
+                    f"{reference.date} (outside {low:g}-{high:g}): the lesion's intensities "
+                    "were learned afresh at this visit, not carried"
+                )
     try:
         result: Segmentation | None = segment(follow_up, prompts, lesion_type, method=method)
     except PromptError as exc:
@@ -515,7 +604,14 @@ def carry_lesion(
                 path=follow_up.source,
                 hint="Give this visit its own prompt (point_lps) or a mask in the manifest",
             )
-        return CarriedLesion(mask, None, deformation, prompts, review=tuple(dict.fromkeys(review)))
+        return CarriedLesion(
+            mask,
+            None,
+            deformation,
+            prompts,
+            warnings=tuple(warnings),
+            review=tuple(dict.fromkeys(review)),
+        )
     if result.box_faces_reached:
         note = (
             f"the carried lesion reaches the box carried from {reference.date} at "
@@ -528,5 +624,10 @@ def carry_lesion(
         review.append(note)
     review += list(result.review)
     return CarriedLesion(
-        result.mask, result, deformation, prompts, review=tuple(dict.fromkeys(review))
+        result.mask,
+        result,
+        deformation,
+        prompts,
+        warnings=tuple(warnings),
+        review=tuple(dict.fromkeys(review)),
     )

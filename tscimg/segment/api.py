@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,8 @@ from tscimg.segment.algorithms import (
     region_growing,
     relaxed_growing,
 )
-from tscimg.segment.graph_cut import graph_cut
+from tscimg.segment.graph_cut import graph_cut, graph_cut_learning
+from tscimg.segment.intensity_model import IntensityModel
 from tscimg.segment.parameters import Method, SegmentParameters
 from tscimg.segment.presets import preset_for
 from tscimg.segment.prompts import BoxOrigin, Prompts
@@ -43,6 +44,11 @@ class Segmentation:
     also among ``warnings``, starting ``"review:"``): empty when the preset's method gave the
     mask. A click whose tissue hardly stands out gets a best estimate with a reason here
     instead of an error.
+
+    ``intensity_model`` is what the graph cut learned (the lesion's and its background's
+    intensity mixtures): a follow-up carried from this visit is segmented with it
+    (:mod:`tscimg.longitudinal.carry`). ``None`` for other families, and where region growing
+    decided inside the graph cut.
     """
 
     mask: Mask
@@ -53,6 +59,7 @@ class Segmentation:
     warnings: tuple[str, ...] = ()
     box_faces_reached: tuple[str, ...] = ()
     review: tuple[str, ...] = ()
+    intensity_model: IntensityModel | None = field(default=None, compare=False, repr=False)
 
     @property
     def voxel_count(self) -> int:
@@ -124,10 +131,15 @@ def segment(
         working = checked.with_clicks(positive=[centre])  # type: ignore[list-item]
         warnings.append(f"no positive point: the box centre {centre} was used as the click")
     region = work_region(scan, working, params.search_radius_mm, params.region_growing)
-    crop_mask = _ALGORITHMS[params.method](region, params)
+    intensity_model: IntensityModel | None = None
+    if params.method is Method.GRAPH_CUT:
+        crop_mask, intensity_model = graph_cut_learning(region, params)
+    else:
+        crop_mask = _ALGORITHMS[params.method](region, params)
     review: list[str] = []
     if not crop_mask.any():
         region, crop_mask = _best_estimate(scan, working, params, region)
+        intensity_model = None
         if not crop_mask.any():
             raise PromptError(
                 "the segmentation is empty: the tissue at the click does not stand out from "
@@ -158,6 +170,7 @@ def segment(
         tuple(warnings),
         faces,
         tuple(review),
+        intensity_model,
     )
 
 

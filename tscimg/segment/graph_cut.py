@@ -46,6 +46,7 @@ from skimage.graph import MCP_Geometric
 from tscimg.core.mask import bounding_box
 from tscimg.segment.algorithms import grown_on_prepared, region_growing
 from tscimg.segment.appearance import prepared
+from tscimg.segment.intensity_model import IntensityModel, Mixture
 from tscimg.segment.parameters import GraphCutTuning, SegmentParameters
 from tscimg.segment.postprocess import Point, fill_holes
 from tscimg.segment.region import WorkRegion, nearest_mm
@@ -68,14 +69,14 @@ def _mixture(values: np.ndarray, tuning: GraphCutTuning) -> GaussianMixture:
     return model.fit(values.reshape(-1, 1))
 
 
-def _log_density(model: GaussianMixture, values: np.ndarray, points: int) -> np.ndarray:
+def _log_density(mixture: Mixture, values: np.ndarray, points: int) -> np.ndarray:
     """The mixture's log density at ``values``, interpolated from ``points`` points over their
     range (a 1D density is smooth; scoring every voxel of a large crop takes most of a second)."""
     lo, hi = float(values.min()), float(values.max())
     if hi <= lo:
-        return np.asarray(model.score_samples(values.reshape(-1, 1)))
+        return mixture.log_density(values)
     grid = np.linspace(lo, hi, points)
-    return np.interp(values, grid, model.score_samples(grid.reshape(-1, 1)))
+    return np.interp(values, grid, mixture.log_density(grid))
 
 
 def _extent(selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -352,14 +353,26 @@ def _fits_box(grown: np.ndarray, lo: np.ndarray, hi: np.ndarray, tuning: GraphCu
 
 
 def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
-    """Graph cut in the box (see the module docstring).
+    """Graph cut in the box (see the module docstring and :func:`graph_cut_learning`)."""
+    return graph_cut_learning(region, params)[0]
+
+
+def graph_cut_learning(
+    region: WorkRegion, params: SegmentParameters
+) -> tuple[np.ndarray, IntensityModel | None]:
+    """Graph cut in the box (see the module docstring), and the intensity model it placed the
+    border with (``None`` where region growing decided).
 
     Region growing decides alone when there is no box (no shape prior), on a single slice, and
     when the region grown from the first click already spans the box's extent without
     reaching it (a homogeneous lesion with a clear border: the growing is exact there).
+
+    With ``region.intensity_model`` (a carried follow-up: the model its reference visit's cut
+    learned, mapped onto this scan's intensities) the cut uses that model as it is, once,
+    instead of learning one: both visits' borders are placed by one intensity balance.
     """
     if not region.has_box or min(region.values.shape) < 3:
-        return region_growing(region, params)
+        return region_growing(region, params), None
     tuning = params.graph_cut
     img = prepared(region, params.smoothing_mm, params.despeckle, params.region_growing)
     inside = region.guard
@@ -372,7 +385,7 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     expected = None if region.prior is None else region.prior & inside
     if _fits_box(first, box_lo, box_hi, tuning):
         corrected = len(region.positive) > 1 or bool(region.negative)
-        return grown_on_prepared(img, region, params) if corrected else first
+        return (grown_on_prepared(img, region, params) if corrected else first), None
     spacing = np.asarray(region.spacing_kji)
     if expected is not None and expected.any():
         radius, prior = _outline_prior(expected, spacing, tuning)
@@ -407,13 +420,21 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     odds = _geodesic_odds(img, region, scale, inside, tuning)
     values = (img / scale).ravel()
     result = lesion_sample
-    for _ in range(tuning.iterations):
-        if min(int(lesion_sample.sum()), int(background_sample.sum())) < tuning.min_training_voxels:
+    given = region.intensity_model
+    learned: IntensityModel | None = None
+    for _ in range(1 if given is not None else tuning.iterations):
+        if given is not None:
+            model = given.mapped(1.0 / scale, 0.0)  # onto the cut's units, intensity / scale
+        elif min(lesion_sample.sum(), background_sample.sum()) < tuning.min_training_voxels:
             break  # nothing to learn an appearance from: the last cut (or the sample) stands
-        fit_lesion = _mixture(values[lesion_sample.ravel()], tuning)
-        fit_background = _mixture(values[background_sample.ravel()], tuning)
-        log_lesion = _log_density(fit_lesion, values, tuning.density_points).reshape(img.shape)
-        log_background = _log_density(fit_background, values, tuning.density_points).reshape(
+        else:
+            model = IntensityModel(
+                Mixture.from_fitted(_mixture(values[lesion_sample.ravel()], tuning)),
+                Mixture.from_fitted(_mixture(values[background_sample.ravel()], tuning)),
+            )
+        learned = model
+        log_lesion = _log_density(model.lesion, values, tuning.density_points).reshape(img.shape)
+        log_background = _log_density(model.background, values, tuning.density_points).reshape(
             img.shape
         )
         raw_llr = log_lesion - log_background
@@ -450,4 +471,7 @@ def graph_cut(region: WorkRegion, params: SegmentParameters) -> np.ndarray:
     held = held[held > 0]
     if held.size:
         result = np.isin(labels, held)
-    return fill_holes(result) & ~hard_background
+    return (
+        fill_holes(result) & ~hard_background,
+        None if learned is None else learned.mapped(scale, 0.0),
+    )

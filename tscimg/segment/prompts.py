@@ -28,6 +28,7 @@ import numpy as np
 from tscimg.core.errors import PromptError
 from tscimg.core.geometry import Geometry, ras_to_lps
 from tscimg.core.mask import Mask
+from tscimg.segment.intensity_model import IntensityModel
 
 Index = tuple[int, int, int]
 Box = tuple[int, int, int, int, int, int]
@@ -61,6 +62,10 @@ class Prompts:
     box_origin
         Who drew the box (:class:`BoxOrigin`): only a reader's box gets the reader's warning
         when the mask reaches it.
+    intensity_model
+        The lesion's and background's intensities as the reference visit's graph cut learned
+        them, mapped onto this scan's intensities (a carried follow-up): the graph cut uses it
+        instead of learning one; other families ignore it.
     """
 
     positive: tuple[Index, ...] = ()
@@ -68,6 +73,7 @@ class Prompts:
     box: Box | None = None
     prior: Mask | None = field(default=None, compare=False, repr=False)
     box_origin: BoxOrigin = BoxOrigin.READER
+    intensity_model: IntensityModel | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_physical(

@@ -13,6 +13,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from tscimg.core.scan import Scan
+from tscimg.segment.intensity_model import IntensityModel
 from tscimg.segment.parameters import RegionGrowingTuning
 from tscimg.segment.prompts import Prompts
 
@@ -45,6 +46,8 @@ class WorkRegion:
         Voxels that are not constant padding outside the body (skull-stripped images).
     prior
         Where the lesion is expected (the prompts' prior mask, cropped), or ``None``.
+    intensity_model
+        The prompts' intensity model (a carried follow-up's), or ``None``.
     """
 
     values: np.ndarray
@@ -58,6 +61,7 @@ class WorkRegion:
     has_box: bool
     body: np.ndarray
     prior: np.ndarray | None = None
+    intensity_model: IntensityModel | None = None
 
     @cached_property
     def guard_depth_mm(self) -> np.ndarray:
@@ -221,4 +225,5 @@ def work_region(
             prompts.prior.array_view()[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]]
             > 0
         ),
+        intensity_model=prompts.intensity_model,
     )
