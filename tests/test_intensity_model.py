@@ -129,8 +129,8 @@ def test_a_real_tumour_rescanned_at_another_gain_keeps_its_volume() -> None:
     file, so it is carried too): the map the anatomy gives is the gain (within 2%), and the
     follow-up cut with the baseline's model mapped by it reads the same volume at both gains
     (within 0.1%; measured 100.648 and 100.649 mL, and 100.649 at x 0.6 - 20). Learned
-    afresh, they read 100.86 and 101.23 mL (101.59 at x 0.6 - 20). (All three are 3.8% under the baseline's 104.65 mL: the
-    carried prior and box, not the intensities.)"""
+    afresh, they read 100.86 and 101.23 mL (101.59 at x 0.6 - 20). All are 3.8% under the
+    baseline's 104.65 mL: the carried prior and box, not the intensities."""
     scan = load_scan(shared_data("brats/pat0006/T1c_subtrMeanDivStd.nii.gz"))
     scan = scan.derive(modality=Modality.MR)
     truth = np.isin(
