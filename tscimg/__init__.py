@@ -77,9 +77,9 @@ def track(
 
     Examples
     --------
-    >>> import pathlib, tempfile
+    >>> import pathlib
     >>> samples = pathlib.Path(__file__).resolve().parents[1] / "sample_scans"  # source tree
-    >>> result = track(samples / "manifest.csv", tempfile.mkdtemp())
+    >>> result = track(samples / "manifest.csv")  # no output_dir: nothing written
     >>> for patient in result.patients:
     ...     print(patient.patient_id, patient.assessments[0].status.value)
     TSC-001 response
