@@ -17,6 +17,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from builders import SAMPLE_SCANS, run_tscimg
+from report_browser_checks import (  # noqa: F401  collected here: they use the demo below
+    test_every_image_loads_and_the_console_is_clean,
+    test_report_pdf_has_the_same_content,
+    test_report_pdf_pages_as_pictures,
+)
 
 import tscimg
 from tscimg.longitudinal import register
@@ -35,6 +40,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     summary = json.loads(result.stdout)
     report = json.loads((out / "report.json").read_text())
     return out, summary, report
+
+
+@pytest.fixture(scope="module")
+def demo_report(demo: tuple[Path, dict[str, Any], dict[str, Any]]) -> Path:
+    """The demo's report.html, for the browser and PDF checks imported above."""
+    return demo[0] / "report.html"
 
 
 def _assessment(report: dict[str, Any], patient_id: str) -> dict[str, Any]:

@@ -1,11 +1,14 @@
-"""report.html in a real browser, report.pdf as pictures.
+"""report.html in a real browser, report.pdf as pictures: checks of the demo report.
+
+The tests here run in tests/test_track.py, on its ``demo`` fixture (``tscimg demo``'s output
+folder: the sample manifest with the sample treatment file), so the demo is computed once.
 
 Headless Chromium loads every image and logs no console error (Debian's chromium and
 chromium-driver, which `.ci/run` installs, and selenium; skips cleanly without them). The PDF,
 rendered once for the module, is turned into page images by poppler's pdftoppm (Debian's
 poppler-utils; skips without it): the page count, and every page's patient in its header. The
 screenshot of the demo report is kept in docs/report-screenshot.png
-(`python tests/test_report_browser.py OUTDIR` refreshes it).
+(`python tests/report_browser_checks.py OUTDIR` refreshes it).
 """
 
 from __future__ import annotations
@@ -17,9 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from builders import PROJECT_ROOT, SAMPLE_SCANS
-
-import tscimg
+from builders import PROJECT_ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -48,13 +49,6 @@ def _browser():  # type: ignore[no-untyped-def]
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = webdriver.ChromeService(executable_path=DRIVER)
     return webdriver.Chrome(options=options, service=service)
-
-
-@pytest.fixture(scope="module")
-def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("report")
-    tscimg.track(SAMPLE_SCANS / "manifest.csv", out, treatment=SAMPLE_SCANS / "treatment.csv")
-    return out / "report.html"
 
 
 def test_every_image_loads_and_the_console_is_clean(demo_report: Path) -> None:
