@@ -17,6 +17,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from builders import SAMPLE_SCANS, run_tscimg
+from dicom_output_checks import (  # noqa: F401  collected here: they use the demo below
+    DICOM_PATIENTS,
+    test_every_dicom_visit_gets_a_seg_that_reads_back_voxel_for_voxel,
+    test_every_sr_reads_back_with_highdicom_to_the_reported_volumes,
+)
 from report_browser_checks import (  # noqa: F401  collected here: they use the demo below
     test_every_image_loads_and_the_console_is_clean,
     test_report_pdf_has_the_same_content,
@@ -46,6 +51,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
 def demo_report(demo: tuple[Path, dict[str, Any], dict[str, Any]]) -> Path:
     """The demo's report.html, for the browser and PDF checks imported above."""
     return demo[0] / "report.html"
+
+
+@pytest.fixture(scope="module")
+def tracked(demo: tuple[Path, dict[str, Any], dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+    """The demo's output folder and its report of the DICOM patients, for the DICOM SEG and SR
+    checks imported above."""
+    out, _, report = demo
+    dicom = [p for p in report["patients"] if p["patient_id"] in DICOM_PATIENTS]
+    return out, {**report, "patients": dicom}
 
 
 def _assessment(report: dict[str, Any], patient_id: str) -> dict[str, Any]:
