@@ -78,6 +78,20 @@ def _mr(lesion: Ellipsoid, gain: float, offset: float, seed: int) -> Scan:
     return Scan(image, modality=Modality.MR)
 
 
+def _prompted(lesion: Ellipsoid) -> tuple[LesionReference, IntensityModel]:
+    """The baseline MR of ``lesion`` segmented from its centre and its box + 20%: the
+    reference to carry from, and the model its graph cut learned."""
+    baseline = _mr(lesion, 1.0, 0.0, 1)
+    g = baseline.geometry
+    click = tuple(round(v) for v in g.lps_to_index((0.0, 0.0, 0.0)))
+    reach = np.array([11.0, 9.0, 8.0]) * 1.2 / np.array(g.spacing_mm)
+    box = tuple(int(v) for v in np.r_[np.array(click) - reach, np.array(click) + reach].round())
+    first = segment(baseline, Prompts(positive=(click,), box=box), "generic")  # type: ignore[arg-type]
+    assert first.intensity_model is not None
+    assert first.volume_ml == pytest.approx(lesion.volume_ml, rel=0.05)
+    return LesionReference(baseline, first.mask, "2024-01-01", first), first.intensity_model
+
+
 def test_a_follow_up_on_another_intensity_scale_is_segmented_with_the_baselines_model() -> None:
     """The baseline lesion (point + box) and a follow-up where it shrank 35%, scanned at
     another gain (x 1.4, + 200: MR intensities have no fixed scale). The follow-up is cut with
@@ -85,22 +99,14 @@ def test_a_follow_up_on_another_intensity_scale_is_segmented_with_the_baselines_
     1.4), and measures the analytic volume within 5% (measured -1.9%); likewise at x 0.8 - 50."""
     baseline_lesion = Ellipsoid((0.0, 0.0, 0.0), (11.0, 9.0, 8.0), (0.0, 0.0, 20.0))
     shrunk = baseline_lesion.scaled_to_volume(0.65 * baseline_lesion.volume_ml)
-    baseline = _mr(baseline_lesion, 1.0, 0.0, 1)
-    g = baseline.geometry
-    click = tuple(round(v) for v in g.lps_to_index((0.0, 0.0, 0.0)))
-    reach = np.array([11.0, 9.0, 8.0]) * 1.2 / np.array(g.spacing_mm)
-    box = tuple(int(v) for v in np.r_[np.array(click) - reach, np.array(click) + reach].round())
-    first = segment(baseline, Prompts(positive=(click,), box=box), "generic")  # type: ignore[arg-type]
-    assert first.intensity_model is not None
-    assert first.volume_ml == pytest.approx(baseline_lesion.volume_ml, rel=0.05)
-    reference = LesionReference(baseline, first.mask, "2024-01-01", first)
+    reference, learned_model = _prompted(baseline_lesion)
     volumes = []
     for gain, offset in ((1.4, 200.0), (0.8, -50.0)):
         carried = carry_lesion(reference, None, _mr(shrunk, gain, offset, 2), "generic")
         model = carried.prompts.intensity_model
         assert model is not None
         lesion_mean = float(np.dot(model.lesion.weights, model.lesion.means))
-        learned = first.intensity_model.lesion
+        learned = learned_model.lesion
         baseline_mean = float(np.dot(learned.weights, learned.means))
         assert lesion_mean == pytest.approx(gain * baseline_mean + offset, rel=0.03)
         volumes.append(carried.mask.volume_ml())
@@ -112,13 +118,7 @@ def test_a_follow_up_whose_intensities_are_not_a_rescaling_learns_its_own() -> N
     """Intensities inverted (another sequence: gain -1, outside 0.5-2): the baseline's model
     is not carried, the visit learns its own and says so."""
     lesion = Ellipsoid((0.0, 0.0, 0.0), (11.0, 9.0, 8.0), (0.0, 0.0, 20.0))
-    baseline = _mr(lesion, 1.0, 0.0, 1)
-    g = baseline.geometry
-    click = tuple(round(v) for v in g.lps_to_index((0.0, 0.0, 0.0)))
-    reach = np.array([11.0, 9.0, 8.0]) * 1.2 / np.array(g.spacing_mm)
-    box = tuple(int(v) for v in np.r_[np.array(click) - reach, np.array(click) + reach].round())
-    first = segment(baseline, Prompts(positive=(click,), box=box), "generic")  # type: ignore[arg-type]
-    reference = LesionReference(baseline, first.mask, "2024-01-01", first)
+    reference, _ = _prompted(lesion)
     carried = carry_lesion(reference, None, _mr(lesion, -1.0, 2000.0, 2), "generic")
     assert carried.prompts.intensity_model is None
     assert any("learned afresh" in w for w in carried.warnings)
