@@ -140,6 +140,10 @@ def test_the_same_anatomy_moved_and_resliced_changes_by_at_most_three_percent(
     assert abs(again["change_registration_pct"]) <= 5.0
     assert not again["review"]
     assert a["status"] == "too_early"
+    # the baseline's intensity model placed the border, mapped by the scans' own gain (1: the
+    # same scanner, only noise added)
+    mapped = again["lesions"]["L1"]["registration"]["intensity_map"]
+    assert mapped["gain"] == pytest.approx(1.0, abs=0.05)
 
 
 def test_an_unusable_follow_up_is_flagged_and_the_next_is_carried_from_the_baseline(

@@ -109,6 +109,8 @@ def test_a_follow_up_on_another_intensity_scale_is_segmented_with_the_baselines_
         learned = learned_model.lesion
         baseline_mean = float(np.dot(learned.weights, learned.means))
         assert lesion_mean == pytest.approx(gain * baseline_mean + offset, rel=0.03)
+        assert carried.intensity_map is not None
+        assert carried.intensity_map[0] == pytest.approx(gain, rel=0.03)
         volumes.append(carried.mask.volume_ml())
     assert volumes[0] == pytest.approx(shrunk.volume_ml, rel=0.05)
     assert volumes[1] == pytest.approx(shrunk.volume_ml, rel=0.05)
@@ -120,7 +122,7 @@ def test_a_follow_up_whose_intensities_are_not_a_rescaling_learns_its_own() -> N
     lesion = Ellipsoid((0.0, 0.0, 0.0), (11.0, 9.0, 8.0), (0.0, 0.0, 20.0))
     reference, _ = _prompted(lesion)
     carried = carry_lesion(reference, None, _mr(lesion, -1.0, 2000.0, 2), "generic")
-    assert carried.prompts.intensity_model is None
+    assert carried.prompts.intensity_model is None and carried.intensity_map is None
     assert any("learned afresh" in w for w in carried.warnings)
 
 

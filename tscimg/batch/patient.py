@@ -431,6 +431,7 @@ def _outline(
     except InputError as exc:
         raise _NotCarried(exc) from exc
     found = carried.segmentation
+    mapped = carried.intensity_map
     return _Outline(
         carried.mask,
         LesionOrigin.CARRIED,
@@ -439,7 +440,14 @@ def _outline(
         carried.deformation,
         warnings=([] if found is None else list(found.warnings)) + list(carried.warnings),
         review=list(inherited) + list(carried.review),
-        registration={"click_lps": [round(v, 2) for v in carried.click_lps]},
+        registration={
+            "click_lps": [round(v, 2) for v in carried.click_lps],
+            # the reference's intensity model, mapped by this gain and offset, placed the
+            # border (None: learned afresh at this visit)
+            "intensity_map": None
+            if mapped is None
+            else {"gain": round(mapped[0], 6), "offset": round(mapped[1], 6)},
+        },
     )
 
 

@@ -147,6 +147,9 @@ class CarriedLesion:
         The prompts mapped into the follow-up.
     warnings, review
         Notes; reasons the mask cannot be trusted without a reader's check.
+    intensity_map
+        ``(gain, offset)`` that mapped the reference's intensity model onto this scan
+        (:func:`intensity_map`); ``None`` where the follow-up learned its own.
     """
 
     mask: Mask
@@ -155,6 +158,7 @@ class CarriedLesion:
     prompts: Prompts
     warnings: tuple[str, ...] = ()
     review: tuple[str, ...] = ()
+    intensity_map: tuple[float, float] | None = None
 
     @property
     def registration(self) -> Registration:
@@ -553,6 +557,7 @@ def carry_lesion(
         method = ref_seg.parameters.method
     review = list(deformation.review) + list(reg.warnings)
     warnings: list[str] = []
+    mapped_by: tuple[float, float] | None = None
     if ref_seg is not None and reg.is_identity and same_image(reference.scan, follow_up):
         prompts = ref_seg.prompts  # the same scan: the same call gives the same mask
     else:
@@ -569,6 +574,7 @@ def carry_lesion(
             low, high = params.intensity_gain_range
             if low <= gain <= high:
                 prompts = replace(prompts, intensity_model=model.mapped(gain, offset))
+                mapped_by = (gain, offset)
             else:
                 warnings.append(
                     f"the intensities around the lesion changed by a factor {gain:.2f} since "
@@ -611,6 +617,7 @@ def carry_lesion(
             prompts,
             warnings=tuple(warnings),
             review=tuple(dict.fromkeys(review)),
+            intensity_map=mapped_by,
         )
     if result.box_faces_reached:
         note = (
@@ -630,4 +637,5 @@ def carry_lesion(
         prompts,
         warnings=tuple(warnings),
         review=tuple(dict.fromkeys(review)),
+        intensity_map=mapped_by,
     )
