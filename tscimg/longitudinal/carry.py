@@ -149,7 +149,9 @@ class CarriedLesion:
         Notes; reasons the mask cannot be trusted without a reader's check.
     intensity_map
         ``(gain, offset)`` that mapped the reference's intensity model onto this scan
-        (:func:`intensity_map`); ``None`` where the follow-up learned its own.
+        (:func:`intensity_map`) for the cut that placed the border; ``None`` where the
+        follow-up learned its own, region growing decided, or the outline is the warped
+        reference lesion.
     """
 
     mask: Mask
@@ -362,9 +364,8 @@ def intensity_map(
     """``(gain, offset)`` with follow-up intensity ~ gain x reference intensity + offset, from
     the same anatomy in both: the reference scan resampled through the registration onto the
     follow-up's ``box`` (``(i0, j0, k0, i1, j1, k1)`` inclusive) grown by its size on each
-    side, both smoothed (Gaussian,
-    sigma ``INTENSITY_MAP_SMOOTHING_MM`` and at least half a voxel: noise in the reference
-    would flatten the fitted gain), matched by
+    side, both smoothed (Gaussian, sigma :data:`INTENSITY_MAP_SMOOTHING_MM` and at least half
+    a voxel: noise in the reference would flatten the fitted gain), matched by
     :func:`~tscimg.segment.intensity_model.linear_intensity_map`. CT, and a reference segmented
     with a window of absolute intensities (the aml-ct preset's fat window, Hounsfield units),
     give ``(1, 0)``: Hounsfield units are the same scale at every visit.
@@ -617,8 +618,9 @@ def carry_lesion(
             prompts,
             warnings=tuple(warnings),
             review=tuple(dict.fromkeys(review)),
-            intensity_map=mapped_by,
         )
+    if result.intensity_model is None:  # region growing decided: no model placed the border
+        mapped_by = None
     if result.box_faces_reached:
         note = (
             f"the carried lesion reaches the box carried from {reference.date} at "
