@@ -10,6 +10,7 @@ from tscimg.core.vocabularies import LesionType
 from tscimg.longitudinal import (
     EXIST,
     TSC,
+    ResponseAssessment,
     ResponseStatus,
     VolumeAtVisit,
     assess_response,
@@ -360,30 +361,25 @@ def test_estimates_on_either_side_of_the_response_threshold_decide_nothing() -> 
     -35% at 12 months): the segmentation read -27.6%, the registration -30.4%. The two
     independent estimates disagree on the decision itself, so the visit is flagged and the
     status is not_evaluable, not non-response; both on one side decide as usual."""
-    split = assess_response(
-        [VolumeAtVisit(D("2024-02-20"), 6.16),
-         VolumeAtVisit(D("2025-03-01"), 4.46, registration_total_ml=4.29)],
-        TSC,
-        START,
-    )  # fmt: skip
+
+    def after_baseline_of_6_16_ml(follow_up: VolumeAtVisit) -> ResponseAssessment:
+        return assess_response([VolumeAtVisit(D("2024-02-20"), 6.16), follow_up], TSC, START)
+
+    split = after_baseline_of_6_16_ml(
+        VolumeAtVisit(D("2025-03-01"), 4.46, registration_total_ml=4.29)
+    )
     assert split.status is ResponseStatus.NOT_EVALUABLE
     (reason,) = split.timepoints[1].review
     assert "either side of the -30% response threshold" in reason and "-27.6%" in reason
     assert not split.response.reached and not split.non_response_12m.reached
-    agreed = assess_response(
-        [VolumeAtVisit(D("2024-02-20"), 6.16),
-         VolumeAtVisit(D("2025-03-01"), 4.0, registration_total_ml=4.1)],
-        TSC,
-        START,
-    )  # fmt: skip
+    agreed = after_baseline_of_6_16_ml(
+        VolumeAtVisit(D("2025-03-01"), 4.0, registration_total_ml=4.1)
+    )
     assert agreed.status is ResponseStatus.RESPONSE and not agreed.timepoints[1].review
     # a visit the reader outlined or prompted is the reader's word: a warning, not a flag
-    outlined = assess_response(
-        [VolumeAtVisit(D("2024-02-20"), 6.16),
-         VolumeAtVisit(D("2025-03-01"), 4.46, registration_total_ml=4.29, reader_outlined=True)],
-        TSC,
-        START,
-    )  # fmt: skip
+    outlined = after_baseline_of_6_16_ml(
+        VolumeAtVisit(D("2025-03-01"), 4.46, registration_total_ml=4.29, reader_outlined=True)
+    )
     assert outlined.status is ResponseStatus.NON_RESPONSE_12M
     assert not outlined.timepoints[1].review
     assert any("either side of the -30% response threshold" in w for w in outlined.warnings)

@@ -340,21 +340,6 @@ def _box_margins(segmentation: Segmentation) -> tuple[np.ndarray, np.ndarray] | 
     return low, high
 
 
-def _follow_up_to_reference(deformation: LesionDeformation) -> sitk.CompositeTransform:
-    """The transform that resamples reference images onto the follow-up (follow-up points to
-    reference points: the registration's stages inverted)."""
-    # SimpleITK applies the last added transform first, so adding the stages' inverses in the
-    # order the stages apply undoes the last stage first
-    inverse = sitk.CompositeTransform(3)
-    for t in deformation.registration.stages:
-        if isinstance(t, sitk.DisplacementFieldTransform):
-            field = sitk.InvertDisplacementField(t.GetDisplacementField(), 20)
-            inverse.AddTransform(sitk.DisplacementFieldTransform(field))
-        else:
-            inverse.AddTransform(t.GetInverse())
-    return inverse
-
-
 def intensity_map(
     reference: LesionReference,
     follow_up: Scan,
@@ -386,7 +371,7 @@ def intensity_map(
     moved = sitk.Resample(
         sitk.Cast(reference.scan.image, sitk.sitkFloat32),
         region,
-        _follow_up_to_reference(deformation),
+        deformation.follow_up_to_previous,
         sitk.sitkLinear,
         float("nan"),
         sitk.sitkFloat32,
@@ -422,7 +407,7 @@ def warped_mask(
         ``(i0, j0, k0, i1, j1, k1)`` inclusive: compute only there (the rest is background);
         ``None``: the lesion's carried box grown by half its extent.
     """
-    inverse = _follow_up_to_reference(deformation)
+    inverse = deformation.follow_up_to_previous
     g = follow_up.geometry
     if box is None:
         margin = np.full(3, 0.5)
