@@ -68,7 +68,13 @@ CASES = [
      TSC, START, None, ResponseStatus.TOO_EARLY, None, None, False),
     ("treatment stopped, regrowth from nadir to above baseline: progression",
      series(("2024-02-20", 10.0), ("2024-09-01", 8.0), ("2025-06-01", 10.5)),
-     TSC, START, D("2024-12-01"), ResponseStatus.PROGRESSION, None, "2025-06-01", True),
+     TSC, START, D("2024-12-01"), ResponseStatus.PROGRESSION, None, "2025-06-01", False),
+    ("stopped after 9 months: months off the drug never make 12 on treatment",
+     series(("2024-02-20", 10.0), ("2024-09-01", 9.0), ("2025-06-01", 9.0)),
+     TSC, START, D("2024-12-01"), ResponseStatus.TOO_EARLY, None, None, False),
+    ("stopped after 13 months without response: non-response stands",
+     series(("2024-02-20", 10.0), ("2025-03-01", 9.0), ("2025-09-01", 9.0)),
+     TSC, START, D("2025-04-01"), ResponseStatus.NON_RESPONSE_12M, None, None, True),
 ]
 # fmt: on
 
@@ -136,6 +142,13 @@ def test_regrowth_after_treatment_stop_is_flagged() -> None:
     assert [t.after_treatment_stop for t in result.timepoints] == [False, False, True, True]
     assert result.timepoints[2].change_from_nadir_pct == pytest.approx(20.0)
     assert result.timepoints[3].change_from_nadir_pct == pytest.approx(30.0)
+    # 9 months on treatment (2024-03-01 to the stop), however long after the stop the scan is
+    assert [t.months_on_treatment for t in result.timepoints[2:]] == pytest.approx([9.0, 9.0])
+    assert not any("cannot be assessed" in w for w in result.warnings)  # a response was reached
+    unanswered = assess_response(visits[:1] + series(("2025-09-01", 9.5)), TSC, START,
+                                 treatment_stop=D("2024-12-01"))  # fmt: skip
+    assert unanswered.status is ResponseStatus.TOO_EARLY
+    assert any("after 9.0 months on treatment" in w for w in unanswered.warnings)
 
 
 def test_new_lesion_of_one_centimetre_is_progression_smaller_is_not() -> None:

@@ -393,6 +393,10 @@ class _Frame:
         return self.baseline_ml > 0
 
     def months(self, date: datetime.date) -> float:
+        """Months on treatment at ``date``: pauses left out, and none counted after
+        ``treatment_stop`` (a patient off the drug accrues no exposure)."""
+        if self.treatment_stop is not None and self.treatment_stop < date:
+            date = max(self.treatment_stop, self.clock_start)
         return treatment_months(self.clock_start, date, self.pauses)
 
 
@@ -562,6 +566,26 @@ def _visit_warnings(
     return out
 
 
+def _stopped_early_warning(
+    latest: TimepointAssessment, frame: _Frame, milestones: _Milestones
+) -> list[str]:
+    """Why a patient who stopped treatment before the non-response mark is ``too_early`` for
+    good: the months on treatment stopped counting at ``treatment_stop``."""
+    stop, months = frame.treatment_stop, frame.criteria.non_response_months
+    if (
+        stop is None
+        or latest.date <= stop
+        or milestones.response.reached
+        or frame.months(stop) >= months - MONTHS_TOLERANCE
+    ):
+        return []
+    return [
+        f"treatment stopped on {stop.isoformat()} after {frame.months(stop):.1f} months on "
+        f"treatment: non-response at {months:g} months cannot be assessed (months off the drug "
+        "are not counted)"
+    ]
+
+
 def _latest_status(
     timepoints: Sequence[TimepointAssessment], frame: _Frame, milestones: _Milestones
 ) -> tuple[ResponseStatus, tuple[str, ...]]:
@@ -682,6 +706,7 @@ def assess_response(
             nadir = visit
     status, review = _latest_status(timepoints, frame, milestones)
     latest = timepoints[-1]
+    warnings += _stopped_early_warning(latest, frame, milestones)
     note = _status_note(status, latest, frame)
     recommendations: tuple[str, ...] = ()
     if status is ResponseStatus.NOT_EVALUABLE:
