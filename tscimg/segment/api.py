@@ -72,7 +72,7 @@ class Segmentation:
         return self.mask.volume_ml()
 
     def provenance(self) -> dict[str, Any]:
-        """Method, preset, parameters and prompts as plain values."""
+        """Method, preset, parameters, prompts and the learned intensity model as plain values."""
         params = asdict(self.parameters)
         params["method"] = self.parameters.method.value
         params["polarity"] = self.parameters.polarity.value
@@ -85,7 +85,13 @@ class Segmentation:
                 "positive_index": [list(p) for p in self.prompts.positive],
                 "negative_index": [list(p) for p in self.prompts.negative],
                 "box_index": None if self.prompts.box is None else list(self.prompts.box),
+                "intensity_model_given": self.prompts.intensity_model is not None,
             },
+            # the mixtures the graph cut placed the border with (intensity units): with the
+            # prompts and parameters they reproduce the cut; None where region growing decided
+            "intensity_model": (
+                None if self.intensity_model is None else self.intensity_model.to_dict()
+            ),
         }
 
 

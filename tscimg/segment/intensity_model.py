@@ -77,6 +77,22 @@ class Mixture:
             "variances": list(self.variances),
         }
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Mixture:
+        """The mixture :meth:`to_dict` wrote.
+
+        Examples
+        --------
+        >>> m = Mixture((0.25, 0.75), (100.0, 160.0), (25.0, 144.0))
+        >>> Mixture.from_dict(m.to_dict()) == m
+        True
+        """
+        return cls(
+            tuple(float(v) for v in record["weights"]),
+            tuple(float(v) for v in record["means"]),
+            tuple(float(v) for v in record["variances"]),
+        )
+
 
 @dataclass(frozen=True)
 class IntensityModel:
@@ -101,6 +117,13 @@ class IntensityModel:
     def to_dict(self) -> dict[str, Any]:
         """Plain values (provenance)."""
         return {"lesion": self.lesion.to_dict(), "background": self.background.to_dict()}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> IntensityModel:
+        """The model :meth:`to_dict` wrote (``Segmentation.provenance()["intensity_model"]``,
+        the ``intensity_model`` of ``tscimg segment --json``): given back as
+        ``Prompts.intensity_model`` with the same prompts, it reproduces the cut."""
+        return cls(Mixture.from_dict(record["lesion"]), Mixture.from_dict(record["background"]))
 
 
 #: The share of voxel pairs, those farthest from the first fit, left out of the second.
