@@ -252,3 +252,29 @@ def test_a_growing_reaching_the_box_through_a_thin_margin_still_trains_the_lesio
     prompts = Prompts(positive=(interior_point(truth, spacing),), box=label_box(truth))
     result = segment(scan, prompts, LesionType.SEGA)
     assert dice(result.mask.array_view() > 0, truth) > 0.9
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known weakness (docs/accuracy.md): a growing that leaks trains the lesion model on "
+    "the prior's core, here the necrosis, and the cut keeps the necrosis only (Dice 0.48)",
+)
+def test_a_ring_lesion_beside_a_vessel_as_bright_as_its_rim_is_one_object() -> None:
+    """The ring-enhancing lesion with a 4 mm vessel (300, as bright as the rim) touching its rim
+    and running out of the box: a SEGA beside enhancing choroid plexus. The growing from the
+    necrotic centre runs along the vessel to the box, so the lesion model is learned from the
+    prior's core. Measured Dice 0.481 on these 2 mm slices (0.572 on 1 mm); without the vessel
+    0.914. Training on the growing inside the box's shape as well gives 0.968 (0.941), but moves
+    BRATS pat0005 by 8% under 0.5% noise (72.1 -> 77.8 mL; now 0.0%): not adopted."""
+    g = centred_geometry((70, 60, 30), (1.0, 1.0, 2.0))
+    outer = Ellipsoid((0.0, 0.0, 0.0), (12.0, 10.0, 9.0))
+    inner = Ellipsoid((0.0, 0.0, 0.0), (9.5, 7.5, 6.5))
+    vessel = Ellipsoid((13.5, 0.0, 0.0), (2.0, 200.0, 2.0))
+    values = render(g, RigidPose(), 100.0, [Layer(vessel, 300.0), Layer(outer, 300.0),
+                                            Layer(inner, 60.0)])  # fmt: skip
+    values += np.random.default_rng(0).normal(0, 12, values.shape)
+    scan = Scan(g.apply_to(sitk.GetImageFromArray(values.astype(np.float32))), modality=Modality.MR)
+    truth = outer.contains(voxel_centres_lps(g)).reshape(g.size[::-1])
+    prompts = Prompts(positive=(interior_point(truth, (2.0, 1.0, 1.0)),), box=label_box(truth))
+    result = segment(scan, prompts, LesionType.SEGA)
+    assert dice(result.mask.array_view() > 0, truth) > 0.9
