@@ -8,7 +8,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
@@ -321,6 +321,10 @@ class FolderContents:
 
     series: dict[str, list[ImageHeader]]
     unreadable: dict[Path, str]
+    #: The header (no pixels) of each image file, when :func:`discover_series` was asked to
+    #: keep them (``keep_datasets=True``): a DICOM SEG or SR derived from the series copies
+    #: them without reading every file a second time.
+    datasets: dict[Path, Dataset] = field(default_factory=dict)
 
     def unreadable_note(self) -> str:
         """A sentence naming unreadable files and why (empty when there are none)."""
@@ -332,16 +336,19 @@ class FolderContents:
         return f"{len(self.unreadable)} unreadable DICOM file(s) skipped ({names}{more})"
 
 
-def discover_series(folder: Path) -> FolderContents:
+def discover_series(folder: Path, keep_datasets: bool = False) -> FolderContents:
     """Group the DICOM image files below ``folder`` by SeriesInstanceUID.
 
     Files that are not DICOM, and DICOM objects that are not images (SEG, SR, DICOMDIR, ...),
     are ignored. Files named like DICOM (``.dcm``) that cannot be read, are not regular files
     (a pipe would block the read) or whose size fields are malformed are listed as unreadable
     with the reason. Raises :class:`DicomSeriesError` when the folder holds no DICOM image.
+    With ``keep_datasets`` the image files' pydicom headers are kept too
+    (:attr:`FolderContents.datasets`).
     """
     groups: dict[str, list[ImageHeader]] = defaultdict(list)
     unreadable: dict[Path, str] = {}
+    datasets: dict[Path, Dataset] = {}
     for path in sorted(folder.rglob("*")):
         named_dicom = path.suffix.lower() in DICOM_NAME_SUFFIXES
         if path.is_dir():
@@ -369,7 +376,9 @@ def discover_series(folder: Path) -> FolderContents:
             unreadable[path] = "; ".join(size_problems)
         elif header.is_image:
             groups[header.series_uid].append(header)
-    contents = FolderContents(dict(groups), unreadable)
+            if keep_datasets:
+                datasets[path] = ds
+    contents = FolderContents(dict(groups), unreadable, datasets)
     if not groups:
         raise DicomSeriesError(
             "no DICOM image files found in this folder"

@@ -80,7 +80,8 @@ def source_datasets(path: str | os.PathLike[str], series_uid: str | None = None)
     """
     p = Path(path)
     if p.is_dir():
-        series = discover_series(p).series
+        contents = discover_series(p, keep_datasets=True)
+        series = contents.series
         if series_uid is None:
             if len(series) != 1:
                 raise InputError(
@@ -89,11 +90,10 @@ def source_datasets(path: str | os.PathLike[str], series_uid: str | None = None)
             series_uid = next(iter(series))
         if series_uid not in series:
             raise InputError(f"series {series_uid} is not in this folder", path=p)
-        files = [h.path for h in series[series_uid]]
+        datasets = [contents.datasets[h.path] for h in series[series_uid]]
     else:
         read_header(p)  # raises a clear error when it is not DICOM
-        files = [p]
-    datasets: list[Dataset] = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+        datasets = [pydicom.dcmread(p, stop_before_pixels=True)]
     for ds in datasets:  # type 2 attributes derived objects copy: present, possibly empty
         for keyword in _TYPE2_COPIED:
             if keyword not in ds:
