@@ -271,8 +271,11 @@ def _read_pixels(headers: Sequence[ImageHeader]) -> np.ndarray:
             "colour (multi-component) images cannot be stacked into a volume",
             path=paths[0].parent,
         )
-    array = sitk.GetArrayFromImage(image).reshape(len(paths), -1, image.GetSize()[0])
-    return _narrowed(array)
+    # narrowed straight from ITK's buffer (a view, valid while ``image`` lives): one copy of
+    # the pixels instead of two; where nothing is narrowed the view is copied
+    view = sitk.GetArrayViewFromImage(image).reshape(len(paths), -1, image.GetSize()[0])
+    narrowed = _narrowed(view)
+    return narrowed.copy() if narrowed is view else narrowed
 
 
 def _pixels_by_pydicom(paths: Sequence[Path]) -> np.ndarray:
