@@ -169,6 +169,25 @@ def test_pauses_are_left_out_of_the_months_and_the_12_month_clock() -> None:
     )
 
 
+def test_a_pause_never_resumed_before_12_months_is_too_early_and_still_plotted() -> None:
+    """Paused on 2024-09-01 (6 months on treatment) with no resume: 6 months on treatment at
+    every later scan, so too early however late the scan. The plot's 12-month mark used to be
+    searched for day by day for ever (``tscimg track`` hung drawing this patient); there is
+    none to draw."""
+    from tscimg.longitudinal.response import date_at_treatment_months
+    from tscimg.report.figures import png_size, volume_plot_png
+
+    visits = [VolumeAtVisit(D("2024-02-20"), 10.0), VolumeAtVisit(D("2025-06-01"), 9.0)]
+    paused = TreatmentHistory(start=START, pauses=(TreatmentPause(D("2024-09-01"), None),))
+    result = assess_response(visits, TSC, START, treatment=paused)
+    assert result.status is ResponseStatus.TOO_EARLY
+    assert result.timepoints[-1].months_on_treatment == pytest.approx(6.0)
+    assert any("paused on 2024-09-01 after 6.0 months on treatment and never resumed" in w
+               for w in result.warnings)  # fmt: skip
+    assert date_at_treatment_months(START, 12, paused.pauses) is None
+    assert png_size(volume_plot_png(result, TSC, "P1", paused))[0] > 0
+
+
 def _non_response(treatment: TreatmentHistory | None) -> tuple[str, ...]:
     visits = [VolumeAtVisit(D("2024-02-20"), 10.0), VolumeAtVisit(D("2025-03-05"), 9.0)]
     result = assess_response(visits, TSC, START, lesion_type=LesionType.SEGA, treatment=treatment)

@@ -275,7 +275,7 @@ def _read_pixels(headers: Sequence[ImageHeader]) -> np.ndarray:
     # the pixels instead of two; where nothing is narrowed the view is copied
     view = sitk.GetArrayViewFromImage(image).reshape(len(paths), -1, image.GetSize()[0])
     narrowed = _narrowed(view)
-    return narrowed.copy() if narrowed is view else narrowed
+    return narrowed.copy() if np.shares_memory(narrowed, view) else narrowed
 
 
 def _pixels_by_pydicom(paths: Sequence[Path]) -> np.ndarray:

@@ -277,16 +277,32 @@ def treatment_months(
 
 
 def date_at_treatment_months(
-    start: datetime.date, months: float, pauses: Sequence[TreatmentPause] = ()
-) -> datetime.date:
+    start: datetime.date,
+    months: float,
+    pauses: Sequence[TreatmentPause] = (),
+    stop: datetime.date | None = None,
+) -> datetime.date | None:
     """The first date with ``months`` on treatment (pauses left out): the 12-month mark.
+
+    ``None`` when it is never reached: the treatment stopped (``stop``), or paused and never
+    resumed, before it.
 
     Examples
     --------
     >>> pause = TreatmentPause(datetime.date(2024, 6, 1), datetime.date(2024, 7, 1))
     >>> date_at_treatment_months(datetime.date(2024, 1, 1), 12, [pause])
     datetime.date(2025, 2, 1)
+    >>> never_resumed = TreatmentPause(datetime.date(2024, 6, 1), None)
+    >>> date_at_treatment_months(datetime.date(2024, 1, 1), 12, [never_resumed]) is None
+    True
+    >>> stopped = datetime.date(2024, 9, 1)
+    >>> date_at_treatment_months(datetime.date(2024, 1, 1), 12, stop=stopped) is None
+    True
     """
+    # months on treatment stop growing at the stop or at a pause that never resumed
+    ends = [p.paused for p in pauses if p.resumed is None] + ([] if stop is None else [stop])
+    if ends and treatment_months(start, min(ends), pauses) < months - MONTHS_TOLERANCE:
+        return None
     day = add_months(start, int(months))
     while treatment_months(start, day, pauses) < months - MONTHS_TOLERANCE:
         day += datetime.timedelta(days=1)
@@ -394,8 +410,9 @@ class _Frame:
 
     def months(self, date: datetime.date) -> float:
         """Months on treatment at ``date``: pauses left out, and none counted after
-        ``treatment_stop`` (a patient off the drug accrues no exposure)."""
-        if self.treatment_stop is not None and self.treatment_stop < date:
+        ``treatment_stop`` (a patient off the drug accrues no exposure; a stop before the
+        clock's start counts none at all)."""
+        if self.treatment_stop is not None and self.treatment_stop <= date:
             date = max(self.treatment_stop, self.clock_start)
         return treatment_months(self.clock_start, date, self.pauses)
 
@@ -567,22 +584,25 @@ def _visit_warnings(
 
 
 def _stopped_early_warning(
-    latest: TimepointAssessment, frame: _Frame, milestones: _Milestones
+    status: ResponseStatus, latest: TimepointAssessment, frame: _Frame
 ) -> list[str]:
-    """Why a patient who stopped treatment before the non-response mark is ``too_early`` for
-    good: the months on treatment stopped counting at ``treatment_stop``."""
-    stop, months = frame.treatment_stop, frame.criteria.non_response_months
-    if (
-        stop is None
-        or latest.date <= stop
-        or milestones.response.reached
-        or frame.months(stop) >= months - MONTHS_TOLERANCE
-    ):
+    """Why a patient who stopped treatment (or paused it and never resumed) before the
+    non-response mark is ``too_early`` for good: the months on treatment stopped counting."""
+    months = frame.criteria.non_response_months
+    ends = [(p.paused, "paused") for p in frame.pauses if p.resumed is None]
+    if frame.treatment_stop is not None:
+        ends.append((frame.treatment_stop, "stopped"))
+    if status is not ResponseStatus.TOO_EARLY or not ends:
+        return []
+    end, how = min(ends)
+    on_drug = max(0.0, frame.months(end))
+    if latest.date <= end or on_drug >= months - MONTHS_TOLERANCE:
         return []
     return [
-        f"treatment stopped on {stop.isoformat()} after {frame.months(stop):.1f} months on "
-        f"treatment: non-response at {months:g} months cannot be assessed (months off the drug "
-        "are not counted)"
+        f"treatment {how} on {end.isoformat()} after {on_drug:.1f} months on treatment"
+        + (" and never resumed" if how == "paused" else "")
+        + f": non-response at {months:g} months cannot be assessed (months off the drug are "
+        "not counted)"
     ]
 
 
@@ -706,7 +726,7 @@ def assess_response(
             nadir = visit
     status, review = _latest_status(timepoints, frame, milestones)
     latest = timepoints[-1]
-    warnings += _stopped_early_warning(latest, frame, milestones)
+    warnings += _stopped_early_warning(status, latest, frame)
     note = _status_note(status, latest, frame)
     recommendations: tuple[str, ...] = ()
     if status is ResponseStatus.NOT_EVALUABLE:

@@ -128,9 +128,10 @@ def volume_plot_png(
     if assessment.treatment_start is not None:
         start = assessment.treatment_start
         ax.axvline(_day(start), color="#1565c0", lw=1.2, label="treatment start")
-        mark = date_at_treatment_months(start, criteria.non_response_months, pauses)
-        stopped_before = assessment.treatment_stop is not None and assessment.treatment_stop < mark
-        if dates and mark <= max(dates) + datetime.timedelta(days=60) and not stopped_before:
+        mark = date_at_treatment_months(
+            start, criteria.non_response_months, pauses, assessment.treatment_stop
+        )  # None: stopped, or paused for good, before it
+        if mark is not None and dates and mark <= max(dates) + datetime.timedelta(days=60):
             ax.axvline(_day(mark), color="#6a1b9a", ls=":", lw=1.2,
                        label=f"{criteria.non_response_months:g} months on treatment")  # fmt: skip
     if assessment.treatment_stop is not None:

@@ -45,8 +45,9 @@ class Segmentation:
     mask. A click whose tissue hardly stands out gets a best estimate with a reason here
     instead of an error.
 
-    ``intensity_model`` is what the graph cut learned (the lesion's and its background's
-    intensity mixtures): a follow-up carried from this visit is segmented with it
+    ``intensity_model`` is what the graph cut learned, or was given in ``prompts`` (the
+    lesion's and its background's intensity mixtures): a follow-up carried from this visit
+    is segmented with it
     (:mod:`tscimg.longitudinal.carry`). ``None`` for other families, and where region growing
     decided inside the graph cut.
     """

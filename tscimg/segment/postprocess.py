@@ -184,7 +184,8 @@ def _on_bounding_box(
     bounding box grown by the structure's half-size plus one voxel: the same result voxel for
     voxel (nothing of a closing or an opening reaches further; outside the box the array is
     empty, as the operation's border value assumes), at the cost of the lesion's box instead
-    of the whole crop.
+    of the whole crop. Exact for a structure that holds its centre (every
+    :func:`ball_structure`); a closing by one that does not can differ.
 
     Examples
     --------
@@ -194,6 +195,8 @@ def _on_bounding_box(
     ...       == ndimage.binary_closing(m, ball)).all())
     True
     """
+    if not structure[tuple(n // 2 for n in structure.shape)]:
+        raise ValueError("the structure must hold its centre")
     out = np.zeros(mask.shape, dtype=bool)
     found = np.argwhere(mask)
     if not len(found):
