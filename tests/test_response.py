@@ -440,3 +440,59 @@ def test_non_response_is_never_asserted_across_a_flagged_visit() -> None:
     assert not result.non_response_12m.reached
     assert "whether a response was reached there is unknown" in result.review[0]
     assert result.recommendations and "own prompt" in result.recommendations[0]
+
+
+def test_non_response_needs_a_baseline_to_compare_with() -> None:
+    """A baseline of 0 mL (or not measured) gives no change to judge: no baseline, and no
+    non-response recorded with its recommendations beside it."""
+    for first in (0.0, None):
+        visits = [VolumeAtVisit(D("2024-01-01"), first), VolumeAtVisit(D("2025-03-01"), 2.0)]
+        result = assess_response(visits, TSC, D("2024-01-05"))
+        assert result.status is ResponseStatus.NO_BASELINE
+        assert not result.non_response_12m.reached
+        assert result.recommendations == ()
+
+
+def test_non_response_is_never_recorded_across_a_visit_that_was_not_evaluated() -> None:
+    """-50% at 6 months was flagged (it may have been a response), then -10% at 12.5 months
+    and +20% at 15 months: whether a response was ever reached is unknown, so no non-response
+    milestone and none of its recommendations, whichever visit is the latest."""
+    visits = [
+        VolumeAtVisit(D("2024-01-10"), 10.0),
+        VolumeAtVisit(D("2024-07-10"), 5.0, review=("reaches its leak guard",)),
+        VolumeAtVisit(D("2025-02-01"), 9.0),
+        VolumeAtVisit(D("2025-06-01"), 12.0),
+    ]
+    for latest in (3, 4):
+        result = assess_response(visits[:latest], TSC, D("2024-01-15"))
+        assert not result.non_response_12m.reached, latest
+        assert not set(NON_RESPONSE_ACTIONS) & set(result.recommendations), latest
+    assert result.status is ResponseStatus.PROGRESSION  # +33% from the trusted nadir (9.0)
+
+
+def test_washout_troughs_after_a_stop_are_not_read_as_exposure() -> None:
+    """Stopped on 2025-02-01; a washout level of 0.4 ng/mL a month later is not a
+    sub-therapeutic exposure, and the drug in force is the one at the stop."""
+    from tscimg.core.treatment import Drug, TreatmentHistory
+    from tscimg.longitudinal.response import trough_findings
+
+    history = TreatmentHistory(
+        start=D("2024-01-15"),
+        stop=D("2025-02-01"),
+        troughs_ng_ml=((D("2024-09-01"), 7.5), (D("2025-03-01"), 0.4)),
+        drugs=((D("2024-01-15"), Drug.EVEROLIMUS),),
+    )
+    found = trough_findings(history, D("2025-04-01"))
+    assert found[0] == (
+        "no sub-therapeutic trough level (below 5 ng/mL) in the 12 months before the treatment "
+        "stop on 2025-02-01: 1 recorded, 7.5 to 7.5 ng/mL"
+    )
+    assert found[1] == "treatment in force on 2025-02-01: everolimus"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0])
+def test_a_volume_that_is_not_a_finite_non_negative_number_is_refused(bad: float) -> None:
+    with pytest.raises(ValueError, match="2025-01-01: total_volume_ml is"):
+        VolumeAtVisit(D("2025-01-01"), bad)
+    with pytest.raises(ValueError, match="new lesion N1 diameter"):
+        VolumeAtVisit(D("2025-01-01"), 1.0, new_lesion_diameters_mm={"N1": bad})

@@ -7,6 +7,7 @@ target 5-15 ng/mL, 12 months on treatment before judging, AML over 3 cm that gro
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 
 import pytest
@@ -152,8 +153,9 @@ START = D("2024-03-01")
 
 
 def test_pauses_are_left_out_of_the_months_and_the_12_month_clock() -> None:
-    """2024-03-01 to 2025-03-05 is 12.13 calendar months; a pause of one month (2024-06-01 to
-    2024-07-01) leaves 11.13 on treatment: too early, not non-response."""
+    """2024-03-01 to 2025-03-05 is 12.13 calendar months; a pause of 30 days (2024-06-01 to
+    2024-07-01) takes the end back to 2025-02-03: 11 + 2/28 months on treatment, too early,
+    not non-response."""
     visits = [VolumeAtVisit(D("2024-02-20"), 10.0), VolumeAtVisit(D("2025-03-05"), 9.0)]
     plain = assess_response(visits, TSC, START)
     assert plain.status is ResponseStatus.NON_RESPONSE_12M
@@ -161,12 +163,40 @@ def test_pauses_are_left_out_of_the_months_and_the_12_month_clock() -> None:
         start=START, pauses=(TreatmentPause(D("2024-06-01"), D("2024-07-01")),)
     )
     result = assess_response(visits, TSC, START, treatment=paused)
-    assert result.timepoints[-1].months_on_treatment == pytest.approx(12 + 4 / 31 - 1)
+    assert result.timepoints[-1].months_on_treatment == pytest.approx(11 + 2 / 28)
     assert result.status is ResponseStatus.TOO_EARLY
-    later = [*visits, VolumeAtVisit(D("2025-04-02"), 9.0)]  # 13.03 calendar months, 12.03 on drug
+    later = [*visits, VolumeAtVisit(D("2025-04-02"), 9.0)]  # back to 2025-03-03: 12 + 2/31
     assert assess_response(later, TSC, START, treatment=paused).status is (
         ResponseStatus.NON_RESPONSE_12M
     )
+
+
+def test_months_on_treatment_stand_still_during_a_pause_and_never_go_back() -> None:
+    """Started on the 31st (month ends clamp the anniversaries), paused on 2025-01-28 at 11.90
+    months and never resumed: a scan on 2025-02-28 was read as 12.0 months and non-response.
+    Months now stand still through every pause and never decrease, and the 12-month mark is
+    the first day they reach 12, for starts on every day of a year and pauses of 1-90 days."""
+    from tscimg.longitudinal.response import date_at_treatment_months, treatment_months
+
+    start = D("2024-01-31")
+    stuck = TreatmentHistory(start=start, pauses=(TreatmentPause(D("2025-01-28"), None),))
+    visits = [VolumeAtVisit(D("2024-01-20"), 10.0), VolumeAtVisit(D("2025-02-28"), 9.0)]
+    result = assess_response(visits, TSC, treatment=stuck)
+    assert result.status is ResponseStatus.TOO_EARLY
+    assert result.timepoints[-1].months_on_treatment == pytest.approx(11 + 28 / 31)
+    day = dt.timedelta(days=1)
+    for n in range(0, 366, 7):
+        first = D("2023-01-01") + n * day
+        paused_on = first + (200 + n % 60) * day
+        pause = TreatmentPause(paused_on, paused_on + (1 + n % 90) * day)
+        months = [treatment_months(first, first + k * day, [pause]) for k in range(500)]
+        assert all(b >= a for a, b in itertools.pairwise(months)), first
+        paused = [treatment_months(first, d, [pause]) for d in (pause.paused, pause.resumed)]
+        assert paused[0] == pytest.approx(paused[1]), first
+        mark = date_at_treatment_months(first, 12, [pause])
+        assert mark is not None
+        assert treatment_months(first, mark, [pause]) == pytest.approx(12.0)
+        assert treatment_months(first, mark - day, [pause]) < 12.0
 
 
 def test_a_pause_never_resumed_before_12_months_is_too_early_and_still_plotted() -> None:

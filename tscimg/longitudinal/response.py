@@ -96,6 +96,20 @@ class VolumeAtVisit:
     registration_total_ml: float | None = None
     reader_outlined: bool = False
 
+    def __post_init__(self) -> None:
+        figures = {
+            "total_volume_ml": self.total_volume_ml,
+            "uncertainty_ml": self.uncertainty_ml,
+            "registration_total_ml": self.registration_total_ml,
+            **{f"new lesion {k} diameter (mm)": v for k, v in self.new_lesion_diameters_mm.items()},
+        }
+        for name, value in figures.items():
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(
+                    f"{self.date.isoformat()}: {name} is {value!r}; a volume or diameter is a "
+                    "finite number of at least 0 (None where it was not measured)"
+                )
+
 
 @dataclass(frozen=True)
 class Milestone:
@@ -255,25 +269,31 @@ def treatment_months(
 ) -> float:
     """Months on treatment from ``start`` to ``on``, pauses left out (negative before the start).
 
-    A pause runs from its first day off the drug to the day it resumed (or to ``on``).
+    A pause runs from its first day off the drug to the day it resumed (or to ``on``). The days
+    paused are taken off the end: the calendar months from ``start`` to ``on`` less those days,
+    so the months stand still during a pause and never go back (leaving out each pause as
+    calendar months of its own moved them by up to 0.1 month where months differ in length).
 
     Examples
     --------
     >>> pause = TreatmentPause(datetime.date(2024, 6, 1), datetime.date(2024, 7, 1))
-    >>> treatment_months(datetime.date(2024, 1, 1), datetime.date(2025, 1, 1), [pause])
-    11.0
+    >>> round(treatment_months(datetime.date(2024, 1, 1), datetime.date(2025, 1, 1), [pause]), 3)
+    11.032
     >>> round(treatment_months(datetime.date(2024, 1, 15), datetime.date(2024, 1, 10)), 3)
     -0.161
     """
-    months = months_between(start, on)
     if on <= start:
-        return months
+        return months_between(start, on)
+    return months_between(start, on - datetime.timedelta(days=_days_paused(start, on, pauses)))
+
+
+def _days_paused(start: datetime.date, on: datetime.date, pauses: Sequence[TreatmentPause]) -> int:
+    """Days off the drug between ``start`` and ``on`` (a pause not resumed by ``on`` runs to it)."""
+    days = 0
     for p in pauses:
-        if p.paused >= on:
-            continue
-        end = on if p.resumed is None or p.resumed > on else p.resumed
-        months -= months_between(p.paused, end)
-    return months
+        end = on if p.resumed is None else min(p.resumed, on)
+        days += max(0, (end - max(p.paused, start)).days)
+    return days
 
 
 def date_at_treatment_months(
@@ -291,7 +311,7 @@ def date_at_treatment_months(
     --------
     >>> pause = TreatmentPause(datetime.date(2024, 6, 1), datetime.date(2024, 7, 1))
     >>> date_at_treatment_months(datetime.date(2024, 1, 1), 12, [pause])
-    datetime.date(2025, 2, 1)
+    datetime.date(2025, 1, 31)
     >>> never_resumed = TreatmentPause(datetime.date(2024, 6, 1), None)
     >>> date_at_treatment_months(datetime.date(2024, 1, 1), 12, [never_resumed]) is None
     True
@@ -299,23 +319,35 @@ def date_at_treatment_months(
     >>> date_at_treatment_months(datetime.date(2024, 1, 1), 12, stop=stopped) is None
     True
     """
-    # months on treatment stop growing at the stop or at a pause that never resumed
-    ends = [p.paused for p in pauses if p.resumed is None] + ([] if stop is None else [stop])
-    if ends and treatment_months(start, min(ends), pauses) < months - MONTHS_TOLERANCE:
-        return None
-    day = add_months(start, int(months))
-    while treatment_months(start, day, pauses) < months - MONTHS_TOLERANCE:
-        day += datetime.timedelta(days=1)
-    return day
+    # the calendar date with ``months`` since the start, then pushed on by every pause that
+    # began before the mark so far (each pause's days; a pause never resumed: never reached)
+    mark = add_months(start, int(months))
+    while months_between(start, mark) < months - MONTHS_TOLERANCE:
+        mark += datetime.timedelta(days=1)
+    for p in sorted(pauses, key=lambda p: p.paused):
+        if p.paused >= mark:
+            break
+        if p.resumed is None:
+            return None
+        try:
+            mark += datetime.timedelta(days=max(0, (p.resumed - max(p.paused, start)).days))
+        except OverflowError:  # resumed near the end of the calendar (9999-12-31)
+            return None
+    return None if stop is not None and stop < mark else mark
 
 
 def trough_findings(
-    treatment: TreatmentHistory | None, on: datetime.date, months: int = 12
+    treatment: TreatmentHistory | None,
+    on: datetime.date,
+    months: int = 12,
+    stop: datetime.date | None = None,
 ) -> tuple[str, ...]:
     """What the treatment record says about exposure in the ``months`` before ``on``.
 
     Names the sub-therapeutic trough levels (below the target range) of that window, or says
     that none (or no trough at all) were recorded; the drug and dose in force; any pause.
+    After a treatment stop (``stop``, else the record's) the window ends at the stop: washout
+    levels after it say nothing about exposure, and the drug and dose are those at the stop.
 
     Examples
     --------
@@ -327,8 +359,12 @@ def trough_findings(
     'no trough level recorded in the 12 month'
     """
     low_limit, high_limit = TROUGH_TARGET_NG_ML
-    since = add_months(on, -months)
+    stop = stop or (None if treatment is None else treatment.stop)
     window = f"in the {months} months before {on.isoformat()}"
+    if stop is not None and stop < on:
+        on = stop
+        window = f"in the {months} months before the treatment stop on {on.isoformat()}"
+    since = add_months(on, -months)
     troughs = [] if treatment is None else treatment.troughs_ng_ml
     recent = [(d, v) for d, v in troughs if since <= d <= on]
     low = [(d, v) for d, v in recent if v < low_limit]
@@ -426,7 +462,10 @@ class _Milestones:
     non_response: Milestone = field(default_factory=Milestone)
     regrowth: Milestone = field(default_factory=Milestone)
 
-    def update(self, point: TimepointAssessment, frame: _Frame) -> None:
+    def update(self, point: TimepointAssessment, frame: _Frame, unevaluated_before: bool) -> None:
+        """Record what ``point`` reached. ``unevaluated_before``: a visit after the baseline and
+        before ``point`` was flagged, so whether a response was reached there is unknown and
+        a non-response cannot be recorded."""
         if point.response_met and not self.response.reached:
             self.response = Milestone(True, point.date)
         if point.progression_met and not self.progression.reached:
@@ -435,6 +474,8 @@ class _Milestones:
             self.regrowth = Milestone(True, point.date)
         if (
             point.date > frame.baseline.date
+            and frame.usable_baseline
+            and not unevaluated_before
             and _comparable(point.review, frame)
             and frame.months(point.date) >= frame.criteria.non_response_months - MONTHS_TOLERANCE
             and not self.response.reached
@@ -708,11 +749,10 @@ def assess_response(
     nadir = first
     for visit in ordered:
         point = _assess_visit(visit, nadir, frame)
-        milestones.update(point, frame)
+        unevaluated = any(t.review and first.date < t.date for t in timepoints)
+        milestones.update(point, frame, unevaluated)
         status_then = _status(point, frame, milestones.response)
-        if status_then is ResponseStatus.NON_RESPONSE_12M and any(
-            t.review and first.date < t.date for t in timepoints
-        ):
+        if status_then is ResponseStatus.NON_RESPONSE_12M and unevaluated:
             status_then = ResponseStatus.NOT_EVALUABLE
         timepoints.append(replace(point, status=status_then))
         warnings += _visit_warnings(point, frame, milestones.regrowth, visit)
@@ -734,7 +774,7 @@ def assess_response(
     elif milestones.non_response.reached:
         recommendations = (
             NON_RESPONSE_ACTIONS
-            + trough_findings(treatment, latest.date)
+            + trough_findings(treatment, latest.date, stop=frame.treatment_stop)
             + NON_RESPONSE_ACTIONS_BY_TYPE.get(lesion_type, ())
         )
     return ResponseAssessment(
