@@ -630,12 +630,12 @@ def _stopped_early_warning(
     """Why a patient who stopped treatment (or paused it and never resumed) before the
     non-response mark is ``too_early`` for good: the months on treatment stopped counting."""
     months = frame.criteria.non_response_months
-    ends = [(p.paused, "paused") for p in frame.pauses if p.resumed is None]
+    ends = [(p.paused, 1, "paused") for p in frame.pauses if p.resumed is None]
     if frame.treatment_stop is not None:
-        ends.append((frame.treatment_stop, "stopped"))
+        ends.append((frame.treatment_stop, 0, "stopped"))  # a stop on a pause's day: stopped
     if status is not ResponseStatus.TOO_EARLY or not ends:
         return []
-    end, how = min(ends)
+    end, _, how = min(ends)
     on_drug = max(0.0, frame.months(end))
     if latest.date <= end or on_drug >= months - MONTHS_TOLERANCE:
         return []

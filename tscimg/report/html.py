@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import base64
+import math
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -65,6 +66,20 @@ def _fmt(value: Any, digits: int = 2, suffix: str = "") -> str:
     if isinstance(value, float | int):
         return _unsigned_zero(f"{value:.{digits}f}") + suffix
     return str(value)
+
+
+def _months(value: float | None) -> str:
+    """Months on treatment to one decimal, cut towards zero rather than rounded: a scan a day
+    short of the 12-month mark (11.97) reads 11.9 beside its "too early", not 12.0.
+
+    Examples
+    --------
+    >>> _months(11.97), _months(12.0), _months(-0.16), _months(None)
+    ('11.9', '12.0', '-0.1', '–')
+    """
+    if value is None:
+        return "–"
+    return _unsigned_zero(f"{math.trunc(value * 10 + math.copysign(1e-6, value)) / 10:.1f}")
 
 
 def _signed(value: Any) -> str:
@@ -129,6 +144,7 @@ def render_html(result: CohortResult) -> str:
         colours={"outline": OUTLINE_COLOUR, "reference": REFERENCE_COLOUR},
         scale_bar_mm=SCALE_BAR_MM,
         fmt=_fmt,
+        months=_months,
         signed=_signed,
     )
 
