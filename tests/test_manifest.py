@@ -160,3 +160,145 @@ def test_an_invalid_manifest_is_refused_before_the_output_folder_is_made(folder:
     with pytest.raises(ManifestError, match="missing column"):
         tscimg.track(path, folder / "out")
     assert not (folder / "out").exists()
+
+
+DATES_HEADER = (
+    "patient_id,date,image,lesion_id,lesion_type,point_lps,treatment_start,treatment_stop"
+)
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (
+            "P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,2024-01-15,9999-12-31",
+            "row 2, column treatment_stop: '9999-12-31' is after 2199: an open-ended date such as "
+            "9999-12-31 is not a date: leave the cell empty",
+        ),
+        (
+            "P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,9999-12-31,",
+            "row 2, column treatment_start: '9999-12-31' is after 2199: an open-ended date",
+        ),
+        (
+            "P1,9999-12-31,a.nii.gz,L1,aml,1;2;3,,",
+            "row 2, column date: '9999-12-31' is after 2199: an open-ended date such as "
+            "9999-12-31 is not a date: give the date of the visit",
+        ),
+        (
+            "P1,0001-01-01,a.nii.gz,L1,aml,1;2;3,,",
+            "row 2, column date: '0001-01-01' is before 1900",
+        ),
+        (
+            "P1,20240110,a.nii.gz,L1,aml,1;2;3,,",
+            "row 2, column date: '20240110' is not a date in YYYY-MM-DD form (such as 2024-01-15)",
+        ),
+        (
+            "P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,2024-W03-1,",
+            "row 2, column treatment_start: '2024-W03-1' is not a date in YYYY-MM-DD form",
+        ),
+        (
+            "P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,,2024-01-10T00:00",
+            "row 2, column treatment_stop: '2024-01-10T00:00' is not a date in YYYY-MM-DD form",
+        ),
+        (
+            "P1,２０２４-０１-１０,a.nii.gz,L1,aml,1;2;3,,",
+            "row 2, column date: '２０２４-０１-１０' is not a date in YYYY-MM-DD form",
+        ),
+    ],
+)
+def test_implausible_and_non_iso_dates_are_row_errors(
+    folder: Path, row: str, expected: str
+) -> None:
+    """An open-ended sentinel (9999-12-31) used to pass and crash the response arithmetic
+    (year 10000) for every patient; a basic or week date used to pass as a date."""
+    text = problems(write(folder, row, header=DATES_HEADER))
+    assert expected in text
+
+
+def test_the_plausible_years_and_iso_dates_are_accepted(folder: Path) -> None:
+    path = write(
+        folder,
+        "P1,1900-01-01,a.nii.gz,L1,aml,1;2;3,1900-01-02,2199-12-31",
+        header=DATES_HEADER,
+    )
+    plan = read_manifest(path).patients[0]
+    assert plan.treatment_start == dt.date(1900, 1, 2)
+    assert plan.treatment_stop == dt.date(2199, 12, 31)
+
+
+@pytest.mark.parametrize(
+    ("date", "expected"),
+    [
+        (
+            "9999-12-31",
+            "row 3, column date: '9999-12-31' is after 2199: an open-ended date such as "
+            "9999-12-31 is not a date: leave the row out",
+        ),
+        ("20240301", "row 3, column date: '20240301' is not a date in YYYY-MM-DD form"),
+        ("2024-W09-5", "row 3, column date: '2024-W09-5' is not a date in YYYY-MM-DD form"),
+    ],
+)
+def test_the_treatment_file_refuses_the_same_dates(
+    tmp_path: Path, date: str, expected: str
+) -> None:
+    from tscimg.io.treatment import TreatmentFileError, read_treatment
+
+    path = tmp_path / "treatment.csv"
+    path.write_text(f"patient_id,date,event,value\nP1,2024-01-15,start,\nP1,{date},stop,\n")
+    with pytest.raises(TreatmentFileError) as info:
+        read_treatment(path)
+    assert expected in str(info.value)
+
+
+HEADER_FRAME = "patient_id,date,image,lesion_id,lesion_type,point_lps,frame"
+
+
+@pytest.mark.parametrize("frame", ["²", "٣", "-1", "1.0", "1x", "1" * 5000])
+def test_a_frame_that_is_not_ascii_digits_is_a_row_error(folder: Path, frame: str) -> None:
+    """``'²'.isdigit()`` is true but ``int('²')`` fails: it was an internal error."""
+    path = write(folder, f"P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,{frame}", header=HEADER_FRAME)
+    text = problems(path)
+    assert f"row 2, column frame: {frame!r} is not a frame number (0, 1, 2, ...)" in text
+
+
+def test_row_numbers_are_file_lines_after_blank_lines_and_multi_line_cells(folder: Path) -> None:
+    """Rows are named by the file's line: blank lines count, and a row whose quoted cell spans
+    lines is named by its first line."""
+    path = write(
+        folder,
+        "P1,2024-01-10,a.nii.gz,L1,aml,1;2;3",
+        "",
+        "",
+        "P2,2024-01-10,a.nii.gz,L1,tuber,1;2;3",
+        'P3,2024-01-10,a.nii.gz,L1,"two',
+        'lines",1;2;3',
+        "P4,2024-13-10,a.nii.gz,L1,aml,1;2;3",
+        header="patient_id,date,image,lesion_id,lesion_type,point_lps",
+    )
+    text = problems(path)
+    assert "row 5, column lesion_type: 'tuber' is not one of" in text
+    assert "row 6, column lesion_type: 'two\\nlines' is not one of" in text
+    assert "row 8, column date: '2024-13-10' is not a date" in text
+
+
+def test_table_rows_number_rows_by_their_first_line() -> None:
+    from tscimg.io.csv_tables import TableProblems, table_rows
+
+    table = TableProblems(Path("t.csv"), "the table", ManifestError, "Fix it")
+    text = 'a,b\n1,2\n\n\n3,4\n"5\n5",6\n7,8,9\n'
+    rows = list(table_rows(text, ("a", "b"), ("a",), table))
+    assert [n for n, _ in rows] == [2, 5, 6]
+    assert rows[2][1] == {"a": "5\n5", "b": "6"}
+    assert table.items == ["row 8: more cells than the header has columns"]
+
+
+def test_a_cell_too_large_for_the_csv_reader_is_a_row_error(folder: Path) -> None:
+    """The csv module's field limit (128 KiB) raised ``csv.Error``: an internal error."""
+    path = write(
+        folder,
+        "P1,2024-01-10,a.nii.gz,L1,aml,1;2;3",
+        "P2,2024-01-10,a.nii.gz,L1,aml," + "1" * 200_000,
+        header="patient_id,date,image,lesion_id,lesion_type,point_lps",
+    )
+    text = problems(path)
+    assert "row 3: cannot read the row (field larger than field limit (131072))" in text

@@ -9,11 +9,19 @@ Examples
 >>> rows = list(table_rows("a,b\\n1,2\\n,\\n3,4,5\\n", ("a", "b"), ("a",), problems))
 >>> rows, problems.items
 ([(2, {'a': '1', 'b': '2'})], ['row 4: more cells than the header has columns'])
+>>> cell_date("2024-01-15", 2, "date", problems, "leave the cell empty")
+datetime.date(2024, 1, 15)
+>>> cell_date("9999-12-31", 5, "date", problems, "leave the cell empty"), problems.items[-1]
+(None, "row 5, column date: '9999-12-31' is after 2199: an open-ended date such as \
+9999-12-31 is not a date: leave the cell empty")
 """
 
 from __future__ import annotations
 
 import csv
+import datetime
+import io
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,21 +74,89 @@ class TableProblems:
             )
 
 
+#: The years a date in a CSV input may have: a date outside them is a placeholder (9999-12-31 for
+#: "open-ended", 0001-01-01 for "unknown") or a typing error, and would break date arithmetic.
+PLAUSIBLE_YEARS = (1900, 2199)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def cell_date(
+    text: str, row: int, column: str, problems: TableProblems, instead: str
+) -> datetime.date | None:
+    """The date in a cell: YYYY-MM-DD only, in the years :data:`PLAUSIBLE_YEARS`.
+
+    Parameters
+    ----------
+    text
+        The cell, stripped; empty gives ``None`` without a problem (the caller decides whether
+        the cell may be empty).
+    row, column
+        Where the cell is, for the problem.
+    problems
+        Where a problem is noted.
+    instead
+        What to do instead of a placeholder date, in the problem ("leave the cell empty").
+
+    Returns
+    -------
+    datetime.date or None
+        ``None`` when the cell is empty or has a problem (noted in ``problems``). Forms that
+        :meth:`datetime.date.fromisoformat` would also take (``20240115``, ``2024-W03-1``,
+        a time) are problems.
+    """
+    if not text:
+        return None
+    if not _ISO_DATE.fullmatch(text):
+        problems.add(row, column, f"{text!r} is not a date in YYYY-MM-DD form (such as 2024-01-15)")
+        return None
+    try:
+        date = datetime.date.fromisoformat(text)
+    except ValueError:
+        problems.add(row, column, f"{text!r} is not a date (no such month or day; YYYY-MM-DD)")
+        return None
+    first, last = PLAUSIBLE_YEARS
+    if date.year > last:
+        problems.add(
+            row,
+            column,
+            f"{text!r} is after {last}: an open-ended date such as 9999-12-31 is not a date: "
+            f"{instead}",
+        )
+        return None
+    if date.year < first:
+        problems.add(
+            row,
+            column,
+            f"{text!r} is before {first}: a placeholder such as 0001-01-01 is not a date: "
+            f"{instead}",
+        )
+        return None
+    return date
+
+
 def table_rows(
     text: str, known: Sequence[str], required: Sequence[str], problems: TableProblems
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """The rows of a CSV text as ``(line number, {column: cell})``, blank lines skipped.
 
-    The header is checked first (unknown, missing or repeated columns): its problems are
-    raised before any row is read. A row with more cells than columns is a problem, not a row.
+    The line number is the file's line where the row starts (the header is line 1; blank lines
+    count; a row whose quoted cell spans several lines is numbered by its first line). The header
+    is checked first (unknown, missing or repeated columns): its problems are raised before any
+    row is read. A row with more cells than columns is a problem, not a row; a row the CSV
+    reader cannot read (a cell over its size limit) is a problem that ends the reading.
 
     Raises
     ------
     InputError
         (``problems.error``) When the text has no header, or the header has problems.
     """
-    reader = csv.DictReader(text.splitlines())
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in next(reader, [])]
+    except csv.Error as exc:
+        raise problems.error(
+            f"cannot read the header row of {problems.what} ({exc})", path=problems.path
+        ) from None
     if not header:
         raise problems.error(
             f"{problems.what} is empty",
@@ -96,11 +172,19 @@ def table_rows(
     if len(set(header)) != len(header):
         problems.add(1, None, "a column name appears twice")
     problems.raise_if_any()
-    reader.fieldnames = header
-    for number, values in enumerate(reader, start=2):
-        if None in values:  # more cells than columns
-            problems.add(number, None, "more cells than the header has columns")
+    while True:
+        first_line = reader.line_num + 1
+        try:
+            cells = next(reader, None)
+        except csv.Error as exc:
+            problems.add(first_line, None, f"cannot read the row ({exc}); the rest was not read")
+            return
+        if cells is None:
+            return
+        if len(cells) > len(header):
+            problems.add(first_line, None, "more cells than the header has columns")
             continue
-        if not any((v or "").strip() for v in values.values()):
+        if not any(c.strip() for c in cells):
             continue  # blank line
-        yield number, {k: v or "" for k, v in values.items()}
+        cells += [""] * (len(header) - len(cells))  # a short row: its last cells are empty
+        yield first_line, dict(zip(header, cells, strict=True))

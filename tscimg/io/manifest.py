@@ -33,7 +33,7 @@ from pathlib import Path
 from tscimg.core.errors import InputError
 from tscimg.core.geometry import ras_to_lps
 from tscimg.core.vocabularies import LesionType
-from tscimg.io.csv_tables import TableProblems, table_rows
+from tscimg.io.csv_tables import TableProblems, cell_date, table_rows
 from tscimg.io.file_checks import irregularity
 
 Point = tuple[float, float, float]
@@ -143,16 +143,6 @@ class Manifest:
     text: str
 
 
-def _date(text: str, row: int, column: str, problems: TableProblems) -> datetime.date | None:
-    if not text:
-        return None
-    try:
-        return datetime.date.fromisoformat(text)
-    except ValueError:
-        problems.add(row, column, f"{text!r} is not a date in YYYY-MM-DD form")
-        return None
-
-
 def _numbers(
     text: str, count: int, row: int, column: str, problems: TableProblems
 ) -> list[tuple[float, ...]]:
@@ -237,7 +227,9 @@ class _Row:
 def _frame(text: str, row: int, problems: TableProblems) -> int | None:
     if not text:
         return None
-    if not text.isdigit():
+    # ASCII only: str.isdigit() takes '²', which int() refuses, and '٣', which it reads as 3;
+    # at most 9 digits: int() refuses a string of over 4300 digits.
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):
         problems.add(row, "frame", f"{text!r} is not a frame number (0, 1, 2, ...)")
         return None
     return int(text)
@@ -251,7 +243,9 @@ def _parse_row(
     pid = (get("patient_id") or "").strip()
     if not pid:
         problems.add(row, "patient_id", "empty")
-    date = _date((get("date") or "").strip(), row, "date", problems)
+    date = cell_date(
+        (get("date") or "").strip(), row, "date", problems, "give the date of the visit"
+    )
     if not (get("date") or "").strip():
         problems.add(row, "date", "empty")
     image_text = (get("image") or "").strip()
@@ -298,8 +292,13 @@ def _parse_row(
         problems.add(row, "lesion_id", "prompts and masks belong to a lesion: give its lesion_id")
     if mask is not None and prompts.any:
         problems.add(row, "mask", "give either a mask or prompts for a lesion visit, not both")
-    start = _date((get("treatment_start") or "").strip(), row, "treatment_start", problems)
-    stop = _date((get("treatment_stop") or "").strip(), row, "treatment_stop", problems)
+    open_ended = "leave the cell empty"
+    start = cell_date(
+        (get("treatment_start") or "").strip(), row, "treatment_start", problems, open_ended
+    )
+    stop = cell_date(
+        (get("treatment_stop") or "").strip(), row, "treatment_stop", problems, open_ended
+    )
     frame = _frame((get("frame") or "").strip(), row, problems)
     if len(problems.items) > before or date is None or image is None:
         return None

@@ -39,7 +39,7 @@ from pathlib import Path
 from tscimg.core.errors import InputError
 from tscimg.core.treatment import Drug, TreatmentEventKind, TreatmentHistory, TreatmentPause
 from tscimg.io.atomic import atomic_file
-from tscimg.io.csv_tables import TableProblems, table_rows
+from tscimg.io.csv_tables import TableProblems, cell_date, table_rows
 from tscimg.io.manifest import Manifest
 
 TREATMENT_COLUMNS = ("patient_id", "date", "event", "value")
@@ -105,14 +105,15 @@ def _parse_row(
     if not pid:
         problems.add(row, "patient_id", "empty")
     date_text = (values.get("date") or "").strip()
-    date = None
     if not date_text:
         problems.add(row, "date", "empty")
-    else:
-        try:
-            date = datetime.date.fromisoformat(date_text)
-        except ValueError:
-            problems.add(row, "date", f"{date_text!r} is not a date in YYYY-MM-DD form")
+    date = cell_date(
+        date_text,
+        row,
+        "date",
+        problems,
+        "leave the row out (an ongoing treatment has no stop event)",
+    )
     event_text = (values.get("event") or "").strip().lower()
     kind = None
     try:
