@@ -28,6 +28,7 @@ from tscimg.batch.provenance import TRACKED_PACKAGES, software_versions
 from tscimg.batch.run_lock import output_folder_lock
 from tscimg.core.disclaimer import RESEARCH_USE_DISCLAIMER
 from tscimg.core.errors import TscimgError
+from tscimg.core.treatment import TreatmentHistory
 from tscimg.io.atomic import atomic_file
 from tscimg.io.hashing import content_sha256
 from tscimg.io.manifest import Manifest, PatientPlan, read_manifest
@@ -37,6 +38,7 @@ from tscimg.longitudinal.results import (
     CaseError,
     CohortResult,
     LesionVisitResult,
+    PatientResult,
     assess_patient,
 )
 
@@ -130,15 +132,49 @@ def run_patient(job: PatientJob) -> PatientOutcome:
             with atomic_file(_state_path(output_dir, plan.patient_id)) as tmp:
                 tmp.write_text(json.dumps(state, allow_nan=False))
         return PatientOutcome(lesions, None, False, software)
-    except VisitFailure as exc:
-        return PatientOutcome(
-            None, CaseError(plan.patient_id, exc.date, exc.message), False, software
-        )
-    except TscimgError as exc:  # an input that changed after the manifest was checked
-        return PatientOutcome(None, CaseError(plan.patient_id, None, str(exc)), False, software)
     except Exception as exc:  # a bug must not take the other patients down
-        message = f"internal error: {type(exc).__name__}: {exc}"
-        return PatientOutcome(None, CaseError(plan.patient_id, None, message), False, software)
+        return PatientOutcome(None, _case_error(plan.patient_id, exc), False, software)
+
+
+def _case_error(patient_id: str, exc: Exception, step: str | None = None) -> CaseError:
+    """The error of a patient that failed (the other patients go on): a :class:`VisitFailure`
+    names its visit, a :class:`TscimgError` says what was wrong and what to do, anything else
+    is an internal error named with its type and the ``step`` it happened in (``None``: while
+    its visits were processed)."""
+    if isinstance(exc, VisitFailure):
+        return CaseError(patient_id, exc.date, exc.message)
+    if isinstance(exc, TscimgError):
+        message = str(exc) if step is None else f"{step}: {exc}"
+    else:
+        where = "" if step is None else f" in {step}"
+        message = f"internal error{where}: {type(exc).__name__}: {exc}"
+    return CaseError(patient_id, None, message)
+
+
+def _assess_or_fail(
+    plan: PatientPlan,
+    lesions: list[LesionVisitResult],
+    rules: ResponseCriteria,
+    course: TreatmentHistory | None,
+) -> PatientResult | CaseError:
+    """A processed patient's response assessment, checked to go into report.json and
+    report.csv, or the error that fails this patient alone (its measurements stay saved)."""
+    try:
+        assessed = assess_patient(
+            plan.patient_id,
+            lesions,
+            rules,
+            plan.treatment_start,
+            plan.treatment_stop,
+            treatment=course,
+        )
+        # report.json and report.csv are written for all patients at once: a patient whose
+        # result cannot be written (a value JSON refuses) fails here, alone
+        json.dumps(assessed.to_dict(), allow_nan=False)
+        CohortResult(rules, (assessed,)).to_records()
+    except Exception as exc:
+        return _case_error(plan.patient_id, exc, "the response assessment")
+    return assessed
 
 
 def _absolute(manifest: str | os.PathLike[str] | Manifest) -> Manifest:
@@ -274,16 +310,11 @@ def track(
             errors.append(result.error or CaseError(plan.patient_id, None, "no result"))
             continue
         course = None if courses is None else courses.patients.get(plan.patient_id)
-        patients.append(
-            assess_patient(
-                plan.patient_id,
-                result.lesions,
-                rules,
-                plan.treatment_start,
-                plan.treatment_stop,
-                treatment=course,
-            )
-        )
+        assessed = _assess_or_fail(plan, result.lesions, rules, course)
+        if isinstance(assessed, CaseError):
+            errors.append(assessed)
+        else:
+            patients.append(assessed)
     provenance: dict[str, Any] = {
         "manifest": str(given),
         "manifest_sha256": hashlib.sha256(read.text.encode()).hexdigest(),

@@ -76,8 +76,8 @@ class VolumeAtVisit:
     uncertainty_ml
         Uncertainty of that sum, mL (0: unknown).
     new_lesion_diameters_mm
-        Lesions of the tracked type first seen at this visit (after baseline): id -> longest
-        diameter, mm.
+        New lesions of the tracked type (first seen after the baseline) measured at this
+        visit that have not yet counted as progression: id -> axial longest diameter, mm.
     review
         Why a target lesion's measurement at this visit cannot be trusted (the trust gate;
         empty: trusted). A flagged visit is shown but never decides a status.

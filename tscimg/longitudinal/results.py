@@ -40,6 +40,7 @@ from tscimg.longitudinal.criteria import (
 from tscimg.longitudinal.response import (
     Milestone,
     ResponseAssessment,
+    TimepointAssessment,
     VolumeAtVisit,
     assess_response,
     baseline_date,
@@ -301,9 +302,12 @@ class CohortResult:
         """One flat record per patient x visit x lesion, with the visit's sums and flags.
 
         ``status`` is the status as of that visit, ``latest_status`` the assessment's status at
-        its latest visit. A patient that failed is one record with its ``error`` (and the
-        visit date it failed at). These are the rows of report.csv
-        (``pandas.DataFrame(result.to_records())`` works).
+        its latest visit. A lesion measured at a visit left out of the assessment (a target
+        lesion missing there) keeps its record with its own figures: the visit's columns
+        (months, sum, changes, flags, ``status``) are ``None`` and ``warnings`` ends with the
+        patient's warning saying why the visit was left out. A patient that failed is one
+        record with its ``error`` (and the visit date it failed at). These are the rows of
+        report.csv (``pandas.DataFrame(result.to_records())`` works).
         """
         rows: list[dict[str, Any]] = []
         for patient in self.patients:
@@ -313,28 +317,23 @@ class CohortResult:
                     (lv for lv in patient.lesions if lv.lesion_type is a.lesion_type),
                     key=lambda lv: (lv.date, lv.lesion_id),
                 ):
-                    tp = by_date[lv.date]
-                    m = lv.measurement
+                    tp = by_date.get(lv.date)
+                    warnings = list(lv.warnings)
+                    if tp is None:  # a visit left out of the assessment: the warning says why
+                        prefix = _visit_prefix(a.lesion_type, lv.date)
+                        warnings += [w for w in patient.warnings if w.startswith(prefix)]
+                    visit = _visit_columns(tp)
                     rows.append(
                         {
                             "patient_id": patient.patient_id,
                             "lesion_type": a.lesion_type.value,
                             "date": lv.date.isoformat(),
-                            "months_on_treatment": _round(tp.months_on_treatment, 2),
+                            "months_on_treatment": visit.pop("months_on_treatment"),
                             "lesion_id": lv.lesion_id,
                             "target": lv.lesion_id not in patient.new_lesions,
                             "origin": lv.origin.value,
-                            **_record_columns(m),
-                            "total_volume_ml": _round(tp.total_volume_ml, 4),
-                            "is_baseline": tp.is_baseline,
-                            "change_from_baseline_pct": _round(tp.change_from_baseline_pct, 2),
-                            "change_from_nadir_pct": _round(tp.change_from_nadir_pct, 2),
-                            "change_registration_pct": _round(tp.change_registration_pct, 2),
-                            "change_within_uncertainty": tp.change_within_uncertainty,
-                            "response_met": tp.response_met,
-                            "progression_met": tp.progression_met,
-                            "regrowth_after_stop": tp.regrowth_after_stop,
-                            "status": tp.status.value,
+                            **_record_columns(lv.measurement),
+                            **visit,
                             "latest_status": a.status.value,
                             "criteria": f"{self.criteria.name} {self.criteria.version}",
                             "registration_ncc": None
@@ -342,13 +341,40 @@ class CohortResult:
                             else lv.registration.get("quality_ncc"),
                             "mask": lv.mask,
                             "review": " | ".join(lv.review),
-                            "warnings": " | ".join(lv.warnings),
+                            "warnings": " | ".join(warnings),
                             "error": None,
                         }
                     )
         for e in self.errors:  # a failed patient is a row too, with its error
             rows.append({"patient_id": e.patient_id, "date": e.date, "error": e.message})
         return rows
+
+
+#: The columns of a record that describe the visit (the assessment's timepoint), not the lesion.
+_VISIT_COLUMNS = (
+    "months_on_treatment", "total_volume_ml", "is_baseline", "change_from_baseline_pct",
+    "change_from_nadir_pct", "change_registration_pct", "change_within_uncertainty",
+    "response_met", "progression_met", "regrowth_after_stop", "status",
+)  # fmt: skip
+
+
+def _visit_columns(tp: TimepointAssessment | None) -> dict[str, Any]:
+    """A record's visit columns (all ``None`` for a visit left out of the assessment)."""
+    if tp is None:
+        return dict.fromkeys(_VISIT_COLUMNS)
+    return {
+        "months_on_treatment": _round(tp.months_on_treatment, 2),
+        "total_volume_ml": _round(tp.total_volume_ml, 4),
+        "is_baseline": tp.is_baseline,
+        "change_from_baseline_pct": _round(tp.change_from_baseline_pct, 2),
+        "change_from_nadir_pct": _round(tp.change_from_nadir_pct, 2),
+        "change_registration_pct": _round(tp.change_registration_pct, 2),
+        "change_within_uncertainty": tp.change_within_uncertainty,
+        "response_met": tp.response_met,
+        "progression_met": tp.progression_met,
+        "regrowth_after_stop": tp.regrowth_after_stop,
+        "status": tp.status.value,
+    }
 
 
 def _round(value: Any, digits: int) -> Any:
@@ -514,6 +540,82 @@ def _method_warnings(visits: Sequence[LesionVisitResult]) -> list[str]:
     ]
 
 
+def _visit_prefix(kind: LesionType, date: datetime.date) -> str:
+    """How a patient warning about one visit of one lesion type starts (to_records finds the
+    reason a visit was left out of the assessment by it)."""
+    return f"{kind.value} {date.isoformat()}: "
+
+
+@dataclass(frozen=True)
+class _KeptVisit:
+    """A visit of one lesion type whose sum of target lesions is complete."""
+
+    date: datetime.date
+    here: Mapping[str, LesionVisitResult]  # every lesion of the type measured at the visit
+    present: tuple[str, ...]  # its target lesions
+
+
+def _visit_sums(
+    kept: Sequence[_KeptVisit],
+    new_ids: Sequence[str],
+    baseline: datetime.date,
+    blocked: set[datetime.date],
+    min_diameter_mm: float,
+) -> tuple[list[VolumeAtVisit], dict[str, datetime.date]]:
+    """Each kept visit's sum of target lesions, with the new lesions not yet counted.
+
+    A new lesion counts (is handed to the assessment, which makes it progression) at the first
+    visit that can judge it: after the baseline, the baseline and the visit unflagged and not
+    in ``blocked``, the lesion present there with a trusted measurement whose axial longest
+    diameter reaches ``min_diameter_mm``. Until then it is handed to every visit it is
+    measured at, and a flagged measurement of it flags that visit (it might be the
+    progression). Returns the sums and the date each new lesion counted at.
+    """
+    volumes: list[VolumeAtVisit] = []
+    counted: dict[str, datetime.date] = {}
+    baseline_flagged = False
+    for visit in kept:
+        d, here, present = visit.date, visit.here, visit.present
+        pending = [lid for lid in new_ids if lid in here and lid not in counted]
+        # a flagged new lesion cannot make a progression either: its review flags the visit
+        review = tuple(
+            f"{lid}: {reason}"
+            for lid in sorted([*present, *pending])
+            for reason in here[lid].review
+        )
+        if d == baseline:
+            baseline_flagged = bool(review)
+        new_here = {
+            lid: m.axial_longest_diameter_mm
+            for lid in pending
+            if (m := here[lid].measurement) is not None
+        }
+        if d > baseline and not review and not baseline_flagged and d not in blocked:
+            for lid, diameter in new_here.items():
+                if diameter >= min_diameter_mm:
+                    counted[lid] = d
+        estimates = [here[lid].registration_volume_ml for lid in present]
+        records = [here[lid].measurement for lid in present]
+        measured = [r for r in records if r is not None]
+        complete = len(measured) == len(records)  # else flagged: its review says why
+        volumes.append(
+            VolumeAtVisit(
+                d,
+                sum(r.volume_ml for r in measured) if complete else None,
+                sum(r.volume_uncertainty_ml for r in measured),
+                new_here,
+                review=review,
+                registration_total_ml=None
+                if any(e is None for e in estimates)
+                else sum(e for e in estimates if e is not None),
+                reader_outlined=all(
+                    here[lid].origin is not LesionOrigin.CARRIED for lid in present
+                ),
+            )
+        )
+    return volumes, counted
+
+
 def assess_patient(
     patient_id: str,
     lesion_visits: Sequence[LesionVisitResult],
@@ -528,7 +630,11 @@ def assess_patient(
     The baseline visit is decided here, once per lesion type (:func:`baseline_date`: the last
     visit on or before the treatment start), and handed to :func:`assess_response`. Target
     lesions are those measured at the baseline visit; a lesion first seen after it is a new
-    lesion (progression when its axial longest diameter reaches the criteria's minimum). A
+    lesion, and progression at the first visit that can judge it: the first visit at or after
+    its first sighting that is not flagged or left out, at which it is measured, trusted, and
+    its axial longest diameter reaches the criteria's minimum (one first seen smaller counts
+    when it has grown to it). Until it has counted, a flagged measurement of it flags its
+    visit. A
     lesion seen before the baseline but not measured at it is neither: it is left out with a
     warning (its volume cannot be compared with a baseline it lacks). The sum of the target
     lesions' volumes is assessed; a target lesion missing from a visit makes that visit's sum
@@ -565,56 +671,42 @@ def assess_patient(
                     f"baseline ({baseline.isoformat()}), so it is not a target lesion and is "
                     "left out of the assessment; measure it at the baseline visit to include it"
                 )
-        volumes: list[VolumeAtVisit] = []
+        kept: list[_KeptVisit] = []
         for d in dates:
             here = {lv.lesion_id: lv for lv in of_kind if lv.date == d}
             present = [lid for lid in targets if lid in here and first_seen[lid] <= d]
             expected = [lid for lid in targets if first_seen[lid] <= d]
             if not expected:
                 notes.append(
-                    f"{kind.value} {d.isoformat()}: no target lesion was measured at this "
+                    f"{_visit_prefix(kind, d)}no target lesion was measured at this "
                     "visit; the visit is left out of the assessment"
                 )
                 continue
             if sorted(present) != sorted(expected):
                 missing = sorted(set(expected) - set(present))
                 notes.append(
-                    f"{kind.value} {d.isoformat()}: target lesion(s) {', '.join(missing)} not "
+                    f"{_visit_prefix(kind, d)}target lesion(s) {', '.join(missing)} not "
                     "measured at this visit; the visit is left out of the assessment"
                 )
                 continue
-            new_here = {
-                lid: lv.measurement.axial_longest_diameter_mm
-                for lid, lv in here.items()
-                if lid in new_lesions and new_lesions[lid] == d and lv.measurement is not None
-            }
-            estimates = [here[lid].registration_volume_ml for lid in present]
-            records = [here[lid].measurement for lid in present]
-            measured = [r for r in records if r is not None]
-            complete = len(measured) == len(records)  # else flagged: its review says why
-            volumes.append(
-                VolumeAtVisit(
-                    d,
-                    sum(r.volume_ml for r in measured) if complete else None,
-                    sum(r.volume_uncertainty_ml for r in measured),
-                    new_here,
-                    # a flagged new lesion cannot make a progression either
-                    review=tuple(
-                        f"{lid}: {reason}"
-                        for lid in sorted([*present, *new_here])
-                        for reason in here[lid].review
-                    ),
-                    registration_total_ml=None
-                    if any(e is None for e in estimates)
-                    else sum(e for e in estimates if e is not None),
-                    reader_outlined=all(
-                        here[lid].origin is not LesionOrigin.CARRIED for lid in present
-                    ),
-                )
+            kept.append(_KeptVisit(d, here, tuple(sorted(present))))
+        new_ids = sorted(lid for lid, d in first_seen.items() if d > baseline)
+        # A new lesion counts at the first visit that can judge it (see _visit_sums); a visit
+        # the assessment itself found unjudgeable (its two change estimates straddle the
+        # response threshold) is then blocked and the lesion waits for the next one.
+        blocked: set[datetime.date] = set()
+        while True:
+            volumes, counted = _visit_sums(
+                kept, new_ids, baseline, blocked, criteria.new_lesion_min_diameter_mm
             )
-        assessment = assess_response(
-            volumes, criteria, treatment_start, treatment_stop, kind, treatment, baseline
-        )
+            assessment = assess_response(
+                volumes, criteria, treatment_start, treatment_stop, kind, treatment, baseline
+            )
+            unjudged = {tp.date for tp in assessment.timepoints if tp.review}
+            newly = (set(counted.values()) & unjudged) - blocked
+            if not newly:
+                break
+            blocked |= newly
         extra = _acquisition_warnings(of_kind) + _method_warnings(of_kind)
         if extra:
             assessment = replace(assessment, warnings=(*assessment.warnings, *extra))

@@ -1,0 +1,490 @@
+"""The cohort's records and the batch around them, for patients whose visits do not all fit
+the assessment: a target lesion missing at a follow-up (its visit is left out: the other
+lesion still has its row), a new lesion whose first visit cannot be judged (it counts at the
+first visit that can), and a patient whose assessment fails (it fails alone).
+
+Expected values are worked out by hand from the volumes given (sums, percentages, calendar
+months: 2024-01-15 to 2025-01-01 is 11 months and 17 of December's 31 days, 11.55).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tscimg.batch.runner as runner
+from tscimg.core.vocabularies import LesionType
+from tscimg.io.manifest import PatientPlan
+from tscimg.longitudinal import (
+    TSC,
+    CaseError,
+    CohortResult,
+    LesionOrigin,
+    LesionVisitResult,
+    PatientResult,
+    ResponseStatus,
+    assess_patient,
+)
+from tscimg.measure import LesionRecord
+from tscimg.report import render_csv
+from tscimg.report.html import render_html
+
+D = dt.date.fromisoformat
+START = D("2024-01-15")
+LEFT_OUT = (
+    "aml 2024-07-01: target lesion(s) L2 not measured at this visit; the visit is left out of "
+    "the assessment"
+)
+STRADDLE = (
+    "the two change estimates fall on either side of the -30% response threshold (-40.0% from "
+    "the segmentation, -20.0% from the registration): whether the lesion responded cannot be "
+    "decided from them; check the mask, or confirm at the next visit"
+)
+
+
+def _lv(
+    lesion_id: str,
+    date: str,
+    volume_ml: float,
+    diameter_mm: float = 20.0,
+    review: tuple[str, ...] = (),
+    origin: LesionOrigin = LesionOrigin.PROMPT,
+    registration_volume_ml: float | None = None,
+) -> LesionVisitResult:
+    return LesionVisitResult(
+        lesion_id,
+        LesionType.AML,
+        D(date),
+        f"{date}.nii.gz",
+        origin,
+        LesionRecord.of_figures(volume_ml, 0.1, diameter_mm),
+        review=review,
+        registration_volume_ml=registration_volume_ml,
+    )
+
+
+def _missing_at_follow_up() -> list[LesionVisitResult]:
+    """L1 and L2 at baseline (5 + 3 = 8 mL), only L1 (4 mL) at 2024-07-01, both later (3 + 2)."""
+    return [
+        _lv("L1", "2024-01-10", 5.0),
+        _lv("L2", "2024-01-10", 3.0),
+        _lv("L1", "2024-07-01", 4.0),
+        _lv("L1", "2025-01-01", 3.0),
+        _lv("L2", "2025-01-01", 2.0),
+    ]
+
+
+def _visit_columns(row: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "months_on_treatment", "total_volume_ml", "is_baseline", "change_from_baseline_pct",
+        "change_from_nadir_pct", "change_registration_pct", "change_within_uncertainty",
+        "response_met", "progression_met", "regrowth_after_stop", "status",
+    )  # fmt: skip
+    return {k: row[k] for k in keys}
+
+
+# -- 1. a lesion measured at a visit left out of the assessment keeps its row ----------------
+
+
+def test_a_visit_left_out_keeps_its_lesion_row_with_the_visit_columns_empty() -> None:
+    patient = assess_patient("P", _missing_at_follow_up(), TSC, START)
+    (a,) = patient.assessments
+    assert [t.date for t in a.timepoints] == [D("2024-01-10"), D("2025-01-01")]
+    assert patient.warnings == (LEFT_OUT,)
+    rows = CohortResult(TSC, (patient,)).to_records()
+    assert [(r["date"], r["lesion_id"]) for r in rows] == [
+        ("2024-01-10", "L1"),
+        ("2024-01-10", "L2"),
+        ("2024-07-01", "L1"),
+        ("2025-01-01", "L1"),
+        ("2025-01-01", "L2"),
+    ]
+    left_out = rows[2]
+    assert left_out["volume_ml"] == 4.0 and left_out["origin"] == "prompt"
+    assert left_out["target"] is True and left_out["error"] is None
+    assert left_out["latest_status"] == "response" and left_out["criteria"] == "tsc 1.0"
+    assert _visit_columns(left_out) == dict.fromkeys(_visit_columns(left_out))
+    assert left_out["warnings"] == LEFT_OUT
+    # the visits that were assessed: 8 mL, then 5 mL = -37.5% at 11.55 months
+    assert [r["total_volume_ml"] for r in rows] == [8.0, 8.0, None, 5.0, 5.0]
+    assert [r["status"] for r in rows] == [
+        "no_baseline", "no_baseline", None, "response", "response",
+    ]  # fmt: skip
+    assert rows[3]["change_from_baseline_pct"] == -37.5
+    assert rows[3]["months_on_treatment"] == 11.55 and rows[0]["months_on_treatment"] == -0.16
+    assert [r["warnings"] for r in rows] == ["", "", LEFT_OUT, "", ""]
+    # the record's columns keep their order: months right after the date, as before
+    assert list(left_out)[:5] == ["patient_id", "lesion_type", "date", "months_on_treatment",
+                                  "lesion_id"]  # fmt: skip
+
+
+def test_report_json_csv_and_html_all_hold_the_patient_with_a_visit_left_out() -> None:
+    patient = assess_patient("P", _missing_at_follow_up(), TSC, START)
+    cohort = CohortResult(TSC, (patient,))
+    report = json.loads(cohort.to_json())
+    (a,) = report["patients"][0]["assessments"]
+    assert [t["date"] for t in a["timepoints"]] == ["2024-01-10", "2025-01-01"]
+    assert a["status"] == "response" and a["best_change_pct"] == -37.5
+    assert report["patients"][0]["warnings"] == [LEFT_OUT]
+    rows = list(csv.DictReader(io.StringIO(render_csv(cohort))))
+    assert len(rows) == 5
+    assert (rows[2]["date"], rows[2]["lesion_id"], rows[2]["volume_ml"]) == (
+        "2024-07-01", "L1", "4.0",
+    )  # fmt: skip
+    assert rows[2]["total_volume_ml"] == rows[2]["status"] == rows[2]["is_baseline"] == ""
+    assert rows[2]["warnings"] == LEFT_OUT
+    html = render_html(cohort)
+    assert "L2 not measured at this visit" in html
+
+
+def test_a_visit_with_no_target_lesion_keeps_its_row_too() -> None:
+    """L1 only at an earlier scan (no target: not at the baseline), L2 at the baseline."""
+    visits = [
+        _lv("L1", "2024-01-01", 10.0),
+        _lv("L2", "2024-02-01", 5.0),
+        _lv("L1", "2024-09-01", 10.0),
+        _lv("L2", "2024-09-01", 5.0),
+    ]
+    patient = assess_patient("P", visits, TSC, D("2024-02-15"))
+    rows = CohortResult(TSC, (patient,)).to_records()
+    assert [(r["date"], r["lesion_id"], r["status"]) for r in rows] == [
+        ("2024-01-01", "L1", None),
+        ("2024-02-01", "L2", "no_baseline"),
+        ("2024-09-01", "L1", "too_early"),
+        ("2024-09-01", "L2", "too_early"),
+    ]
+    assert rows[0]["volume_ml"] == 10.0 and rows[0]["total_volume_ml"] is None
+    assert rows[0]["warnings"] == (
+        "aml 2024-01-01: no target lesion was measured at this visit; the visit is left out of "
+        "the assessment"
+    )
+
+
+# -- 2. a new lesion counts at the first visit that can judge it --------------------------------
+
+
+def _statuses(patient: PatientResult) -> list[tuple[str, str, bool]]:
+    (a,) = patient.assessments
+    return [(t.date.isoformat(), t.status.value, t.progression_met) for t in a.timepoints]
+
+
+def test_a_new_lesion_first_seen_at_a_flagged_visit_counts_at_the_next() -> None:
+    visits = [
+        _lv("L1", "2024-01-10", 5.0),
+        _lv("L1", "2024-07-01", 3.0, review=("leak guard reached",)),
+        _lv("N1", "2024-07-01", 2.0, diameter_mm=15.0),
+        _lv("L1", "2025-01-01", 3.0),
+        _lv("N1", "2025-01-01", 2.0, diameter_mm=15.0),
+    ]
+    patient = assess_patient("P", visits, TSC, START)
+    (a,) = patient.assessments
+    assert a.status is ResponseStatus.PROGRESSION  # -40% but a new 15 mm lesion: progression
+    assert (a.progression.reached, a.progression.date) == (True, D("2025-01-01"))
+    assert (a.response.reached, a.response.date) == (True, D("2025-01-01"))
+    assert _statuses(patient) == [
+        ("2024-01-10", "no_baseline", False),
+        ("2024-07-01", "not_evaluable", False),
+        ("2025-01-01", "progression", True),
+    ]
+    assert a.timepoints[-1].progression_reasons == ("new lesion N1 (15.0 mm)",)
+    assert patient.new_lesions == {"N1": D("2024-07-01")}  # first seen: still reported so
+
+
+def test_a_new_lesion_first_seen_at_a_visit_left_out_counts_at_the_next() -> None:
+    visits = [
+        _lv("L1", "2024-01-10", 5.0),
+        _lv("L2", "2024-01-10", 3.0),
+        _lv("L1", "2024-07-01", 3.0),  # L2 missing: the visit is left out
+        _lv("N1", "2024-07-01", 2.0, diameter_mm=15.0),
+        _lv("L1", "2025-01-01", 3.0),
+        _lv("L2", "2025-01-01", 1.0),
+        _lv("N1", "2025-01-01", 2.0, diameter_mm=15.0),
+    ]
+    patient = assess_patient("P", visits, TSC, START)
+    (a,) = patient.assessments
+    assert a.status is ResponseStatus.PROGRESSION  # 4 / 8 mL = -50%, but a new 15 mm lesion
+    assert a.progression.date == D("2025-01-01")
+    assert _statuses(patient) == [
+        ("2024-01-10", "no_baseline", False),
+        ("2025-01-01", "progression", True),
+    ]
+    rows = CohortResult(TSC, (patient,)).to_records()
+    assert [(r["date"], r["lesion_id"], r["target"], r["status"]) for r in rows] == [
+        ("2024-01-10", "L1", True, "no_baseline"),
+        ("2024-01-10", "L2", True, "no_baseline"),
+        ("2024-07-01", "L1", True, None),
+        ("2024-07-01", "N1", False, None),
+        ("2025-01-01", "L1", True, "progression"),
+        ("2025-01-01", "L2", True, "progression"),
+        ("2025-01-01", "N1", False, "progression"),
+    ]
+
+
+def test_a_new_lesion_first_seen_small_counts_when_it_reaches_ten_millimetres() -> None:
+    visits = [
+        _lv("L1", "2024-01-10", 5.0),
+        _lv("L1", "2024-07-01", 3.0),
+        _lv("N1", "2024-07-01", 0.3, diameter_mm=8.0),  # under 10 mm: not yet progression
+        _lv("L1", "2025-01-01", 3.0),
+        _lv("N1", "2025-01-01", 2.0, diameter_mm=15.0),
+    ]
+    patient = assess_patient("P", visits, TSC, START)
+    (a,) = patient.assessments
+    assert _statuses(patient) == [
+        ("2024-01-10", "no_baseline", False),
+        ("2024-07-01", "response", False),
+        ("2025-01-01", "progression", True),
+    ]
+    assert a.status is ResponseStatus.PROGRESSION
+    assert (a.response.date, a.progression.date) == (D("2024-07-01"), D("2025-01-01"))
+    assert a.timepoints[-1].progression_reasons == ("new lesion N1 (15.0 mm)",)
+
+
+def test_a_new_lesion_that_stays_under_ten_millimetres_is_never_progression() -> None:
+    visits = [
+        _lv("L1", "2024-01-10", 5.0),
+        _lv("L1", "2024-07-01", 3.0),
+        _lv("N1", "2024-07-01", 0.3, diameter_mm=8.0),
+        _lv("L1", "2025-01-01", 3.0),
+        _lv("N1", "2025-01-01", 0.3, diameter_mm=9.9),
+    ]
+    (a,) = assess_patient("P", visits, TSC, START).assessments
+    assert a.status is ResponseStatus.RESPONSE and not a.progression.reached
+
+
+def test_a_new_lesion_counts_once_at_its_first_judged_visit() -> None:
+    """Counted at 2024-07-01; at 2025-01-01 it is no longer new: the status describes that
+    visit (-40%, response), and progression keeps its first date."""
+    visits = [
+        _lv("L1", "2024-01-10", 5.0),
+        _lv("L1", "2024-07-01", 3.0),
+        _lv("N1", "2024-07-01", 2.0, diameter_mm=15.0),
+        _lv("L1", "2025-01-01", 3.0),
+        _lv("N1", "2025-01-01", 2.0, diameter_mm=15.0),
+    ]
+    patient = assess_patient("P", visits, TSC, START)
+    (a,) = patient.assessments
+    assert _statuses(patient) == [
+        ("2024-01-10", "no_baseline", False),
+        ("2024-07-01", "progression", True),
+        ("2025-01-01", "response", False),
+    ]
+    assert a.progression.date == D("2024-07-01") and a.status is ResponseStatus.RESPONSE
+
+
+def test_a_new_lesion_still_flagged_at_the_next_visit_keeps_it_not_evaluable() -> None:
+    """A new lesion that has not counted yet and is flagged again might be the progression:
+    that visit cannot be called a response."""
+    visits = [
+        _lv("L1", "2024-01-10", 5.0),
+        _lv("L1", "2024-07-01", 3.0),
+        _lv("N1", "2024-07-01", 2.0, diameter_mm=15.0, review=("best estimate",)),
+        _lv("L1", "2025-01-01", 3.0),
+        _lv("N1", "2025-01-01", 2.0, diameter_mm=15.0, review=("leak guard reached",)),
+    ]
+    (a,) = assess_patient("P", visits, TSC, START).assessments
+    assert a.status is ResponseStatus.NOT_EVALUABLE and not a.progression.reached
+    assert a.review == ("2025-01-01: N1: leak guard reached",)
+    assert [t.review for t in a.timepoints] == [
+        (), ("N1: best estimate",), ("N1: leak guard reached",),
+    ]  # fmt: skip
+
+
+def test_a_new_lesion_first_seen_where_the_two_estimates_straddle_counts_at_the_next() -> None:
+    """At 2024-07-01 L1 is carried: -40% from its segmentation, -20% from the registration, on
+    either side of -30%: the visit cannot be judged, so N1 (15 mm) counts at 2025-01-01."""
+    visits = [
+        _lv("L1", "2024-01-10", 5.0),
+        _lv("L1", "2024-07-01", 3.0, origin=LesionOrigin.CARRIED, registration_volume_ml=4.0),
+        _lv("N1", "2024-07-01", 2.0, diameter_mm=15.0),
+        _lv("L1", "2025-01-01", 3.0),
+        _lv("N1", "2025-01-01", 2.0, diameter_mm=15.0),
+    ]
+    patient = assess_patient("P", visits, TSC, START)
+    (a,) = patient.assessments
+    assert a.timepoints[1].review == (STRADDLE,)
+    assert _statuses(patient) == [
+        ("2024-01-10", "no_baseline", False),
+        ("2024-07-01", "not_evaluable", False),
+        ("2025-01-01", "progression", True),
+    ]
+    assert a.progression.date == D("2025-01-01") and a.status is ResponseStatus.PROGRESSION
+
+
+# -- 3. one patient's assessment failing fails that patient alone ------------------------------
+
+
+MANIFEST_HEADER = "patient_id,date,image,lesion_id,lesion_type,point_index,treatment_start\n"
+
+
+def _manifest(tmp_path: Path, patients: dict[str, tuple[str, Sequence[str]]]) -> Path:
+    """A manifest of ``patient -> (treatment start, visit dates)``, lesion L1, one dummy image
+    file per visit (the processing is replaced by :func:`_fake_processing`)."""
+    lines = [MANIFEST_HEADER]
+    for pid, (start, dates) in patients.items():
+        for i, date in enumerate(dates):
+            image = tmp_path / f"{pid}-{date}.nii.gz"
+            image.write_bytes(f"{pid} {date}".encode())
+            prompt = "10;10;10" if i == 0 else ""
+            lines.append(f"{pid},{date},{image.name},L1,aml,{prompt},{start if i == 0 else ''}\n")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("".join(lines))
+    return manifest
+
+
+def _fake_processing(
+    monkeypatch: pytest.MonkeyPatch, volumes: dict[str, Sequence[tuple[str, float]]]
+) -> None:
+    """Replace segmenting and measuring: each patient's L1 has the given volumes."""
+
+    def process(plan: Any, *args: Any, **kwargs: Any) -> list[LesionVisitResult]:
+        return [_lv("L1", d, v) for d, v in volumes[plan.patient_id]]
+
+    monkeypatch.setattr(runner, "process_patient", process)
+
+
+GOOD = ("2024-01-15", ("2024-01-10", "2024-07-01"))  # 10 -> 6 mL: -40%, response
+GOOD_VOLUMES = (("2024-01-10", 10.0), ("2024-07-01", 6.0))
+
+
+def test_a_patient_whose_assessment_raises_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = _manifest(tmp_path, {"A": GOOD, "B": GOOD})
+    _fake_processing(monkeypatch, {"A": GOOD_VOLUMES, "B": GOOD_VOLUMES})
+    real = runner.assess_patient
+
+    def assess(patient_id: str, *args: Any, **kwargs: Any) -> PatientResult:
+        if patient_id == "B":
+            raise ValueError("boom in B")
+        return real(patient_id, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "assess_patient", assess)
+    result = runner.track(manifest)
+    assert [p.patient_id for p in result.patients] == ["A"]
+    (a,) = result.patients[0].assessments
+    assert a.status is ResponseStatus.RESPONSE and a.best_change_pct == -40.0
+    assert result.errors == (
+        CaseError("B", None, "internal error in the response assessment: ValueError: boom in B"),
+    )
+    rows = result.to_records()
+    assert rows[-1] == {
+        "patient_id": "B",
+        "date": None,
+        "error": "internal error in the response assessment: ValueError: boom in B",
+    }
+
+
+def test_an_out_of_range_date_in_the_assessment_becomes_the_patients_error() -> None:
+    """A real failure of the assessment: a treatment starting on 9999-12-10 has its 12-month
+    mark in the year 10000, which a date cannot hold (the manifest may refuse such dates
+    first; the runner must not depend on it)."""
+    plan = PatientPlan("B", D("9999-12-10"), None, {}, ())
+    lesions = [_lv("L1", "9999-12-01", 10.0), _lv("L1", "9999-12-30", 9.0)]
+    message = "internal error in the response assessment: ValueError: year 10000 is out of range"
+    assert runner._assess_or_fail(plan, lesions, TSC, None) == CaseError("B", None, message)
+    good = PatientPlan("A", START, None, {}, ())
+    assessed = runner._assess_or_fail(good, [_lv("L1", d, v) for d, v in GOOD_VOLUMES], TSC, None)
+    assert isinstance(assessed, PatientResult)
+    assert assessed.assessments[0].status is ResponseStatus.RESPONSE
+
+
+def test_track_end_to_end_reports_the_others_when_one_assessment_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tscimg track``: A is reported in all three files, B is listed, exit 3, no traceback."""
+    from tscimg_cli.main import run
+
+    manifest = _manifest(tmp_path, {"A": GOOD, "B": GOOD})
+    _fake_processing(monkeypatch, {"A": GOOD_VOLUMES, "B": GOOD_VOLUMES})
+    real = runner.assess_patient
+
+    def assess(patient_id: str, *args: Any, **kwargs: Any) -> PatientResult:
+        if patient_id == "B":
+            raise ValueError("year 10000 is out of range")
+        return real(patient_id, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "assess_patient", assess)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exited:
+        run(["track", str(manifest), "-o", str(out), "--json"])
+    captured = capsys.readouterr()
+    assert exited.value.code == 3, captured.err
+    assert "Traceback" not in captured.err
+    message = "internal error in the response assessment: ValueError: year 10000 is out of range"
+    summary = json.loads(captured.out)
+    assert summary["errors"] == [{"patient_id": "B", "date": None, "message": message}]
+    assert [(s["patient_id"], s["status"]) for s in summary["assessments"]] == [("A", "response")]
+    report = json.loads((out / "report.json").read_text())
+    assert [p["patient_id"] for p in report["patients"]] == ["A"]
+    assert report["errors"] == [{"patient_id": "B", "date": None, "message": message}]
+    rows = list(csv.DictReader(io.StringIO((out / "report.csv").read_text())))
+    assert [(r["patient_id"], r["date"], r["status"], r["error"]) for r in rows] == [
+        ("A", "2024-01-10", "no_baseline", ""),
+        ("A", "2024-07-01", "response", ""),
+        ("B", "", "", message),
+    ]
+    assert "year 10000 is out of range" in (out / "report.html").read_text()
+
+
+def test_track_reports_every_patient_when_a_target_is_missing_at_a_follow_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Defect 1 end to end: the patient with a visit left out no longer stops the batch."""
+    from tscimg_cli.main import run
+
+    manifest = _manifest(
+        tmp_path, {"A": GOOD, "P": ("2024-01-15", ("2024-01-10", "2024-07-01", "2025-01-01"))}
+    )
+
+    def process(plan: Any, *args: Any, **kwargs: Any) -> list[LesionVisitResult]:
+        if plan.patient_id == "P":
+            return _missing_at_follow_up()
+        return [_lv("L1", d, v) for d, v in GOOD_VOLUMES]
+
+    monkeypatch.setattr(runner, "process_patient", process)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exited:
+        run(["track", str(manifest), "-o", str(out), "--json"])
+    captured = capsys.readouterr()
+    assert exited.value.code == 0, captured.err
+    report = json.loads((out / "report.json").read_text())
+    assert [p["patient_id"] for p in report["patients"]] == ["A", "P"]
+    assert report["errors"] == []
+    rows = list(csv.DictReader(io.StringIO((out / "report.csv").read_text())))
+    assert [(r["patient_id"], r["date"], r["lesion_id"], r["status"]) for r in rows] == [
+        ("A", "2024-01-10", "L1", "no_baseline"),
+        ("A", "2024-07-01", "L1", "response"),
+        ("P", "2024-01-10", "L1", "no_baseline"),
+        ("P", "2024-01-10", "L2", "no_baseline"),
+        ("P", "2024-07-01", "L1", ""),  # the visit left out: its lesion's row, status empty
+        ("P", "2025-01-01", "L1", "response"),
+        ("P", "2025-01-01", "L2", "response"),
+    ]
+    assert rows[4]["volume_ml"] == "4.0" and rows[4]["warnings"] == LEFT_OUT
+    assert (out / "report.html").is_file()
+
+
+def test_a_processing_failure_keeps_its_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The processing's own handling is unchanged: an unexpected exception is an internal
+    error naming its type, and the other patient completes."""
+    manifest = _manifest(tmp_path, {"A": GOOD, "B": GOOD})
+
+    def process(plan: Any, *args: Any, **kwargs: Any) -> list[LesionVisitResult]:
+        if plan.patient_id == "B":
+            raise RuntimeError("worker bug")
+        return [_lv("L1", d, v) for d, v in GOOD_VOLUMES]
+
+    monkeypatch.setattr(runner, "process_patient", process)
+    result = runner.track(manifest)
+    assert [p.patient_id for p in result.patients] == ["A"]
+    assert result.errors == (CaseError("B", None, "internal error: RuntimeError: worker bug"),)
