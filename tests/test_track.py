@@ -141,8 +141,9 @@ def test_report_files_follow_the_contract(
     # the demo's treatment file: TSC-002's troughs below 5 ng/mL in the 12 months are named
     assert any("3.4 ng/mL on 2024-03-29, 4.1 ng/mL on 2024-06-27, 4.4 ng/mL on 2025-02-27" in r
                for r in a["recommendations"])  # fmt: skip
-    # TSC-001 paused 21 days (2024-10-07 to 2024-10-28): 18 calendar months less 0.68
-    assert aml["timepoints"][-1]["months_on_treatment"] == pytest.approx(17.32, abs=0.01)
+    # TSC-001 paused 21 days (2024-10-07 to 2024-10-28): 2024-01-15 to 2025-07-15 less those
+    # days, to 2025-06-24: 17 months and 9 of June's 30 days
+    assert aml["timepoints"][-1]["months_on_treatment"] == pytest.approx(17 + 9 / 30, abs=0.005)
     assert any("17.6 ng/mL on 2024-07-10 is above 15" in w
                for w in report["patients"][0]["warnings"])  # fmt: skip
     rows = list(csv.DictReader((out / "report.csv").open()))
