@@ -163,8 +163,53 @@ def test_a_visit_with_no_target_lesion_keeps_its_row_too() -> None:
     assert rows[0]["volume_ml"] == 10.0 and rows[0]["total_volume_ml"] is None
     assert rows[0]["warnings"] == (
         "aml 2024-01-01: no target lesion was measured at this visit; the visit is left out of "
-        "the assessment"
+        "the assessment | aml L1: seen on 2024-01-01 but not measured at the baseline "
+        "(2024-02-01), so it is not a target lesion and is left out of the assessment; measure "
+        "it at the baseline visit to include it"
     )
+
+
+def test_report_json_lists_a_left_out_visit_with_its_lesions_and_reason() -> None:
+    """report.json had no trace of L1's 4 mL at 2024-07-01 (only the CSV kept it)."""
+    patient = assess_patient("P", _missing_at_follow_up(), TSC, START)
+    report = json.loads(CohortResult(TSC, (patient,)).to_json())
+    (a,) = report["patients"][0]["assessments"]
+    (left,) = a["left_out_visits"]
+    assert left["date"] == "2024-07-01"
+    assert list(left["lesions"]) == ["L1"] and left["lesions"]["L1"]["volume_ml"] == 4.0
+    assert left["reasons"] == [LEFT_OUT.removeprefix("aml 2024-07-01: ")]
+    html = render_html(CohortResult(TSC, (patient,)))
+    row = html[html.index('<tr class="left-out">') :]
+    row = row[: row.index("</tr>")]
+    assert "2024-07-01" in row and "L1 4.000 (prompt)" in row
+    assert "left out of the assessment" in row and "L2 not measured at this visit" in row
+
+
+def test_a_lesion_seen_before_the_baseline_only_is_not_a_target() -> None:
+    """L1 measured before the baseline and at a follow-up, never at the baseline (2024-02-01):
+    not a target (its volume is not in the sums), not new; report.csv said ``target`` true."""
+    visits = [
+        _lv("L1", "2024-01-01", 10.0),
+        _lv("L2", "2024-02-01", 5.0),
+        _lv("L1", "2024-09-01", 10.0),
+        _lv("L2", "2024-09-01", 5.0),
+    ]
+    patient = assess_patient("P", visits, TSC, D("2024-02-15"))
+    (a,) = patient.assessments
+    assert [t.total_volume_ml for t in a.timepoints] == [5.0, 5.0]
+    assert patient.target_lesion_ids(a) == {"L2"} and patient.new_lesions == {}
+    rows = CohortResult(TSC, (patient,)).to_records()
+    assert [(r["date"], r["lesion_id"], r["target"]) for r in rows] == [
+        ("2024-01-01", "L1", False),
+        ("2024-02-01", "L2", True),
+        ("2024-09-01", "L1", False),
+        ("2024-09-01", "L2", True),
+    ]
+    assert "so it is not a target lesion" in rows[2]["warnings"]
+    report = json.loads(CohortResult(TSC, (patient,)).to_json())
+    follow_up = report["patients"][0]["assessments"][0]["timepoints"][1]
+    assert follow_up["target_lesions"] == ["L2"] and follow_up["new_lesions"] == []
+    assert follow_up["lesions_not_assessed"] == ["L1"]
 
 
 # -- 2. a new lesion counts at the first visit that can judge it --------------------------------
@@ -488,3 +533,51 @@ def test_a_processing_failure_keeps_its_message(
     result = runner.track(manifest)
     assert [p.patient_id for p in result.patients] == ["A"]
     assert result.errors == (CaseError("B", None, "internal error: RuntimeError: worker bug"),)
+
+
+# -- 4. one figure that cannot be drawn costs only that figure ------------------------------
+
+
+def test_a_plot_that_cannot_be_drawn_leaves_the_other_patients_page_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tscimg.report.html as page
+
+    drawn = page.volume_plot_png
+
+    def failing_for_p(assessment: Any, criteria: Any, title: str, course: Any) -> bytes:
+        if title.startswith("P "):
+            raise ValueError("Image size of 1x900000 pixels is too large")
+        return drawn(assessment, criteria, title, course)
+
+    monkeypatch.setattr(page, "volume_plot_png", failing_for_p)
+    p = assess_patient("P", _missing_at_follow_up(), TSC, START)
+    q = assess_patient("Q", _missing_at_follow_up(), TSC, START)
+    figures = page.figures_for(CohortResult(TSC, (p, q)))
+    assert set(figures["plots"]) == {"Q|aml"} and list(figures["errors"]) == ["P|aml"]
+    html = render_html(CohortResult(TSC, (p, q)))
+    assert html.count('<img class="plot volume"') == 1
+    assert "Volume plot missing:</strong> this figure could not be drawn (ValueError: Image" in html
+    # both patients' tables are on the page
+    assert html.count('<tr class="left-out">') == 2
+
+
+def test_reports_keep_json_and_csv_when_the_page_cannot_be_rendered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tscimg.report.writers as writers
+
+    (tmp_path / "report.html").write_text("an earlier run's page")
+    (tmp_path / "report.pdf").write_bytes(b"%PDF an earlier run's")
+
+    def broken(result: CohortResult) -> str:
+        raise RuntimeError("template broke")
+
+    monkeypatch.setattr(writers, "render_html", broken)
+    patient = assess_patient("P", _missing_at_follow_up(), TSC, START)
+    with pytest.raises(RuntimeError, match="template broke"):
+        writers.write_reports(CohortResult(TSC, (patient,)), tmp_path)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["patients"][0]["assessments"][0]["best_change_pct"] == -37.5
+    assert len((tmp_path / "report.csv").read_text().splitlines()) == 6  # header + 5 rows
+    assert not (tmp_path / "report.html").exists() and not (tmp_path / "report.pdf").exists()

@@ -302,3 +302,31 @@ def test_a_cell_too_large_for_the_csv_reader_is_a_row_error(folder: Path) -> Non
     )
     text = problems(path)
     assert "row 3: cannot read the row (field larger than field limit (131072))" in text
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    ["P1,2024-07-10,b.nii.gz,L1,aml,,,,,", "P1,2024-07-10,b.nii.gz,,,,,,,"],
+    ids=["named", "blanket"],
+)
+def test_a_rejected_first_row_is_the_only_problem_named(folder: Path, follow_up: str) -> None:
+    """The first visit's prompt mistyped: its row is the problem. The carried follow-up was
+    also called a lesion "with no prompt or mask at its first visit (2024-07-10)" (or a row
+    with nothing to carry), sending the reader to a row that is right."""
+    text = problems(write(folder, "P1,2024-01-10,a.nii.gz,L1,aml,1;2;x,,,,2024-01-15", follow_up))
+    assert "1 problem(s) in the manifest: row 2, column point_lps: '1;2;x' is not 3 numbers" in text
+    assert "row 3" not in text
+
+
+def test_a_lesion_without_a_prompt_is_still_named_beside_another_lesions_rejected_row(
+    folder: Path,
+) -> None:
+    text = problems(
+        write(
+            folder,
+            "P1,2024-01-10,a.nii.gz,L1,aml,1;2;x,,,,2024-01-15",
+            "P1,2024-01-10,a.nii.gz,L2,aml,,,,,",
+        )
+    )
+    assert "2 problem(s)" in text
+    assert "row 3, column point_lps: lesion L2 of patient P1 has no prompt or mask" in text

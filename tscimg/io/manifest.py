@@ -356,9 +356,12 @@ def _lesion_type(
     return None
 
 
-def _check_views(pid: str, lesion_id: str, lrows: list[_Row], problems: TableProblems) -> None:
+def _check_views(
+    pid: str, lesion_id: str, lrows: list[_Row], problems: TableProblems, rejected: bool = False
+) -> None:
     """A lesion has one row per visit, or two prompted 2D views (biplane); its first visit
-    has something to segment or carry from."""
+    has something to segment or carry from (not judged when one of the lesion's rows was
+    ``rejected``: that row, already a problem, may be its first visit)."""
     seen: dict[datetime.date, list[_Row]] = {}
     for r in lrows:
         earlier = seen.setdefault(r.date, [])
@@ -387,7 +390,7 @@ def _check_views(pid: str, lesion_id: str, lrows: list[_Row], problems: TablePro
             )
         earlier.append(r)
     first = lrows[0]
-    if not first.prompts.any and first.mask is None:
+    if not rejected and not first.prompts.any and first.mask is None:
         problems.add(
             first.row,
             "point_lps",
@@ -413,9 +416,11 @@ def _add_blanket_visits(
     lesion_types: dict[str, LesionType],
     visits: dict[str, list[LesionVisit]],
     problems: TableProblems,
+    rejected: frozenset[str] = frozenset(),
 ) -> None:
     """Rows with an empty lesion_id: a carried visit for every earlier lesion (of the row's
-    type, when it names one) that has no row of its own that day."""
+    type, when it names one) that has no row of its own that day (a row with nothing to carry
+    is a problem unless one of the patient's rows was ``rejected``: it may be the lesion)."""
     blanket_seen: dict[tuple[datetime.date, LesionType | None], int] = {}
     for r in blanket:
         key = (r.date, r.lesion_type)
@@ -435,7 +440,7 @@ def _add_blanket_visits(
                 continue
             visits[lid].append(LesionVisit(r.date, r.image, r.row, frame=r.frame))
             added += 1
-        if not added:
+        if not added and not rejected:
             problems.add(
                 r.row,
                 "lesion_id",
@@ -444,8 +449,12 @@ def _add_blanket_visits(
             )
 
 
-def _plan_patient(rows: list[_Row], problems: TableProblems) -> PatientPlan | None:
-    """One patient's lesions and visits from its rows; ``None`` when a row has a problem."""
+def _plan_patient(
+    rows: list[_Row], problems: TableProblems, rejected: frozenset[str] = frozenset()
+) -> PatientPlan | None:
+    """One patient's lesions and visits from its rows; ``None`` when a row has a problem.
+    ``rejected``: the lesion ids of the patient's rows that could not be read (``""`` for a
+    row whose lesion_id is empty or unknown), whose problems are already noted."""
     before = len(problems.items)
     pid = rows[0].patient_id
     start, stop = _treatment_dates(rows, problems)
@@ -458,9 +467,9 @@ def _plan_patient(rows: list[_Row], problems: TableProblems) -> PatientPlan | No
         kind = _lesion_type(pid, lesion_id, lrows, problems)
         if kind is not None:
             lesion_types[lesion_id] = kind
-        _check_views(pid, lesion_id, lrows, problems)
+        _check_views(pid, lesion_id, lrows, problems, bool({lesion_id, ""} & rejected))
     visits = {lid: _explicit_visits(lrows) for lid, lrows in explicit.items()}
-    _add_blanket_visits(pid, blanket, explicit, lesion_types, visits, problems)
+    _add_blanket_visits(pid, blanket, explicit, lesion_types, visits, problems, rejected)
     if len(problems.items) > before:
         return None
     lesions = {
@@ -499,15 +508,23 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
         "Fix these rows (columns and formats: docs/longitudinal.md) and run again",
     )
     parsed: list[_Row] = []
+    rejected: dict[str, set[str]] = {}  # patient -> lesion ids of its rows that were rejected
     for number, values in table_rows(text, COLUMNS, REQUIRED_COLUMNS, problems):
         row = _parse_row(values, number, p.parent, problems)
         if row is not None:
             parsed.append(row)
+        else:
+            rejected.setdefault((values.get("patient_id") or "").strip(), set()).add(
+                (values.get("lesion_id") or "").strip()
+            )
     if not parsed and not problems.items:
         problems.add(None, None, "no rows after the header")
     by_patient: dict[str, list[_Row]] = {}
     for r in parsed:
         by_patient.setdefault(r.patient_id, []).append(r)
-    plans = [_plan_patient(rows, problems) for rows in by_patient.values()]
+    plans = [
+        _plan_patient(rows, problems, frozenset(rejected.get(pid, set())))
+        for pid, rows in by_patient.items()
+    ]
     problems.raise_if_any()
     return Manifest(p, tuple(pl for pl in plans if pl is not None), text)

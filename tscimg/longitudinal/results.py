@@ -221,28 +221,72 @@ class PatientResult:
     warnings: tuple[str, ...] = ()
     treatment: TreatmentHistory | None = None
 
+    def target_lesion_ids(self, assessment: ResponseAssessment) -> frozenset[str]:
+        """The target lesions of one of the patient's assessments: those measured at its
+        baseline visit. A lesion of its type that is neither a target nor in ``new_lesions``
+        was seen before the baseline but not measured at it, and is not assessed (the
+        patient's warnings say so)."""
+        return frozenset(
+            lv.lesion_id
+            for lv in self.lesions
+            if lv.lesion_type is assessment.lesion_type and lv.date == assessment.baseline_date
+        )
+
+    def left_out_reasons(self, kind: LesionType, date: datetime.date) -> list[str]:
+        """The patient's warnings saying why the visit of ``date`` was left out of the
+        assessment of ``kind`` (empty when it was not)."""
+        prefix = _visit_prefix(kind, date)
+        return [w for w in self.warnings if w.startswith(prefix)]
+
+    def not_assessed_reasons(self, kind: LesionType, lesion_id: str) -> list[str]:
+        """The patient's warnings saying why a lesion is neither a target nor a new lesion."""
+        prefix = f"{kind.value} {lesion_id}: "
+        return [w for w in self.warnings if w.startswith(prefix)]
+
     def to_dict(self) -> dict[str, Any]:
-        """The patient's entry in report.json."""
+        """The patient's entry in report.json.
+
+        Each assessment lists its ``timepoints`` (the visits assessed, with their lesions:
+        ``target_lesions``, ``new_lesions`` and ``lesions_not_assessed``, those seen before the
+        baseline but not measured at it) and its ``left_out_visits``: the visits whose
+        lesions were measured but left out of the assessment (a target lesion missing
+        there), each with its lesions and the ``reasons``.
+        """
         out_assessments = []
         for a in self.assessments:
             record = a.to_dict()
+            targets = self.target_lesion_ids(a)
+            of_kind = [lv for lv in self.lesions if lv.lesion_type is a.lesion_type]
             timepoints = []
             for tp in a.timepoints:
                 t = tp.to_dict()
-                at_visit = [
-                    lv
-                    for lv in self.lesions
-                    if lv.date == tp.date and lv.lesion_type is a.lesion_type
-                ]
+                at_visit = [lv for lv in of_kind if lv.date == tp.date]
                 t["lesions"] = {lv.lesion_id: lv.to_dict() for lv in at_visit}
                 t["target_lesions"] = sorted(
-                    lv.lesion_id for lv in at_visit if lv.lesion_id not in self.new_lesions
+                    lv.lesion_id for lv in at_visit if lv.lesion_id in targets
                 )
                 t["new_lesions"] = sorted(
                     lv.lesion_id for lv in at_visit if lv.lesion_id in self.new_lesions
                 )
+                t["lesions_not_assessed"] = sorted(
+                    lv.lesion_id
+                    for lv in at_visit
+                    if lv.lesion_id not in targets and lv.lesion_id not in self.new_lesions
+                )
                 timepoints.append(t)
             record["timepoints"] = timepoints
+            assessed = {tp.date for tp in a.timepoints}
+            record["left_out_visits"] = [
+                {
+                    "date": d.isoformat(),
+                    "lesions": {lv.lesion_id: lv.to_dict() for lv in of_kind if lv.date == d},
+                    "reasons": [
+                        w[len(_visit_prefix(a.lesion_type, d)) :]
+                        for w in self.left_out_reasons(a.lesion_type, d)
+                    ],
+                }
+                for d in sorted({lv.date for lv in of_kind} - assessed)
+            ]
             out_assessments.append(record)
         return {
             "patient_id": self.patient_id,
@@ -313,6 +357,7 @@ class CohortResult:
         for patient in self.patients:
             for a in patient.assessments:
                 by_date = {tp.date: tp for tp in a.timepoints}
+                targets = patient.target_lesion_ids(a)
                 for lv in sorted(
                     (lv for lv in patient.lesions if lv.lesion_type is a.lesion_type),
                     key=lambda lv: (lv.date, lv.lesion_id),
@@ -320,8 +365,9 @@ class CohortResult:
                     tp = by_date.get(lv.date)
                     warnings = list(lv.warnings)
                     if tp is None:  # a visit left out of the assessment: the warning says why
-                        prefix = _visit_prefix(a.lesion_type, lv.date)
-                        warnings += [w for w in patient.warnings if w.startswith(prefix)]
+                        warnings += patient.left_out_reasons(a.lesion_type, lv.date)
+                    if lv.lesion_id not in targets and lv.lesion_id not in patient.new_lesions:
+                        warnings += patient.not_assessed_reasons(a.lesion_type, lv.lesion_id)
                     visit = _visit_columns(tp)
                     rows.append(
                         {
@@ -330,7 +376,7 @@ class CohortResult:
                             "date": lv.date.isoformat(),
                             "months_on_treatment": visit.pop("months_on_treatment"),
                             "lesion_id": lv.lesion_id,
-                            "target": lv.lesion_id not in patient.new_lesions,
+                            "target": lv.lesion_id in targets,
                             "origin": lv.origin.value,
                             **_record_columns(lv.measurement),
                             **visit,

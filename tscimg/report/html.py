@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -107,29 +109,60 @@ def _uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def _drawn(draw: Callable[[], bytes], key: str, errors: dict[str, str]) -> str | None:
+    """A figure's data URI, or ``None`` with the reason in ``errors[key]`` when drawing it
+    fails: one figure that cannot be drawn must not cost the other patients their report."""
+    try:
+        return _uri(draw())
+    except Exception as exc:  # matplotlib's failures are not one type
+        errors[key] = (
+            f"this figure could not be drawn ({type(exc).__name__}: {exc}); the figures in the "
+            "table and in report.json/report.csv are complete"
+        )
+        return None
+
+
 def figures_for(result: CohortResult) -> dict[str, Any]:
     """Data URIs of every figure, keyed ``plots['P|type']``, ``views['P|type|date|lesion']``
-    (``view_facts`` under the same keys: what each view's caption says)."""
+    (``view_facts`` under the same keys: what each view's caption says). A figure that cannot
+    be drawn is left out of ``plots`` / ``views`` / ``waterfall`` and its reason is in
+    ``errors`` under its key (``"waterfall"`` for the waterfall plot)."""
     plots: dict[str, str] = {}
     views: dict[str, str] = {}
     view_facts: dict[str, dict[str, Any]] = {}
+    errors: dict[str, str] = {}
     labels: list[str] = []
     best: list[float] = []
     for patient in result.patients:
         for a in patient.assessments:
             key = f"{patient.patient_id}|{a.lesion_type.value}"
             title = f"{patient.patient_id} {a.lesion_type.value}: {a.status.value}"
-            plots[key] = _uri(volume_plot_png(a, result.criteria, title, patient.treatment))
+            draw_plot = partial(volume_plot_png, a, result.criteria, title, patient.treatment)
+            plot = _drawn(draw_plot, key, errors)
+            if plot is not None:
+                plots[key] = plot
             if a.best_change_pct is not None and len(a.timepoints) > 1:
                 labels.append(f"{patient.patient_id} {a.lesion_type.value}")
                 best.append(a.best_change_pct)
         for lv in patient.lesions:
             if lv.view is not None:
                 key = f"{patient.patient_id}|{lv.lesion_type.value}|{lv.date}|{lv.lesion_id}"
-                views[key] = _uri(view_png(lv.view))
+                view = _drawn(partial(view_png, lv.view), key, errors)
+                if view is not None:
+                    views[key] = view
                 view_facts[key] = _view_facts(lv)
-    waterfall = _uri(waterfall_png(labels, best, result.criteria)) if len(best) > 1 else None
-    return {"plots": plots, "views": views, "view_facts": view_facts, "waterfall": waterfall}
+    waterfall = (
+        _drawn(partial(waterfall_png, labels, best, result.criteria), "waterfall", errors)
+        if len(best) > 1
+        else None
+    )
+    return {
+        "plots": plots,
+        "views": views,
+        "view_facts": view_facts,
+        "waterfall": waterfall,
+        "errors": errors,
+    }
 
 
 def render_html(result: CohortResult) -> str:

@@ -73,21 +73,33 @@ def render_csv(result: CohortResult) -> str:
 def write_reports(result: CohortResult, output_dir: Path, pdf: bool = True) -> dict[str, Path]:
     """Write report.json, report.csv, report.html (and report.pdf) into ``output_dir``.
 
+    report.json and report.csv are written first: they hold every figure, and a failure to
+    render the page (a figure that cannot be drawn only loses that figure; see
+    :func:`tscimg.report.html.figures_for`) must not lose them. When the page cannot be
+    rendered, an earlier run's report.html and report.pdf are removed (they would describe
+    other results) and the error is raised.
+
     Returns the paths by kind (``"json"``, ``"csv"``, ``"html"``, ``"pdf"``).
     """
     output_dir.mkdir(parents=True, exist_ok=True)
-    html = render_html(result)
-    contents: dict[str, bytes] = {
-        "json": (result.to_json() + "\n").encode("utf-8"),
-        "csv": render_csv(result).encode("utf-8"),
-        "html": html.encode("utf-8"),
-    }
-    if pdf:
-        contents["pdf"] = render_pdf(html)
-    paths = {}
-    for kind, data in contents.items():
+    paths: dict[str, Path] = {}
+
+    def write(kind: str, data: bytes) -> None:
         target = output_dir / f"report.{kind}"
         with atomic_file(target) as tmp:
             tmp.write_bytes(data)
         paths[kind] = target
+
+    write("json", (result.to_json() + "\n").encode("utf-8"))
+    write("csv", render_csv(result).encode("utf-8"))
+    try:
+        html = render_html(result)
+        printed = render_pdf(html) if pdf else None
+    except Exception:
+        for kind in ("html", "pdf"):
+            (output_dir / f"report.{kind}").unlink(missing_ok=True)
+        raise
+    write("html", html.encode("utf-8"))
+    if printed is not None:
+        write("pdf", printed)
     return paths
