@@ -346,8 +346,14 @@ class CohortResult:
         """One flat record per patient x visit x lesion, with the visit's sums and flags.
 
         ``status`` is the status as of that visit, ``latest_status`` the assessment's status at
-        its latest visit. A lesion measured at a visit left out of the assessment (a target
-        lesion missing there) keeps its record with its own figures: the visit's columns
+        its latest visit, with ``latest_status_note`` (the uncertainty qualifier of a response
+        or non-response, report.json's ``status_note``) and ``latest_review`` (why it is
+        ``not_evaluable``: the assessment's ``review``). ``review`` is the lesion's own review
+        reasons, ``visit_review`` the visit's (report.json's timepoint ``review``: every lesion's
+        reasons prefixed with its id, and the visit's own, such as two change estimates on
+        either side of the response threshold); several reasons are joined by `` | ``. A
+        lesion measured at a visit left out of the assessment (a target lesion missing there)
+        keeps its record with its own figures: the visit's columns
         (months, sum, changes, flags, ``status``) are ``None`` and ``warnings`` ends with the
         patient's warning saying why the visit was left out. A patient that failed is one
         record with its ``error`` (and the visit date it failed at). These are the rows of
@@ -369,6 +375,7 @@ class CohortResult:
                     if lv.lesion_id not in targets and lv.lesion_id not in patient.new_lesions:
                         warnings += patient.not_assessed_reasons(a.lesion_type, lv.lesion_id)
                     visit = _visit_columns(tp)
+                    visit_review = None if tp is None else " | ".join(tp.review)
                     rows.append(
                         {
                             "patient_id": patient.patient_id,
@@ -381,12 +388,15 @@ class CohortResult:
                             **_record_columns(lv.measurement),
                             **visit,
                             "latest_status": a.status.value,
+                            "latest_status_note": a.status_note,
+                            "latest_review": " | ".join(a.review),
                             "criteria": f"{self.criteria.name} {self.criteria.version}",
                             "registration_ncc": None
                             if lv.registration is None
                             else lv.registration.get("quality_ncc"),
                             "mask": lv.mask,
                             "review": " | ".join(lv.review),
+                            "visit_review": visit_review,
                             "warnings": " | ".join(warnings),
                             "error": None,
                         }

@@ -49,13 +49,20 @@ CSV_COLUMNS = (
     "regrowth_after_stop",
     "status",
     "latest_status",
+    "latest_status_note",
+    "latest_review",
     "criteria",
     "registration_ncc",
     "mask",
     "review",
+    "visit_review",
     "warnings",
     "error",
 )
+
+
+#: The report files, ``report.<kind>`` in the output folder, in the order they are written.
+REPORT_KINDS = ("json", "csv", "html", "pdf")
 
 
 def render_csv(result: CohortResult) -> str:
@@ -73,15 +80,20 @@ def render_csv(result: CohortResult) -> str:
 def write_reports(result: CohortResult, output_dir: Path, pdf: bool = True) -> dict[str, Path]:
     """Write report.json, report.csv, report.html (and report.pdf) into ``output_dir``.
 
-    report.json and report.csv are written first: they hold every figure, and a failure to
-    render the page (a figure that cannot be drawn only loses that figure; see
-    :func:`tscimg.report.html.figures_for`) must not lose them. When the page cannot be
-    rendered, an earlier run's report.html and report.pdf are removed (they would describe
-    other results) and the error is raised.
+    An earlier run's reports are removed first, all four, and each new one is written
+    atomically: whenever the writing stops (an error, Ctrl-C, the process killed), the
+    reports in the folder all describe this result, never a mix of this run's and an earlier
+    run's (an earlier report.pdf is removed with ``pdf=False`` too). report.json and
+    report.csv are written first: they hold every figure, and a failure to render the page (a
+    figure that cannot be drawn only loses that figure; see
+    :func:`tscimg.report.html.figures_for`) must not lose them; the error is then raised
+    (report.html stands when only the PDF fails).
 
     Returns the paths by kind (``"json"``, ``"csv"``, ``"html"``, ``"pdf"``).
     """
     output_dir.mkdir(parents=True, exist_ok=True)
+    for kind in REPORT_KINDS:  # an earlier run's: stale beside this run's first new file
+        (output_dir / f"report.{kind}").unlink(missing_ok=True)
     paths: dict[str, Path] = {}
 
     def write(kind: str, data: bytes) -> None:
@@ -92,14 +104,8 @@ def write_reports(result: CohortResult, output_dir: Path, pdf: bool = True) -> d
 
     write("json", (result.to_json() + "\n").encode("utf-8"))
     write("csv", render_csv(result).encode("utf-8"))
-    try:
-        html = render_html(result)
-        printed = render_pdf(html) if pdf else None
-    except Exception:
-        for kind in ("html", "pdf"):
-            (output_dir / f"report.{kind}").unlink(missing_ok=True)
-        raise
+    html = render_html(result)
     write("html", html.encode("utf-8"))
-    if printed is not None:
-        write("pdf", printed)
+    if pdf:
+        write("pdf", render_pdf(html))
     return paths

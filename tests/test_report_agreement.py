@@ -1,0 +1,185 @@
+"""report.json, report.csv and report.html say the same thing about the trust gate and the
+uncertainty qualifier, and the report files in an output folder always describe one result,
+however the writing stopped.
+
+Expected values are worked out by hand from the volumes given: 5.0 -> 3.0 mL is -40.0% from
+the segmentation, 5.0 -> 4.0 mL (the registration's estimate) -20.0%, on either side of the
+-30% threshold; 10.0 -> 6.8 mL is -32.0%, within 100 x hypot(1.0, 1.0) / 10.0 = 14.1 points
+of -30%.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html as html_text
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+import tscimg.report.writers as writers
+from tscimg.core.vocabularies import LesionType
+from tscimg.longitudinal import (
+    TSC,
+    CohortResult,
+    LesionOrigin,
+    LesionVisitResult,
+    ResponseStatus,
+    assess_patient,
+)
+from tscimg.measure import LesionRecord
+from tscimg.report import CSV_COLUMNS, render_csv
+from tscimg.report.html import render_html
+
+D = dt.date.fromisoformat
+START = D("2024-01-15")
+STRADDLE = (
+    "the two change estimates fall on either side of the -30% response threshold (-40.0% from "
+    "the segmentation, -20.0% from the registration): whether the lesion responded cannot be "
+    "decided from them; check the mask, or confirm at the next visit"
+)
+NEAR_THRESHOLD = (
+    "the change from baseline (-32.0%) is within the measurements' combined uncertainty (14.1 "
+    "points) of the -30% response threshold: a reduction short of it cannot be excluded; "
+    "confirm on the images or at the next visit"
+)
+
+
+def _lv(
+    date: str,
+    volume_ml: float,
+    uncertainty_ml: float = 0.1,
+    origin: LesionOrigin = LesionOrigin.PROMPT,
+    registration_volume_ml: float | None = None,
+) -> LesionVisitResult:
+    return LesionVisitResult(
+        "L1",
+        LesionType.AML,
+        D(date),
+        f"{date}.nii.gz",
+        origin,
+        LesionRecord.of_figures(volume_ml, uncertainty_ml, 20.0),
+        registration_volume_ml=registration_volume_ml,
+    )
+
+
+def _straddling() -> CohortResult:
+    """P: carried to 3.0 mL (-40%) where the registration says 4.0 mL (-20%)."""
+    visits = [
+        _lv("2024-01-10", 5.0),
+        _lv("2024-07-01", 3.0, origin=LesionOrigin.CARRIED, registration_volume_ml=4.0),
+    ]
+    return CohortResult(TSC, (assess_patient("P", visits, TSC, START),))
+
+
+def _csv_rows(result: CohortResult) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(render_csv(result))))
+
+
+def test_a_straddle_reason_is_in_report_csv_as_in_report_json_and_the_page() -> None:
+    """The visit is not_evaluable for a reason of the visit, not of its lesion: report.csv gave
+    the status with an empty review column and the reason nowhere."""
+    result = _straddling()
+    (a,) = result.patients[0].assessments
+    assert a.status is ResponseStatus.NOT_EVALUABLE
+    timepoints = json.loads(result.to_json())["patients"][0]["assessments"][0]["timepoints"]
+    assert timepoints[1]["review"] == [STRADDLE] and timepoints[1]["status"] == "not_evaluable"
+    baseline, follow_up = _csv_rows(result)
+    assert follow_up["status"] == "not_evaluable" and follow_up["latest_status"] == "not_evaluable"
+    assert follow_up["review"] == ""  # the lesion's own outline is not in question
+    assert follow_up["visit_review"] == STRADDLE
+    assert follow_up["latest_review"] == f"2024-07-01: {STRADDLE}"
+    assert follow_up["change_from_baseline_pct"] == "-40.0"
+    assert follow_up["change_registration_pct"] == "-20.0"
+    assert baseline["visit_review"] == ""
+    assert baseline["latest_review"] == follow_up["latest_review"]
+    page = html_text.unescape(render_html(result))
+    assert f"2024-07-01: {STRADDLE}" in page  # the assessment's reasons
+    assert f"review: {STRADDLE}" in page.replace("<strong>review:</strong>", "review:")
+
+
+def test_the_uncertainty_qualifier_is_in_report_csv_as_in_report_json_and_the_page() -> None:
+    visits = [_lv("2024-01-10", 10.0, 1.0), _lv("2024-07-01", 6.8, 1.0)]
+    result = CohortResult(TSC, (assess_patient("P", visits, TSC, START),))
+    (a,) = result.patients[0].assessments
+    assert a.status is ResponseStatus.RESPONSE
+    report = json.loads(result.to_json())
+    assert report["patients"][0]["assessments"][0]["status_note"] == NEAR_THRESHOLD
+    rows = _csv_rows(result)
+    assert [r["latest_status_note"] for r in rows] == [NEAR_THRESHOLD, NEAR_THRESHOLD]
+    assert [r["change_from_baseline_pct"] for r in rows] == ["0.0", "-32.0"]
+    assert [r["latest_review"] for r in rows] == ["", ""]
+    assert NEAR_THRESHOLD in html_text.unescape(render_html(result))
+
+
+def test_a_visit_left_out_and_a_failed_patient_have_no_visit_review() -> None:
+    left_out = [
+        _lv("2024-01-10", 5.0),
+        LesionVisitResult(
+            "L2", LesionType.AML, D("2024-01-10"), "b.nii.gz", LesionOrigin.PROMPT,
+            LesionRecord.of_figures(3.0, 0.1, 20.0),
+        ),
+        _lv("2024-07-01", 3.0),
+    ]  # fmt: skip
+    result = CohortResult(TSC, (assess_patient("P", left_out, TSC, START),))
+    records = result.to_records()
+    assert [r["date"] for r in records] == ["2024-01-10", "2024-01-10", "2024-07-01"]
+    assert [r["visit_review"] for r in records] == ["", "", None]
+    assert list(_csv_rows(result)[0]) == list(CSV_COLUMNS)
+
+
+# -- the report files always describe one result ---------------------------------------------
+
+
+def _earlier_reports(folder: Path) -> None:
+    for kind in ("json", "csv", "html", "pdf"):
+        (folder / f"report.{kind}").write_text(f"an earlier run's report.{kind}")
+
+
+def _interrupt(*args: object) -> bytes:
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_the_pdf_is_printed_leaves_no_earlier_page_beside_the_new_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or SIGKILL) after report.json was written left the earlier run's report.html
+    and report.pdf in place: the folder's reports disagreed (its clean-up caught Exception
+    only, and nothing can catch SIGKILL)."""
+    _earlier_reports(tmp_path)
+    monkeypatch.setattr(writers, "render_pdf", _interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        writers.write_reports(_straddling(), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"report.{k}" for k in ("csv", "html", "json")
+    ]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["patients"][0]["assessments"][0]["status"] == "not_evaluable"
+    assert _csv_rows(_straddling()) == list(csv.DictReader((tmp_path / "report.csv").open()))
+    assert STRADDLE in html_text.unescape((tmp_path / "report.html").read_text())
+
+
+def test_an_interruption_before_the_page_leaves_json_and_csv_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _earlier_reports(tmp_path)
+    monkeypatch.setattr(writers, "render_html", _interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        writers.write_reports(_straddling(), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.csv", "report.json"]
+    monkeypatch.setattr(writers, "render_csv", _interrupt)
+    _earlier_reports(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        writers.write_reports(_straddling(), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+def test_reports_without_the_pdf_remove_an_earlier_pdf(tmp_path: Path) -> None:
+    _earlier_reports(tmp_path)
+    paths = writers.write_reports(_straddling(), tmp_path, pdf=False)
+    assert sorted(paths) == ["csv", "html", "json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"report.{k}" for k in ("csv", "html", "json")
+    ]
