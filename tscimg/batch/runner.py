@@ -6,9 +6,10 @@ worker of a dask.distributed cluster (``jobs`` > 1 starts a local one, ``schedul
 use an existing one; the workers share the output folder's filesystem); this process assembles
 the result. One failing patient is listed in the result's errors while every other completes.
 With an output folder each finished patient's measurements are saved (atomically) under
-``.tscimg-state/``; a later run on the same folder skips a patient whose manifest rows, input
-files (by content hash), software version and parameters are unchanged, so an interrupted
-batch resumes where it stopped. One run at a time writes into an output folder
+``.tscimg-state/``, with the content hash of each output file they name; a later run on the
+same folder skips a patient whose manifest rows, input files (by content hash), software
+version and parameters are unchanged and whose outputs are still those files, so an
+interrupted batch resumes where it stopped. One run at a time writes into an output folder
 (:mod:`tscimg.batch.run_lock`).
 """
 
@@ -97,7 +98,21 @@ def _state_path(output_dir: Path, patient_id: str) -> Path:
     return output_dir / STATE_FOLDER / f"{safe_name(patient_id)}.json"
 
 
+def _outputs(lesions: list[LesionVisitResult]) -> list[str]:
+    """The files a patient's results name (masks, DICOM SEG and SR), relative to the output
+    folder, each once."""
+    named = (p for lv in lesions for p in (lv.mask, lv.dicom_seg, lv.dicom_sr) if p is not None)
+    return list(dict.fromkeys(named))
+
+
+def _output_hashes(lesions: list[LesionVisitResult], output_dir: Path) -> dict[str, str]:
+    """SHA-256 of each output file of a patient's results, by its name in the results."""
+    return {p: content_sha256(output_dir / p) for p in _outputs(lesions)}
+
+
 def _load_state(path: Path, key: str, output_dir: Path) -> list[LesionVisitResult] | None:
+    """A patient's saved results, when its inputs are those of ``key`` and every output file
+    they name is still the one they were saved with (by content). ``None``: compute again."""
     try:
         state = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -106,11 +121,17 @@ def _load_state(path: Path, key: str, output_dir: Path) -> list[LesionVisitResul
         return None
     try:
         lesions = [LesionVisitResult.from_dict(d) for d in state["lesions"]]
+        saved = dict(state["outputs"])
     except (KeyError, TypeError, ValueError):
         return None  # saved by a version that stored results differently: compute again
-    outputs = [p for lv in lesions for p in (lv.mask, lv.dicom_seg, lv.dicom_sr) if p is not None]
-    if not all((output_dir / p).exists() for p in outputs):
+    try:
+        found = _output_hashes(lesions, output_dir)
+    except (TscimgError, OSError):
         return None  # an output was removed: compute the patient again
+    if found != saved:
+        # an output was rewritten since (a run on changed inputs, stopped before it finished
+        # this patient, or an edit): the saved results no longer describe it
+        return None
     return lesions
 
 
@@ -128,7 +149,11 @@ def run_patient(job: PatientJob) -> PatientOutcome:
         masks = None if output_dir is None else output_dir / MASKS_FOLDER
         lesions = process_patient(plan, job.manifest_folder, masks, job.parameters, hashes)
         if output_dir is not None:
-            state = {"key": key, "lesions": [lv.to_dict(include_view=True) for lv in lesions]}
+            state = {
+                "key": key,
+                "lesions": [lv.to_dict(include_view=True) for lv in lesions],
+                "outputs": _output_hashes(lesions, output_dir),
+            }
             with atomic_file(_state_path(output_dir, plan.patient_id)) as tmp:
                 tmp.write_text(json.dumps(state, allow_nan=False))
         return PatientOutcome(lesions, None, False, software)

@@ -1,0 +1,105 @@
+"""A resumed patient's saved results are used only while the output files they name are the
+ones they were saved with.
+
+The processing is replaced by a fake that writes each visit's "mask" (a text file holding the
+manifest's prompt) and measures 10 mL at the first visit and 6 mL at the second (-40%).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tscimg.batch.runner as runner
+from tscimg.batch.patient import VisitFailure
+from tscimg.core.vocabularies import LesionType
+from tscimg.longitudinal import LesionOrigin, LesionVisitResult
+from tscimg.measure import LesionRecord
+
+HEADER = "patient_id,date,image,lesion_id,lesion_type,point_index,treatment_start\n"
+VOLUMES = {"2024-01-10": 10.0, "2024-07-01": 6.0}
+
+
+def _manifest(folder: Path, prompt: str) -> Path:
+    for date in VOLUMES:
+        (folder / f"{date}.nii.gz").write_bytes(date.encode())
+    manifest = folder / "manifest.csv"
+    manifest.write_text(
+        HEADER
+        + f"P,2024-01-10,2024-01-10.nii.gz,L1,aml,{prompt},2024-01-15\n"
+        + "P,2024-07-01,2024-07-01.nii.gz,L1,aml,,\n"
+    )
+    return manifest
+
+
+def _fake_processing(monkeypatch: pytest.MonkeyPatch, stop_after_first: bool = False) -> None:
+    """Each visit's mask holds the prompt of the patient's first row; ``stop_after_first``:
+    the run stops after writing the first visit's mask (as a run killed there would)."""
+
+    def process(plan: Any, base: Path, masks: Path, *args: Any) -> list[LesionVisitResult]:
+        prompt = str(plan.lesions["L1"].visits[0].prompts.positive_index)
+        out = []
+        for i, date in enumerate(VOLUMES):
+            target = masks / "P" / f"{date}_L1.nii.gz"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(prompt)
+            if stop_after_first:
+                raise VisitFailure(date, "stopped")
+            record = LesionRecord.of_figures(VOLUMES[date], 0.1, 20.0)
+            origin = LesionOrigin.PROMPT if i == 0 else LesionOrigin.CARRIED
+            day = dt.date.fromisoformat(date)
+            mask = f"masks/P/{date}_L1.nii.gz"
+            lesion = LesionVisitResult("L1", LesionType.AML, day, f"{date}.nii.gz", origin, record)
+            out.append(replace(lesion, mask=mask))
+        return out
+
+    monkeypatch.setattr(runner, "process_patient", process)
+
+
+def test_a_mask_rewritten_by_a_stopped_run_is_not_resumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run on a changed prompt rewrote the first mask, then stopped; back on the first
+    prompt, the saved results were resumed although the mask they name now holds the other
+    prompt's outline (the state checked only that the file existed)."""
+    out = tmp_path / "out"
+    manifest = _manifest(tmp_path, "10;10;10")
+    _fake_processing(monkeypatch)
+    first = runner.track(manifest, out)
+    assert first.provenance["resumed_patients"] == []
+    mask = out / "masks" / "P" / "2024-01-10_L1.nii.gz"
+    assert mask.read_text() == "((10.0, 10.0, 10.0),)"
+    again = runner.track(manifest, out)
+    assert again.provenance["resumed_patients"] == ["P"]  # unchanged: resumed
+    assert again.patients[0].assessments[0].best_change_pct == -40.0
+    # the prompt changed; the run stops after the first mask
+    _fake_processing(monkeypatch, stop_after_first=True)
+    stopped = runner.track(_manifest(tmp_path, "12;12;12"), out)
+    assert [e.message for e in stopped.errors] == ["stopped"]
+    assert mask.read_text() == "((12.0, 12.0, 12.0),)"
+    # back to the first prompt: the saved results no longer describe the mask
+    _fake_processing(monkeypatch)
+    redone = runner.track(_manifest(tmp_path, "10;10;10"), out)
+    assert redone.provenance["resumed_patients"] == []
+    assert mask.read_text() == "((10.0, 10.0, 10.0),)"
+    assert runner.track(manifest, out).provenance["resumed_patients"] == ["P"]
+
+
+def test_a_mask_edited_in_place_or_removed_is_recomputed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    manifest = _manifest(tmp_path, "10;10;10")
+    _fake_processing(monkeypatch)
+    runner.track(manifest, out)
+    follow_up = out / "masks" / "P" / "2024-07-01_L1.nii.gz"
+    follow_up.write_text("edited in a viewer")
+    assert runner.track(manifest, out).provenance["resumed_patients"] == []
+    assert follow_up.read_text() == "((10.0, 10.0, 10.0),)"
+    follow_up.unlink()
+    assert runner.track(manifest, out).provenance["resumed_patients"] == []
+    assert runner.track(manifest, out).provenance["resumed_patients"] == ["P"]
