@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 import tscimg.batch.runner as runner
+from tscimg import RESEARCH_USE_DISCLAIMER
 from tscimg.core.vocabularies import LesionType
 from tscimg.io.manifest import PatientPlan
 from tscimg.longitudinal import (
@@ -424,6 +425,7 @@ def test_a_patient_whose_assessment_raises_fails_alone(
         "patient_id": "B",
         "date": None,
         "error": "internal error in the response assessment: ValueError: boom in B",
+        "disclaimer": RESEARCH_USE_DISCLAIMER,
     }
 
 

@@ -20,9 +20,11 @@ from pathlib import Path
 import pytest
 
 import tscimg.report.writers as writers
+from tscimg import RESEARCH_USE_DISCLAIMER
 from tscimg.core.vocabularies import LesionType
 from tscimg.longitudinal import (
     TSC,
+    CaseError,
     CohortResult,
     LesionOrigin,
     LesionVisitResult,
@@ -183,3 +185,23 @@ def test_reports_without_the_pdf_remove_an_earlier_pdf(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         f"report.{k}" for k in ("csv", "html", "json")
     ]
+
+
+def test_every_report_carries_the_research_use_statement(tmp_path: Path) -> None:
+    """report.csv had no disclaimer at all, and a CohortResult built by a library user (not
+    by track) had an empty one: its report.json and page carried none."""
+    failed = CaseError("Q", "2024-01-10", "unreadable")
+    result = CohortResult(TSC, _straddling().patients, (failed,))
+    writers.write_reports(result, tmp_path, pdf=False)
+    assert json.loads((tmp_path / "report.json").read_text())["disclaimer"] == (
+        RESEARCH_USE_DISCLAIMER
+    )
+    rows = list(csv.DictReader((tmp_path / "report.csv").open()))
+    assert [(r["patient_id"], r["disclaimer"]) for r in rows] == [
+        ("P", RESEARCH_USE_DISCLAIMER),
+        ("P", RESEARCH_USE_DISCLAIMER),
+        ("Q", RESEARCH_USE_DISCLAIMER),
+    ]
+    assert list(rows[0])[-1] == "disclaimer"
+    page = html_text.unescape((tmp_path / "report.html").read_text())
+    assert page.count(RESEARCH_USE_DISCLAIMER) == 2  # at the top and at the bottom

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from tscimg.core.disclaimer import RESEARCH_USE_DISCLAIMER
 from tscimg.core.treatment import TreatmentHistory
 from tscimg.core.vocabularies import LesionType
 from tscimg.longitudinal.criteria import (
@@ -317,14 +318,18 @@ class CaseError:
 
 @dataclass(frozen=True)
 class CohortResult:
-    """Everything a ``track`` run produced: patients, errors and provenance."""
+    """Everything a ``track`` run produced: patients, errors and provenance.
+
+    ``disclaimer`` is the research-use statement every report carries (report.json's
+    ``disclaimer``, report.csv's last column, the page's top and bottom).
+    """
 
     criteria: ResponseCriteria
     patients: tuple[PatientResult, ...]
     errors: tuple[CaseError, ...] = ()
     software: Mapping[str, str] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
-    disclaimer: str = ""
+    disclaimer: str = RESEARCH_USE_DISCLAIMER
 
     def to_dict(self) -> dict[str, Any]:
         """report.json as a dictionary (schema ``tscimg.report/1``)."""
@@ -356,7 +361,8 @@ class CohortResult:
         keeps its record with its own figures: the visit's columns
         (months, sum, changes, flags, ``status``) are ``None`` and ``warnings`` ends with the
         patient's warning saying why the visit was left out. A patient that failed is one
-        record with its ``error`` (and the visit date it failed at). These are the rows of
+        record with its ``error`` (and the visit date it failed at). Every record ends with
+        the research-use ``disclaimer``. These are the rows of
         report.csv (``pandas.DataFrame(result.to_records())`` works).
         """
         rows: list[dict[str, Any]] = []
@@ -399,10 +405,18 @@ class CohortResult:
                             "visit_review": visit_review,
                             "warnings": " | ".join(warnings),
                             "error": None,
+                            "disclaimer": self.disclaimer,
                         }
                     )
         for e in self.errors:  # a failed patient is a row too, with its error
-            rows.append({"patient_id": e.patient_id, "date": e.date, "error": e.message})
+            rows.append(
+                {
+                    "patient_id": e.patient_id,
+                    "date": e.date,
+                    "error": e.message,
+                    "disclaimer": self.disclaimer,
+                }
+            )
         return rows
 
 

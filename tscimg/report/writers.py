@@ -58,6 +58,7 @@ CSV_COLUMNS = (
     "visit_review",
     "warnings",
     "error",
+    "disclaimer",
 )
 
 
