@@ -27,8 +27,12 @@ def _suffixes(path: Path) -> str:
 
 
 @contextmanager
-def atomic_file(target: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_file(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``target`` (same extension); rename it over on success.
+
+    ``suffix`` names the temporary file's extension when it must differ from ``target``'s
+    (a writer that chooses its format by a lower-case extension: ITK writes ``x.MHA`` as a
+    header ``x.mhd`` and a data file beside it, and refuses ``x.NII.GZ``).
 
     Examples
     --------
@@ -45,7 +49,9 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=_suffixes(target), dir=target.parent
+            prefix=f".{target.name}.",
+            suffix=_suffixes(target) if suffix is None else suffix,
+            dir=target.parent,
         )
     except OSError as exc:
         raise _unwritable(target, exc.strerror or str(exc)) from exc

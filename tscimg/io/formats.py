@@ -26,6 +26,17 @@ class FileFormat(StrEnum):
     NRRD = "nrrd"
     METAIMAGE = "metaimage"
 
+    @property
+    def label(self) -> str:
+        """The format's name in messages.
+
+        Examples
+        --------
+        >>> FileFormat.METAIMAGE.label
+        'MetaImage'
+        """
+        return _LABELS[self]
+
     @classmethod
     def of(cls, path: Path) -> FileFormat:
         """Detect the format of an existing or future file from its name (and contents)."""
@@ -46,3 +57,12 @@ class FileFormat(StrEnum):
             hint="tscimg reads DICOM folders and files, NIfTI (.nii, .nii.gz), NRRD (.nrrd) "
             "and MetaImage (.mha, .mhd)",
         )
+
+
+_LABELS = {
+    FileFormat.DICOM_FOLDER: "DICOM folder",
+    FileFormat.DICOM_FILE: "DICOM",
+    FileFormat.NIFTI: "NIfTI",
+    FileFormat.NRRD: "NRRD",
+    FileFormat.METAIMAGE: "MetaImage",
+}

@@ -73,7 +73,9 @@ def load_scan(
         A DICOM folder (may hold several series), a DICOM file (single or multi-frame),
         ``.nii``/``.nii.gz``, ``.nrrd``/``.nhdr`` or ``.mha``/``.mhd``.
     series_uid
-        The series to read when a DICOM folder holds several.
+        The series to read when a DICOM folder holds several. Given with a DICOM file, the
+        file must belong to it; given with NIfTI, NRRD or MetaImage (which have no series),
+        it is refused rather than ignored.
     allow_resampling
         Interpolate across missing slices or irregular slice steps instead of raising.
     frame
@@ -103,9 +105,23 @@ def load_scan(
         scan = read_dicom_file(p, allow_resampling=allow_resampling, frame=frame)
     elif frame is not None:
         raise InputError("--frame (frame=) selects a frame of a DICOM cine", path=p)
+    elif series_uid is not None:
+        raise InputError(
+            f"--series (series_uid=) picks a series in a DICOM folder; this is a {fmt.label} "
+            "file, which holds no series UID",
+            path=p,
+            hint="Leave out --series, or pass the DICOM folder that holds that series",
+        )
     else:
         image, warnings = _read_volume_file(p, fmt)
         scan = Scan(image, source=str(p), warnings=warnings)
+    if series_uid is not None and scan.series_uid != series_uid:
+        raise InputError(
+            f"the file belongs to series {scan.series_uid or '(no UID)'}, not to the series "
+            f"{series_uid} asked for",
+            path=p,
+            hint="Pass a file of that series, its folder, or leave out --series",
+        )
     scan.geometry.require_plausible(str(p))
     return _require_finite_values(scan, p)
 
@@ -182,14 +198,26 @@ def _label_image_as_mask(image: sitk.Image, p: Path) -> Mask:
     return Mask.from_array(values, Geometry.of(image), source=str(p))
 
 
+#: The extensions :func:`write_volume` writes, as ITK recognises them (lower case).
+WRITTEN_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
+
+
 def write_volume(image: sitk.Image | Scan | Mask, path: PathLike) -> Path:
-    """Write an image, scan or mask to ``.nii``/``.nii.gz``, ``.nrrd`` or ``.mha`` atomically."""
+    """Write an image, scan or mask to ``.nii``/``.nii.gz``, ``.nrrd`` or ``.mha`` atomically.
+
+    The extension is matched in any case (``MASK.NII.GZ``, ``mask.MHA``): the file is written
+    under a lower-case temporary name, which ITK recognises, then renamed to ``path``.
+    Detached formats (``.mhd``, ``.nhdr``) are refused: their data file would keep the
+    temporary name.
+
+    Raises
+    ------
+    InputError
+        For another extension, or a path that cannot be written.
+    """
     p = Path(path)
-    try:
-        fmt: FileFormat | None = FileFormat.of(p)
-    except ImageReadError:  # FileFormat.of words its error for reading
-        fmt = None
-    if fmt not in (FileFormat.NIFTI, FileFormat.NRRD, FileFormat.METAIMAGE):
+    suffix = next((s for s in WRITTEN_SUFFIXES if p.name.lower().endswith(s)), None)
+    if suffix is None:
         raise InputError(
             f"cannot write an image or mask as {p.name!r}: tscimg writes .nii, .nii.gz, .nrrd "
             "and .mha files",
@@ -197,6 +225,6 @@ def write_volume(image: sitk.Image | Scan | Mask, path: PathLike) -> Path:
             hint="Name the output .nii.gz, .nrrd or .mha (a DICOM SEG: .dcm, with tscimg segment)",
         )
     img = image if isinstance(image, sitk.Image) else image.image
-    with atomic_file(p) as tmp:
-        sitk.WriteImage(img, str(tmp), useCompression=fmt is not FileFormat.NIFTI)
+    with atomic_file(p, suffix=suffix) as tmp:
+        sitk.WriteImage(img, str(tmp), useCompression=not suffix.startswith(".nii"))
     return p

@@ -244,10 +244,12 @@ def read_nifti(path: Path) -> tuple[sitk.Image, tuple[str, ...]]:
         )
     _require_whole_nifti(path, raw)
     try:
+        # Opened as the file it is: nib.load looks for 'scan.nii' when given 'scan.Nii'
+        kind = nib.Nifti2Image if isinstance(raw, nib.Nifti2Header) else nib.Nifti1Image
         with _quiet_nibabel():
-            img = nib.load(str(path))
-        shape = tuple(int(n) for n in img.shape)  # type: ignore[attr-defined]
-        affine = np.asarray(img.affine, dtype=np.float64)  # type: ignore[attr-defined]
+            img = kind.from_file_map({"image": nib.FileHolder(filename=str(path))})
+        shape = tuple(int(n) for n in img.shape)
+        affine = np.asarray(img.affine, dtype=np.float64)
     except Exception as exc:  # nibabel raises many types for broken headers
         raise ImageReadError(f"not a readable NIfTI file ({_reason(exc)})", path=path) from exc
     if len(shape) > 3 and any(n != 1 for n in shape[3:]):
@@ -270,7 +272,7 @@ def read_nifti(path: Path) -> tuple[sitk.Image, tuple[str, ...]]:
             hint="Convert it to a single grey channel first",
         )
     try:
-        data = np.asanyarray(img.dataobj)  # type: ignore[attr-defined]
+        data = np.asanyarray(img.dataobj)
     except Exception as exc:
         raise ImageReadError(f"not a readable NIfTI file ({_reason(exc)})", path=path) from exc
     data = data.reshape(shape3)
@@ -479,16 +481,31 @@ def _require_whole_itk_file(path: Path, reader: sitk.ImageFileReader) -> None:
         require_payload(path, int(compressed_size), available, f"compressed {what}")
 
 
+#: ITK's reader for each extension read by :func:`read_itk_file`, in any case.
+_ITK_READERS = {
+    ".nrrd": "NrrdImageIO",
+    ".nhdr": "NrrdImageIO",
+    ".mha": "MetaImageIO",
+    ".mhd": "MetaImageIO",
+}
+
+
 def read_itk_file(path: Path) -> sitk.Image:
     """Read NRRD, MHA/MHD (or any format ITK knows) with SimpleITK.
 
     The header is read first: an image promising more than
     :data:`~tscimg.io.file_checks.MAX_PIXEL_BYTES`, a file (or detached data file) shorter than
     its header promises, or a detached data file that is not a regular file is refused before
-    the pixels are read.
+    the pixels are read. The extension is matched in any case (``SCAN.MHA``). A 2D image is
+    returned as one plane of a 3D grid, size ``[i, j, 1]`` with 1 mm along ``k`` (as a 2D
+    NIfTI is read), so that every scan and mask has three axes.
     """
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
+    suffix = path.suffix
+    if suffix != suffix.lower() and suffix.lower() in _ITK_READERS:
+        # ITK picks its reader by a lower-case extension: it found none for SCAN.MHA
+        reader.SetImageIO(_ITK_READERS[suffix.lower()])
     try:
         with quiet_itk():
             reader.ReadImageInformation()
@@ -517,6 +534,8 @@ def read_itk_file(path: Path) -> sitk.Image:
                 f"4D image of size {image.GetSize()}", path=path, hint="Extract one 3D volume first"
             )
         image = image[:, :, :, 0]
+    if image.GetDimension() == 2:  # one plane, as a 2D NIfTI or an echo frame: [i, j, 1]
+        image = sitk.JoinSeries(image)
     return image
 
 
