@@ -119,8 +119,11 @@ def _refuse_segmentation(path: Path) -> None:
 SCAN_LIKE_DISTINCT_VALUES = 64
 
 
-def _refuse_scan_as_mask(mask: Path, loaded: Any | None = None) -> None:
-    """``measure`` measures masks: a scan given in their place gets the way to a mask."""
+def _refuse_scan_as_mask(mask: Path, loaded: Any | None = None) -> tuple[int, ...]:
+    """``measure`` measures masks: a scan given in their place gets the way to a mask.
+
+    Returns the positive labels of ``loaded`` (empty before it is loaded).
+    """
     hint = (
         "tscimg measure takes a mask (a label map, or a DICOM SEG with --image). To measure a "
         "lesion in a scan, segment it first: tscimg segment SCAN -o lesion.nii.gz --point i,j,k, "
@@ -132,17 +135,24 @@ def _refuse_scan_as_mask(mask: Path, loaded: Any | None = None) -> None:
         try:
             fmt = FileFormat.of(mask) if mask.exists() else None
         except TscimgError:
-            return
-        if fmt is FileFormat.DICOM_FOLDER or (
-            fmt is FileFormat.DICOM_FILE and not _is_dicom_segmentation(mask)
-        ):
+            return ()
+        if fmt is FileFormat.DICOM_FOLDER:  # a series of a scan, or a folder of masks
+            raise InputError(
+                "this is a folder, not a mask file (a DICOM series folder is a scan)",
+                path=mask,
+                hint="Pass one mask file: a label map (.nii.gz, .nrrd, .mha), or a DICOM SEG "
+                "(.dcm) with --image SCAN. To measure a lesion in a DICOM series, segment it "
+                "first: tscimg segment FOLDER -o lesion.nii.gz --point i,j,k",
+            )
+        if fmt is FileFormat.DICOM_FILE and not _is_dicom_segmentation(mask):
             raise InputError("this is a DICOM image (a scan), not a segmentation", path=mask,
                              hint=hint)  # fmt: skip
-        return
+        return ()
     import numpy as np
 
     values = loaded.array_view()
-    distinct = np.unique(values).size
+    present = np.unique(values)
+    distinct = present.size
     covered = float(np.count_nonzero(values)) / max(values.size, 1)
     if distinct > SCAN_LIKE_DISTINCT_VALUES and covered > 0.5:
         raise InputError(
@@ -152,6 +162,7 @@ def _refuse_scan_as_mask(mask: Path, loaded: Any | None = None) -> None:
             path=mask,
             hint=hint + "; if it really is a label map, pick the lesion with --label N",
         )
+    return tuple(int(v) for v in present if v > 0)
 
 
 @app.command()
@@ -174,14 +185,13 @@ def measure(
     _refuse_scan_as_mask(mask)
     scan = load_scan(image) if image is not None else None
     loaded = load_mask(mask, reference=scan)
-    if label is None:
-        _refuse_scan_as_mask(mask, loaded)
+    labels = _refuse_scan_as_mask(mask, loaded) if label is None else ()
     measured = measure_lesion(loaded, MeasureParameters(min_volume_ml=min_volume_ml), label)
     result = measured.volumetric
     if result is None:  # a single 2D frame: measured by its area
         _measure_planar(mask, image, loaded, measured.record, json_output)
         return
-    warnings = [*loaded.warnings, *measured.warnings]
+    warnings = [*loaded.warnings, *measured.warnings, *_union_warning(labels)]
     record: dict[str, Any] = {"mask": str(mask), "image": None if image is None else str(image)}
     record.update(result.to_dict())
     record["warnings"] = warnings
@@ -205,6 +215,16 @@ def measure(
     if len(result.components) > 1:
         emit_components([c.to_dict() for c in result.components])
     emit_warnings(warnings)
+
+
+def _union_warning(labels: tuple[int, ...]) -> list[str]:
+    """Say so when the figures describe several labels together (docs/measurement.md)."""
+    if len(labels) < 2:
+        return []
+    return [
+        f"the mask holds labels {', '.join(str(v) for v in labels)}: the figures describe "
+        "their union (one diameter may span two lesions); measure one with --label N"
+    ]
 
 
 def _measure_planar(

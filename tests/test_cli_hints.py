@@ -7,11 +7,18 @@ highdicom warn, quoting the name, when a SEG is written from it; tscimg must not
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pydicom
+import pytest
 from builders import SAMPLE_SCANS, centred_geometry, run_tscimg
 from conftest import SeriesWriter
+
+from tscimg import Geometry, Mask, write_volume
+
+GRID_1_1_2 = Geometry((40, 40, 20), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
 
 
 def test_seg_to_info_image_to_measure_and_an_unknown_output_get_the_right_hint(
@@ -43,3 +50,31 @@ def test_seg_to_info_image_to_measure_and_an_unknown_output_get_the_right_hint(
     assert text_out.returncode == 1
     assert "cannot write a mask as 'x.txt'" in text_out.stderr
     assert "Name the mask .nii.gz" in text_out.stderr and "reads" not in text_out.stderr
+
+
+def test_measure_on_a_folder_says_it_is_a_folder(tmp_path: Path) -> None:
+    # Before: a folder of NIfTI masks was called "a DICOM image (a scan)".
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    (folder / "lesion.nii.gz").write_bytes(b"not read")
+    result = run_tscimg("measure", str(folder), "--json")
+    assert result.returncode == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["file"] == str(folder)
+    assert "this is a folder, not a mask file" in error["message"]
+    assert "Pass one mask file" in error["message"] and "DICOM image" not in error["message"]
+
+
+def test_measure_warns_that_several_labels_are_measured_together(tmp_path: Path) -> None:
+    values = np.zeros((20, 40, 40), dtype=np.uint8)  # [k, j, i], 1 x 1 x 2 mm voxels
+    values[5:10, 10:20, 10:20] = 1  # 500 voxels, 1.0 mL
+    values[12:15, 25:30, 25:30] = 2  # 75 voxels, 0.15 mL, 20 mm away
+    path = write_volume(Mask.from_array(values, GRID_1_1_2), tmp_path / "two.nii.gz")
+    both = run_tscimg("measure", str(path), "--json")
+    assert both.returncode == 0, both.stderr
+    record = json.loads(both.stdout)
+    assert record["volume_ml"] == pytest.approx(1.15)
+    assert any("holds labels 1, 2: the figures describe their union" in w
+               for w in record["warnings"])  # fmt: skip
+    one = json.loads(run_tscimg("measure", str(path), "--label", "2", "--json").stdout)
+    assert one["volume_ml"] == pytest.approx(0.15) and one["warnings"] == []
