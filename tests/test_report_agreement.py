@@ -15,12 +15,15 @@ import datetime as dt
 import html as html_text
 import io
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 import tscimg.report.writers as writers
 from tscimg import RESEARCH_USE_DISCLAIMER
+from tscimg.core.treatment import Drug, TreatmentHistory, TreatmentPause
 from tscimg.core.vocabularies import LesionType
 from tscimg.longitudinal import (
     TSC,
@@ -205,3 +208,35 @@ def test_every_report_carries_the_research_use_statement(tmp_path: Path) -> None
     assert list(rows[0])[-1] == "disclaimer"
     page = html_text.unescape((tmp_path / "report.html").read_text())
     assert page.count(RESEARCH_USE_DISCLAIMER) == 2  # at the top and at the bottom
+
+
+def test_the_cohort_table_gives_the_treatment_in_force_at_the_latest_visit() -> None:
+    """It gave the file's last dose even when it began after the latest visit (5 mg from
+    2026-01-05 beside a 2025-07-15 scan taken on 7.5 mg), ", stopped 2024-10-01" for a course
+    without drug or dose rows, and "started 2024-03-01" for a manifest's treatment_stop."""
+    d = D
+    course = TreatmentHistory(
+        start=d("2024-01-15"),
+        drugs=((d("2024-01-15"), Drug.EVEROLIMUS),),
+        doses_mg=((d("2024-01-15"), 10.0), (d("2024-07-12"), 7.5), (d("2026-01-05"), 5.0)),
+    )
+    visits = [_lv("2024-01-10", 5.0), _lv("2025-07-15", 3.0)]
+    dosed = assess_patient("A", visits, TSC, treatment=course)
+    stopped = assess_patient(
+        "B", visits, TSC, treatment=TreatmentHistory(start=START, stop=d("2024-10-01"))
+    )
+    manifest_stop = assess_patient("C", visits, TSC, START, d("2024-10-01"))
+    paused = assess_patient(
+        "D",
+        visits,
+        TSC,
+        treatment=replace(course, pauses=(TreatmentPause(d("2025-02-01")),)),
+    )
+    page = render_html(CohortResult(TSC, (dosed, stopped, manifest_stop, paused)))
+    cells = re.findall(r'<td class="text">([^<]*)</td></tr>', page)
+    assert cells[:4] == [
+        "everolimus 7.5 mg",
+        "stopped 2024-10-01",
+        "stopped 2024-10-01",
+        "everolimus 7.5 mg, paused since 2025-02-01",
+    ]

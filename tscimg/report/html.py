@@ -15,16 +15,20 @@ Examples
 from __future__ import annotations
 
 import base64
+import datetime
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from tscimg.core.treatment import TreatmentHistory
 from tscimg.core.vocabularies import VolumeMethod
 from tscimg.longitudinal.criteria import TROUGH_TARGET_NG_ML
-from tscimg.longitudinal.results import CohortResult, LesionVisitResult
+from tscimg.longitudinal.response import ResponseAssessment
+from tscimg.longitudinal.results import CohortResult, LesionVisitResult, PatientResult
 from tscimg.report.figures import (
     OUTLINE_COLOUR,
     REFERENCE_COLOUR,
@@ -105,6 +109,58 @@ def _view_facts(lv: LesionVisitResult) -> dict[str, Any]:
     }
 
 
+def treatment_at_latest(patient: PatientResult, assessment: ResponseAssessment) -> str:
+    """The cohort table's "treatment at the latest visit": the drug and dose in force on the
+    assessment's latest visit, whether treatment was paused or had stopped by then.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from tscimg.core.treatment import Drug, TreatmentHistory, TreatmentPause
+    >>> d = dt.date
+    >>> course = TreatmentHistory(start=d(2024, 1, 15), drugs=((d(2024, 1, 15), Drug.EVEROLIMUS),),
+    ...     doses_mg=((d(2024, 1, 15), 10.0), (d(2024, 7, 12), 7.5), (d(2026, 1, 5), 5.0)))
+    >>> _treatment_text(course, d(2025, 7, 15))
+    'everolimus 7.5 mg'
+    >>> _treatment_text(TreatmentHistory(start=d(2024, 3, 1), stop=d(2024, 10, 1)), d(2025, 3, 5))
+    'stopped 2024-10-01'
+    >>> paused = TreatmentPause(d(2025, 2, 1))
+    >>> _treatment_text(replace(course, pauses=(paused,)), d(2025, 7, 15))
+    'everolimus 7.5 mg, paused since 2025-02-01'
+    >>> _treatment_text(TreatmentHistory(start=d(2024, 3, 1)), d(2024, 2, 20))
+    'starts 2024-03-01'
+    """
+    if not assessment.timepoints:
+        return "–"
+    # the patient's start and stop: the manifest's, else the treatment file's
+    course = replace(
+        patient.treatment or TreatmentHistory(),
+        start=patient.treatment_start,
+        stop=patient.treatment_stop,
+    )
+    return _treatment_text(course, assessment.timepoints[-1].date)
+
+
+def _treatment_text(course: TreatmentHistory, on: datetime.date) -> str:
+    """The treatment on the date ``on``, in words (see :func:`treatment_at_latest`)."""
+    on_drug = on if course.stop is None else min(on, course.stop)
+    drug, dose = course.drug_on(on_drug), course.dose_on(on_drug)
+    regimen = " ".join(
+        ([] if drug is None else [drug.value]) + ([] if dose is None else [f"{dose:g} mg"])
+    )
+    if course.stop is not None and course.stop <= on:
+        return f"stopped {course.stop.isoformat()}" + (
+            f" ({regimen} until then)" if regimen else ""
+        )
+    if course.start is not None and on < course.start:
+        return f"starts {course.start.isoformat()}"
+    since = [
+        p.paused for p in course.pauses if p.paused <= on and (p.resumed is None or on < p.resumed)
+    ]
+    text = regimen or ("–" if course.start is None else f"started {course.start.isoformat()}")
+    return text + (f", paused since {since[-1].isoformat()}" if since else "")
+
+
 def _uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
@@ -176,6 +232,11 @@ def render_html(result: CohortResult) -> str:
         trough_target=TROUGH_TARGET_NG_ML,
         colours={"outline": OUTLINE_COLOUR, "reference": REFERENCE_COLOUR},
         scale_bar_mm=SCALE_BAR_MM,
+        treatment_cells={
+            f"{p.patient_id}|{a.lesion_type.value}": treatment_at_latest(p, a)
+            for p in result.patients
+            for a in p.assessments
+        },
         fmt=_fmt,
         months=_months,
         signed=_signed,
