@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import math
+import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -134,10 +135,34 @@ class _Visits:
 
 
 def _relative(path: Path, base: Path) -> str:
-    try:
-        return path.resolve().relative_to(base.resolve()).as_posix()
-    except ValueError:
-        return str(path)
+    """``path`` as the report names it: relative to ``base`` (the manifest's or the output
+    folder) when it lies inside it, as written or with links resolved; else as given.
+
+    A scan reached through a symbolic link inside the manifest's folder keeps the name the
+    manifest gives it (resolved, it would leave the folder and be reported by its absolute
+    target path).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> base, elsewhere = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
+    >>> (base / "TSC-001").symlink_to(elsewhere)
+    >>> _relative(base / "TSC-001" / "scan.nii.gz", base)
+    'TSC-001/scan.nii.gz'
+    >>> _relative(base / "a" / ".." / "b.nii.gz", base)
+    'b.nii.gz'
+    >>> _relative(elsewhere / "c.nii.gz", base) == str(elsewhere / "c.nii.gz")
+    True
+    """
+    for inside, folder in (
+        (Path(os.path.normpath(path.absolute())), Path(os.path.normpath(base.absolute()))),
+        (path.resolve(), base.resolve()),
+    ):
+        try:
+            return inside.relative_to(folder).as_posix()
+        except ValueError:
+            continue
+    return str(path)
 
 
 def _own_mask(visit: LesionVisit, scan: Scan) -> Mask:
