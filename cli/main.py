@@ -653,8 +653,23 @@ def run(argv: list[str] | None = None) -> None:
 
 def _dispatch(args: list[str]) -> None:
     try:
-        # Standalone mode: Typer itself reports usage errors (exit 2) and --help/--version.
-        app(args=args, prog_name="tscimg", standalone_mode=True)
+        # Not standalone: usage errors come here, to be reported on stdout too under --json
+        # (a batch script reads stdout as one JSON object whatever went wrong); --help,
+        # --version and typer.Exit(code) return their exit code.
+        code = app(args=args, prog_name="tscimg", standalone_mode=False)
+    except typer.TyperException as exc:  # usage: a bad option, a malformed prompt (exit 2)
+        show = getattr(exc, "show", None)
+        if callable(show):  # the usage line, the hint and the error, as Typer prints them
+            show()
+        else:
+            stderr_console.print(f"Error: {exc.format_message()}", markup=False)
+        if _wants_json(args):
+            emit_json({"error": {"type": "UsageError", "message": exc.format_message(),
+                                 "file": None}})  # fmt: skip
+        sys.exit(int(getattr(exc, "exit_code", ExitCode.USAGE_ERROR)))
+    except typer.Abort:
+        stderr_console.print("Aborted!", markup=False)
+        sys.exit(ExitCode.INPUT_ERROR)
     except TscimgError as exc:
         stderr_console.print(f"tscimg: error: {exc}", markup=False, soft_wrap=True)
         if _wants_json(args):
@@ -674,7 +689,7 @@ def _dispatch(args: list[str]) -> None:
         if _wants_json(args):
             emit_json({"error": {"type": "InternalError", "message": str(exc), "file": None}})
         sys.exit(ExitCode.INTERNAL_ERROR)
-    sys.exit(ExitCode.SUCCESS)
+    sys.exit(code if isinstance(code, int) else ExitCode.SUCCESS)
 
 
 if __name__ == "__main__":

@@ -92,6 +92,20 @@ def test_usage_errors_exit_2() -> None:
     assert run_tscimg("no-such-command").returncode == 2
 
 
+def test_usage_errors_under_json_still_print_one_json_object() -> None:
+    # Before: stdout was empty (Typer printed the usage error on stderr only), so a batch
+    # script's json.loads(stdout) failed on a malformed prompt.
+    ct = SAMPLE_SCANS / "TSC-001" / "2024-01-10" / "ct.nii.gz"
+    result = run_tscimg("segment", str(ct), "-o", "never.nii.gz", "--point", "1,2", "--json")
+    assert result.returncode == 2
+    error = json.loads(result.stdout)["error"]
+    assert error["type"] == "UsageError" and error["file"] is None
+    assert error["message"] == (
+        "Invalid value for --point: '1,2': expected 3 comma-separated numbers"
+    )
+    assert "Try 'tscimg segment --help' for help." in result.stderr
+
+
 def test_version_and_help_mention_research_use() -> None:
     assert run_tscimg("--version").stdout.startswith("tscimg ")
     assert "not a medical device" in run_tscimg("--help").stdout
