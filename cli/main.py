@@ -357,6 +357,13 @@ def segment_command(
             path=image,
             hint="Write .nii.gz, .nrrd or .mha, or segment the DICOM series itself",
         )
+    if as_seg and not scan.frame_of_reference_uid:  # checked before segmenting
+        raise InputError(
+            "a DICOM SEG is placed through its source's FrameOfReferenceUID, and this scan has "
+            "none (an ultrasound cine has no patient coordinates)",
+            path=image,
+            hint="Write the mask as .nii.gz, .nrrd or .mha",
+        )
     prompts = Prompts.from_physical(
         scan.geometry,
         positive_index=_numbers(point, 3, "--point"),

@@ -78,3 +78,16 @@ def test_measure_warns_that_several_labels_are_measured_together(tmp_path: Path)
                for w in record["warnings"])  # fmt: skip
     one = json.loads(run_tscimg("measure", str(path), "--label", "2", "--json").stdout)
     assert one["volume_ml"] == pytest.approx(0.15) and one["warnings"] == []
+
+
+def test_a_seg_of_an_ultrasound_cine_is_refused_before_segmenting(tmp_path: Path) -> None:
+    # Before: refused only after the segmentation, with no way forward in the message.
+    cine = SAMPLE_SCANS / "TSC-004" / "2024-05-10" / "echo2d_cine.dcm"
+    out = tmp_path / "lesion.dcm"
+    result = run_tscimg("segment", str(cine), "-o", str(out), "--point", "80,64,0", "--json")
+    assert result.returncode == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["file"] == str(cine)
+    assert "has none (an ultrasound cine has no patient coordinates)" in error["message"]
+    assert "Write the mask as .nii.gz, .nrrd or .mha" in error["message"]
+    assert not out.exists()

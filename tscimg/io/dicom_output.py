@@ -151,6 +151,7 @@ def write_dicom_seg(
         raise InputError(
             "the source series has no FrameOfReferenceUID: a SEG cannot be placed on it",
             path=source[0].filename if hasattr(source[0], "filename") else None,
+            hint="Write the mask as .nii.gz, .nrrd or .mha instead",
         )
     labels = mask.to_array()
     stack = np.zeros(labels.shape, dtype=np.uint8)
