@@ -424,19 +424,27 @@ def _require_new_output(output: Path, image: Path) -> None:
 
 
 def _find_samples(explicit: Path | None) -> Path:
-    """The bundled sample scans: --samples, else ./sample_scans, else the source tree's."""
-    candidates = [explicit] if explicit is not None else []
-    candidates += [
+    """The bundled sample scans: --samples (only that folder), else ./sample_scans, else the
+    source tree's."""
+    if explicit is not None:  # never replaced by another folder without a word
+        if (explicit / "manifest.csv").is_file():
+            return explicit
+        raise InputError(
+            "--samples: this folder holds no manifest.csv (the sample scans' manifest)",
+            path=explicit,
+            hint="Pass the sample_scans folder of the tscimg source, or leave out --samples",
+        )
+    candidates = [
         Path.cwd() / "sample_scans",
         Path(__file__).resolve().parents[1] / "sample_scans",
     ]
     for c in candidates:
-        if c is not None and (c / "manifest.csv").is_file():
+        if (c / "manifest.csv").is_file():
             return c
     raise InputError(
         "the bundled sample scans were not found (looked in ./sample_scans and next to the "
         "installed package)",
-        path=explicit or Path.cwd() / "sample_scans",
+        path=Path.cwd() / "sample_scans",
         hint="Run tscimg demo from the tscimg source folder, or pass --samples DIR",
     )
 

@@ -91,3 +91,15 @@ def test_a_seg_of_an_ultrasound_cine_is_refused_before_segmenting(tmp_path: Path
     assert "has none (an ultrasound cine has no patient coordinates)" in error["message"]
     assert "Write the mask as .nii.gz, .nrrd or .mha" in error["message"]
     assert not out.exists()
+
+
+def test_demo_with_a_samples_folder_without_a_manifest_is_refused(tmp_path: Path) -> None:
+    # Before: the bundled sample scans were run instead, silently, with exit 0.
+    empty = tmp_path / "my_samples"
+    empty.mkdir()
+    result = run_tscimg("demo", "--samples", str(empty), "-o", str(tmp_path / "out"), "--json")
+    assert result.returncode == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["file"] == str(empty)
+    assert "--samples: this folder holds no manifest.csv" in error["message"]
+    assert not (tmp_path / "out").exists()
