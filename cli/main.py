@@ -407,7 +407,8 @@ def segment_command(
     else:
         stdout_console.print(
             f"{output}: {result.voxel_count} voxels, {volume_ml:.3f} mL{unit_note} "
-            f"({record['volume_method']}; {result.preset}, {result.parameters.method.value})"
+            f"({record['volume_method']}; {result.preset}, {result.parameters.method.value})",
+            markup=False,
         )
         emit_warnings(record["warnings"])
 
@@ -559,7 +560,7 @@ def _run_track(
                 markup=False,
                 soft_wrap=True,
             )
-        stdout_console.print(f"report: {paths['html']}")
+        stdout_console.print(f"report: {paths['html']}", markup=False)
         stdout_console.print(tscimg.RESEARCH_USE_DISCLAIMER, style="italic")
     if result.errors:
         raise typer.Exit(ExitCode.PARTIAL_SUCCESS if result.patients else ExitCode.INPUT_ERROR)

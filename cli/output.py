@@ -1,4 +1,9 @@
-"""Printing results: one JSON object on stdout with --json, readable text otherwise."""
+"""Printing results: one JSON object on stdout with --json, readable text otherwise.
+
+Paths, series descriptions and library messages are printed as they are: never read as rich
+markup (``CT [arterial]/scan.nii.gz`` lost its bracket; ``old[/x]/scan.nii.gz`` raised
+``MarkupError``, an internal error after the work was done) nor as emoji codes.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-stderr_console = Console(stderr=True, highlight=False)
-stdout_console = Console(highlight=False)
+stderr_console = Console(stderr=True, highlight=False, emoji=False)
+stdout_console = Console(highlight=False, emoji=False)
 
 
 def emit_json(record: dict[str, Any]) -> None:
@@ -20,13 +27,13 @@ def emit_json(record: dict[str, Any]) -> None:
 
 def emit_table(title: str, rows: dict[str, Any]) -> None:
     """Print key/value rows as a table for people."""
-    table = Table(title=title, show_header=False, title_justify="left")
+    table = Table(title=Text(title), show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in rows.items():
         if isinstance(value, list | tuple):
             value = ", ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in value)
-        table.add_row(key, "-" if value is None or value == "" else str(value))
+        table.add_row(Text(key), Text("-" if value is None or value == "" else str(value)))
     stdout_console.print(table)
 
 
@@ -48,4 +55,4 @@ def emit_components(components: list[dict[str, Any]]) -> None:
 def emit_warnings(warnings: list[str]) -> None:
     """Print loading warnings on stderr (JSON output carries them in its record)."""
     for w in warnings:
-        stderr_console.print(f"[yellow]warning:[/yellow] {w}")
+        stderr_console.print(f"[yellow]warning:[/yellow] {escape(w)}")

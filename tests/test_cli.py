@@ -106,6 +106,30 @@ def test_usage_errors_under_json_still_print_one_json_object() -> None:
     assert "Try 'tscimg segment --help' for help." in result.stderr
 
 
+def test_paths_and_warnings_with_brackets_are_printed_as_they_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "CT [arterial]" printed as "CT " (read as rich markup) and "[/old]" made every
+    # human-readable command fail with an internal error (MarkupError), exit 4.
+    import subprocess
+    import sys
+
+    from tscimg import Geometry, Mask, write_volume
+    from tscimg_cli.output import emit_warnings
+
+    folder = tmp_path / "CT [arterial] [/old]"
+    grid = Geometry((8, 8, 4), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    write_volume(Mask.from_array(np.ones((4, 8, 8), np.uint8), grid), folder / "ct.nii.gz")
+    result = subprocess.run(
+        [sys.executable, "-m", "tscimg_cli.main", "info", "CT [arterial] [/old]/ct.nii.gz"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].strip() == "CT [arterial] [/old]/ct.nii.gz"
+    emit_warnings(["IM0003.dcm in CT [arterial] [/old] :cat: left out"])
+    assert capsys.readouterr().err == "warning: IM0003.dcm in CT [arterial] [/old] :cat: left out\n"
+
+
 def test_version_and_help_mention_research_use() -> None:
     assert run_tscimg("--version").stdout.startswith("tscimg ")
     assert "not a medical device" in run_tscimg("--help").stdout
