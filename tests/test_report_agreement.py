@@ -240,3 +240,38 @@ def test_the_cohort_table_gives_the_treatment_in_force_at_the_latest_visit() -> 
         "stopped 2024-10-01",
         "everolimus 7.5 mg, paused since 2025-02-01",
     ]
+
+
+def test_report_csv_says_paused_after_stop_and_why_progression_as_the_page_does() -> None:
+    """Start 2024-01-15, paused 2024-03-01 to 2024-04-15 (45 days), stopped 2024-10-01.
+    2024-03-20, paused (19 days off): 2024-03-01 is 1 month and 15 of 29 days, 1.52;
+    2025-01-01, after the stop: held at 2024-10-01 less 45 days, 2024-08-17, 7 months and 2
+    of 31 days, 7.06; 13.0 mL is +36.8% from the 9.5 mL nadir and +30.0% from baseline.
+    report.csv's months alone could not tell a paused or stopped visit (the page and
+    report.json did), nor what made the progression."""
+    course = TreatmentHistory(
+        start=START,
+        stop=D("2024-10-01"),
+        pauses=(TreatmentPause(D("2024-03-01"), D("2024-04-15")),),
+    )
+    visits = [_lv("2024-01-10", 10.0), _lv("2024-03-20", 9.5), _lv("2025-01-01", 13.0)]
+    result = CohortResult(TSC, (assess_patient("P", visits, TSC, treatment=course),))
+    rows = _csv_rows(result)
+    columns = (
+        "months_on_treatment", "treatment_paused", "after_treatment_stop", "progression_met",
+        "progression_reasons", "regrowth_after_stop", "status",
+    )  # fmt: skip
+    reason = "sum +36.8% from nadir (2024-03-20), +30.0% from baseline"
+    assert [tuple(r[c] for c in columns) for r in rows] == [
+        ("-0.16", "False", "False", "False", "", "False", "no_baseline"),
+        ("1.52", "True", "False", "False", "", "False", "too_early"),
+        ("7.06", "False", "True", "True", reason, "True", "progression"),
+    ]
+    timepoints = json.loads(result.to_json())["patients"][0]["assessments"][0]["timepoints"]
+    assert [(t["treatment_paused"], t["after_treatment_stop"]) for t in timepoints] == [
+        (False, False), (True, False), (False, True),
+    ]  # fmt: skip
+    assert timepoints[2]["progression_reasons"] == [reason]
+    page = render_html(result)
+    assert "1.5<br>(paused)" in page and "7.0<br>(after stop)" in page
+    assert f"progression: {reason}" in page

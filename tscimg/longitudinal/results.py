@@ -358,8 +358,8 @@ class CohortResult:
         reasons prefixed with its id, and the visit's own, such as two change estimates on
         either side of the response threshold); several reasons are joined by `` | ``. A
         lesion measured at a visit left out of the assessment (a target lesion missing there)
-        keeps its record with its own figures: the visit's columns
-        (months, sum, changes, flags, ``status``) are ``None`` and ``warnings`` ends with the
+        keeps its record with its own figures: the visit's columns (months, sum, changes,
+        flags, ``status``) are ``None`` and ``warnings`` ends with the
         patient's warning saying why the visit was left out. A patient that failed is one
         record with its ``error`` (and the visit date it failed at). Every record ends with
         the research-use ``disclaimer``. These are the rows of
@@ -424,7 +424,8 @@ class CohortResult:
 _VISIT_COLUMNS = (
     "months_on_treatment", "total_volume_ml", "is_baseline", "change_from_baseline_pct",
     "change_from_nadir_pct", "change_registration_pct", "change_within_uncertainty",
-    "response_met", "progression_met", "regrowth_after_stop", "status",
+    "response_met", "progression_met", "progression_reasons", "regrowth_after_stop",
+    "after_treatment_stop", "treatment_paused", "status",
 )  # fmt: skip
 
 
@@ -442,7 +443,10 @@ def _visit_columns(tp: TimepointAssessment | None) -> dict[str, Any]:
         "change_within_uncertainty": tp.change_within_uncertainty,
         "response_met": tp.response_met,
         "progression_met": tp.progression_met,
+        "progression_reasons": " | ".join(tp.progression_reasons),
         "regrowth_after_stop": tp.regrowth_after_stop,
+        "after_treatment_stop": tp.after_treatment_stop,
+        "treatment_paused": tp.paused,
         "status": tp.status.value,
     }
 
