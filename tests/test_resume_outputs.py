@@ -103,3 +103,55 @@ def test_a_mask_edited_in_place_or_removed_is_recomputed(
     follow_up.unlink()
     assert runner.track(manifest, out).provenance["resumed_patients"] == []
     assert runner.track(manifest, out).provenance["resumed_patients"] == ["P"]
+
+
+def _prompt_processing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first visit measures its prompt's first coordinate in mL, the second 6 mL."""
+
+    def process(plan: Any, *args: Any) -> list[LesionVisitResult]:
+        first = plan.lesions["L1"].visits[0].prompts
+        prompt = (first.positive_index or first.positive_lps)[0]
+        out = []
+        for date, volume in (("2024-01-10", prompt[0]), ("2024-07-01", 6.0)):
+            record = LesionRecord.of_figures(volume, 0.1, 20.0)
+            day = dt.date.fromisoformat(date)
+            out.append(
+                LesionVisitResult(
+                    "L1", LesionType.AML, day, f"{date}.nii.gz", LesionOrigin.PROMPT, record
+                )
+            )
+        return out
+
+    monkeypatch.setattr(runner, "process_patient", process)
+
+
+def test_a_change_on_the_second_line_of_a_row_or_in_the_header_is_not_resumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resume key held each row's first line only, and no header: a prompt after a cell
+    with a line break ("aml" typed with Alt+Enter in a spreadsheet), or a column renamed from
+    point_index to point_lps, left the patient resumed with the old figures."""
+    _prompt_processing(monkeypatch)
+    manifest = _manifest(tmp_path, "10;10;10")
+    out = tmp_path / "out"
+
+    def write(header: str, prompt: str) -> None:
+        manifest.write_text(
+            header
+            + 'P,2024-01-10,2024-01-10.nii.gz,L1,"aml\n",'
+            + f"{prompt},2024-01-15\n"
+            + "P,2024-07-01,2024-07-01.nii.gz,L1,aml,,\n"
+        )
+
+    write(HEADER, "10;10;10")
+    first = runner.track(manifest, out)
+    assert first.patients[0].assessments[0].best_change_pct == -40.0  # 10 -> 6 mL
+    assert runner.track(manifest, out).provenance["resumed_patients"] == ["P"]
+    write(HEADER, "20;10;10")  # the prompt, on the row's second line
+    again = runner.track(manifest, out)
+    assert again.provenance["resumed_patients"] == []
+    assert again.patients[0].assessments[0].best_change_pct == -70.0  # 20 -> 6 mL
+    write(HEADER.replace("point_index", "point_lps"), "20;10;10")
+    renamed = runner.track(manifest, out)
+    assert renamed.provenance["resumed_patients"] == []
+    assert runner.track(manifest, out).provenance["resumed_patients"] == ["P"]

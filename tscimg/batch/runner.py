@@ -7,7 +7,8 @@ use an existing one; the workers share the output folder's filesystem); this pro
 the result. One failing patient is listed in the result's errors while every other completes.
 With an output folder each finished patient's measurements are saved (atomically) under
 ``.tscimg-state/``, with the content hash of each output file they name; a later run on the
-same folder skips a patient whose manifest rows, input files (by content hash), software
+same folder skips a patient whose manifest rows (the whole of each row, and the header that
+names its cells), input files (by content hash), software
 version and parameters are unchanged and whose outputs are still those files, so an
 interrupted batch resumes where it stopped. One run at a time writes into an output folder
 (:mod:`tscimg.batch.run_lock`).
@@ -61,7 +62,7 @@ class PatientJob:
     """
 
     plan: PatientPlan
-    rows: tuple[str, ...]  # the patient's manifest lines, part of the resume key
+    rows: tuple[str, ...]  # the manifest's header and the patient's rows: the resume key's
     manifest_folder: Path
     output_dir: Path | None
     parameters: TrackParameters
@@ -79,7 +80,8 @@ class PatientOutcome:
 
 
 def _patient_key(job: PatientJob, hashes: dict[Path, str]) -> str:
-    """What a patient's results depend on: its rows, its files' contents, software, settings.
+    """What a patient's results depend on: the manifest's header and the patient's rows, its
+    files' contents, software, settings.
 
     Files are named relative to the manifest's folder, so the key does not depend on the
     working folder of the process computing it.
@@ -209,14 +211,30 @@ def _absolute(manifest: str | os.PathLike[str] | Manifest) -> Manifest:
     return read_manifest(Path(manifest).absolute())
 
 
+def _row_texts(read: Manifest) -> dict[int, str]:
+    """The full text of each manifest row by the line it starts on, and under 0 the header.
+
+    A row runs to the line before the next row starts: a quoted cell may hold a line break,
+    and the cells after it are on the row's next line. The header decides what each cell
+    means (a column renamed from ``point_ras`` to ``point_lps`` moves the prompt).
+    """
+    lines = read.text.splitlines()
+    starts = sorted({r for plan in read.patients for r in plan.rows if 0 < r <= len(lines)})
+    ends = [*starts[1:], len(lines) + 1]
+    pairs = zip(starts, ends, strict=True)
+    texts = {r: "\n".join(lines[r - 1 : end - 1]).rstrip() for r, end in pairs}
+    texts[0] = "\n".join(lines[: starts[0] - 1] if starts else lines).rstrip()
+    return texts
+
+
 def _jobs(
     read: Manifest, out: Path | None, params: TrackParameters, resume: bool
 ) -> list[PatientJob]:
-    lines = read.text.splitlines()
+    texts = _row_texts(read)
     return [
         PatientJob(
             plan=plan,
-            rows=tuple(lines[r - 1] if 0 < r <= len(lines) else str(r) for r in plan.rows),
+            rows=(texts[0], *(texts.get(r, str(r)) for r in plan.rows)),
             manifest_folder=read.path.parent,
             output_dir=out,
             parameters=params,
