@@ -134,6 +134,35 @@ def cell_date(
     return date
 
 
+#: Separators a spreadsheet may have saved a "CSV" with, in words.
+_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def _require_commas(header: list[str], known: Sequence[str], problems: TableProblems) -> None:
+    """Refuse a header of one cell that holds known column names split by another separator.
+
+    A spreadsheet set to a decimal comma saves "CSV" with semicolons; the whole header then
+    reads as one unknown column, and every row as one cell.
+
+    Raises
+    ------
+    InputError
+        (``problems.error``) Naming the separator found and how to save the file.
+    """
+    if len(header) != 1:
+        return
+    for separator, name in _OTHER_SEPARATORS.items():
+        names = [h.strip() for h in header[0].split(separator)]
+        if len(names) > 1 and any(n.lower() in known for n in names):
+            raise problems.error(
+                f"the columns of {problems.what} are separated by {name}, not commas "
+                f"(its header row: {header[0][:80]!r})",
+                path=problems.path,
+                hint="Save it as comma-separated CSV (Excel: 'CSV UTF-8 (Comma delimited)'; "
+                "LibreOffice: field delimiter ',')",
+            )
+
+
 def table_rows(
     text: str, known: Sequence[str], required: Sequence[str], problems: TableProblems
 ) -> Iterator[tuple[int, dict[str, str]]]:
@@ -163,7 +192,17 @@ def table_rows(
             path=problems.path,
             hint=f"Start it with the header row {','.join(required or known)}",
         )
+    _require_commas(header, known, problems)
     unknown = [h for h in header if h not in known]
+    miscased = [h for h in unknown if h.lower() in known]
+    if miscased:
+        problems.add(
+            1,
+            None,
+            "column names are lower case: write "
+            + ", ".join(f"{h.lower()} for {h}" for h in miscased),
+        )
+    unknown = [h for h in unknown if h not in miscased]
     if unknown:
         problems.add(1, None, f"unknown column(s) {', '.join(unknown)}; known: {', '.join(known)}")
     missing = [c for c in required if c not in header]
