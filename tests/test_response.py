@@ -304,6 +304,18 @@ def flagged(date: str, volume: float, reason: str = "the carried lesion changed 
     return VolumeAtVisit(D(date), volume, review=(reason,))
 
 
+def test_the_best_change_of_a_sum_that_only_grew_is_its_smallest_growth() -> None:
+    """10 -> 11.5 -> 13 mL: +15.0% then +30.0% (progression). The best change read 0.0%, the
+    baseline's own, so the cohort table and the waterfall showed no change for a tumour that
+    grew at every visit; a baseline alone has no best change."""
+    visits = series(("2024-01-10", 10.0), ("2024-07-01", 11.5), ("2025-01-01", 13.0))
+    result = assess_response(visits, TSC, START)
+    assert result.best_change_pct == pytest.approx(15.0)
+    assert result.status is ResponseStatus.PROGRESSION
+    alone = assess_response(series(("2024-01-10", 10.0)), TSC, START)
+    assert alone.best_change_pct is None and alone.status is ResponseStatus.NO_BASELINE
+
+
 def test_a_flagged_latest_visit_is_not_evaluable_never_a_status() -> None:
     """The issue-14 case: a carried follow-up that leaked 7-fold used to read as progression.
     Flagged, it is shown with its reason and the status is not_evaluable, with what to do."""
@@ -314,7 +326,7 @@ def test_a_flagged_latest_visit_is_not_evaluable_never_a_status() -> None:
     assert result.review == ("2025-03-01: the carried lesion changed 7.10-fold",)
     assert result.timepoints[-1].change_from_baseline_pct == pytest.approx(610.0)
     assert not result.timepoints[-1].progression_met
-    assert result.best_change_pct == pytest.approx(0.0)  # the flagged +610% is no best change
+    assert result.best_change_pct is None  # the flagged +610% is no best change
     (action,) = result.recommendations
     assert "own prompt" in action and "corrected mask" in action
 

@@ -674,12 +674,15 @@ def _latest_status(
 
 
 def _best_change(timepoints: Sequence[TimepointAssessment], frame: _Frame) -> float | None:
-    """The best trusted change from baseline (a flagged one would headline the cohort table)."""
+    """The best trusted change from baseline at a follow-up (a flagged one would headline the
+    cohort table): the largest reduction, or the smallest growth when the sum only grew;
+    ``None`` without a trusted follow-up. The baseline's own 0% is no change measured (it read
+    as the best change of a patient whose every follow-up grew, an empty waterfall bar)."""
     changes = [
         t.change_from_baseline_pct
         for t in timepoints
         if t.change_from_baseline_pct is not None
-        and t.date >= frame.baseline.date
+        and t.date > frame.baseline.date
         and _comparable(t.review, frame)
     ]
     return min(changes, default=None)
