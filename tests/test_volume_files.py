@@ -86,6 +86,29 @@ def test_sform_wins_over_qform_and_qform_is_used_alone(tmp_path: Path) -> None:
     assert np.allclose(only_q.origin_lps, (5, 6, -7)) and np.allclose(only_q.spacing_mm, 2.0)
 
 
+def test_sform_and_qform_that_disagree_are_read_by_the_sform_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    # Before: no word, while SimpleITK read this file (sform code 2, qform code 1) by the qform,
+    # 12 mm and 10 degrees away.
+    s = np.array([[1.0, 0, 0, 12], [0, 1, 0, 0], [0, 0, 2, 0], [0, 0, 0, 1]])
+    c, n = np.cos(np.radians(10.0)), np.sin(np.radians(10.0))
+    q = np.array([[c, -n, 0, 0], [n, c, 0, 0], [0, 0, 2, 0], [0, 0, 0, 1]])
+    path = _nifti(tmp_path, s, q)
+    assert np.allclose(sitk.ReadImage(str(path)).GetOrigin(), (0, 0, 0))  # ITK: the qform
+    scan = load_scan(path)
+    assert np.allclose(scan.geometry.origin_lps, (-12, 0, 0))
+    # the far corner (3, 4, 5): the sform puts it at (15, 4, 10), the qform rotates (3, 4) by
+    # 10 degrees to (2.2596, 4.4602): 12.777 mm apart; the origin 12 mm
+    far = np.hypot(15 - (3 * c - 4 * n), 4 - (3 * n + 4 * c))
+    assert scan.warnings == (
+        f"the sform and the qform place the image differently (corners up to {far:.3g} mm "
+        "apart): the sform is used (NIfTI standard), but ITK-based tools (ITK-SNAP, 3D Slicer) "
+        "may read this file by the qform, and points taken from them in LPS or RAS would miss",
+    )
+    assert load_scan(_nifti(tmp_path, s, s)).warnings == ()
+
+
 def test_sheared_affine_and_4d_series_are_clear_errors(tmp_path: Path) -> None:
     sheared = np.array([[1.0, 0.3, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
     with pytest.raises(ImageReadError, match="sheared"):
