@@ -301,3 +301,23 @@ def test_a_cartesian_3d_echo_multiframe_reads_as_a_volume(
     assert np.array_equal(scan.to_array(), written.to_array())
     with pytest.raises(InputError, match="selects a frame of an ultrasound cine"):
         load_scan(path, frame=2)
+
+
+def test_one_slice_of_a_series_read_alone_says_where_the_series_is(
+    write_series: SeriesWriter, tmp_path: Path
+) -> None:
+    # Before: no word; one 5 mm CT slice of TSC-001 segmented as a 2D frame gave 2.0 mL by
+    # area-length for a 12.2 mL lesion.
+    _, folder = write_series(centred_geometry((20, 20, 6), (1.0, 1.0, 3.0)))
+    files = sorted(folder.iterdir())
+    scan = load_scan(files[3])
+    assert scan.geometry.size == (20, 20, 1)
+    assert scan.warnings == (
+        f"this file is one slice of a series: {files[0].name} beside it is another slice of the "
+        f"same series ({scan.series_uid}); one slice is measured as a 2D frame (by area), not as "
+        f"a volume. Pass the folder ({folder}) to read the whole series",
+    )
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(files[3], alone / files[3].name)
+    assert load_scan(alone / files[3].name).warnings == ()

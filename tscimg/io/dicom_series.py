@@ -18,6 +18,7 @@ from tscimg.core.errors import DicomSeriesError, ImageReadError, InputError
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import Modality
 from tscimg.io.dicom_headers import (
+    DICOM_NAME_SUFFIXES,
     DICOMDIR_SOP_CLASS,
     ImageHeader,
     discover_series,
@@ -26,7 +27,12 @@ from tscimg.io.dicom_headers import (
     read_header,
     summarize,
 )
-from tscimg.io.file_checks import require_payload, require_regular_file, require_within_limit
+from tscimg.io.file_checks import (
+    irregularity,
+    require_payload,
+    require_regular_file,
+    require_within_limit,
+)
 from tscimg.io.itk_messages import quiet_itk
 from tscimg.io.slice_stack import (
     PositionedSlice,
@@ -614,7 +620,52 @@ def read_dicom_file(path: Path, allow_resampling: bool = False, frame: int | Non
         return read_multiframe(path, allow_resampling, frame)
     if frame is not None:
         raise InputError("--frame (frame=) applies to a cine; this file is one image", path=path)
-    return read_classic_series([header], str(path), allow_resampling)
+    scan = read_classic_series([header], str(path), allow_resampling)
+    sibling = _another_slice_beside(header)
+    if sibling is not None:
+        scan = scan.with_warning(
+            f"this file is one slice of a series: {sibling.name} beside it is another slice of "
+            f"the same series ({header.series_uid}); one slice is measured as a 2D frame (by "
+            f"area), not as a volume. Pass the folder ({path.parent}) to read the whole series"
+        )
+    return scan
+
+
+#: Files beside a single slice examined, at most, for another slice of its series.
+SIBLINGS_EXAMINED = 64
+
+
+def _another_slice_beside(header: ImageHeader) -> Path | None:
+    """A file in the same folder holding another slice (another position) of ``header``'s
+    series, or ``None``; at most :data:`SIBLINGS_EXAMINED` files are examined, and only regular
+    files are opened (a pipe could block)."""
+    if not header.series_uid or header.position is None:
+        return None
+    try:
+        siblings = sorted(p for p in header.path.parent.iterdir() if p != header.path)
+    except OSError:
+        return None
+    examined = 0
+    for sibling in siblings:
+        if examined >= SIBLINGS_EXAMINED:
+            break
+        if irregularity(sibling) is not None:
+            continue
+        if sibling.suffix.lower() not in DICOM_NAME_SUFFIXES and sibling.suffix:
+            continue
+        examined += 1
+        try:
+            other = read_header(sibling)
+        except ImageReadError:
+            continue
+        if (
+            other.series_uid == header.series_uid
+            and other.is_image
+            and other.position is not None
+            and other.position != header.position
+        ):
+            return sibling
+    return None
 
 
 def read_dicom_folder(
