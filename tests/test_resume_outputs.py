@@ -8,6 +8,7 @@ manifest's prompt) and measures 10 mL at the first visit and 6 mL at the second 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,50 @@ def test_a_change_on_the_second_line_of_a_row_or_in_the_header_is_not_resumed(
     renamed = runner.track(manifest, out)
     assert renamed.provenance["resumed_patients"] == []
     assert runner.track(manifest, out).provenance["resumed_patients"] == ["P"]
+
+
+def test_a_birth_date_dicom_refuses_costs_the_seg_and_sr_only_and_is_never_quoted(
+    tmp_path: Path,
+) -> None:
+    """A source series whose PatientBirthDate is written 1970-02-01 (DICOM's DA is
+    YYYYMMDD): highdicom refused to copy it into the SEG, and the patient failed as a whole
+    with "internal error: ValueError: Unable to convert '1970-02-01' to 'DA' object", the
+    birth date quoted in report.json, report.csv and report.html."""
+    from bad_input_corpus import VOLUME_GRID, edit_files, write_series
+    from pydicom import config
+
+    from tscimg.report import write_reports
+
+    folder = tmp_path / "series"
+    write_series(folder, VOLUME_GRID, seed="birth")
+
+    def malformed(ds: Any) -> None:
+        ds.PatientBirthDate = "1970-02-01"
+
+    mode = config.settings.writing_validation_mode
+    config.settings.writing_validation_mode = config.IGNORE  # written as given
+    try:
+        edit_files(folder, malformed, None)
+    finally:
+        config.settings.writing_validation_mode = mode
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "patient_id,date,image,lesion_id,lesion_type,point_lps,treatment_start\n"
+        "P,2024-01-10,series,L1,generic,4;-3;6,2024-01-15\n"
+    )
+    out = tmp_path / "out"
+    result = runner.track(manifest, out)
+    assert result.errors == ()
+    (lesion,) = result.patients[0].lesions
+    assert lesion.volume_ml is not None and lesion.mask is not None
+    assert lesion.dicom_seg is None and lesion.dicom_sr is None
+    assert lesion.warnings[-1].startswith(
+        "2024-01-10: no DICOM SEG/SR was written for this visit: they could not be built from "
+        "the source series' headers (ValueError; its message is left out"
+    )
+    write_reports(result, out, pdf=False)
+    for name in ("report.json", "report.csv", "report.html"):
+        text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", (out / name).read_text())
+        assert "1970" not in text, name
+        assert name == "report.html" or "no DICOM SEG/SR was written" in text, name
+    assert not (out / "dicom").exists() or not any((out / "dicom").rglob("*.dcm"))

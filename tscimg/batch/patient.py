@@ -351,6 +351,11 @@ def _export_dicom(
                 )
         except TscimgError as exc:
             raise VisitFailure(date.isoformat(), f"DICOM SEG/SR output: {exc}") from exc
+        except Exception as exc:  # highdicom or pydicom refusing a value of the source's headers
+            for name in ("seg.dcm", "sr.dcm"):  # a SEG written before the SR failed, or older
+                (target / name).unlink(missing_ok=True)
+            _no_dicom_output(out, items, date, exc)
+            continue
         notes = [*notes, *library_notes]
         for i, _ in items:
             out[i] = replace(
@@ -359,6 +364,30 @@ def _export_dicom(
                 dicom_sr=_relative(sr, folder.parent),
                 warnings=out[i].warnings + tuple(notes),
             )
+
+
+def _no_dicom_output(
+    out: list[LesionVisitResult],
+    items: list[tuple[int, Mask]],
+    date: datetime.date,
+    exc: Exception,
+) -> None:
+    """A visit whose SEG and SR could not be built from its source series' headers: its
+    lesions keep their masks and figures, with a warning instead of the DICOM outputs.
+
+    highdicom copies the source's patient and study modules; a value DICOM does not allow
+    there (a PatientBirthDate written ``1970-02-01``, not ``19700201``) makes it raise, and
+    its message quotes the value: the warning names the error's type only, so no name or
+    birth date reaches a report.
+    """
+    note = (
+        f"{date.isoformat()}: no DICOM SEG/SR was written for this visit: they could not be "
+        f"built from the source series' headers ({type(exc).__name__}; its message is left out, "
+        "as it may quote the patient's name or birth date); check the series' patient and "
+        "study attributes. The mask and the figures stand"
+    )
+    for i, _ in items:
+        out[i] = replace(out[i], warnings=(*out[i].warnings, note))
 
 
 def _figures(mask: Mask, parameters: TrackParameters) -> tuple[LesionRecord, list[str]]:
