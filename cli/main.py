@@ -48,6 +48,13 @@ FrameOption = Annotated[
     typer.Option("--frame", min=0, help="Frame of an ultrasound cine (0-based; default 0)."),
 ]
 
+AllowResamplingOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-resampling", help="Interpolate across missing slices instead of failing."
+    ),
+]
+
 
 def _version(value: bool) -> None:
     if value:
@@ -71,12 +78,7 @@ def info(
         str | None,
         typer.Option("--series", help="Series Instance UID, when a folder holds several."),
     ] = None,
-    allow_resampling: Annotated[
-        bool,
-        typer.Option(
-            "--allow-resampling", help="Interpolate across missing slices instead of failing."
-        ),
-    ] = False,
+    allow_resampling: AllowResamplingOption = False,
     frame: FrameOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -179,11 +181,12 @@ def measure(
         float,
         typer.Option("--min-volume-ml", min=0.0, help="Leave out components smaller than this."),
     ] = 0.0,
+    allow_resampling: AllowResamplingOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Measure lesions: volumes, surface, diameters, ellipsoid approximation, uncertainty."""
     _refuse_scan_as_mask(mask)
-    scan = load_scan(image) if image is not None else None
+    scan = None if image is None else load_scan(image, allow_resampling=allow_resampling)
     loaded = load_mask(mask, reference=scan)
     labels = _refuse_scan_as_mask(mask, loaded) if label is None else ()
     measured = measure_lesion(loaded, MeasureParameters(min_volume_ml=min_volume_ml), label)
@@ -191,7 +194,8 @@ def measure(
     if result is None:  # a single 2D frame: measured by its area
         _measure_planar(mask, image, loaded, measured.record, json_output)
         return
-    warnings = [*loaded.warnings, *measured.warnings, *_union_warning(labels)]
+    reference = () if scan is None else scan.warnings  # e.g. --allow-resampling's
+    warnings = [*reference, *loaded.warnings, *measured.warnings, *_union_warning(labels)]
     record: dict[str, Any] = {"mask": str(mask), "image": None if image is None else str(image)}
     record.update(result.to_dict())
     record["warnings"] = warnings
@@ -329,6 +333,7 @@ def segment_command(
     series: Annotated[
         str | None, typer.Option("--series", help="Series UID in a multi-series folder.")
     ] = None,
+    allow_resampling: AllowResamplingOption = False,
     frame: FrameOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -350,7 +355,7 @@ def segment_command(
             hint="Name the mask .nii.gz, .nii, .nrrd or .mha, or .dcm for a DICOM SEG",
         )
     _require_new_output(output, image)
-    scan = load_scan(image, series_uid=series, frame=frame)
+    scan = load_scan(image, series_uid=series, allow_resampling=allow_resampling, frame=frame)
     if as_seg and scan.series_uid is None:
         raise InputError(
             "a DICOM SEG references its source series, and this scan is not DICOM",

@@ -158,3 +158,34 @@ def test_command_line_start_up_leaves_heavy_libraries_to_the_commands_that_use_t
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == ""
+
+
+def test_segment_and_measure_take_allow_resampling_as_the_gap_error_says(
+    write_series: SeriesWriter, tmp_path: Path
+) -> None:
+    # Before: the gap error said "allow resampling (--allow-resampling ...)", and segment and
+    # measure answered "No such option: --allow-resampling" (exit 2).
+    from typer.testing import CliRunner
+
+    from tscimg import Mask, load_scan, write_volume
+    from tscimg_cli.main import app
+
+    _, folder = write_series(centred_geometry((24, 24, 9), (1.0, 1.0, 3.0)))
+    sorted(folder.iterdir())[6].unlink()
+    out = tmp_path / "lesion.nii.gz"
+    runner = CliRunner()
+    made = runner.invoke(app, ["segment", str(folder), "-o", str(out), "--point-lps", "4,-3,6",
+                               "--allow-resampling", "--json"])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert any("1 slice missing" in w for w in json.loads(made.stdout)["warnings"])
+    grid = load_scan(folder, allow_resampling=True).geometry
+    assert grid.size == (24, 24, 9)
+    box = np.zeros((9, 24, 24), np.uint8)
+    box[2:7, 5:15, 5:15] = 1  # 500 voxels of 3 mm3: 1.5 mL
+    write_volume(Mask.from_array(box, grid), out)
+    measured = runner.invoke(app, ["measure", str(out), "--image", str(folder),
+                                   "--allow-resampling", "--json"])  # fmt: skip
+    assert measured.exit_code == 0, measured.output
+    record = json.loads(measured.stdout)
+    assert record["voxel_count"] == 500 and record["volume_ml"] == pytest.approx(1.5)
+    assert any("1 slice missing" in w for w in record["warnings"])
