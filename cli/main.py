@@ -672,7 +672,25 @@ def run(argv: list[str] | None = None) -> None:
         emit_warnings(notes)
 
 
+def _refuse_empty_arguments(args: list[str]) -> None:
+    """Exit 2 on an empty argument: Typer reads an empty path as '.', the current folder, so
+    ``tscimg info "$SCAN"`` with SCAN unset would describe whatever series is there."""
+    empty = [n for n, a in enumerate(args, start=1) if not a.strip()]
+    if not empty:
+        return
+    message = (
+        f"argument {empty[0]} is empty (after {args[empty[0] - 2]!r})"
+        if empty[0] > 1
+        else "the first argument is empty"
+    ) + ": an unset variable in a script? For the current folder, pass '.'"
+    stderr_console.print(f"tscimg: usage error: {message}", markup=False, soft_wrap=True)
+    if _wants_json(args):
+        emit_json({"error": {"type": "UsageError", "message": message, "file": None}})
+    sys.exit(ExitCode.USAGE_ERROR)
+
+
 def _dispatch(args: list[str]) -> None:
+    _refuse_empty_arguments(args)
     try:
         # Not standalone: usage errors come here, to be reported on stdout too under --json
         # (a batch script reads stdout as one JSON object whatever went wrong); --help,

@@ -130,6 +130,15 @@ def test_paths_and_warnings_with_brackets_are_printed_as_they_are(
     assert capsys.readouterr().err == "warning: IM0003.dcm in CT [arterial] [/old] :cat: left out\n"
 
 
+def test_an_empty_argument_is_a_usage_error_not_the_current_folder() -> None:
+    # Before: tscimg info "" described the series in the current folder (Typer reads "" as .).
+    result = run_tscimg("info", "", "--json")
+    assert result.returncode == 2
+    error = json.loads(result.stdout)["error"]
+    assert error["type"] == "UsageError"
+    assert error["message"].startswith("argument 2 is empty (after 'info')")
+
+
 def test_version_and_help_mention_research_use() -> None:
     assert run_tscimg("--version").stdout.startswith("tscimg ")
     assert "not a medical device" in run_tscimg("--help").stdout

@@ -133,3 +133,29 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path: Pa
     with pytest.raises(InputError, match="cannot write the output here"):
         with atomic_file(tmp_path / "file.txt" / "m.nii.gz"):
             pass
+
+
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: load_scan("") was load_scan("."): a script's unset variable read the series
+    # in the current folder.
+    from tscimg import load_mask, load_scan
+
+    monkeypatch.chdir(tmp_path)
+    for empty in ("", "  "):
+        with pytest.raises(ImageReadError, match="the path is empty"):
+            load_scan(empty)
+        with pytest.raises(ImageReadError, match="the path is empty"):
+            load_mask(empty)
+
+
+def test_a_path_ending_in_a_line_break_says_so(tmp_path: Path) -> None:
+    from tscimg import load_scan
+
+    (tmp_path / "scan.nii.gz").write_bytes(b"x")
+    with pytest.raises(ImageReadError) as caught:
+        load_scan(f"{tmp_path / 'scan.nii.gz'}\r")
+    assert "begins or ends with a space or a line break (without them, it exists)" in str(
+        caught.value
+    )

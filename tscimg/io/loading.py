@@ -27,13 +27,35 @@ PathLike = str | os.PathLike[str]
 
 
 def _existing(path: PathLike) -> Path:
-    """The path, once it is known to be a folder or a non-empty regular file (nothing opened)."""
+    """The path, once it is known to be a folder or a non-empty regular file (nothing opened).
+
+    An empty path is refused (``Path("")`` is the current folder: a script's unset variable
+    would read whatever series is there), and a path that does not exist because of a space or
+    line break at either end says so (a list of paths saved with Windows line endings).
+    """
+    if not os.fspath(path).strip():
+        raise ImageReadError(
+            "the path is empty",
+            path=None,
+            hint="Pass a scan or mask path (an unset variable in a script gives an empty one); "
+            "for the current folder, pass '.'",
+        )
     p = Path(path)
     try:
         exists = p.exists()
     except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a loop of links
         raise ImageReadError(f"not a usable path ({exc})", path=p) from exc
     if not exists:
+        text = os.fspath(path)
+        if text != text.strip():
+            found = " (without them, it exists)" if Path(text.strip()).exists() else ""
+            raise ImageReadError(
+                f"no such file or folder: the path {text!r} begins or ends with a space or a "
+                f"line break{found}",
+                path=p,
+                hint="Remove them (a list of paths saved with Windows line endings ends each "
+                "with '\\r')",
+            )
         raise ImageReadError("no such file or folder", path=p, hint="Check the path")
     if p.is_dir():
         return p
