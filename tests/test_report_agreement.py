@@ -275,3 +275,16 @@ def test_report_csv_says_paused_after_stop_and_why_progression_as_the_page_does(
     page = render_html(result)
     assert "1.5<br>(paused)" in page and "7.0<br>(after stop)" in page
     assert f"progression: {reason}" in page
+
+
+def test_every_lesion_warning_of_report_json_is_on_the_page() -> None:
+    """A lesion's own warnings (the registration's, the scan's, the libraries') were in
+    report.json and report.csv only: the page showed the assessment's and the patient's."""
+    note = "registration estimate imprecise: the lesion spans 3 voxels"
+    visits = [_lv("2024-01-10", 10.0), replace(_lv("2024-07-01", 6.0), warnings=(note,))]
+    result = CohortResult(TSC, (assess_patient("P", visits, TSC, START),))
+    assert _csv_rows(result)[1]["warnings"] == note
+    page = html_text.unescape(render_html(result))
+    assert f"<li>{note}</li>" in page
+    assert "aml L1, 2024-07-01</strong> (no view):" in page
+    assert "aml L1, 2024-01-10</strong>" not in page  # nothing to say about the baseline

@@ -232,6 +232,8 @@ def render_html(result: CohortResult) -> str:
         trough_target=TROUGH_TARGET_NG_ML,
         colours={"outline": OUTLINE_COLOUR, "reference": REFERENCE_COLOUR},
         scale_bar_mm=SCALE_BAR_MM,
+        # a lesion's warnings and review reasons are shown with its views, or in their place
+        lesion_notes=any(lv.warnings or lv.review for p in result.patients for lv in p.lesions),
         treatment_cells={
             f"{p.patient_id}|{a.lesion_type.value}": treatment_at_latest(p, a)
             for p in result.patients
