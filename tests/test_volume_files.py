@@ -170,3 +170,18 @@ def test_unknown_missing_and_empty_files_are_clear_errors(tmp_path: Path) -> Non
     (tmp_path / "bad.nrrd").write_text("NRRD0004\nnonsense\n")
     with pytest.raises(ImageReadError, match=r"bad\.nrrd"):
         load_scan(tmp_path / "bad.nrrd")
+
+
+def test_an_integer_nifti_2_is_read_without_a_library_error_on_stderr(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Before: the right pixels (nibabel's, after ITK failed), but ITK's C library printed
+    # "** ERROR: nifti_convert_nhdr2nim: bad dim[0]" on stderr, under a successful command.
+    data = np.zeros((10, 12, 14), np.int16)
+    data[2:5, 3:7, 4:9] = 7  # 3 x 4 x 5 = 60 voxels
+    nib.save(nib.Nifti2Image(data, np.diag([1.0, 1.0, 2.0, 1.0])), str(tmp_path / "n2.nii.gz"))
+    capfd.readouterr()
+    scan = load_scan(tmp_path / "n2.nii.gz")
+    assert capfd.readouterr().err == ""
+    assert scan.geometry.size == (10, 12, 14)
+    assert int(np.count_nonzero(scan.to_array() == 7)) == 60

@@ -298,7 +298,10 @@ def read_nifti(path: Path) -> tuple[sitk.Image, tuple[str, ...]]:
     shape3 = (shape + (1, 1))[:3]
     geometry = affine_ras_to_geometry(affine, shape3, path)
     stored = raw.get_data_dtype()
-    fast = None if stored.kind not in "biu" else _pixels_by_itk(path, shape3)
+    # ITK's NIfTI reader here fails on NIfTI-2, printing "** ERROR: nifti_convert_nhdr2nim:
+    # bad dim[0]" on stderr from C: nibabel reads those pixels
+    by_itk = stored.kind in "biu" and not isinstance(raw, nib.Nifti2Header)
+    fast = _pixels_by_itk(path, shape3) if by_itk else None
     if fast is not None:
         return geometry.apply_to(fast, copy=False), tuple(warnings)
     if stored.kind not in "biuf":
