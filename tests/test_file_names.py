@@ -111,3 +111,18 @@ def test_a_mixed_case_nifti_name_is_read(tmp_path: Path) -> None:
     write_volume(_box_mask(), tmp_path / "lower.nii")
     (tmp_path / "lower.nii").rename(tmp_path / "scan.Nii")
     assert int(np.count_nonzero(load_mask(tmp_path / "scan.Nii").to_array())) == BOX_VOXELS
+
+
+def test_a_nifti_scan_written_as_mha_prints_nothing(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Before: ITK's MetaImage writer printed a multi-line WARNING on stderr for each NIfTI
+    # header field it cannot keep (ITK_FileNotes, aux_file, descrip, ...).
+    values = np.zeros((12, 30, 30), dtype=np.int16)
+    values[3:8, 10:20, 5:15] = 300
+    nifti = write_volume(Mask.from_array(values.astype(np.uint8), GRID), tmp_path / "scan.nii.gz")
+    scan = load_scan(nifti)
+    capfd.readouterr()
+    write_volume(scan, tmp_path / "scan.mha")
+    assert capfd.readouterr().err == ""
+    assert int(np.count_nonzero(load_scan(tmp_path / "scan.mha").to_array())) == BOX_VOXELS

@@ -19,6 +19,7 @@ from tscimg.io.dicom_seg import read_dicom_seg
 from tscimg.io.dicom_series import read_dicom_file, read_dicom_folder
 from tscimg.io.file_checks import require_regular_file
 from tscimg.io.formats import FileFormat
+from tscimg.io.itk_messages import quiet_itk
 from tscimg.io.volume_files import read_itk_file, read_nifti
 
 SEGMENTATION_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -247,6 +248,7 @@ def write_volume(image: sitk.Image | Scan | Mask, path: PathLike) -> Path:
             hint="Name the output .nii.gz, .nrrd or .mha (a DICOM SEG: .dcm, with tscimg segment)",
         )
     img = image if isinstance(image, sitk.Image) else image.image
-    with atomic_file(p, suffix=suffix) as tmp:
+    with atomic_file(p, suffix=suffix) as tmp, quiet_itk():
+        # quiet: MetaImage warns on stderr about each NIfTI header field it cannot keep
         sitk.WriteImage(img, str(tmp), useCompression=not suffix.startswith(".nii"))
     return p
