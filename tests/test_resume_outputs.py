@@ -202,3 +202,36 @@ def test_a_birth_date_dicom_refuses_costs_the_seg_and_sr_only_and_is_never_quote
         text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", (out / name).read_text())
         assert "1970" not in text and "no DICOM SEG/SR was written" in text, name
     assert not (out / "dicom").exists() or not any((out / "dicom").rglob("*.dcm"))
+
+
+def test_a_change_to_the_measuring_code_is_not_resumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tscimg's version stays 0.1.0 between the commits of a checkout: after a fix to the
+    segmentation a rerun resumed every patient with the figures of the code before it. A
+    change to the reports or the response rules only reassesses."""
+    from tscimg.batch import provenance
+
+    package = tmp_path / "package"
+    for name in ("segment/graph.py", "report/html.py", "longitudinal/response.py"):
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text("x = 1\n")
+
+    def fingerprint() -> str:
+        provenance._code_sha256.cache_clear()  # read once per process otherwise
+        return provenance.measuring_code_sha256(package)
+
+    before = fingerprint()
+    (package / "report" / "html.py").write_text("x = 2\n")
+    (package / "longitudinal" / "response.py").write_text("x = 2\n")
+    assert fingerprint() == before
+    (package / "segment" / "graph.py").write_text("x = 2\n")
+    assert fingerprint() != before
+
+    _fake_processing(monkeypatch)
+    manifest = _manifest(tmp_path, "10;10;10")
+    out = tmp_path / "out"
+    runner.track(manifest, out)
+    assert runner.track(manifest, out).provenance["resumed_patients"] == ["P"]
+    monkeypatch.setattr(runner, "measuring_code_sha256", lambda: "another commit")
+    assert runner.track(manifest, out).provenance["resumed_patients"] == []

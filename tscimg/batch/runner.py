@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tscimg.batch.patient import TrackParameters, VisitFailure, process_patient, safe_name
-from tscimg.batch.provenance import TRACKED_PACKAGES, software_versions
+from tscimg.batch.provenance import TRACKED_PACKAGES, measuring_code_sha256, software_versions
 from tscimg.batch.run_lock import output_folder_lock
 from tscimg.core.disclaimer import RESEARCH_USE_DISCLAIMER
 from tscimg.core.errors import TscimgError
@@ -81,7 +81,7 @@ class PatientOutcome:
 
 def _patient_key(job: PatientJob, hashes: dict[Path, str]) -> str:
     """What a patient's results depend on: the manifest's header and the patient's rows, its
-    files' contents, software, settings.
+    files' contents, software (versions, and tscimg's measuring code by content), settings.
 
     Files are named relative to the manifest's folder, so the key does not depend on the
     working folder of the process computing it.
@@ -91,6 +91,7 @@ def _patient_key(job: PatientJob, hashes: dict[Path, str]) -> str:
         "rows": list(job.rows),
         "files": files,
         "software": software_versions(),
+        "code": measuring_code_sha256(),
         "parameters": json.dumps(asdict(job.parameters), sort_keys=True, default=str),
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
