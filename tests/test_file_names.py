@@ -11,7 +11,7 @@ import SimpleITK as sitk
 from builders import run_tscimg
 from conftest import SeriesWriter
 
-from tscimg import Geometry, InputError, Mask, load_mask, load_scan, write_volume
+from tscimg import Geometry, ImageReadError, InputError, Mask, load_mask, load_scan, write_volume
 
 #: A 10 x 10 x 5 box of label 1 on a 1 x 1 x 2 mm grid: 500 voxels, 1.0 mL.
 BOX_VOXELS = 500
@@ -106,11 +106,34 @@ def test_series_on_a_nifti_exits_1_naming_the_file(tmp_path: Path) -> None:
     assert "Leave out --series" in error["message"]
 
 
-def test_a_mixed_case_nifti_name_is_read(tmp_path: Path) -> None:
-    # Before: "not a readable NIfTI file (No such file or directory: 'scan.nii')".
+def test_a_mixed_case_nifti_name_is_read_quietly(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "not a readable NIfTI file (No such file or directory: 'scan.nii')"; then ITK's
+    # C library printed "** mixed case extension '.Nii' is not valid" 7 times on stderr.
     write_volume(_box_mask(), tmp_path / "lower.nii")
     (tmp_path / "lower.nii").rename(tmp_path / "scan.Nii")
+    capfd.readouterr()
     assert int(np.count_nonzero(load_mask(tmp_path / "scan.Nii").to_array())) == BOX_VOXELS
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("written", "named", "fix"),
+    [("scan.nii", "scan.nii.gz", "not gzip-compressed, but its name ends in .nii.gz. "
+      "Rename it 'scan.nii'"),
+     ("scan.nii.gz", "scan.nii", "gzip-compressed, but its name ends in .nii. "
+      "Rename it 'scan.nii.gz'")],
+)  # fmt: skip
+def test_a_nifti_named_against_its_compression_is_told_how_to_rename_it(
+    tmp_path: Path, written: str, named: str, fix: str
+) -> None:
+    # Before: "not a readable NIfTI file (Not a gzipped file (b'\\x01'))" and "no 'n+1' magic;
+    # the header is damaged, or it is another format".
+    write_volume(_box_mask(), tmp_path / written).rename(tmp_path / named)
+    with pytest.raises(ImageReadError) as caught:
+        load_scan(tmp_path / named)
+    assert f"the file is {fix}" in str(caught.value)
 
 
 def test_a_nifti_scan_written_as_mha_prints_nothing(

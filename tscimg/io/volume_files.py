@@ -98,8 +98,27 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _require_named_compression(path: Path) -> None:
+    """Refuse a NIfTI whose name says the opposite of its compression (a renamed file):
+    the readers choose gzip by the name, and failed with 'Not a gzipped file' or 'no n+1
+    magic', saying nothing of the name."""
+    with path.open("rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    named = path.name.lower().endswith(".gz")
+    if gzipped == named:
+        return
+    right = path.name[: -len(".gz")] if named else f"{path.name}.gz"
+    raise ImageReadError(
+        f"the file is {'not ' if named else ''}gzip-compressed, but its name ends in "
+        f"{'.nii.gz' if named else '.nii'}",
+        path=path,
+        hint=f"Rename it {right!r} (readers choose decompression by the name)",
+    )
+
+
 def _raw_nifti_header(path: Path) -> nib.Nifti1Header:
     """The header exactly as stored (nibabel's fixes not applied), NIfTI-1 or NIfTI-2."""
+    _require_named_compression(path)
     try:
         with ImageOpener(str(path)) as handle:
             block = handle.read(_NIFTI2_BYTES)
@@ -298,9 +317,14 @@ def read_nifti(path: Path) -> tuple[sitk.Image, tuple[str, ...]]:
     shape3 = (shape + (1, 1))[:3]
     geometry = affine_ras_to_geometry(affine, shape3, path)
     stored = raw.get_data_dtype()
-    # ITK's NIfTI reader here fails on NIfTI-2, printing "** ERROR: nifti_convert_nhdr2nim:
-    # bad dim[0]" on stderr from C: nibabel reads those pixels
-    by_itk = stored.kind in "biu" and not isinstance(raw, nib.Nifti2Header)
+    # ITK's NIfTI reader here fails on NIfTI-2 and on mixed-case names (scan.Nii), printing
+    # "** ERROR: nifti_convert_nhdr2nim: bad dim[0]" or "** mixed case extension '.Nii' is not
+    # valid" on stderr from C: nibabel reads those pixels
+    by_itk = (
+        stored.kind in "biu"
+        and not isinstance(raw, nib.Nifti2Header)
+        and path.name.endswith((".nii", ".nii.gz", ".NII", ".NII.GZ"))
+    )
     fast = _pixels_by_itk(path, shape3) if by_itk else None
     if fast is not None:
         return geometry.apply_to(fast, copy=False), tuple(warnings)
