@@ -235,3 +235,26 @@ def test_a_change_to_the_measuring_code_is_not_resumed(
     assert runner.track(manifest, out).provenance["resumed_patients"] == ["P"]
     monkeypatch.setattr(runner, "measuring_code_sha256", lambda: "another commit")
     assert runner.track(manifest, out).provenance["resumed_patients"] == []
+
+
+def test_an_earlier_report_goes_when_a_patient_is_measured_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun stopped after rewriting a patient's masks left the earlier run's reports, whose
+    figures and views no longer matched the masks beside them. A rerun that only resumes
+    leaves them until the new ones are written."""
+    from tscimg.report import write_reports
+    from tscimg.report.writers import REPORT_KINDS
+
+    assert runner.REPORT_FILES == tuple(f"report.{kind}" for kind in REPORT_KINDS)
+    _fake_processing(monkeypatch)
+    manifest = _manifest(tmp_path, "10;10;10")
+    out = tmp_path / "out"
+    write_reports(runner.track(manifest, out), out, pdf=False)
+    resumed = runner.track(manifest, out)
+    assert resumed.provenance["resumed_patients"] == ["P"]
+    assert (out / "report.json").exists() and (out / "report.html").exists()
+    _fake_processing(monkeypatch, stop_after_first=True)
+    stopped = runner.track(_manifest(tmp_path, "12;12;12"), out)
+    assert [e.message for e in stopped.errors] == ["stopped"]
+    assert not any((out / name).exists() for name in runner.REPORT_FILES)

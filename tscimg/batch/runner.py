@@ -46,6 +46,9 @@ from tscimg.longitudinal.results import (
 
 STATE_FOLDER = ".tscimg-state"
 MASKS_FOLDER = "masks"
+#: The report files a run writes into its output folder (tscimg.report.writers.REPORT_KINDS):
+#: removed before a patient's outputs are rewritten, as they describe the outputs before.
+REPORT_FILES = ("report.json", "report.csv", "report.html", "report.pdf")
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -150,6 +153,11 @@ def run_patient(job: PatientJob) -> PatientOutcome:
             if done is not None:
                 return PatientOutcome(done, None, True, software)
         masks = None if output_dir is None else output_dir / MASKS_FOLDER
+        if output_dir is not None:
+            # an earlier run's reports show this patient's earlier masks and figures: should
+            # this run stop before writing its own, none may stand beside the new masks
+            for name in REPORT_FILES:
+                (output_dir / name).unlink(missing_ok=True)
         lesions = process_patient(plan, job.manifest_folder, masks, job.parameters, hashes)
         if output_dir is not None:
             state = {
