@@ -185,3 +185,30 @@ def test_an_integer_nifti_2_is_read_without_a_library_error_on_stderr(
     assert capfd.readouterr().err == ""
     assert scan.geometry.size == (10, 12, 14)
     assert int(np.count_nonzero(scan.to_array() == 7)) == 60
+
+
+@pytest.mark.parametrize(
+    ("space", "warned"),
+    [("scanner-xyz", True), ("3D-right-handed", True), ("left-posterior-superior", False),
+     ("RAS", False)],
+)  # fmt: skip
+def test_an_nrrd_outside_patient_space_is_read_with_a_warning(
+    tmp_path: Path, space: str, warned: bool
+) -> None:
+    # Before: a scanner-xyz NRRD's positions were taken as LPS without a word.
+    data = np.zeros((4, 3, 2), np.int16).tobytes()
+    header = (
+        f"NRRD0004\ntype: short\ndimension: 3\nspace: {space}\nsizes: 2 3 4\n"
+        "space directions: (1,0,0) (0,2,0) (0,0,3)\nkinds: domain domain domain\n"
+        "endian: little\nencoding: raw\nspace origin: (10,20,30)\n\n"
+    )
+    path = tmp_path / "scan.nrrd"
+    path.write_bytes(header.encode() + data)
+    scan = load_scan(path)
+    assert scan.geometry.spacing_mm == (1.0, 2.0, 3.0)
+    expected = (
+        f"the NRRD space {space!r} is not a patient space (LPS, RAS, LAS): its positions are "
+        "taken as LPS mm; volumes are right, but LPS/RAS points and a DICOM SEG's placement may "
+        "not match the patient",
+    )
+    assert scan.warnings == (expected if warned else ())

@@ -545,6 +545,37 @@ def _require_whole_itk_file(path: Path, reader: sitk.ImageFileReader) -> None:
         require_payload(path, int(compressed_size), available, f"compressed {what}")
 
 
+#: NRRD ``space`` values that name the patient's axes (ITK turns each into LPS).
+PATIENT_SPACES = frozenset(
+    name + time
+    for name in (
+        "left-posterior-superior", "lps", "right-anterior-superior", "ras",
+        "left-anterior-superior", "las",
+    )
+    for time in ("", "-time")
+)  # fmt: skip
+
+
+def itk_file_warnings(path: Path) -> tuple[str, ...]:
+    """What an NRRD header leaves in doubt: a ``space`` that is not the patient's.
+
+    ITK reads the positions of a ``scanner-xyz`` or ``3D-right-handed`` NRRD as if they were
+    LPS millimetres; the voxel sizes (and so the volumes) are right, but points given in LPS
+    or RAS, and the placement of a DICOM SEG, need patient coordinates.
+    """
+    if not path.name.lower().endswith((".nrrd", ".nhdr")):
+        return ()
+    header = _text_header(path, nrrd=True)
+    space = None if header is None else header.fields.get("space")
+    if space is None or space.strip().lower() in PATIENT_SPACES:
+        return ()
+    return (
+        f"the NRRD space {space.strip()!r} is not a patient space (LPS, RAS, LAS): its "
+        "positions are taken as LPS mm; volumes are right, but LPS/RAS points and a DICOM "
+        "SEG's placement may not match the patient",
+    )
+
+
 #: ITK's reader for each extension read by :func:`read_itk_file`, in any case.
 _ITK_READERS = {
     ".nrrd": "NrrdImageIO",
