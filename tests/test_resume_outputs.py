@@ -258,3 +258,19 @@ def test_an_earlier_report_goes_when_a_patient_is_measured_again(
     stopped = runner.track(_manifest(tmp_path, "12;12;12"), out)
     assert [e.message for e in stopped.errors] == ["stopped"]
     assert not any((out / name).exists() for name in runner.REPORT_FILES)
+
+
+def test_a_worker_running_other_measuring_code_fails_its_patient_with_both_named() -> None:
+    """A worker on another commit of tscimg (the same version, 0.1.0) was taken as running the
+    client's software: its patients' figures came from other code, unsaid."""
+    ours = runner._software()
+    theirs = {**ours, runner.CODE_KEY: "0123456789abcdef" * 4}
+    outcome = runner.PatientOutcome([], None, False, theirs)
+    error = runner._software_mismatch(outcome, "P")
+    assert error is not None and error.patient_id == "P"
+    assert error.message == (
+        "the worker that processed this patient runs other versions: tscimg measuring code "
+        f"0123456789ab (here {ours[runner.CODE_KEY][:12]}); install the same tscimg and "
+        "libraries on every worker as on the client"
+    )
+    assert runner._software_mismatch(runner.PatientOutcome([], None, False, ours), "P") is None

@@ -82,6 +82,16 @@ class PatientOutcome:
     software: dict[str, str]
 
 
+#: The key of :func:`_software` holding tscimg's measuring code fingerprint.
+CODE_KEY = "tscimg measuring code"
+
+
+def _software() -> dict[str, str]:
+    """This process's software: the versions, and tscimg's measuring code by content (the
+    version stays the same between the commits of a checkout)."""
+    return {**software_versions(), CODE_KEY: measuring_code_sha256()}
+
+
 def _patient_key(job: PatientJob, hashes: dict[Path, str]) -> str:
     """What a patient's results depend on: the manifest's header and the patient's rows, its
     files' contents, software (versions, and tscimg's measuring code by content), settings.
@@ -144,7 +154,7 @@ def _load_state(path: Path, key: str, output_dir: Path) -> list[LesionVisitResul
 def run_patient(job: PatientJob) -> PatientOutcome:
     """One patient, in this process or on a worker: its lesion results, or its error."""
     plan, output_dir = job.plan, job.output_dir
-    software = software_versions()
+    software = _software()
     try:
         hashes = {p: content_sha256(p) for p in plan.images}
         key = _patient_key(job, hashes)
@@ -256,12 +266,15 @@ def _jobs(
 def _software_mismatch(outcome: PatientOutcome, patient_id: str) -> CaseError | None:
     """A worker whose libraries differ from this process's would make the report's versions
     (and possibly its numbers) wrong: that patient fails with what differs."""
-    ours = software_versions()
+    ours = _software()
     differ = [
         f"{name} {outcome.software.get(name)} (here {ours.get(name)})"
         for name in TRACKED_PACKAGES
         if outcome.software.get(name) != ours.get(name)
     ]
+    if outcome.software.get(CODE_KEY) != ours[CODE_KEY]:  # the same version, other code
+        code = outcome.software.get(CODE_KEY) or "unknown"
+        differ.append(f"{CODE_KEY} {code[:12]} (here {ours[CODE_KEY][:12]})")
     if not differ:
         return None
     return CaseError(
@@ -417,4 +430,4 @@ def _run_jobs(
                 yield job, outcome
             else:
                 error = CaseError(job.plan.patient_id, None, outcome)
-                yield job, PatientOutcome(None, error, False, software_versions())
+                yield job, PatientOutcome(None, error, False, _software())
