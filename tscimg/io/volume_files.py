@@ -103,10 +103,12 @@ def _require_named_compression(path: Path) -> None:
     the readers choose gzip by the name, and failed with 'Not a gzipped file' or 'no n+1
     magic', saying nothing of the name."""
     with path.open("rb") as handle:
-        gzipped = handle.read(2) == b"\x1f\x8b"
+        start = handle.read(_NIFTI1_BYTES)
+    gzipped = start[:2] == b"\x1f\x8b"
     named = path.name.lower().endswith(".gz")
-    if gzipped == named:
-        return
+    plain_nifti = start[344:347] == b"n+1" or start[4:7] == b"n+2"
+    if gzipped == named or (named and not plain_nifti):
+        return  # as named, or damaged whatever its name (the header check says how)
     right = path.name[: -len(".gz")] if named else f"{path.name}.gz"
     raise ImageReadError(
         f"the file is {'not ' if named else ''}gzip-compressed, but its name ends in "
