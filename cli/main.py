@@ -498,8 +498,9 @@ def _run_track(
     json_output: bool,
     scheduler: str | None = None,
     treatment: Path | None = None,
+    allow_resampling: bool = False,
 ) -> None:
-    from tscimg.batch import output_folder_lock, track
+    from tscimg.batch import TrackParameters, output_folder_lock, track
     from tscimg.io.manifest import read_manifest
     from tscimg.io.treatment import read_treatment
     from tscimg.longitudinal import criteria_named
@@ -525,7 +526,7 @@ def _run_track(
             _announce_cluster(client, scheduler, progress)
         result = track(
             read, output, rules, resume=resume, progress=progress.advance, client=client,
-            treatment=courses,
+            treatment=courses, parameters=TrackParameters(allow_resampling=allow_resampling),
         )  # fmt: skip
         paths = write_reports(result, output)
     statuses: list[dict[str, Any]] = [
@@ -613,6 +614,7 @@ def track_command(
     scheduler: SchedulerOption = None,
     treatment: TreatmentOption = None,
     resume: ResumeOption = True,
+    allow_resampling: AllowResamplingOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Track every patient of MANIFEST; write report.json, report.csv, report.html and masks.
@@ -620,7 +622,10 @@ def track_command(
     One run at a time per OUTDIR: a second concurrent run is refused (exit 1).
     """
     require_writable(output, folder=True)
-    _run_track(manifest, output, criteria, jobs, resume, json_output, scheduler, treatment)
+    _run_track(
+        manifest, output, criteria, jobs, resume, json_output, scheduler, treatment,
+        allow_resampling,
+    )  # fmt: skip
 
 
 @app.command()
@@ -706,6 +711,8 @@ def _dispatch(args: list[str]) -> None:
             emit_json({"error": {"type": "UsageError", "message": exc.format_message(),
                                  "file": None}})  # fmt: skip
         sys.exit(int(getattr(exc, "exit_code", ExitCode.USAGE_ERROR)))
+    except KeyboardInterrupt:  # Typer turns Ctrl-C into exit code 130; in case it does not
+        code = _INTERRUPTED
     except typer.Abort:
         stderr_console.print("Aborted!", markup=False)
         sys.exit(ExitCode.INPUT_ERROR)
@@ -728,7 +735,18 @@ def _dispatch(args: list[str]) -> None:
         if _wants_json(args):
             emit_json({"error": {"type": "InternalError", "message": str(exc), "file": None}})
         sys.exit(ExitCode.INTERNAL_ERROR)
+    if code == _INTERRUPTED:  # Ctrl-C: say what was kept, and exit as interrupted programs do
+        stderr_console.print(
+            "tscimg: interrupted. Files are written whole or not at all; tscimg track keeps "
+            "every patient it finished: run the same command again to resume.",
+            markup=False,
+            soft_wrap=True,
+        )
     sys.exit(code if isinstance(code, int) else ExitCode.SUCCESS)
+
+
+#: The exit code of a program stopped by Ctrl-C (128 + SIGINT), as Typer gives it.
+_INTERRUPTED = 130
 
 
 if __name__ == "__main__":

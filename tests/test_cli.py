@@ -198,3 +198,60 @@ def test_segment_and_measure_take_allow_resampling_as_the_gap_error_says(
     record = json.loads(measured.stdout)
     assert record["voxel_count"] == 500 and record["volume_ml"] == pytest.approx(1.5)
     assert any("1 slice missing" in w for w in record["warnings"])
+
+
+def test_track_takes_allow_resampling_as_the_gap_error_says(tmp_path: Path) -> None:
+    """A follow-up series with a slice missing failed its patient with "allow resampling
+    (--allow-resampling ...)", an option `tscimg track` did not have."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from tscimg.batch import track
+    from tscimg_cli.main import app
+
+    for date in ("2024-02-20", "2024-09-02"):
+        shutil.copytree(SAMPLE_SCANS / "TSC-002" / date, tmp_path / date)
+    (tmp_path / "2024-09-02" / "dicom" / "IM0010.dcm").unlink()  # the 10th of 50 slices
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "patient_id,date,image,lesion_id,lesion_type,point_lps,treatment_start\n"
+        "P,2024-02-20,2024-02-20/dicom,L1,sega,-6;-14;0,2024-03-01\n"
+        "P,2024-09-02,2024-09-02/dicom,L1,sega,,\n"
+    )
+    (failed,) = track(manifest).errors
+    assert "1 slice missing" in failed.message and "--allow-resampling" in failed.message
+    ran = CliRunner().invoke(
+        app, ["track", str(manifest), "-o", str(tmp_path / "out"), "--allow-resampling", "--json"]
+    )
+    assert ran.exit_code == 0, ran.output
+    (assessment,) = json.loads(ran.stdout)["assessments"]
+    assert assessment["status"] == "too_early"  # 6 months on treatment
+    rows = (tmp_path / "out" / "report.csv").read_text()
+    assert "1 slice missing" in rows
+
+
+def test_ctrl_c_says_what_was_kept_and_exits_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during tscimg track ended silently (or with Typer's bare "Aborted!", exit 1, an
+    input error's code)."""
+    import tscimg_cli.main as cli_main
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    import io
+
+    from rich.console import Console
+
+    printed = io.StringIO()
+    monkeypatch.setattr(cli_main, "stderr_console", Console(file=printed, width=200))
+    monkeypatch.setattr(cli_main, "_run_track", interrupted)
+    with pytest.raises(SystemExit) as info:
+        cli_main._dispatch(
+            ["track", str(SAMPLE_SCANS / "manifest.csv"), "-o", str(tmp_path / "out")]
+        )
+    assert info.value.code == 130
+    err = printed.getvalue()
+    assert "tscimg: interrupted" in err and "run the same command again to resume" in err

@@ -330,3 +330,27 @@ def test_a_lesion_without_a_prompt_is_still_named_beside_another_lesions_rejecte
     )
     assert "2 problem(s)" in text
     assert "row 3, column point_lps: lesion L2 of patient P1 has no prompt or mask" in text
+
+
+def test_ids_differing_only_in_letter_case_are_refused(folder: Path) -> None:
+    """TSC-001 and tsc-001 (or L1 and l1 of one patient) name the same mask, state and DICOM
+    files on a case-insensitive file system (macOS, Windows, SMB): one overwrote the other."""
+    text = problems(
+        write(
+            folder,
+            "TSC-001,2024-01-10,a.nii.gz,L1,aml,1;2;3,,,,2024-01-15",
+            "tsc-001,2024-01-10,b.nii.gz,L1,aml,1;2;3,,,,2024-01-15",
+            "TSC-001,2024-01-10,a.nii.gz,l1,aml,4;5;6,,,,",
+        )
+    )
+    assert "row 3, column patient_id: 'tsc-001' differs from 'TSC-001' (row 2) only in" in text
+    assert "row 4, column lesion_id: 'l1' differs from 'L1' (row 2) only in letter case" in text
+    assert "2 problem(s)" in text
+    # the same lesion_id in two patients is not a clash (their files are in their own folders)
+    read_manifest(
+        write(
+            folder,
+            "P1,2024-01-10,a.nii.gz,L1,aml,1;2;3,,,,2024-01-15",
+            "P2,2024-01-10,b.nii.gz,l1,aml,1;2;3,,,,2024-01-15",
+        )
+    )

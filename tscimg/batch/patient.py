@@ -53,6 +53,10 @@ class TrackParameters:
         3D diameter at its first visit, at least ``view_min_mm`` (the same at every visit).
     dicom_output
         For visits read from DICOM, write a SEG and a TID 1500 SR (with an output folder).
+    allow_resampling
+        Read a DICOM series with missing slices by interpolating across the gap (the scan's
+        warning names it, in the lesion's warnings) instead of failing its patient
+        (``tscimg track --allow-resampling``).
     """
 
     carry: CarryParameters = field(default_factory=CarryParameters)
@@ -61,6 +65,7 @@ class TrackParameters:
     view_min_mm: float = 40.0
     view_per_diameter: float = 2.5
     dicom_output: bool = True
+    allow_resampling: bool = False
 
 
 class VisitFailure(Exception):
@@ -98,11 +103,12 @@ class _Visits:
     hashes: dict[Path, str] = field(default_factory=dict)
     scans: dict[ScanKey, Scan] = field(default_factory=dict)
     facts: dict[ScanKey, ScanFacts] = field(default_factory=dict)
+    allow_resampling: bool = False
 
     def load(self, path: Path, base: Path, frame: int | None = None) -> tuple[Scan, ScanFacts]:
         key = (path, frame)
         if key not in self.scans:
-            scan = load_scan(path, frame=frame)
+            scan = load_scan(path, frame=frame, allow_resampling=self.allow_resampling)
             g = scan.geometry
             if g.dimension != 3:
                 raise InputError(
@@ -214,7 +220,7 @@ def process_patient(
         Naming the visit date and the problem, when any visit fails (the patient then fails
         as a whole: a partial series of volumes could change the baseline or the status).
     """
-    visits = _Visits(hashes=dict(hashes or {}))
+    visits = _Visits(hashes=dict(hashes or {}), allow_resampling=parameters.allow_resampling)
     out: list[LesionVisitResult] = []
     by_visit: dict[tuple[datetime.date, ScanKey], list[tuple[int, Mask]]] = {}
     for lesion in plan.lesions.values():

@@ -449,6 +449,34 @@ def _add_blanket_visits(
             )
 
 
+def _check_case_spellings(rows: list[_Row], problems: TableProblems) -> None:
+    """Two patient_ids (or two lesion_ids of one patient) that differ only in letter case are
+    a problem: their output files (masks, DICOM SEG/SR, resume state) are named after them and
+    would overwrite each other on a case-insensitive file system (macOS, Windows, SMB shares).
+    """
+    first: dict[tuple[str, ...], _Row] = {}
+    for r in rows:
+        keys: list[tuple[str, ...]] = [("patient", r.patient_id.casefold())]
+        if r.lesion_id:
+            keys.append(("lesion", r.patient_id, r.lesion_id.casefold()))
+        for key in keys:
+            earlier = first.setdefault(key, r)
+            column = "patient_id" if key[0] == "patient" else "lesion_id"
+            mine, theirs = (
+                (r.patient_id, earlier.patient_id)
+                if column == "patient_id"
+                else (r.lesion_id, earlier.lesion_id)
+            )
+            if mine != theirs:
+                problems.add(
+                    r.row,
+                    column,
+                    f"{mine!r} differs from {theirs!r} (row {earlier.row}) only in letter case: "
+                    "their output files would overwrite each other on a case-insensitive file "
+                    "system; spell it one way",
+                )
+
+
 def _plan_patient(
     rows: list[_Row], problems: TableProblems, rejected: frozenset[str] = frozenset()
 ) -> PatientPlan | None:
@@ -522,6 +550,7 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
     by_patient: dict[str, list[_Row]] = {}
     for r in parsed:
         by_patient.setdefault(r.patient_id, []).append(r)
+    _check_case_spellings(parsed, problems)
     plans = [
         _plan_patient(rows, problems, frozenset(rejected.get(pid, set())))
         for pid, rows in by_patient.items()
