@@ -400,19 +400,26 @@ GOOD = ("2024-01-15", ("2024-01-10", "2024-07-01"))  # 10 -> 6 mL: -40%, respons
 GOOD_VOLUMES = (("2024-01-10", 10.0), ("2024-07-01", 6.0))
 
 
-def test_a_patient_whose_assessment_raises_fails_alone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _two_patients_b_failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: str) -> Path:
+    """A manifest of patients A and B (10 -> 6 mL each) whose B's assessment raises
+    ``ValueError(error)``."""
     manifest = _manifest(tmp_path, {"A": GOOD, "B": GOOD})
     _fake_processing(monkeypatch, {"A": GOOD_VOLUMES, "B": GOOD_VOLUMES})
     real = runner.assess_patient
 
     def assess(patient_id: str, *args: Any, **kwargs: Any) -> PatientResult:
         if patient_id == "B":
-            raise ValueError("boom in B")
+            raise ValueError(error)
         return real(patient_id, *args, **kwargs)
 
     monkeypatch.setattr(runner, "assess_patient", assess)
+    return manifest
+
+
+def test_a_patient_whose_assessment_raises_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = _two_patients_b_failing(tmp_path, monkeypatch, "boom in B")
     result = runner.track(manifest)
     assert [p.patient_id for p in result.patients] == ["A"]
     (a,) = result.patients[0].assessments
@@ -449,16 +456,7 @@ def test_track_end_to_end_reports_the_others_when_one_assessment_fails(
     """``tscimg track``: A is reported in all three files, B is listed, exit 3, no traceback."""
     from tscimg_cli.main import run
 
-    manifest = _manifest(tmp_path, {"A": GOOD, "B": GOOD})
-    _fake_processing(monkeypatch, {"A": GOOD_VOLUMES, "B": GOOD_VOLUMES})
-    real = runner.assess_patient
-
-    def assess(patient_id: str, *args: Any, **kwargs: Any) -> PatientResult:
-        if patient_id == "B":
-            raise ValueError("year 10000 is out of range")
-        return real(patient_id, *args, **kwargs)
-
-    monkeypatch.setattr(runner, "assess_patient", assess)
+    manifest = _two_patients_b_failing(tmp_path, monkeypatch, "year 10000 is out of range")
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as exited:
         run(["track", str(manifest), "-o", str(out), "--json"])
