@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -581,3 +582,28 @@ def test_reports_keep_json_and_csv_when_the_page_cannot_be_rendered(
     assert report["patients"][0]["assessments"][0]["best_change_pct"] == -37.5
     assert len((tmp_path / "report.csv").read_text().splitlines()) == 6  # header + 5 rows
     assert not (tmp_path / "report.html").exists() and not (tmp_path / "report.pdf").exists()
+
+
+def test_a_patient_with_two_lesion_types_lists_each_warning_and_scan_once() -> None:
+    """AML and SEGA of one patient, both measured on one whole-body scan per visit: the
+    patient's warnings were listed under each lesion type, and each scan twice in the
+    provenance table."""
+    from tscimg.longitudinal import ScanFacts
+
+    def on_scan(lv: LesionVisitResult, kind: LesionType) -> LesionVisitResult:
+        scan = ScanFacts(f"wb-{lv.date}.nii.gz", "ab" * 32, "MR", None, 1.0, (1.0, 1.0, 1.0))
+        return replace(lv, lesion_type=kind, scan=scan)
+
+    visits = [on_scan(lv, LesionType.AML) for lv in _missing_at_follow_up()] + [
+        on_scan(_lv("S1", d, 2.0), LesionType.SEGA) for d in ("2024-01-10", "2025-01-01")
+    ]
+    patient = assess_patient("P", visits, TSC, START, warnings=("a note about the patient",))
+    html = render_html(CohortResult(TSC, (patient,)))
+    assert html.count("<li>a note about the patient</li>") == 1
+    assert html.count(f"<li>{LEFT_OUT}</li>") == 1  # under aml only
+    aml = html.index(">aml: <")
+    sega = html.index(">sega: <")
+    assert aml < html.index(f"<li>{LEFT_OUT}</li>") < sega
+    # the provenance table: the three scans once each (2024-07-01 has only the AML)
+    for date in ("2024-01-10", "2024-07-01", "2025-01-01"):
+        assert html.count(f'<td class="text">wb-{date}.nii.gz</td>') == 1

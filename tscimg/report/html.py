@@ -221,6 +221,17 @@ def figures_for(result: CohortResult) -> dict[str, Any]:
     }
 
 
+def _warnings_of(patient: dict[str, Any], kind: str) -> list[str]:
+    """The patient's warnings about one lesion type (they start with its name)."""
+    return [w for w in patient["warnings"] if w.startswith(f"{kind} ")]
+
+
+def _patient_wide_warnings(patient: dict[str, Any]) -> list[str]:
+    """The patient's warnings about no one lesion type (shown once, not under each type)."""
+    kinds = [a["lesion_type"] for a in patient["assessments"]]
+    return [w for w in patient["warnings"] if not any(w.startswith(f"{k} ") for k in kinds)]
+
+
 def render_html(result: CohortResult) -> str:
     """The report page for a tracking result."""
     template = _ENV.get_template("report.html.j2")
@@ -240,6 +251,8 @@ def render_html(result: CohortResult) -> str:
             for a in p.assessments
         },
         fmt=_fmt,
+        warnings_of=_warnings_of,
+        patient_wide_warnings=_patient_wide_warnings,
         months=_months,
         signed=_signed,
     )
