@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from tscimg.core.errors import GeometryMismatchError, ImageReadError
+from tscimg.core.errors import GeometryMismatchError, ImageReadError, InputError
 
 #: Default tolerance for positions and spacings when two grids must coincide, in mm.
 GRID_TOLERANCE_MM = 1e-3
@@ -88,6 +88,41 @@ class Geometry:
     spacing_mm: tuple[float, ...]
     origin_lps: tuple[float, ...]
     direction: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        # hand-built grids (lists, numpy values) are stored as tuples of int / float, so they
+        # compare equal to, and hash like, the grid SimpleITK reports for the same image
+        for name, kind in (
+            ("size", int),
+            ("spacing_mm", float),
+            ("origin_lps", float),
+            ("direction", float),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, tuple) and all(type(v) is kind for v in value):
+                continue
+            try:
+                normalized = tuple(kind(v) for v in value)
+            except (TypeError, ValueError) as exc:
+                raise InputError(
+                    f"Geometry {name} must be a sequence of numbers, got {value!r}",
+                    hint="Give size as (ni, nj, nk) and spacing_mm, origin_lps as 3 numbers each",
+                ) from exc
+            object.__setattr__(self, name, normalized)
+        d = len(self.size)
+        if d not in (2, 3) or len(self.spacing_mm) != d or len(self.origin_lps) != d:
+            raise InputError(
+                f"Geometry needs 2 or 3 axes with one spacing and one origin coordinate each, "
+                f"got size {list(self.size)}, spacing_mm {list(self.spacing_mm)}, origin_lps "
+                f"{list(self.origin_lps)}",
+                hint="Give (i, j, k) values: size (ni, nj, nk), spacing_mm and origin_lps of 3",
+            )
+        if len(self.direction) != d * d:
+            raise InputError(
+                f"Geometry direction needs {d * d} numbers (row-major {d} x {d} cosines), "
+                f"got {len(self.direction)}",
+                hint="Give the identity (1, 0, 0, 0, 1, 0, 0, 0, 1) for an axis-aligned grid",
+            )
 
     @classmethod
     def of(cls, image: sitk.Image) -> Geometry:

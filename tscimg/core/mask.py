@@ -36,6 +36,8 @@ _INTEGER_PIXEL_IDS = {
     sitk.sitkUInt64,
     sitk.sitkInt64,
 }
+#: Largest label value a mask stores (its pixels are at most 32-bit unsigned).
+_MAX_LABEL = 2**32 - 1
 
 
 def bounding_box(selected: np.ndarray) -> tuple[slice, ...] | None:
@@ -122,6 +124,13 @@ class Mask:
     warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.image, sitk.Image):
+            raise MaskError(
+                f"a Mask holds a SimpleITK.Image, got {type(self.image).__name__}",
+                path=self.source,
+                hint="Build a mask from a [k, j, i] label array with Mask.from_array(labels, "
+                "scan.geometry)",
+            )
         if self.image.GetPixelID() not in _INTEGER_PIXEL_IDS:
             raise MaskError(
                 f"a mask needs integer labels, got {self.image.GetPixelIDTypeAsString()} pixels",
@@ -153,9 +162,25 @@ class Mask:
         if arr.size and arr.min() < 0:
             raise MaskError("labels must be 0 (background) or positive", path=source)
         top = int(arr.max()) if arr.size else 0
+        if top > _MAX_LABEL:
+            raise MaskError(
+                f"label {top} is larger than the largest label a mask holds ({_MAX_LABEL})",
+                path=source,
+                hint="Renumber the labels 1, 2, 3, ... (np.unique(labels, return_inverse=True))",
+            )
         dtype = np.uint8 if top < 256 else np.uint16 if top < 65536 else np.uint32
         image = geometry.apply_to(sitk.GetImageFromArray(arr.astype(dtype, copy=False)), copy=False)
         return cls(image, source=source, label_names=dict(label_names or {}), warnings=warnings)
+
+    def __repr__(self) -> str:
+        """Grid, voxel count and source in one line, never the pixels (nor a sort of them:
+        :attr:`labels` lists the labels present)."""
+        g = self.geometry
+        return (
+            f"Mask(size={list(g.size)}, spacing_mm={[round(v, 6) for v in g.spacing_mm]}, "
+            f"voxel_count={self.voxel_count()}, label_names={dict(self.label_names)!r}, "
+            f"source={self.source!r}, warnings={len(self.warnings)})"
+        )
 
     @property
     def geometry(self) -> Geometry:

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
+from tscimg.core.errors import ImageReadError
 from tscimg.core.geometry import Geometry
 from tscimg.core.vocabularies import Modality
 
@@ -77,6 +79,87 @@ class Scan:
     frame_count: int | None = None
     frame_time_ms: float | None = None
     calibrated: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.image, sitk.Image):
+            raise ImageReadError(
+                f"a Scan holds a SimpleITK.Image, got {type(self.image).__name__}",
+                path=self.source,
+                hint="Build one from a [k, j, i] array with Scan.from_array(pixels, "
+                "spacing_mm=..., origin_lps=..., direction=...)",
+            )
+
+    @classmethod
+    def from_array(
+        cls,
+        pixels: np.ndarray,
+        spacing_mm: Sequence[float] = (1.0, 1.0, 1.0),
+        origin_lps: Sequence[float] = (0.0, 0.0, 0.0),
+        direction: Sequence[float] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+        **fields: Any,
+    ) -> Scan:
+        """A 3D scan from a numpy array indexed ``[k, j, i]`` and its LPS geometry.
+
+        Parameters
+        ----------
+        pixels
+            Array of shape ``(nk, nj, ni)`` (copied; the caller's array is not kept).
+        spacing_mm
+            Voxel spacing along ``(i, j, k)`` in mm.
+        origin_lps
+            LPS position (mm) of the centre of voxel ``(0, 0, 0)``.
+        direction
+            9 direction cosines, row-major; column ``n`` is the LPS direction of axis ``n``.
+        **fields
+            Any other :class:`Scan` field (``modality``, ``source``, ...).
+
+        Raises
+        ------
+        ImageReadError
+            When the array is not 3D numbers or the geometry is not a valid 3D grid.
+
+        Examples
+        --------
+        >>> s = Scan.from_array(np.zeros((4, 5, 6), np.int16), spacing_mm=(0.8, 0.8, 3.0),
+        ...                     origin_lps=(-10.0, 5.0, 2.0), modality="CT")
+        >>> s.geometry.size, s.geometry.origin_lps, s.modality
+        ((6, 5, 4), (-10.0, 5.0, 2.0), <Modality.CT: 'CT'>)
+        """
+        source = fields.get("source")
+        arr = np.asarray(pixels)
+        if arr.ndim != 3 or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise ImageReadError(
+                f"a scan needs a 3D array of numbers [k, j, i], got shape {arr.shape} of "
+                f"{arr.dtype}",
+                path=source,
+            )
+        if arr.dtype == bool:
+            arr = arr.astype(np.uint8)
+        geometry = Geometry(arr.shape[::-1], tuple(spacing_mm), tuple(origin_lps), tuple(direction))
+        geometry.require_plausible(source)
+        if fields.get("modality") is not None:
+            try:
+                fields["modality"] = Modality(fields["modality"])
+            except ValueError:
+                raise ImageReadError(
+                    f"unknown modality {fields['modality']!r}",
+                    path=source,
+                    hint=f"Use one of: {', '.join(m.value for m in Modality)}, or None",
+                ) from None
+        image = geometry.apply_to(sitk.GetImageFromArray(arr), copy=False)
+        return cls(image, **fields)
+
+    def __repr__(self) -> str:
+        """Grid, modality, date and source in one line, never the pixels."""
+        g = self.geometry
+        date = None if self.acquisition_date is None else self.acquisition_date.isoformat()
+        modality = None if self.modality is None else str(self.modality.value)
+        return (
+            f"Scan(size={list(g.size)}, spacing_mm={[round(v, 6) for v in g.spacing_mm]}, "
+            f"modality={modality!r}, acquisition_date={date!r}, "
+            f"pixel_type={self.image.GetPixelIDTypeAsString()!r}, source={self.source!r}, "
+            f"warnings={len(self.warnings)})"
+        )
 
     @property
     def geometry(self) -> Geometry:

@@ -34,6 +34,11 @@ def _existing(path: PathLike) -> Path:
     would read whatever series is there), and a path that does not exist because of a space or
     line break at either end says so (a list of paths saved with Windows line endings).
     """
+    if not isinstance(path, str | os.PathLike):
+        raise ImageReadError(
+            f"a path must be a str or pathlib.Path, got {type(path).__name__}",
+            hint="Pass the scan's or mask's file or folder path",
+        )
     if not os.fspath(path).strip():
         raise ImageReadError(
             "the path is empty",
@@ -161,8 +166,22 @@ def load_mask(path: PathLike, reference: Scan | None = None) -> Mask:
     A DICOM SEG needs ``reference``, the scan it was drawn on: it is placed on that scan's
     grid through FrameOfReferenceUID and plane positions. A label map given with a
     reference must already lie on the reference's grid.
+
+    Raises
+    ------
+    MaskError
+        When the file is not a usable mask, or ``reference`` is not a :class:`~tscimg.Scan`.
+    GeometryMismatchError
+        When a label map does not lie on ``reference``'s grid.
     """
     p = _existing(path)
+    if reference is not None and not isinstance(reference, Scan):
+        raise MaskError(
+            f"reference must be the tscimg.Scan the mask was drawn on, got "
+            f"{type(reference).__name__}",
+            path=p,
+            hint="Load it first: load_mask(path, reference=tscimg.load_scan(scan_path))",
+        )
     fmt = FileFormat.of(p)
     if fmt is FileFormat.DICOM_FILE:
         if read_header(p).sop_class_uid != SEGMENTATION_SOP_CLASS:
@@ -236,7 +255,8 @@ def write_volume(image: sitk.Image | Scan | Mask, path: PathLike) -> Path:
     Raises
     ------
     InputError
-        For another extension, or a path that cannot be written.
+        For another extension, a path that cannot be written, or ``image`` of another type
+        (a numpy array has no geometry).
     """
     p = Path(path)
     suffix = next((s for s in WRITTEN_SUFFIXES if p.name.lower().endswith(s)), None)
@@ -246,6 +266,13 @@ def write_volume(image: sitk.Image | Scan | Mask, path: PathLike) -> Path:
             "and .mha files",
             path=p,
             hint="Name the output .nii.gz, .nrrd or .mha (a DICOM SEG: .dcm, with tscimg segment)",
+        )
+    if not isinstance(image, sitk.Image | Scan | Mask):
+        raise InputError(
+            f"write_volume writes a Scan, Mask or SimpleITK.Image, got {type(image).__name__}",
+            path=p,
+            hint="A numpy array has no geometry: wrap it with Scan.from_array(pixels, ...) or "
+            "Mask.from_array(labels, scan.geometry) first",
         )
     img = image if isinstance(image, sitk.Image) else image.image
     with atomic_file(p, suffix=suffix) as tmp, quiet_itk():

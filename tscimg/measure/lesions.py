@@ -19,13 +19,14 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-from tscimg.core.errors import MaskError
+from tscimg.core.errors import InputError, MaskError
 from tscimg.core.geometry import Geometry
 from tscimg.core.mask import Mask, bounding_box
 from tscimg.measure.diameters import axial_longest_diameter, max_distance, orthogonal_diameters
@@ -195,8 +196,28 @@ def measure_mask(
     Raises
     ------
     MaskError
-        When the mask (or the label) is empty, or the mask is not 3D.
+        When the mask (or the label) is empty, the mask is not 3D, ``mask`` is not a
+        :class:`~tscimg.Mask` or ``label`` not an integer.
+    InputError
+        When ``parameters`` is not a :class:`MeasureParameters`.
     """
+    if not isinstance(mask, Mask):
+        raise MaskError(
+            f"measure_mask() needs a tscimg.Mask, got {type(mask).__name__}",
+            hint="Load one with tscimg.load_mask(path, reference=scan), or build one with "
+            "Mask.from_array(labels, scan.geometry)",
+        )
+    if parameters is not None and not isinstance(parameters, MeasureParameters):
+        raise InputError(
+            f"parameters must be a MeasureParameters, got {type(parameters).__name__}",
+            hint="Pass MeasureParameters(min_volume_ml=...)",
+        )
+    if label is not None and (isinstance(label, bool) or not isinstance(label, numbers.Integral)):
+        raise MaskError(
+            f"label must be a positive integer or None, got {label!r}",
+            path=mask.source,
+            hint="Pass label=1 (an int), or None for every label",
+        )
     params = parameters or MeasureParameters()
     geometry = mask.geometry
     if geometry.dimension != 3:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from tscimg.core.errors import PromptError
+from tscimg.core.errors import InputError, PromptError
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import LesionType
@@ -123,12 +123,31 @@ def segment(
     ------
     PromptError
         Prompts outside the image, contradictory, or giving an empty result.
+    InputError
+        An argument of the wrong type, or an unknown lesion type or method.
     """
-    kind = LesionType(lesion_type)
+    if not isinstance(scan, Scan):
+        raise InputError(
+            f"segment() needs a tscimg.Scan, got {type(scan).__name__}",
+            hint="Load one with tscimg.load_scan(path), or build one with Scan.from_array",
+        )
+    if not isinstance(prompts, Prompts):
+        raise PromptError(
+            f"segment() needs a Prompts object, got {type(prompts).__name__}",
+            path=scan.source,
+            hint="Build one with Prompts(positive=[(i, j, k)]) or Prompts.from_physical(...)",
+        )
+    if parameters is not None and not isinstance(parameters, SegmentParameters):
+        raise InputError(
+            f"parameters must be a SegmentParameters, got {type(parameters).__name__}",
+            hint="Start from preset_for(lesion_type, modality).parameters and "
+            "dataclasses.replace what you change",
+        )
+    kind = _vocabulary(LesionType, lesion_type, "lesion type")
     preset = preset_for(kind, scan.modality)
     params = parameters or preset.parameters
     if method is not None:
-        params = replace(params, method=Method(method))
+        params = replace(params, method=_vocabulary(Method, method, "method"))
     checked = prompts.validated(scan.geometry, scan.source)
     warnings: list[str] = []
     working = checked
@@ -179,6 +198,18 @@ def segment(
         tuple(review),
         intensity_model,
     )
+
+
+_Vocabulary = TypeVar("_Vocabulary", LesionType, Method)
+
+
+def _vocabulary(kind: type[_Vocabulary], value: object, what: str) -> _Vocabulary:
+    """``value`` as a member of the enum ``kind``, or an :class:`InputError` listing them."""
+    try:
+        return kind(value)  # type: ignore[arg-type]  # checked here: not a member is refused
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise InputError(f"unknown {what} {value!r}", hint=f"Use one of: {allowed}") from None
 
 
 #: The review reason of a best estimate for a click whose tissue hardly stands out.

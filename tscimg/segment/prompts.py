@@ -75,6 +75,19 @@ class Prompts:
     box_origin: BoxOrigin = BoxOrigin.READER
     intensity_model: IntensityModel | None = field(default=None, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # points and boxes built by hand (lists, numpy integers, whole floats) are stored as
+        # tuples of int, so they hash, compare and index the scan like the ones from_physical makes
+        object.__setattr__(
+            self, "positive", tuple(_whole_numbers(p, 3, "positive point") for p in self.positive)
+        )
+        object.__setattr__(
+            self, "negative", tuple(_whole_numbers(p, 3, "negative point") for p in self.negative)
+        )
+        if self.box is not None:
+            object.__setattr__(self, "box", _whole_numbers(self.box, 6, "box"))
+        object.__setattr__(self, "box_origin", BoxOrigin(self.box_origin))
+
     @classmethod
     def from_physical(
         cls,
@@ -96,19 +109,12 @@ class Prompts:
         ------
         PromptError
             Naming ``source`` (the scan) when a coordinate is not a finite number (NaN or
-            infinity, as given or after conversion to an index): it has no voxel.
+            infinity, as given or after conversion to an index): it has no voxel; or when a
+            point has not 3 coordinates or a box not 6.
         """
 
-        def finite(values: Sequence[float], what: str) -> list[float]:
-            numbers = [float(v) for v in values]
-            if not all(math.isfinite(v) for v in numbers):
-                shown = ", ".join(f"{v:g}" for v in numbers)
-                raise PromptError(
-                    f"{what} ({shown}): coordinates must be finite numbers",
-                    path=source,
-                    hint="Give each coordinate as a number (not NaN or infinity)",
-                )
-            return numbers
+        def finite(values: Sequence[float], what: str, count: int = 3) -> list[float]:
+            return _finite_numbers(values, what, count, source)
 
         def to_index(point_lps: Sequence[float]) -> Index:
             index = finite(geometry.lps_to_index(finite(point_lps, "a point")), "a point's index")
@@ -127,12 +133,12 @@ class Prompts:
         neg += [to_index(ras_to_lps(p)) for p in negative_ras]
         boxes: list[Box] = []
         if box_index is not None:
-            c = [round(v) for v in finite(box_index, "the box")]
+            c = [round(v) for v in finite(box_index, "the box", 6)]
             boxes.append((c[0], c[1], c[2], c[3], c[4], c[5]))
         for corners, convert in ((box_lps, False), (box_ras, True)):
             if corners is None:
                 continue
-            values = finite(corners, "the box")
+            values = finite(corners, "the box", 6)
             first: Sequence[float] = tuple(values[:3])
             second: Sequence[float] = tuple(values[3:6])
             if convert:
@@ -198,3 +204,45 @@ class Prompts:
                         hint="Put the point inside the box, or enlarge the box",
                     )
         return self
+
+
+def _finite_numbers(
+    values: Sequence[float], what: str, count: int, source: str | None
+) -> list[float]:
+    """``values`` as ``count`` finite floats, or a :class:`PromptError` naming ``what``."""
+    example = "(i, j, k) or (x, y, z)" if count == 3 else "(i0, j0, k0, i1, j1, k1)"
+    try:
+        numbers = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise PromptError(
+            f"{what} {values!r} is not a sequence of {count} numbers",
+            path=source,
+            hint=f"Give each point as {example}, and a list of points for positive/negative "
+            "(e.g. positive_index=[(120, 88, 14)])",
+        ) from None
+    if len(numbers) != count:
+        raise PromptError(
+            f"{what} {tuple(values)} has {len(numbers)} coordinates, not {count}",
+            path=source,
+            hint=f"Give {example}",
+        )
+    if not all(math.isfinite(v) for v in numbers):
+        shown = ", ".join(f"{v:g}" for v in numbers)
+        raise PromptError(
+            f"{what} ({shown}): coordinates must be finite numbers",
+            path=source,
+            hint="Give each coordinate as a number (not NaN or infinity)",
+        )
+    return numbers
+
+
+def _whole_numbers(values: Sequence[float], count: int, what: str) -> tuple[int, ...]:
+    """``values`` as ``count`` ints: voxel indices are whole numbers."""
+    numbers = _finite_numbers(values, what, count, None)
+    if any(v != round(v) for v in numbers):
+        raise PromptError(
+            f"{what} {tuple(values)} is not whole voxel indices",
+            hint="Round the indices, or give the point in mm with Prompts.from_physical("
+            "geometry, positive_lps=...) or in fractional indices with positive_index=...",
+        )
+    return tuple(int(v) for v in numbers)

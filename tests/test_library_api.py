@@ -1,0 +1,174 @@
+"""The public Python API as a trial coordinator uses it in a notebook: objects built by hand,
+wrong arguments, repr. Each wrong argument gets a tscimg error naming it, never a bare
+TypeError, ValueError or AttributeError from deeper down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tscimg
+from tscimg import Geometry, InputError, Mask, MaskError, PromptError, Scan
+from tscimg.measure import MeasureParameters, measure_mask
+from tscimg.segment import Prompts, segment
+
+FLIPPED = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
+
+
+def block_scan() -> Scan:
+    """40 x 30 x 20 voxels of 1 x 1 x 2 mm, a 10 x 6 x 4 voxel block of 100 on 0 (0.48 mL)."""
+    pixels = np.zeros((20, 30, 40), np.float32)
+    pixels[8:12, 12:18, 15:25] = 100.0
+    return Scan.from_array(pixels, (1.0, 1.0, 2.0), (10.0, 20.0, 30.0), FLIPPED, source="block")
+
+
+def test_scan_from_array_keeps_the_geometry_and_does_not_keep_the_array() -> None:
+    pixels = np.zeros((4, 5, 6), np.int16)
+    scan = Scan.from_array(
+        pixels, (0.8, 0.9, 3.0), (-10.0, 5.0, 2.0), FLIPPED, modality="CT", source="hand"
+    )
+    assert scan.geometry == Geometry((6, 5, 4), (0.8, 0.9, 3.0), (-10.0, 5.0, 2.0), FLIPPED)
+    assert scan.modality is tscimg.Modality.CT
+    pixels[0, 0, 0] = 7
+    assert scan.to_array()[0, 0, 0] == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        ({"pixels": np.zeros((4, 5))}, "a scan needs a 3D array of numbers [k, j, i], got shape"),
+        ({"pixels": np.zeros((4, 5, 6)), "spacing_mm": (1.0, 1.0)}, "spacing_mm [1.0, 1.0]"),
+        ({"pixels": np.zeros((4, 5, 6)), "spacing_mm": (1.0, 1.0, 0.0)}, "voxel size 0 mm along k"),
+        (
+            {"pixels": np.zeros((4, 5, 6)), "modality": "XR"},
+            "unknown modality 'XR'. Use one of: CT",
+        ),
+    ],
+)
+def test_scan_from_array_refuses_what_is_not_a_3d_grid(
+    arguments: dict[str, object], fragment: str
+) -> None:
+    with pytest.raises(InputError) as err:
+        Scan.from_array(**arguments)  # type: ignore[arg-type]
+    assert fragment in str(err.value)
+
+
+def test_a_scan_or_mask_of_a_numpy_array_is_refused_with_the_way_to_build_one() -> None:
+    with pytest.raises(InputError, match=r"a Scan holds a SimpleITK\.Image, got ndarray.*from_"):
+        Scan(np.zeros((4, 5, 6)))  # type: ignore[arg-type]
+    with pytest.raises(MaskError, match=r"a Mask holds a SimpleITK\.Image, got ndarray.*from_"):
+        Mask(np.zeros((4, 5, 6), np.uint8))  # type: ignore[arg-type]
+
+
+def test_repr_of_scan_and_mask_shows_the_grid_not_the_pixels() -> None:
+    scan = block_scan()
+    mask = Mask.from_array(scan.to_array() > 0, scan.geometry, source="block mask")
+    assert repr(scan) == (
+        "Scan(size=[40, 30, 20], spacing_mm=[1.0, 1.0, 2.0], modality=None, "
+        "acquisition_date=None, pixel_type='32-bit float', source='block', warnings=0)"
+    )
+    assert repr(mask) == (
+        "Mask(size=[40, 30, 20], spacing_mm=[1.0, 1.0, 2.0], voxel_count=240, label_names={}, "
+        "source='block mask', warnings=0)"
+    )
+
+
+def test_a_label_too_large_for_the_mask_is_refused_not_wrapped_to_background() -> None:
+    g = Geometry((2, 2, 2), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), FLIPPED)
+    labels = np.zeros((2, 2, 2), np.int64)
+    labels[0, 0, 0] = 2**32  # was stored as uint32: 0, the lesion silently gone
+    with pytest.raises(MaskError, match="label 4294967296 is larger than the largest label"):
+        Mask.from_array(labels, g)
+    labels[0, 0, 0] = 2**32 - 1
+    assert Mask.from_array(labels, g).labels == (2**32 - 1,)
+
+
+def test_a_geometry_built_from_lists_equals_the_same_grid_from_simpleitk() -> None:
+    by_hand = Geometry([40, 30, 20], [1, 1, 2], [10, 20, 30], list(FLIPPED))
+    assert by_hand == block_scan().geometry
+    assert hash(by_hand) == hash(block_scan().geometry)
+    with pytest.raises(InputError, match="Geometry direction needs 9 numbers"):
+        Geometry((4, 4, 4), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 1.0))
+
+
+def test_prompts_built_by_hand_from_lists_and_whole_floats_segment_like_tuples() -> None:
+    scan = block_scan()
+    expected = segment(scan, Prompts(positive=((20, 15, 10),))).voxel_count
+    assert expected == 240  # the block
+    for point in ([20, 15, 10], (20.0, 15.0, 10.0), tuple(np.array([20, 15, 10]))):
+        result = segment(scan, Prompts(positive=[point]))  # type: ignore[list-item]
+        assert result.voxel_count == 240
+        assert result.prompts.positive == ((20, 15, 10),)
+    with pytest.raises(PromptError, match=r"positive point \(20.5, 15, 10\) is not whole voxel"):
+        Prompts(positive=[(20.5, 15, 10)])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        ({"positive_index": [(1, 2)]}, "a point (1, 2) has 2 coordinates, not 3"),
+        ({"positive_lps": [(1.0, 2.0)]}, "a point (1.0, 2.0) has 2 coordinates, not 3"),
+        ({"box_index": (1, 2, 3, 4, 5)}, "the box (1, 2, 3, 4, 5) has 5 coordinates, not 6"),
+        ({"box_ras": (1, 2, 3, 4, 5)}, "the box (1, 2, 3, 4, 5) has 5 coordinates, not 6"),
+        ({"positive_index": (1, 2, 3)}, "a point 1 is not a sequence of 3 numbers"),
+    ],
+)
+def test_from_physical_names_a_point_or_box_of_the_wrong_length(
+    arguments: dict[str, object], fragment: str
+) -> None:
+    with pytest.raises(PromptError) as err:
+        Prompts.from_physical(block_scan().geometry, source="block", **arguments)  # type: ignore[arg-type]
+    assert fragment in str(err.value)
+
+
+def test_segment_names_a_wrong_argument() -> None:
+    scan = block_scan()
+    prompts = Prompts(positive=((20, 15, 10),))
+    with pytest.raises(InputError, match=r"unknown lesion type 'kidney'\. Use one of: aml, sega"):
+        segment(scan, prompts, "kidney")
+    with pytest.raises(InputError, match=r"unknown method 'foo'\. Use one of: region_growing"):
+        segment(scan, prompts, method="foo")
+    with pytest.raises(PromptError, match=r"segment\(\) needs a Prompts object, got list"):
+        segment(scan, [(20, 15, 10)])  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"segment\(\) needs a tscimg\.Scan, got Image"):
+        segment(scan.image, prompts)  # type: ignore[arg-type]
+
+
+def test_measure_mask_names_a_wrong_argument() -> None:
+    scan = block_scan()
+    mask = Mask.from_array(scan.to_array() > 0, scan.geometry)
+    assert measure_mask(mask, label=1).total.volume_ml == pytest.approx(0.48)
+    with pytest.raises(MaskError, match="label must be a positive integer or None, got '1'"):
+        measure_mask(mask, label="1")  # type: ignore[arg-type]  # was: "label 1 is not in the mask"
+    with pytest.raises(MaskError, match=r"measure_mask\(\) needs a tscimg\.Mask, got Scan"):
+        measure_mask(scan)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="parameters must be a MeasureParameters, got dict"):
+        measure_mask(mask, {"min_volume_ml": 0.1})  # type: ignore[arg-type]
+    assert measure_mask(mask, MeasureParameters(min_volume_ml=0.1)).total.voxel_count == 240
+
+
+def test_io_entry_points_name_an_argument_of_the_wrong_type(tmp_path: Path) -> None:
+    scan = block_scan()
+    mask = Mask.from_array(scan.to_array() > 0, scan.geometry, source="block mask")
+    written = tscimg.write_volume(mask, tmp_path / "mask.nii.gz")
+    with pytest.raises(
+        MaskError, match=r"reference must be the tscimg\.Scan the mask was drawn on"
+    ):
+        tscimg.load_mask(written, reference="scan.nii.gz")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"write_volume writes a Scan, Mask or SimpleITK\.Image"):
+        tscimg.write_volume(scan.to_array(), tmp_path / "pixels.nii.gz")  # type: ignore[arg-type]
+    assert not (tmp_path / "pixels.nii.gz").exists()
+    with pytest.raises(InputError, match=r"a path must be a str or pathlib\.Path, got NoneType"):
+        tscimg.load_scan(None)  # type: ignore[arg-type]
+
+
+def test_a_mask_written_and_read_back_keeps_the_flipped_grid_of_its_scan(tmp_path: Path) -> None:
+    scan = block_scan()
+    mask = segment(scan, Prompts(positive=[(20, 15, 10)])).mask  # type: ignore[list-item]
+    for name in ("mask.nii.gz", "mask.nrrd", "mask.mha"):
+        back = tscimg.load_mask(tscimg.write_volume(mask, tmp_path / name), reference=scan)
+        assert back.geometry.differences(scan.geometry) == []
+        assert back.geometry.direction == FLIPPED
+        assert back.voxel_count() == 240
