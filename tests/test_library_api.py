@@ -172,3 +172,16 @@ def test_a_mask_written_and_read_back_keeps_the_flipped_grid_of_its_scan(tmp_pat
         assert back.geometry.differences(scan.geometry) == []
         assert back.geometry.direction == FLIPPED
         assert back.voxel_count() == 240
+
+
+def test_geometry_conversions_name_a_point_of_the_wrong_length() -> None:
+    g = block_scan().geometry
+    assert g.index_to_lps((1, 2, 3)) == (9.0, 18.0, 36.0)  # flipped i and j
+    with pytest.raises(InputError, match=r"voxel index \(1, 2\) does not have 3 coordinates"):
+        g.index_to_lps((1, 2))
+    with pytest.raises(InputError, match=r"LPS point \(1.0, 2.0\) does not have 3 coordinates"):
+        g.lps_to_index((1.0, 2.0))
+    with pytest.raises(InputError, match=r"voxel index \(1, 2\) does not have 3 coordinates"):
+        g.contains_index((1, 2))
+    with pytest.raises(InputError, match=r"a point \(1.0, 2.0\) has 2 coordinates, not 3"):
+        tscimg.ras_to_lps((1.0, 2.0))

@@ -59,8 +59,20 @@ def box_corners(
 
 
 def ras_to_lps(point_ras: Sequence[float]) -> tuple[float, float, float]:
-    """Convert a point from RAS (NIfTI, Slicer's display) to LPS (DICOM, ITK) in mm."""
-    x, y, z = (float(v) for v in point_ras)
+    """Convert a point from RAS (NIfTI, Slicer's display) to LPS (DICOM, ITK) in mm.
+
+    Raises
+    ------
+    InputError
+        When the point does not have 3 coordinates.
+    """
+    coordinates = [float(v) for v in point_ras]
+    if len(coordinates) != 3:
+        raise InputError(
+            f"a point {tuple(point_ras)} has {len(coordinates)} coordinates, not 3",
+            hint="Give (x, y, z) in mm",
+        )
+    x, y, z = coordinates
     return (-x, -y, z)
 
 
@@ -169,22 +181,45 @@ class Geometry:
         m[:d, d] = self.origin_lps
         return m
 
+    def _point(self, values: Sequence[float], what: str) -> np.ndarray:
+        """``values`` as a float array of this grid's dimension, or an :class:`InputError`."""
+        point = np.asarray(values, dtype=float)
+        if point.shape != (self.dimension,):
+            raise InputError(
+                f"{what} {values!r} does not have {self.dimension} coordinates",
+                hint="Give (i, j, k) voxel indices or (x, y, z) mm for a 3D grid",
+            )
+        return point
+
     def index_to_lps(self, index: Sequence[float]) -> tuple[float, ...]:
-        """Physical LPS position (mm) of a (possibly fractional) voxel index ``(i, j, k)``."""
-        idx = np.asarray(index, dtype=float)
+        """Physical LPS position (mm) of a (possibly fractional) voxel index ``(i, j, k)``.
+
+        Raises
+        ------
+        InputError
+            When ``index`` does not have one coordinate per axis.
+        """
+        idx = self._point(index, "voxel index")
         p = self.direction_matrix @ (idx * np.asarray(self.spacing_mm)) + np.asarray(
             self.origin_lps
         )
         return tuple(float(v) for v in p)
 
     def lps_to_index(self, point_lps: Sequence[float]) -> tuple[float, ...]:
-        """Continuous voxel index ``(i, j, k)`` of a physical LPS point (mm)."""
-        offset = np.asarray(point_lps, dtype=float) - np.asarray(self.origin_lps)
+        """Continuous voxel index ``(i, j, k)`` of a physical LPS point (mm).
+
+        Raises
+        ------
+        InputError
+            When ``point_lps`` does not have one coordinate per axis.
+        """
+        offset = self._point(point_lps, "LPS point") - np.asarray(self.origin_lps)
         idx = (self.direction_matrix.T @ offset) / np.asarray(self.spacing_mm)
         return tuple(float(v) for v in idx)
 
     def contains_index(self, index: Sequence[float]) -> bool:
         """Whether a voxel index lies inside the grid (centres from 0 to size - 1)."""
+        self._point(index, "voxel index")
         return all(-0.5 <= float(v) < n - 0.5 for v, n in zip(index, self.size, strict=True))
 
     def apply_to(self, image: sitk.Image, copy: bool = True) -> sitk.Image:
