@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 
 import tscimg
 from tscimg import Geometry, InputError, Mask, MaskError, PromptError, Scan
@@ -185,3 +186,13 @@ def test_geometry_conversions_name_a_point_of_the_wrong_length() -> None:
         g.contains_index((1, 2))
     with pytest.raises(InputError, match=r"a point \(1.0, 2.0\) has 2 coordinates, not 3"):
         tscimg.ras_to_lps((1.0, 2.0))
+
+
+def test_segment_names_a_2d_or_colour_scan_instead_of_failing_inside() -> None:
+    frame = sitk.GetImageFromArray(np.zeros((48, 64), np.float32))  # 2D: size (64, 48)
+    with pytest.raises(InputError, match=r"segmenting needs a 3D scan, got a 2D image of size"):
+        segment(Scan(frame, source="frame"), Prompts(positive=[(30, 25, 0)]))  # type: ignore[list-item]
+    grey = sitk.GetImageFromArray(np.zeros((5, 6, 7), np.uint8))
+    colour = Scan(sitk.Compose([grey, grey, grey]), source="rgb")
+    with pytest.raises(InputError, match="segmenting needs grey levels, got 3 components"):
+        segment(colour, Prompts(positive=[(3, 3, 2)]))  # type: ignore[list-item]

@@ -131,6 +131,22 @@ def segment(
             f"segment() needs a tscimg.Scan, got {type(scan).__name__}",
             hint="Load one with tscimg.load_scan(path), or build one with Scan.from_array",
         )
+    if scan.geometry.dimension != 3:
+        raise InputError(
+            f"segmenting needs a 3D scan, got a {scan.geometry.dimension}D image of size "
+            f"{list(scan.geometry.size)}",
+            path=scan.source,
+            hint="Give a 2D frame one slice: Scan.from_array(pixels[None], ...) (shape "
+            "(1, nj, ni)), as load_scan does with an echo frame",
+        )
+    if scan.image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(
+            f"segmenting needs grey levels, got {scan.image.GetNumberOfComponentsPerPixel()} "
+            "components per pixel (colour)",
+            path=scan.source,
+            hint="Convert it to grey first (load_scan does for echo cines; or "
+            "SimpleITK.VectorIndexSelectionCast for one channel)",
+        )
     if not isinstance(prompts, Prompts):
         raise PromptError(
             f"segment() needs a Prompts object, got {type(prompts).__name__}",
