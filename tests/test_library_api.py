@@ -12,7 +12,7 @@ import SimpleITK as sitk
 
 import tscimg
 from tscimg import Geometry, InputError, Mask, MaskError, PromptError, Scan
-from tscimg.measure import MeasureParameters, measure_mask
+from tscimg.measure import MeasureParameters, measure_lesion, measure_mask
 from tscimg.segment import Prompts, segment
 
 FLIPPED = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
@@ -196,3 +196,16 @@ def test_segment_names_a_2d_or_colour_scan_instead_of_failing_inside() -> None:
     colour = Scan(sitk.Compose([grey, grey, grey]), source="rgb")
     with pytest.raises(InputError, match="segmenting needs grey levels, got 3 components"):
         segment(colour, Prompts(positive=[(3, 3, 2)]))  # type: ignore[list-item]
+
+
+def test_label_0_is_refused_as_the_background_not_measured_as_a_lesion() -> None:
+    scan = block_scan()
+    mask = Mask.from_array(scan.to_array() > 0, scan.geometry)
+    # was measured: the 23,760 background voxels, 47.52 mL, as if a lesion
+    with pytest.raises(MaskError, match=r"got 0 \(0 is the background\)"):
+        measure_mask(mask, label=0)
+    with pytest.raises(MaskError, match="label must be a positive integer or None, got -1"):
+        measure_lesion(mask, label=-1)
+    with pytest.raises(MaskError, match=r"measure_lesion\(\) needs a tscimg\.Mask, got Scan"):
+        measure_lesion(scan)  # type: ignore[arg-type]
+    assert measure_lesion(mask, label=1).record.volume_ml == pytest.approx(0.48)

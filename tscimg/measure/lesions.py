@@ -212,9 +212,12 @@ def measure_mask(
             f"parameters must be a MeasureParameters, got {type(parameters).__name__}",
             hint="Pass MeasureParameters(min_volume_ml=...)",
         )
-    if label is not None and (isinstance(label, bool) or not isinstance(label, numbers.Integral)):
+    if label is not None and (
+        isinstance(label, bool) or not isinstance(label, numbers.Integral) or label < 1
+    ):
         raise MaskError(
-            f"label must be a positive integer or None, got {label!r}",
+            f"label must be a positive integer or None, got {label!r}"
+            + (" (0 is the background)" if label == 0 else ""),
             path=mask.source,
             hint="Pass label=1 (an int), or None for every label",
         )
