@@ -13,7 +13,7 @@ import SimpleITK as sitk
 import tscimg
 from tscimg import Geometry, InputError, Mask, MaskError, PromptError, Scan
 from tscimg.measure import MeasureParameters, measure_lesion, measure_mask
-from tscimg.segment import Prompts, segment
+from tscimg.segment import Prompts, run_protocol, segment
 
 FLIPPED = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
 
@@ -209,3 +209,16 @@ def test_label_0_is_refused_as_the_background_not_measured_as_a_lesion() -> None
     with pytest.raises(MaskError, match=r"measure_lesion\(\) needs a tscimg\.Mask, got Scan"):
         measure_lesion(scan)  # type: ignore[arg-type]
     assert measure_lesion(mask, label=1).record.volume_ml == pytest.approx(0.48)
+
+
+def test_run_protocol_counts_every_positive_label_of_an_integer_truth() -> None:
+    scan = block_scan()
+    labels = (scan.to_array() > 0).astype(np.uint8) * 2  # the block as label 2
+    # label 2 gave Dice 0.0 for a perfect segmentation (bitwise & of the mask and 2)
+    assert run_protocol(scan, labels, max_clicks=1).dice_one_click == 1.0
+    as_mask = Mask.from_array(labels, scan.geometry)
+    assert run_protocol(scan, as_mask, max_clicks=1).dice_one_click == 1.0
+    with pytest.raises(MaskError, match=r"shape \(20, 30, 39\) is not the scan's \[k, j, i\]"):
+        run_protocol(scan, np.ones((20, 30, 39), bool))
+    with pytest.raises(MaskError, match="must be a boolean or integer array, got float64"):
+        run_protocol(scan, labels.astype(float))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tscimg import MaskError
 from tscimg.segment import run_protocol
 from tscimg.segment.protocol import interior_point, label_box, next_click
 from tscimg.synthetic import SAMPLE_STUDIES
@@ -46,5 +47,5 @@ def test_protocol_on_a_sample_scan_against_its_analytic_truth() -> None:
     assert result.clicks_to == {0.85: 1, 0.90: 1}
     assert result.dice_per_click == (result.dice_click_box,)
     assert abs(result.volume_error_pct) <= 5.0
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(MaskError, match="empty"):
         run_protocol(visit.scan, np.zeros(g.size[::-1], dtype=bool))

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from tscimg.core.errors import PromptError
-from tscimg.core.mask import most_interior_voxel
+from tscimg.core.errors import MaskError, PromptError
+from tscimg.core.mask import Mask, most_interior_voxel
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import LesionType
 from tscimg.segment.api import segment
@@ -131,9 +131,31 @@ class ProtocolResult:
     seconds_per_call: float
 
 
+def _truth_array(scan: Scan, truth: np.ndarray | Mask) -> np.ndarray:
+    """``truth`` as a boolean ``[k, j, i]`` array on ``scan``'s grid, or a :class:`MaskError`."""
+    if isinstance(truth, Mask):
+        truth.require_on(scan.geometry, scan.source or "the scan")
+        return truth.array_view() > 0
+    arr = np.asarray(truth)
+    if arr.dtype != bool and not np.issubdtype(arr.dtype, np.integer):
+        raise MaskError(
+            f"the label must be a boolean or integer array, got {arr.dtype}",
+            path=scan.source,
+            hint="Threshold it first (label > 0.5), or pass the tscimg.Mask from load_mask",
+        )
+    expected = tuple(scan.geometry.size[::-1])
+    if arr.shape != expected:
+        raise MaskError(
+            f"the label's shape {arr.shape} is not the scan's [k, j, i] shape {expected}",
+            path=scan.source,
+            hint="Pass the label on this scan's grid (load_mask(path, reference=scan))",
+        )
+    return arr if arr.dtype == bool else arr > 0
+
+
 def run_protocol(
     scan: Scan,
-    truth: np.ndarray,
+    truth: np.ndarray | Mask,
     lesion_type: LesionType | str = LesionType.GENERIC,
     method: Method | str | None = None,
     max_clicks: int = 10,
@@ -145,7 +167,8 @@ def run_protocol(
     scan
         The scan.
     truth
-        The expert label on the scan's grid, boolean ``[k, j, i]`` (not empty).
+        The expert label on the scan's grid, boolean ``[k, j, i]`` (not empty), or its
+        :class:`~tscimg.Mask` (every positive label).
     lesion_type
         Picks the preset, as in :func:`segment`.
     method
@@ -154,9 +177,20 @@ def run_protocol(
         Most clicks (the first included) spent to reach Dice 0.90.
 
     A call that ends in :class:`PromptError` (empty result) counts as an empty mask.
+
+    Raises
+    ------
+    MaskError
+        When ``truth`` is empty, not on the scan's grid (shape ``(nk, nj, ni)``), or not a
+        boolean or integer label array (an integer label map counts every positive label).
     """
+    truth = _truth_array(scan, truth)
     if not truth.any():
-        raise ValueError("the label is empty: the protocol needs a lesion to click in")
+        raise MaskError(
+            "the label is empty: the protocol needs a lesion to click in",
+            path=scan.source,
+            hint="Pass the expert label of a lesion in this scan",
+        )
     spacing = scan.geometry.spacing_mm[::-1]
     times: list[float] = []
 
