@@ -15,6 +15,7 @@ from tscimg import Geometry, InputError, Mask, MaskError, PromptError, Scan
 from tscimg.measure import MeasureParameters, measure_lesion, measure_mask
 from tscimg.segment import Prompts, run_protocol, segment
 
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_scans"
 FLIPPED = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
 
 
@@ -222,3 +223,12 @@ def test_run_protocol_counts_every_positive_label_of_an_integer_truth() -> None:
         run_protocol(scan, np.ones((20, 30, 39), bool))
     with pytest.raises(MaskError, match="must be a boolean or integer array, got float64"):
         run_protocol(scan, labels.astype(float))
+
+
+@pytest.mark.parametrize("frame", ["3", 2.5, True])
+def test_a_cine_frame_that_is_not_a_whole_number_is_named(frame: object) -> None:
+    cine = SAMPLES / "TSC-004" / "2024-05-10" / "echo2d_cine.dcm"
+    # were TypeError ('<=' int and str), numpy's IndexError, and an ITK RuntimeError (True)
+    with pytest.raises(InputError, match=r"frame must be a whole frame number \(0-based\), got"):
+        tscimg.load_scan(cine, frame=frame)  # type: ignore[arg-type]
+    assert tscimg.load_scan(cine, frame=np.int64(3)).frame_index == 3

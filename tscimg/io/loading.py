@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 from pathlib import Path
 
@@ -124,6 +125,14 @@ def load_scan(
         voxels, several series, a gap, etc. (docs/loading.md, "What is refused").
     """
     p = _existing(path)
+    if frame is not None:
+        if isinstance(frame, bool) or not isinstance(frame, numbers.Integral):
+            raise InputError(
+                f"frame must be a whole frame number (0-based), got {frame!r}",
+                path=p,
+                hint="Pass frame=0 for a cine's first frame, or leave it out",
+            )
+        frame = int(frame)  # a numpy integer indexes like an int
     fmt = FileFormat.of(p)
     if fmt is FileFormat.DICOM_FOLDER:
         scan = read_dicom_folder(
