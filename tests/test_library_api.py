@@ -35,6 +35,9 @@ def test_scan_from_array_keeps_the_geometry_and_does_not_keep_the_array() -> Non
     assert scan.modality is tscimg.Modality.CT
     pixels[0, 0, 0] = 7
     assert scan.to_array()[0, 0, 0] == 0
+    half = Scan.from_array(np.full((4, 5, 6), 1.5, np.float16))  # was numpy's TypeError
+    assert half.image.GetPixelIDTypeAsString() == "32-bit float"
+    assert half.to_array()[3, 4, 5] == 1.5
 
 
 @pytest.mark.parametrize(
@@ -43,6 +46,7 @@ def test_scan_from_array_keeps_the_geometry_and_does_not_keep_the_array() -> Non
         ({"pixels": np.zeros((4, 5))}, "a scan needs a 3D array of numbers [k, j, i], got shape"),
         ({"pixels": np.zeros((4, 5, 6)), "spacing_mm": (1.0, 1.0)}, "spacing_mm [1.0, 1.0]"),
         ({"pixels": np.zeros((4, 5, 6)), "spacing_mm": (1.0, 1.0, 0.0)}, "voxel size 0 mm along k"),
+        ({"pixels": np.zeros((4, 5, 6), np.complex64)}, "got shape (4, 5, 6) of complex64"),
         (
             {"pixels": np.zeros((4, 5, 6)), "modality": "XR"},
             "unknown modality 'XR'. Use one of: CT",

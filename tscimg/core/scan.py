@@ -116,7 +116,8 @@ class Scan:
         Raises
         ------
         ImageReadError
-            When the array is not 3D numbers or the geometry is not a valid 3D grid.
+            When the array is not 3D real numbers (integers, floats, booleans) or the geometry
+            is not a valid 3D grid.
 
         Examples
         --------
@@ -127,7 +128,8 @@ class Scan:
         """
         source = fields.get("source")
         arr = np.asarray(pixels)
-        if arr.ndim != 3 or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        real = np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+        if arr.ndim != 3 or not (real or arr.dtype == bool):
             raise ImageReadError(
                 f"a scan needs a 3D array of numbers [k, j, i], got shape {arr.shape} of "
                 f"{arr.dtype}",
@@ -135,6 +137,8 @@ class Scan:
             )
         if arr.dtype == bool:
             arr = arr.astype(np.uint8)
+        elif arr.dtype == np.float16:  # half floats: SimpleITK has no such pixel type
+            arr = arr.astype(np.float32)
         geometry = Geometry(arr.shape[::-1], tuple(spacing_mm), tuple(origin_lps), tuple(direction))
         geometry.require_plausible(source)
         if fields.get("modality") is not None:
