@@ -236,3 +236,23 @@ def test_a_cine_frame_that_is_not_a_whole_number_is_named(frame: object) -> None
     with pytest.raises(InputError, match=r"frame must be a whole frame number \(0-based\), got"):
         tscimg.load_scan(cine, frame=frame)  # type: ignore[arg-type]
     assert tscimg.load_scan(cine, frame=np.int64(3)).frame_index == 3
+
+
+def test_a_mask_is_built_and_checked_on_the_scan_itself_as_on_its_geometry() -> None:
+    scan = block_scan()
+    by_scan = Mask.from_array(scan.to_array() > 0, scan)  # was AttributeError: no 'size'
+    assert by_scan.geometry == scan.geometry
+    by_scan.require_on(scan, "block")  # was AttributeError: no 'require_same'
+    assert scan.geometry.differences(by_scan) == []
+    with pytest.raises(InputError, match="geometry must be a Geometry, a Scan, a Mask or a"):
+        Mask.from_array(scan.to_array() > 0, scan.to_array())  # type: ignore[arg-type]
+
+
+def test_voxel_count_of_a_label_given_as_text_is_refused_not_zero() -> None:
+    scan = block_scan()
+    mask = Mask.from_array(scan.to_array() > 0, scan.geometry)
+    assert mask.voxel_count(1) == 240
+    with pytest.raises(MaskError, match="label must be an integer or None, got '1'"):
+        mask.voxel_count("1")  # type: ignore[arg-type]  # was 0
+    with pytest.raises(MaskError, match=r"label must be an integer or None, got 1\.5"):
+        mask.volume_ml(1.5)  # type: ignore[arg-type]

@@ -146,6 +146,34 @@ class Geometry:
             direction=tuple(float(v) for v in image.GetDirection()),
         )
 
+    @classmethod
+    def of_grid(cls, grid: object, what: str = "grid") -> Geometry:
+        """The geometry of ``grid``: a :class:`Geometry`, a SimpleITK image, or an object
+        carrying one as ``.geometry`` (a :class:`~tscimg.Scan` or :class:`~tscimg.Mask`).
+
+        Raises
+        ------
+        InputError
+            Naming ``what`` and the type given, for anything else.
+
+        Examples
+        --------
+        >>> Geometry.of_grid(sitk.Image(4, 3, 2, sitk.sitkUInt8)).size
+        (4, 3, 2)
+        """
+        if isinstance(grid, Geometry):
+            return grid
+        if isinstance(grid, sitk.Image):
+            return cls.of(grid)
+        geometry = getattr(grid, "geometry", None)
+        if isinstance(geometry, Geometry):
+            return geometry
+        raise InputError(
+            f"{what} must be a Geometry, a Scan, a Mask or a SimpleITK.Image, got "
+            f"{type(grid).__name__}",
+            hint="Pass scan.geometry (the grid of the scan the mask belongs to)",
+        )
+
     @property
     def dimension(self) -> int:
         """Number of spatial dimensions (2 or 3)."""
@@ -242,7 +270,11 @@ class Geometry:
         tolerance_mm: float = GRID_TOLERANCE_MM,
         direction_tolerance: float = DIRECTION_TOLERANCE,
     ) -> list[str]:
-        """Describe how ``other`` differs from this grid beyond the tolerances (empty if same)."""
+        """Describe how ``other`` differs from this grid beyond the tolerances (empty if same).
+
+        ``other`` may also be a Scan, Mask or SimpleITK image (:meth:`of_grid`).
+        """
+        other = Geometry.of_grid(other, "other")
         out: list[str] = []
         if self.size != other.size:
             out.append(f"size {list(self.size)} vs {list(other.size)}")
@@ -277,6 +309,7 @@ class Geometry:
         ...
         tscimg.core.errors.GeometryMismatchError: mask.nii.gz: its grid does not match ...
         """
+        other = Geometry.of_grid(other, "other")
         diff = self.differences(other, tolerance_mm, direction_tolerance)
         if diff:
             raise GeometryMismatchError(

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from numbers import Integral
+from typing import TYPE_CHECKING
 
 import numpy as np
 import SimpleITK as sitk
@@ -25,6 +27,9 @@ from scipy import ndimage
 
 from tscimg.core.errors import MaskError
 from tscimg.core.geometry import Geometry
+
+if TYPE_CHECKING:
+    from tscimg.core.scan import Scan
 
 _INTEGER_PIXEL_IDS = {
     sitk.sitkUInt8,
@@ -142,12 +147,23 @@ class Mask:
     def from_array(
         cls,
         labels: np.ndarray,
-        geometry: Geometry,
+        geometry: Geometry | Scan | sitk.Image,
         source: str | None = None,
         label_names: Mapping[int, str] | None = None,
         warnings: tuple[str, ...] = (),
     ) -> Mask:
-        """Build a mask from an integer array indexed ``[k, j, i]`` on ``geometry``."""
+        """Build a mask from an integer array indexed ``[k, j, i]`` on ``geometry``.
+
+        ``geometry`` may also be the scan itself (anything :meth:`Geometry.of_grid` takes).
+        The labels are copied: changing ``labels`` later does not change the mask.
+
+        Raises
+        ------
+        MaskError
+            When the labels are not integers (or booleans), negative, larger than
+            2**32 - 1, or not of the grid's shape ``(nk, nj, ni)``.
+        """
+        geometry = Geometry.of_grid(geometry, "geometry")
         arr = np.asarray(labels)
         if arr.dtype == bool:
             arr = arr.astype(np.uint8)
@@ -210,6 +226,12 @@ class Mask:
 
     def voxel_count(self, label: int | None = None) -> int:
         """Number of voxels with ``label`` (any positive label when ``None``)."""
+        if label is not None and (isinstance(label, bool) or not isinstance(label, Integral)):
+            raise MaskError(
+                f"label must be an integer or None, got {label!r}",
+                path=self.source,
+                hint="Pass label=1 (an int), or None for every positive label",
+            )
         arr = self.array_view()
         return int(np.count_nonzero(arr > 0 if label is None else arr == label))
 
@@ -217,6 +239,8 @@ class Mask:
         """Voxel count x voxel volume of ``label`` (any positive label when ``None``), mL."""
         return self.voxel_count(label) * self.geometry.voxel_volume_mm3 / 1000.0
 
-    def require_on(self, geometry: Geometry, scan_name: str) -> None:
-        """Raise :class:`GeometryMismatchError` unless the mask lies on ``geometry``."""
+    def require_on(self, geometry: Geometry | Scan | sitk.Image, scan_name: str) -> None:
+        """Raise :class:`GeometryMismatchError` unless the mask lies on ``geometry``
+        (or on the grid of a scan given instead: :meth:`Geometry.of_grid`)."""
+        geometry = Geometry.of_grid(geometry, "geometry")
         geometry.require_same(self.geometry, scan_name, self.source or "mask")
