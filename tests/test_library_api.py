@@ -256,3 +256,12 @@ def test_voxel_count_of_a_label_given_as_text_is_refused_not_zero() -> None:
         mask.voxel_count("1")  # type: ignore[arg-type]  # was 0
     with pytest.raises(MaskError, match=r"label must be an integer or None, got 1\.5"):
         mask.volume_ml(1.5)  # type: ignore[arg-type]
+
+
+def test_prompts_from_physical_takes_the_scan_for_its_grid_and_names_it() -> None:
+    scan = block_scan()  # flipped: LPS (-10, 5, 50) is voxel (20, 15, 10)
+    by_scan = Prompts.from_physical(scan, positive_lps=[(-10.0, 5.0, 50.0)])
+    assert by_scan == Prompts.from_physical(scan.geometry, positive_lps=[(-10.0, 5.0, 50.0)])
+    assert by_scan.positive == ((20, 15, 10),)
+    with pytest.raises(PromptError, match=r"^block: a point \(1.0, 2.0\) has 2 coordinates"):
+        Prompts.from_physical(scan, positive_lps=[(1.0, 2.0)])

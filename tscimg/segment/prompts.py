@@ -28,6 +28,7 @@ import numpy as np
 from tscimg.core.errors import PromptError
 from tscimg.core.geometry import Geometry, ras_to_lps
 from tscimg.core.mask import Mask
+from tscimg.core.scan import Scan
 from tscimg.segment.intensity_model import IntensityModel
 
 Index = tuple[int, int, int]
@@ -91,7 +92,7 @@ class Prompts:
     @classmethod
     def from_physical(
         cls,
-        geometry: Geometry,
+        geometry: Geometry | Scan,
         positive_index: Sequence[Sequence[float]] = (),
         negative_index: Sequence[Sequence[float]] = (),
         box_index: Sequence[float] | None = None,
@@ -105,6 +106,8 @@ class Prompts:
     ) -> Prompts:
         """Combine prompts given in any space into voxel indices on ``geometry``.
 
+        ``geometry`` is the scan's grid (``scan.geometry``; the scan itself is taken too).
+
         Raises
         ------
         PromptError
@@ -112,6 +115,10 @@ class Prompts:
             infinity, as given or after conversion to an index): it has no voxel; or when a
             point has not 3 coordinates or a box not 6.
         """
+
+        if source is None and isinstance(geometry, Scan):
+            source = geometry.source  # the scan itself will do, and names itself in errors
+        geometry = Geometry.of_grid(geometry, "geometry")
 
         def finite(values: Sequence[float], what: str, count: int = 3) -> list[float]:
             return _finite_numbers(values, what, count, source)
@@ -161,6 +168,7 @@ class Prompts:
 
     def validated(self, geometry: Geometry, source: str | None) -> Prompts:
         """Check the prompts against the grid; raise :class:`PromptError` saying what is wrong."""
+        geometry = Geometry.of_grid(geometry, "geometry")
         if not self.positive and self.box is None:
             raise PromptError(
                 "no positive point and no box: nothing says where the lesion is",
