@@ -508,3 +508,27 @@ def test_a_volume_that_is_not_a_finite_non_negative_number_is_refused(bad: float
         VolumeAtVisit(D("2025-01-01"), bad)
     with pytest.raises(ValueError, match="new lesion N1 diameter"):
         VolumeAtVisit(D("2025-01-01"), 1.0, new_lesion_diameters_mm={"N1": bad})
+
+
+def test_library_users_give_criteria_by_name_and_dates_as_text() -> None:
+    """assess_response(visits, "tsc") failed with AttributeError (tscimg.track takes "tsc"),
+    VolumeAtVisit("2024-01-10", ...) too; a bad date or figure is a tscimg error (and still a
+    ValueError, as before)."""
+    from tscimg import AssessmentInputError, InputError
+
+    visits = [VolumeAtVisit("2024-01-10", 10.0), VolumeAtVisit(dt.datetime(2025, 1, 20, 9), 6.0)]
+    assert visits[1].date == dt.date(2025, 1, 20)
+    a = assess_response(visits, "TSC", dt.date(2024, 1, 15))
+    assert a.status is ResponseStatus.RESPONSE and a.best_change_pct == pytest.approx(-40.0)
+    with pytest.raises(InputError, match="'recist'"):
+        assess_response(visits, "recist")
+    for bad in ("20240110", "2024-13-01", 20240110):
+        with pytest.raises(AssessmentInputError, match="is not a visit date"):
+            VolumeAtVisit(bad, 1.0)  # type: ignore[arg-type]
+    with pytest.raises(AssessmentInputError, match="two visits share a date"):
+        assess_response([visits[0], visits[0]], TSC)
+    with pytest.raises(ValueError, match="total_volume_ml is '5'"):
+        VolumeAtVisit(dt.date(2024, 1, 10), "5")  # type: ignore[arg-type]
+    import numpy as np
+
+    assert VolumeAtVisit(dt.date(2024, 1, 10), np.float32(5.5)).total_volume_ml == 5.5

@@ -16,6 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from tscimg.core import (
+    AssessmentInputError,
     DicomSeriesError,
     Geometry,
     GeometryMismatchError,
@@ -118,6 +119,7 @@ def track(
 
 __all__ = [
     "RESEARCH_USE_DISCLAIMER",
+    "AssessmentInputError",
     "DicomSeriesError",
     "Geometry",
     "GeometryMismatchError",

@@ -1,6 +1,7 @@
 """Core types: scan, mask, geometry, vocabularies and the error hierarchy."""
 
 from tscimg.core.errors import (
+    AssessmentInputError,
     DicomSeriesError,
     GeometryMismatchError,
     ImageReadError,
@@ -15,6 +16,7 @@ from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import LesionType, Modality, VolumeMethod
 
 __all__ = [
+    "AssessmentInputError",
     "DicomSeriesError",
     "Geometry",
     "GeometryMismatchError",

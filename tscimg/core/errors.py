@@ -55,6 +55,12 @@ class InputError(TscimgError):
     """
 
 
+class AssessmentInputError(InputError, ValueError):
+    """Figures or dates given to the response assessment are not usable (a NaN volume, two
+    visits on one date, a date that is not a date). Also a :class:`ValueError`, what these
+    raised before."""
+
+
 class ImageReadError(InputError):
     """A file could not be read as an image, or its format is not supported."""
 

@@ -28,11 +28,13 @@ from __future__ import annotations
 import calendar
 import datetime
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from tscimg.core.errors import AssessmentInputError
 from tscimg.core.treatment import TreatmentHistory, TreatmentPause
 from tscimg.core.vocabularies import LesionType
 from tscimg.longitudinal.criteria import (
@@ -41,6 +43,7 @@ from tscimg.longitudinal.criteria import (
     NON_RESPONSE_ACTIONS_BY_TYPE,
     TROUGH_TARGET_NG_ML,
     ResponseCriteria,
+    criteria_named,
 )
 from tscimg.longitudinal.trust import REVIEW_ACTION
 
@@ -97,6 +100,7 @@ class VolumeAtVisit:
     reader_outlined: bool = False
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "date", _as_date(self.date))
         figures = {
             "total_volume_ml": self.total_volume_ml,
             "uncertainty_ml": self.uncertainty_ml,
@@ -104,11 +108,35 @@ class VolumeAtVisit:
             **{f"new lesion {k} diameter (mm)": v for k, v in self.new_lesion_diameters_mm.items()},
         }
         for name, value in figures.items():
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise ValueError(
+            if value is not None and not (
+                isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0
+            ):
+                raise AssessmentInputError(
                     f"{self.date.isoformat()}: {name} is {value!r}; a volume or diameter is a "
                     "finite number of at least 0 (None where it was not measured)"
                 )
+
+
+def _as_date(value: object) -> datetime.date:
+    """A visit date from a :class:`datetime.date`, a :class:`datetime.datetime` (its date) or
+    a ``YYYY-MM-DD`` string.
+
+    >>> _as_date("2024-01-15"), _as_date(datetime.datetime(2024, 1, 15, 9, 30))
+    (datetime.date(2024, 1, 15), datetime.date(2024, 1, 15))
+    """
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    if isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-":
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise AssessmentInputError(
+        f"{value!r} is not a visit date",
+        hint="Give a datetime.date, or a date as YYYY-MM-DD (such as 2024-01-15)",
+    )
 
 
 @dataclass(frozen=True)
@@ -498,7 +526,7 @@ def _choose_baseline(
     chosen = baseline or baseline_date([v.date for v in ordered], treatment_start)
     found = next((v for v in ordered if v.date == chosen), None)
     if found is None:
-        raise ValueError(f"the baseline {chosen.isoformat()} is not among the visits")
+        raise AssessmentInputError(f"the baseline {chosen.isoformat()} is not among the visits")
     warnings: list[str] = []
     if treatment_start is not None and found.date > treatment_start:
         warnings.append(
@@ -690,7 +718,7 @@ def _best_change(timepoints: Sequence[TimepointAssessment], frame: _Frame) -> fl
 
 def assess_response(
     visits: Sequence[VolumeAtVisit],
-    criteria: ResponseCriteria,
+    criteria: ResponseCriteria | str,
     treatment_start: datetime.date | None = None,
     treatment_stop: datetime.date | None = None,
     lesion_type: LesionType = LesionType.GENERIC,
@@ -704,7 +732,7 @@ def assess_response(
     visits
         One entry per visit (any order; dates must differ).
     criteria
-        Thresholds (``tsc``: 30% response; ``exist``: 50%).
+        Thresholds (``tsc``: 30% response; ``exist``: 50%), or the name of a rule set.
     treatment_start, treatment_stop
         mTOR-inhibitor start and stop dates. Baseline is the last visit on or before the
         start (the first visit when there is none, with a warning). Without a start date the
@@ -727,17 +755,22 @@ def assess_response(
 
     Raises
     ------
-    ValueError
-        No visits, two visits on one date, or a ``baseline`` that is not among the visits.
+    AssessmentInputError
+        No visits, two visits on one date, or a ``baseline`` that is not among the visits
+        (also a :class:`ValueError`).
+    InputError
+        ``criteria`` names no rule set.
     """
     if treatment is not None:
         treatment_start = treatment_start or treatment.start
         treatment_stop = treatment_stop or treatment.stop
+    if isinstance(criteria, str):
+        criteria = criteria_named(criteria)
     ordered = sorted(visits, key=lambda v: v.date)
     if not ordered:
-        raise ValueError("no visits to assess")
+        raise AssessmentInputError("no visits to assess")
     if len({v.date for v in ordered}) != len(ordered):
-        raise ValueError("two visits share a date: combine their lesions first")
+        raise AssessmentInputError("two visits share a date: combine their lesions first")
     first, warnings = _choose_baseline(ordered, treatment_start, baseline)
     frame = _Frame(
         criteria,

@@ -37,6 +37,7 @@ from tscimg.longitudinal.criteria import (
     AML_TREATMENT_INDICATION_MM,
     TROUGH_TARGET_NG_ML,
     ResponseCriteria,
+    criteria_named,
 )
 from tscimg.longitudinal.response import (
     Milestone,
@@ -693,7 +694,7 @@ def _visit_sums(
 def assess_patient(
     patient_id: str,
     lesion_visits: Sequence[LesionVisitResult],
-    criteria: ResponseCriteria,
+    criteria: ResponseCriteria | str,
     treatment_start: datetime.date | None = None,
     treatment_stop: datetime.date | None = None,
     warnings: Sequence[str] = (),
@@ -722,6 +723,8 @@ def assess_patient(
     acquisition date, and every trough level above 15 ng/mL. Before treatment, a growing AML
     longer than 30 mm is reported as meeting the guideline's treatment indication.
     """
+    if isinstance(criteria, str):
+        criteria = criteria_named(criteria)
     if treatment is not None:
         treatment_start = treatment_start or treatment.start
         treatment_stop = treatment_stop or treatment.stop
