@@ -37,6 +37,7 @@ from tscimg.io.manifest import Manifest, PatientPlan, read_manifest
 from tscimg.io.treatment import TreatmentFile, read_treatment
 from tscimg.longitudinal.criteria import ResponseCriteria, criteria_named
 from tscimg.longitudinal.results import (
+    REPORT_KINDS,
     CaseError,
     CohortResult,
     LesionVisitResult,
@@ -46,9 +47,9 @@ from tscimg.longitudinal.results import (
 
 STATE_FOLDER = ".tscimg-state"
 MASKS_FOLDER = "masks"
-#: The report files a run writes into its output folder (tscimg.report.writers.REPORT_KINDS):
-#: removed before a patient's outputs are rewritten, as they describe the outputs before.
-REPORT_FILES = ("report.json", "report.csv", "report.html", "report.pdf")
+#: The report files a run writes into its output folder: removed before a patient's outputs
+#: are rewritten, as they describe the outputs before.
+REPORT_FILES = tuple(f"report.{kind}" for kind in REPORT_KINDS)
 
 if TYPE_CHECKING:
     from distributed import Client

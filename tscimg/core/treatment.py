@@ -101,11 +101,17 @@ class TreatmentHistory:
         current = [mg for when, mg in self.doses_mg if when <= date]
         return current[-1] if current else None
 
+    def pause_on(self, date: datetime.date) -> TreatmentPause | None:
+        """The pause in force on ``date`` (the latest to start, should two overlap), or
+        ``None``."""
+        current = [
+            p for p in self.pauses if p.paused <= date and (p.resumed is None or date < p.resumed)
+        ]
+        return current[-1] if current else None
+
     def paused_on(self, date: datetime.date) -> bool:
         """Whether treatment was interrupted on ``date``."""
-        return any(
-            p.paused <= date and (p.resumed is None or date < p.resumed) for p in self.pauses
-        )
+        return self.pause_on(date) is not None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values."""

@@ -21,7 +21,7 @@ from tscimg.io.dicom_series import read_dicom_file, read_dicom_folder
 from tscimg.io.file_checks import require_regular_file
 from tscimg.io.formats import FileFormat
 from tscimg.io.itk_messages import quiet_itk
-from tscimg.io.volume_files import itk_file_warnings, read_itk_file, read_nifti
+from tscimg.io.volume_files import read_itk_file, read_nifti
 
 SEGMENTATION_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 
@@ -166,7 +166,7 @@ def load_scan(
 def _read_volume_file(p: Path, fmt: FileFormat) -> tuple[sitk.Image, tuple[str, ...]]:
     if fmt is FileFormat.NIFTI:
         return read_nifti(p)
-    return read_itk_file(p), itk_file_warnings(p)
+    return read_itk_file(p)
 
 
 def load_mask(path: PathLike, reference: Scan | None = None) -> Mask:

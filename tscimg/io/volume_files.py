@@ -482,8 +482,13 @@ def _data_file(path: Path, name: str) -> Path:
     return data
 
 
-def _require_whole_itk_file(path: Path, reader: sitk.ImageFileReader) -> None:
+def _require_whole_itk_file(
+    path: Path, reader: sitk.ImageFileReader, header: _TextHeader | None, nrrd: bool
+) -> None:
     """Refuse a MetaImage or NRRD file holding less pixel data than its header promises.
+
+    ``header``: the file's text header (``None`` for another format, or when it could not be
+    parsed), ``nrrd``: whether it is NRRD's (else MetaImage's).
 
     Uncompressed data (attached or detached) is measured by file size, gzip data by its own
     length record, MetaImage compressed data by ``CompressedDataSize``. Encodings whose length
@@ -493,11 +498,6 @@ def _require_whole_itk_file(path: Path, reader: sitk.ImageFileReader) -> None:
     shape = list(reader.GetSize())
     payload = int(np.prod(shape, dtype=object)) * _bytes_per_pixel(reader)
     require_within_limit(path, payload, shape)
-    name = path.name.lower()
-    nrrd = name.endswith((".nrrd", ".nhdr"))
-    if not (nrrd or name.endswith((".mha", ".mhd"))):
-        return
-    header = _text_header(path, nrrd)
     if header is None:
         return
     problems = _text_header_problems(header, nrrd)
@@ -558,16 +558,13 @@ PATIENT_SPACES = frozenset(
 )  # fmt: skip
 
 
-def itk_file_warnings(path: Path) -> tuple[str, ...]:
+def _space_warnings(header: _TextHeader | None) -> tuple[str, ...]:
     """What an NRRD header leaves in doubt: a ``space`` that is not the patient's.
 
     ITK reads the positions of a ``scanner-xyz`` or ``3D-right-handed`` NRRD as if they were
     LPS millimetres; the voxel sizes (and so the volumes) are right, but points given in LPS
     or RAS, and the placement of a DICOM SEG, need patient coordinates.
     """
-    if not path.name.lower().endswith((".nrrd", ".nhdr")):
-        return ()
-    header = _text_header(path, nrrd=True)
     space = None if header is None else header.fields.get("space")
     if space is None or space.strip().lower() in PATIENT_SPACES:
         return ()
@@ -587,8 +584,9 @@ _ITK_READERS = {
 }
 
 
-def read_itk_file(path: Path) -> sitk.Image:
-    """Read NRRD, MHA/MHD (or any format ITK knows) with SimpleITK.
+def read_itk_file(path: Path) -> tuple[sitk.Image, tuple[str, ...]]:
+    """Read NRRD, MHA/MHD (or any format ITK knows) with SimpleITK; the image and warnings
+    (an NRRD whose ``space`` is not the patient's).
 
     The header is read first: an image promising more than
     :data:`~tscimg.io.file_checks.MAX_PIXEL_BYTES`, a file (or detached data file) shorter than
@@ -610,7 +608,10 @@ def read_itk_file(path: Path) -> sitk.Image:
         raise ImageReadError(
             f"could not be read as an image ({_itk_reason(exc)})", path=path
         ) from exc
-    _require_whole_itk_file(path, reader)
+    name = path.name.lower()
+    nrrd = name.endswith((".nrrd", ".nhdr"))
+    header = _text_header(path, nrrd) if nrrd or name.endswith((".mha", ".mhd")) else None
+    _require_whole_itk_file(path, reader, header, nrrd)
     try:
         with quiet_itk():
             image = reader.Execute()
@@ -633,7 +634,7 @@ def read_itk_file(path: Path) -> sitk.Image:
         image = image[:, :, :, 0]
     if image.GetDimension() == 2:  # one plane, as a 2D NIfTI or an echo frame: [i, j, 1]
         image = sitk.JoinSeries(image)
-    return image
+    return image, _space_warnings(header) if nrrd else ()
 
 
 def _itk_reason(exc: RuntimeError) -> str:

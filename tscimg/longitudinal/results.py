@@ -51,6 +51,9 @@ from tscimg.longitudinal.views import LesionView
 from tscimg.measure.record import LesionRecord
 
 REPORT_SCHEMA = "tscimg.report/1"
+#: The report files of a run, ``report.<kind>`` in its output folder, in the order they are
+#: written (tscimg.report writes them; tscimg.batch removes an earlier run's).
+REPORT_KINDS = ("json", "csv", "html", "pdf")
 
 #: A manifest date further than this from the scan's own acquisition date is a warning.
 DATE_TOLERANCE_DAYS = 7
@@ -242,7 +245,7 @@ class PatientResult:
 
     def not_assessed_reasons(self, kind: LesionType, lesion_id: str) -> list[str]:
         """The patient's warnings saying why a lesion is neither a target nor a new lesion."""
-        prefix = f"{kind.value} {lesion_id}: "
+        prefix = _lesion_prefix(kind, lesion_id)
         return [w for w in self.warnings if w.startswith(prefix)]
 
     def to_dict(self) -> dict[str, Any]:
@@ -615,6 +618,12 @@ def _method_warnings(visits: Sequence[LesionVisitResult]) -> list[str]:
     ]
 
 
+def _lesion_prefix(kind: LesionType, lesion_id: str) -> str:
+    """How a patient warning about one lesion starts (to_records finds the reason a lesion is
+    not assessed by it)."""
+    return f"{kind.value} {lesion_id}: "
+
+
 def _visit_prefix(kind: LesionType, date: datetime.date) -> str:
     """How a patient warning about one visit of one lesion type starts (to_records finds the
     reason a visit was left out of the assessment by it)."""
@@ -744,7 +753,7 @@ def assess_patient(
                 new_lesions[lid] = d
             elif lid not in targets:
                 notes.append(
-                    f"{kind.value} {lid}: seen on {d.isoformat()} but not measured at the "
+                    f"{_lesion_prefix(kind, lid)}seen on {d.isoformat()} but not measured at the "
                     f"baseline ({baseline.isoformat()}), so it is not a target lesion and is "
                     "left out of the assessment; measure it at the baseline visit to include it"
                 )

@@ -186,6 +186,16 @@ def measure_region(
     )
 
 
+def require_mask(mask: object, caller: str) -> None:
+    """Raise :class:`MaskError` naming ``caller`` unless ``mask`` is a :class:`~tscimg.Mask`."""
+    if not isinstance(mask, Mask):
+        raise MaskError(
+            f"{caller} needs a tscimg.Mask, got {type(mask).__name__}",
+            hint="Load one with tscimg.load_mask(path, reference=scan), or build one with "
+            "Mask.from_array(labels, scan.geometry)",
+        )
+
+
 def measure_mask(
     mask: Mask, parameters: MeasureParameters | None = None, label: int | None = None
 ) -> MaskMeasurement:
@@ -201,12 +211,7 @@ def measure_mask(
     InputError
         When ``parameters`` is not a :class:`MeasureParameters`.
     """
-    if not isinstance(mask, Mask):
-        raise MaskError(
-            f"measure_mask() needs a tscimg.Mask, got {type(mask).__name__}",
-            hint="Load one with tscimg.load_mask(path, reference=scan), or build one with "
-            "Mask.from_array(labels, scan.geometry)",
-        )
+    require_mask(mask, "measure_mask()")
     if parameters is not None and not isinstance(parameters, MeasureParameters):
         raise InputError(
             f"parameters must be a MeasureParameters, got {type(parameters).__name__}",

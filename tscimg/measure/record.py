@@ -33,7 +33,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from tscimg.core.errors import MaskError
 from tscimg.core.mask import Mask
 from tscimg.core.vocabularies import VolumeMethod
 from tscimg.measure.lesions import (
@@ -41,6 +40,7 @@ from tscimg.measure.lesions import (
     MaskMeasurement,
     MeasureParameters,
     measure_mask,
+    require_mask,
 )
 from tscimg.measure.planar import PlanarMeasurement, biplane_volume_ml, measure_planar
 
@@ -284,12 +284,7 @@ def measure_lesion(
     MaskError
         When the mask (or the label) is empty, or ``mask`` is not a :class:`~tscimg.Mask`.
     """
-    if not isinstance(mask, Mask):
-        raise MaskError(
-            f"measure_lesion() needs a tscimg.Mask, got {type(mask).__name__}",
-            hint="Load one with tscimg.load_mask(path, reference=scan), or build one with "
-            "Mask.from_array(labels, scan.geometry)",
-        )
+    require_mask(mask, "measure_lesion()")
     params = parameters or MeasureParameters()
     if mask.geometry.is_planar:
         planar = measure_planar(mask, params.planar_boundary_shift_fraction)

@@ -154,11 +154,9 @@ def _treatment_text(course: TreatmentHistory, on: datetime.date) -> str:
         )
     if course.start is not None and on < course.start:
         return f"starts {course.start.isoformat()}"
-    since = [
-        p.paused for p in course.pauses if p.paused <= on and (p.resumed is None or on < p.resumed)
-    ]
+    pause = course.pause_on(on)
     text = regimen or ("–" if course.start is None else f"started {course.start.isoformat()}")
-    return text + (f", paused since {since[-1].isoformat()}" if since else "")
+    return text + ("" if pause is None else f", paused since {pause.paused.isoformat()}")
 
 
 def _uri(png: bytes) -> str:
@@ -221,6 +219,13 @@ def figures_for(result: CohortResult) -> dict[str, Any]:
     }
 
 
+def _visits_of(assessment: dict[str, Any]) -> list[dict[str, Any]]:
+    """An assessment's visits in report.json, assessed or left out, by date."""
+    return sorted(
+        [*assessment["timepoints"], *assessment["left_out_visits"]], key=lambda t: t["date"]
+    )
+
+
 def _warnings_of(patient: dict[str, Any], kind: str) -> list[str]:
     """The patient's warnings about one lesion type (they start with its name)."""
     return [w for w in patient["warnings"] if w.startswith(f"{kind} ")]
@@ -251,6 +256,7 @@ def render_html(result: CohortResult) -> str:
             for a in p.assessments
         },
         fmt=_fmt,
+        visits_of=_visits_of,
         warnings_of=_warnings_of,
         patient_wide_warnings=_patient_wide_warnings,
         months=_months,

@@ -16,7 +16,7 @@ import io
 from pathlib import Path
 
 from tscimg.io.atomic import atomic_file
-from tscimg.longitudinal.results import CohortResult
+from tscimg.longitudinal.results import REPORT_KINDS, CohortResult
 from tscimg.report.html import render_html, render_pdf
 from tscimg.report.spreadsheet_cells import neutral_cell
 
@@ -63,10 +63,6 @@ CSV_COLUMNS = (
     "error",
     "disclaimer",
 )
-
-
-#: The report files, ``report.<kind>`` in the output folder, in the order they are written.
-REPORT_KINDS = ("json", "csv", "html", "pdf")
 
 
 def render_csv(result: CohortResult) -> str:
