@@ -130,12 +130,58 @@ class IntensityModel:
 TRIMMED_FRACTION = 0.2
 
 
+@dataclass(frozen=True)
+class LinearIntensityFit:
+    """A fitted ``follow_up ~ gain x reference + offset`` (:func:`linear_intensity_fit`).
+
+    Parameters
+    ----------
+    gain, offset
+        The line, in the two scans' intensity units.
+    correlation
+        Pearson correlation of the pairs the line was fitted on (after trimming): near 1 when
+        the two scans show the same structure; low when noise dominates the pairs, and the
+        slope is then flattened (regression dilution).
+    """
+
+    gain: float
+    offset: float
+    correlation: float
+
+
+def linear_intensity_fit(reference: np.ndarray, follow_up: np.ndarray) -> LinearIntensityFit:
+    """``follow_up ~ gain x reference + offset``, from intensities of the same anatomy in two
+    scans (corresponding voxels: the reference resampled onto the follow-up's grid through
+    their registration, both smoothed): least squares, then again without the
+    :data:`TRIMMED_FRACTION` of pairs farthest from that line (where the lesion changed, the
+    registration is off, or one scan shows what the other does not). A constant ``reference``
+    gives ``(1, 0)`` with correlation 0.
+
+    Examples
+    --------
+    >>> ref = np.linspace(0.0, 100.0, 1001)
+    >>> follow = 1.5 * ref + 20.0
+    >>> follow[::10] += 300.0  # a tenth of the pairs changed
+    >>> fit = linear_intensity_fit(ref, follow)
+    >>> round(fit.gain, 6), round(fit.offset, 6), round(fit.correlation, 6)
+    (1.5, 20.0, 1.0)
+    """
+    x = np.asarray(reference, dtype=float).ravel()
+    y = np.asarray(follow_up, dtype=float).ravel()
+    if x.size < 2 or float(np.ptp(x)) == 0.0:
+        return LinearIntensityFit(1.0, 0.0, 0.0)
+    gain, offset = _least_squares_line(x, y)
+    residual = np.abs(y - gain * x - offset)
+    kept = residual <= np.quantile(residual, 1.0 - TRIMMED_FRACTION)
+    if np.ptp(x[kept]) > 0:
+        x, y = x[kept], y[kept]
+        gain, offset = _least_squares_line(x, y)
+    correlation = float(np.corrcoef(x, y)[0, 1]) if np.ptp(y) > 0 else 0.0
+    return LinearIntensityFit(float(gain), float(offset), correlation)
+
+
 def linear_intensity_map(reference: np.ndarray, follow_up: np.ndarray) -> tuple[float, float]:
-    """``(gain, offset)`` with ``follow_up ~ gain x reference + offset``, from intensities of
-    the same anatomy in two scans (corresponding voxels: the reference resampled onto the
-    follow-up's grid through their registration, both smoothed): least squares, then again
-    without the :data:`TRIMMED_FRACTION` of pairs farthest from that line (where the lesion
-    changed, or the registration is off). A constant ``reference`` gives ``(1, 0)``.
+    """``(gain, offset)`` of :func:`linear_intensity_fit`.
 
     Examples
     --------
@@ -146,16 +192,8 @@ def linear_intensity_map(reference: np.ndarray, follow_up: np.ndarray) -> tuple[
     >>> round(gain, 6), round(offset, 6)
     (1.5, 20.0)
     """
-    x = np.asarray(reference, dtype=float).ravel()
-    y = np.asarray(follow_up, dtype=float).ravel()
-    if x.size < 2 or float(np.ptp(x)) == 0.0:
-        return 1.0, 0.0
-    gain, offset = _least_squares_line(x, y)
-    residual = np.abs(y - gain * x - offset)
-    kept = residual <= np.quantile(residual, 1.0 - TRIMMED_FRACTION)
-    if np.ptp(x[kept]) > 0:
-        gain, offset = _least_squares_line(x[kept], y[kept])
-    return float(gain), float(offset)
+    fit = linear_intensity_fit(reference, follow_up)
+    return fit.gain, fit.offset
 
 
 def _least_squares_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
