@@ -11,7 +11,7 @@ import pytest
 import SimpleITK as sitk
 
 import tscimg
-from tscimg import Geometry, InputError, Mask, MaskError, PromptError, Scan
+from tscimg import Geometry, ImageReadError, InputError, Mask, MaskError, PromptError, Scan
 from tscimg.measure import MeasureParameters, measure_lesion, measure_mask
 from tscimg.segment import Prompts, run_protocol, segment
 
@@ -265,3 +265,14 @@ def test_prompts_from_physical_takes_the_scan_for_its_grid_and_names_it() -> Non
     assert by_scan.positive == ((20, 15, 10),)
     with pytest.raises(PromptError, match=r"^block: a point \(1.0, 2.0\) has 2 coordinates"):
         Prompts.from_physical(scan, positive_lps=[(1.0, 2.0)])
+
+
+def test_a_scan_is_built_on_another_scans_geometry_as_a_mask_is() -> None:
+    """``Scan.from_array(pixels, scan.geometry)`` (the form ``Mask.from_array`` takes) raised
+    TypeError 'Geometry' object is not iterable; it now takes the grid, and an array of another
+    shape is refused naming both."""
+    grid = Geometry((6, 5, 4), (0.8, 0.8, 3.0), (-10.0, 5.0, 2.0), (0, 1, 0, 1, 0, 0, 0, 0, -1))
+    scan = Scan.from_array(np.zeros((4, 5, 6), np.int16), grid, modality="CT")
+    assert scan.geometry == grid
+    with pytest.raises(ImageReadError, match=r"shape \(5, 5, 6\).*size \[6, 5, 4\]"):
+        Scan.from_array(np.zeros((5, 5, 6), np.int16), grid)

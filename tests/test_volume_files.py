@@ -158,6 +158,40 @@ def test_label_map_masks_must_lie_on_their_scan(tmp_path: Path) -> None:
         load_mask(fuzzy)
 
 
+def test_a_label_map_with_its_axes_reordered_is_placed_on_its_scan(tmp_path: Path) -> None:
+    """The same voxels stored with the axes in another order: nibabel's ``as_closest_canonical``
+    (RAS-first, the order many tools save) of a mask drawn on a scan read LPS-first, and a
+    transposed copy. Each is reordered onto the scan's grid voxel for voxel, with a warning;
+    the volume is the drawn one exactly. A mask shifted by half a voxel is still refused (its
+    voxels are not the scan's)."""
+    grid = centred_geometry((16, 12, 8), (0.8, 0.9, 2.5), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    scan = phantom_scan(grid).derive(source="scan.nii.gz")
+    labels = np.zeros(grid.size[::-1], dtype=np.uint8)
+    labels[2:5, 3:9, 4:7] = 1
+    labels[6, 1, 10] = 2  # one voxel of another label, off centre on every axis
+    drawn = write_volume(Mask.from_array(labels, grid), tmp_path / "drawn.nii")
+    canonical = nib.as_closest_canonical(nib.load(str(drawn)))
+    assert canonical.affine[0, 0] > 0 and canonical.affine[1, 1] > 0  # RAS: i, j reversed
+    nib.save(canonical, str(tmp_path / "ras.nii.gz"))
+    transposed = nib.Nifti1Image(
+        np.transpose(np.asarray(canonical.dataobj), (2, 0, 1)),
+        canonical.affine[:, [2, 0, 1, 3]],
+    )
+    nib.save(transposed, str(tmp_path / "kij.nii.gz"))
+    for name in ("ras.nii.gz", "kij.nii.gz"):
+        mask = load_mask(tmp_path / name, reference=scan)
+        assert mask.geometry.differences(grid) == []
+        np.testing.assert_array_equal(mask.array_view(), labels)
+        assert mask.volume_ml() == pytest.approx(int((labels > 0).sum()) * 0.8 * 0.9 * 2.5 / 1000)
+        assert any("ordered differently from scan.nii.gz" in w for w in mask.warnings)
+    half = Geometry(
+        grid.size, grid.spacing_mm, (grid.origin_lps[0] + 0.4, *grid.origin_lps[1:]), grid.direction
+    )
+    shifted = write_volume(Mask.from_array(labels, half), tmp_path / "shifted.nii.gz")
+    with pytest.raises(GeometryMismatchError, match=r"origin differs by 0\.4 mm"):
+        load_mask(shifted, reference=scan)
+
+
 def test_unknown_missing_and_empty_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ImageReadError, match="no such file"):
         load_scan(tmp_path / "absent.nii.gz")

@@ -290,6 +290,57 @@ class Geometry:
             out.append(f"direction cosines differ by {ddi:.4g}")
         return out
 
+    def axis_order_of(
+        self, other: Geometry, tolerance_mm: float = GRID_TOLERANCE_MM
+    ) -> tuple[tuple[int, ...], tuple[bool, ...]] | None:
+        """How ``other`` orders this grid's voxels, when it holds the very same voxels.
+
+        Two grids hold the same voxels when every voxel centre of one is a voxel centre of the
+        other (within ``tolerance_mm``) and the two cover the same box: the same image stored
+        with its axes in another order or reversed (a label map saved RAS-first by nibabel for
+        a scan read LPS-first from DICOM, or transposed by another tool).
+
+        Returns
+        -------
+        (axes, flipped) or None
+            ``axes[n]``: the axis of ``other`` that runs along this grid's axis ``n``;
+            ``flipped[n]``: whether it runs the other way. ``None`` when the voxels differ
+            (another spacing, an offset, an oblique or partial overlap) or the grids differ in
+            dimension.
+
+        Examples
+        --------
+        >>> scan = Geometry((4, 3, 2), (1.0, 1.0, 2.0), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+        >>> ras = Geometry((4, 2, 3), (1.0, 2.0, 1.0), (3, 0, 0), (-1, 0, 0, 0, 0, 1, 0, 1, 0))
+        >>> scan.axis_order_of(ras)
+        ((0, 2, 1), (True, False, False))
+        >>> scan.axis_order_of(scan)
+        ((0, 1, 2), (False, False, False))
+        """
+        other = Geometry.of_grid(other, "other")
+        d = self.dimension
+        if other.dimension != d:
+            return None
+        # this grid's index -> the other grid's index (an affine map)
+        to_other = np.linalg.inv(other.index_to_lps_matrix) @ self.index_to_lps_matrix
+        linear, shift = to_other[:d, :d], to_other[:d, d]
+        signs = np.rint(linear)
+        step_mm = np.asarray(other.spacing_mm, dtype=float)
+        tolerance = tolerance_mm / float(step_mm.min())
+        if np.abs(linear - signs).max() > tolerance or not np.all(np.abs(signs).sum(0) == 1):
+            return None
+        if not np.all(np.abs(signs).sum(1) == 1):
+            return None
+        axes = tuple(int(np.argmax(np.abs(signs[:, n]))) for n in range(d))
+        flipped = tuple(bool(signs[axes[n], n] < 0) for n in range(d))
+        first = shift
+        last = to_other[:d, :d] @ (np.asarray(self.size, dtype=float) - 1) + shift
+        low, high = np.minimum(first, last), np.maximum(first, last)
+        top = np.asarray(other.size, dtype=float) - 1
+        if np.abs(low).max() > tolerance or np.abs(high - top).max() > tolerance:
+            return None
+        return axes, flipped
+
     def require_same(
         self,
         other: Geometry,

@@ -244,3 +244,58 @@ class Mask:
         (or on the grid of a scan given instead: :meth:`Geometry.of_grid`)."""
         geometry = Geometry.of_grid(geometry, "geometry")
         geometry.require_same(self.geometry, scan_name, self.source or "mask")
+
+    def placed_on(self, geometry: Geometry | Scan | sitk.Image, scan_name: str) -> Mask:
+        """This mask on ``geometry``'s grid: itself when it lies there; its labels reordered
+        when it holds the same voxels with its axes in another order or reversed
+        (:meth:`Geometry.axis_order_of`: no voxel is resampled, each keeps its label and its
+        place in the patient), with a warning that says so.
+
+        Raises
+        ------
+        GeometryMismatchError
+            When the mask's voxels are not the grid's (another spacing, shift, obliquity or
+            extent): resampling would change its volume, so that is left to the reader.
+
+        Examples
+        --------
+        >>> g = Geometry((3, 2, 2), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+        >>> flipped = Geometry((3, 2, 2), (1.0, 1.0, 1.0), (2.0, 0.0, 0.0),
+        ...                    (-1, 0, 0, 0, 1, 0, 0, 0, 1))
+        >>> labels = np.zeros((2, 2, 3), np.uint8); labels[0, 0, 0] = 1  # i = 0: x = 2 mm
+        >>> placed = Mask.from_array(labels, flipped).placed_on(g, "scan.nii.gz")
+        >>> np.argwhere(placed.array_view() > 0).tolist()  # [k, j, i]: x = 2 mm on g
+        [[0, 0, 2]]
+        >>> print(placed.warnings[0].split(":")[0])
+        the mask's axes are ordered differently from scan.nii.gz's
+        """
+        geometry = Geometry.of_grid(geometry, "geometry")
+        if not geometry.differences(self.geometry):
+            return self
+        order = geometry.axis_order_of(self.geometry)
+        if order is None:
+            self.require_on(geometry, scan_name)  # raises, naming how the grids differ
+            return self
+        axes, flipped = order
+        d = geometry.dimension
+        # numpy axis t of the result is index axis d-1-t; it comes from the mask's index
+        # axis axes[d-1-t], numpy axis d-1-axes[d-1-t]
+        labels = np.transpose(self.array_view(), [d - 1 - axes[d - 1 - t] for t in range(d)])
+        reversed_axes = tuple(d - 1 - n for n in range(d) if flipped[n])
+        if reversed_axes:
+            labels = np.flip(labels, axis=reversed_axes)
+        names = "ijk"[:d]
+        described = ", ".join(
+            f"{names[n]} is its {'-' if flipped[n] else ''}{names[axes[n]]}" for n in range(d)
+        )
+        note = (
+            f"the mask's axes are ordered differently from {scan_name}'s: the same voxels, "
+            f"reordered onto the scan's grid ({described}; no voxel resampled)"
+        )
+        return Mask.from_array(
+            labels,
+            geometry,
+            source=self.source,
+            label_names=self.label_names,
+            warnings=(*self.warnings, note),
+        )

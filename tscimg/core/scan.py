@@ -93,7 +93,7 @@ class Scan:
     def from_array(
         cls,
         pixels: np.ndarray,
-        spacing_mm: Sequence[float] = (1.0, 1.0, 1.0),
+        spacing_mm: Sequence[float] | Geometry = (1.0, 1.0, 1.0),
         origin_lps: Sequence[float] = (0.0, 0.0, 0.0),
         direction: Sequence[float] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
         **fields: Any,
@@ -105,7 +105,9 @@ class Scan:
         pixels
             Array of shape ``(nk, nj, ni)`` (copied; the caller's array is not kept).
         spacing_mm
-            Voxel spacing along ``(i, j, k)`` in mm.
+            Voxel spacing along ``(i, j, k)`` in mm; or a whole :class:`Geometry` (another
+            scan's ``.geometry``, as :meth:`Mask.from_array` takes), whose size must be the
+            array's and whose spacing, origin and direction are then used.
         origin_lps
             LPS position (mm) of the centre of voxel ``(0, 0, 0)``.
         direction
@@ -125,6 +127,8 @@ class Scan:
         ...                     origin_lps=(-10.0, 5.0, 2.0), modality="CT")
         >>> s.geometry.size, s.geometry.origin_lps, s.modality
         ((6, 5, 4), (-10.0, 5.0, 2.0), <Modality.CT: 'CT'>)
+        >>> Scan.from_array(np.ones((4, 5, 6)), s.geometry).geometry == s.geometry
+        True
         """
         source = fields.get("source")
         arr = np.asarray(pixels)
@@ -139,6 +143,16 @@ class Scan:
             arr = arr.astype(np.uint8)
         elif arr.dtype == np.float16:  # half floats: SimpleITK has no such pixel type
             arr = arr.astype(np.float32)
+        if isinstance(spacing_mm, Geometry):
+            grid = spacing_mm
+            if tuple(grid.size) != arr.shape[::-1]:
+                raise ImageReadError(
+                    f"the array of shape {arr.shape} [k, j, i] does not fit the geometry of size "
+                    f"{list(grid.size)} (i, j, k)",
+                    path=source,
+                    hint="Give the array as [k, j, i] (numpy order: slices first)",
+                )
+            spacing_mm, origin_lps, direction = grid.spacing_mm, grid.origin_lps, grid.direction
         geometry = Geometry(arr.shape[::-1], tuple(spacing_mm), tuple(origin_lps), tuple(direction))
         geometry.require_plausible(source)
         if fields.get("modality") is not None:

@@ -174,14 +174,17 @@ def load_mask(path: PathLike, reference: Scan | None = None) -> Mask:
 
     A DICOM SEG needs ``reference``, the scan it was drawn on: it is placed on that scan's
     grid through FrameOfReferenceUID and plane positions. A label map given with a
-    reference must already lie on the reference's grid.
+    reference must hold the reference's voxels: on its grid, or with its axes in another order
+    or reversed (a label map saved RAS-first for a scan read from DICOM), when its labels are
+    reordered onto the grid with a warning (:meth:`~tscimg.Mask.placed_on`); nothing is
+    resampled.
 
     Raises
     ------
     MaskError
         When the file is not a usable mask, or ``reference`` is not a :class:`~tscimg.Scan`.
     GeometryMismatchError
-        When a label map does not lie on ``reference``'s grid.
+        When a label map does not hold ``reference``'s voxels.
     """
     p = _existing(path)
     if reference is not None and not isinstance(reference, Scan):
@@ -210,7 +213,7 @@ def load_mask(path: PathLike, reference: Scan | None = None) -> Mask:
     if warnings:
         mask = dataclasses.replace(mask, warnings=(*mask.warnings, *warnings))
     if reference is not None:
-        mask.require_on(reference.geometry, reference.source or "the scan")
+        mask = mask.placed_on(reference.geometry, reference.source or "the scan")
     return mask
 
 

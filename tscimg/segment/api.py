@@ -21,7 +21,7 @@ from tscimg.segment.graph_cut import graph_cut, graph_cut_learning
 from tscimg.segment.intensity_model import IntensityModel
 from tscimg.segment.parameters import Method, SegmentParameters
 from tscimg.segment.presets import preset_for
-from tscimg.segment.prompts import BoxOrigin, Prompts
+from tscimg.segment.prompts import Box, BoxOrigin, Prompts
 from tscimg.segment.region import WorkRegion, work_region
 
 _ALGORITHMS = {
@@ -166,6 +166,15 @@ def segment(
         params = replace(params, method=_vocabulary(Method, method, "method"))
     checked = prompts.validated(scan.geometry, scan.source)
     warnings: list[str] = []
+    if checked.box is not None:
+        clipped = clipped_box(checked.box, scan.geometry.size)
+        if clipped != checked.box:
+            warnings.append(
+                f"the box {checked.box} reaches past the image (size {list(scan.geometry.size)}): "
+                f"it was clipped to {clipped}; a lesion that continues past the scan's edge is "
+                "measured only inside the scan"
+            )
+            checked = replace(checked, box=clipped)
     working = checked
     if not checked.positive and checked.box is not None:
         b = checked.box
@@ -195,8 +204,16 @@ def segment(
         warnings.append(LOW_CONTRAST_REVIEW)
     labels = region.paste(crop_mask.astype("uint8"))
     faces = () if checked.box is None else box_faces_reached(labels, checked.box)
-    if faces and checked.box_origin is BoxOrigin.READER:
-        warnings.append(box_warning(faces))
+    edges = image_edges_reached(labels)
+    if edges:
+        warnings.append(
+            f"the mask reaches the edge of the image at {', '.join(edges)}: the scan may not "
+            "cover the whole lesion, and its volume counts only the part inside; check the "
+            "scan's coverage"
+        )
+    inner_faces = tuple(f for f in faces if f not in edges)  # the image's edge is said above
+    if inner_faces and checked.box_origin is BoxOrigin.READER:
+        warnings.append(box_warning(inner_faces))
     mask = Mask.from_array(
         labels,
         scan.geometry,
@@ -258,6 +275,40 @@ def _best_estimate(
     if mask.sum() * scan.geometry.voxel_volume_mm3 > ball_mm3:
         mask[:] = False
     return wider, mask
+
+
+def clipped_box(box: tuple[int, ...], size: tuple[int, ...]) -> Box:
+    """A box ``(i0, j0, k0, i1, j1, k1)`` (inclusive) clipped to a grid of ``size`` (i, j, k).
+
+    Examples
+    --------
+    >>> clipped_box((-8, 10, 5, 12, 30, 25), (40, 40, 20))
+    (0, 10, 5, 12, 30, 19)
+    """
+    top = [n - 1 for n in size]
+    c = [min(max(int(v), 0), top[n % 3]) for n, v in enumerate(box)]
+    return (c[0], c[1], c[2], c[3], c[4], c[5])
+
+
+def image_edges_reached(labels: np.ndarray) -> tuple[str, ...]:
+    """The faces of the image (``"i = 0"``) that a ``[k, j, i]`` label array reaches; axes under
+    3 voxels (a 2D frame) are not checked.
+
+    Examples
+    --------
+    >>> labels = np.zeros((5, 8, 8), np.uint8); labels[1:4, 2:6, 5:8] = 1
+    >>> image_edges_reached(labels)
+    ('i = 7',)
+    """
+    reached: list[str] = []
+    for axis, name in enumerate("ijk"):
+        n = labels.shape[2 - axis]
+        if n < 3:
+            continue
+        for value in (0, n - 1):
+            if np.take(labels, value, axis=2 - axis).any():
+                reached.append(f"{name} = {value}")
+    return tuple(reached)
 
 
 def box_faces_reached(labels: np.ndarray, box: tuple[int, ...]) -> tuple[str, ...]:
