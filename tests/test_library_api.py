@@ -276,3 +276,20 @@ def test_a_scan_is_built_on_another_scans_geometry_as_a_mask_is() -> None:
     assert scan.geometry == grid
     with pytest.raises(ImageReadError, match=r"shape \(5, 5, 6\).*size \[6, 5, 4\]"):
         Scan.from_array(np.zeros((5, 5, 6), np.int16), grid)
+
+
+def test_register_and_carry_lesion_say_what_they_were_given_wrongly() -> None:
+    """``register(scan, mask)`` raised AttributeError 'Mask' object has no attribute
+    'is_planar', and ``carry_lesion(..., "kidney")`` a bare ValueError: both are InputErrors now,
+    as ``segment(..., "kidney")`` raises, naming what was given and what to give."""
+    from tscimg.longitudinal import carry_lesion
+    from tscimg.longitudinal.registration import register
+
+    grid = Geometry((20, 20, 10), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    scan = Scan.from_array(np.random.default_rng(0).random((10, 20, 20), np.float32), grid)
+    mask = Mask.from_array(np.ones((10, 20, 20), np.uint8), grid)
+    with pytest.raises(InputError, match="follow_up is a Mask") as err:
+        register(scan, mask)  # type: ignore[arg-type]
+    assert "mask_bounds_lps" in str(err.value)
+    with pytest.raises(InputError, match=r"unknown lesion type 'kidney'.*aml, sega"):
+        carry_lesion(scan, mask, scan, "kidney")

@@ -13,6 +13,31 @@ True
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
+
+from tscimg.core.errors import InputError
+
+_Member = TypeVar("_Member", bound=StrEnum)
+
+
+def member_of(kind: type[_Member], value: object, what: str) -> _Member:
+    """``value`` as a member of the enum ``kind``, or an :class:`InputError` listing them.
+
+    Examples
+    --------
+    >>> member_of(LesionType, "sega", "lesion type")
+    <LesionType.SEGA: 'sega'>
+    >>> try:
+    ...     member_of(LesionType, "kidney", "lesion type")
+    ... except InputError as err:
+    ...     print(err)
+    unknown lesion type 'kidney'. Use one of: aml, sega, rhabdomyoma, generic
+    """
+    try:
+        return kind(value)  # type: ignore[arg-type]  # a non-member is refused below
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise InputError(f"unknown {what} {value!r}", hint=f"Use one of: {allowed}") from None
 
 
 class LesionType(StrEnum):

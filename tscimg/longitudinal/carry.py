@@ -54,7 +54,7 @@ from tscimg.core.errors import InputError, PromptError
 from tscimg.core.geometry import box_corners
 from tscimg.core.mask import Mask, bounding_box, most_interior_voxel
 from tscimg.core.scan import Scan
-from tscimg.core.vocabularies import LesionType, Modality
+from tscimg.core.vocabularies import LesionType, Modality, member_of
 from tscimg.longitudinal.deformation import (
     DeformableParameters,
     LesionDeformation,
@@ -527,9 +527,11 @@ def carry_lesion(
         When the lesion maps outside the follow-up scan, or its segmentation there came out
         empty and the registration is untrusted or leaves the scan.
     InputError
-        When either scan is a single 2D frame (an echo view): give that visit its own prompt.
+        When either scan is a single 2D frame (an echo view): give that visit its own prompt;
+        or ``lesion_type`` is not one of :class:`~tscimg.LesionType`'s.
     """
     params = parameters or CarryParameters()
+    lesion_type = member_of(LesionType, lesion_type, "lesion type")
     if isinstance(reference, Scan):
         if reference_mask is None:
             raise ValueError("a reference scan needs its lesion mask")
@@ -538,7 +540,7 @@ def carry_lesion(
     reg = deformation.registration
     ref_seg = reference.segmentation
     if ref_seg is None:
-        method = preset_for(LesionType(lesion_type), follow_up.modality).parameters.method
+        method = preset_for(lesion_type, follow_up.modality).parameters.method
     else:
         method = ref_seg.parameters.method
     review = list(deformation.review) + list(reg.warnings)

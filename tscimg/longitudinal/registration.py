@@ -298,8 +298,16 @@ def register(
     Raises
     ------
     InputError
-        When either scan is a single 2D frame (nothing to align in 3D).
+        When either is not a :class:`~tscimg.Scan`, or is a single 2D frame (nothing to align
+        in 3D).
     """
+    for name, value in (("previous", previous), ("follow_up", follow_up)):
+        if not isinstance(value, Scan):
+            raise InputError(
+                f"register() needs two tscimg.Scan objects; {name} is a {type(value).__name__}",
+                hint="Pass the scans (tscimg.load_scan(path)); a lesion's mask goes to "
+                "lesion_box_lps as its bounds (tscimg.longitudinal.carry.mask_bounds_lps(mask))",
+            )
     params = parameters or RegistrationParameters()
     fixed_full = scalar_image(previous.image)
     moving_full = scalar_image(follow_up.image)

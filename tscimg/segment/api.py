@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from tscimg.core.errors import InputError, PromptError
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
-from tscimg.core.vocabularies import LesionType
+from tscimg.core.vocabularies import LesionType, member_of
 from tscimg.segment.algorithms import (
     active_contour,
     random_walker_region,
@@ -159,11 +159,11 @@ def segment(
             hint="Start from preset_for(lesion_type, modality).parameters and "
             "dataclasses.replace what you change",
         )
-    kind = _vocabulary(LesionType, lesion_type, "lesion type")
+    kind = member_of(LesionType, lesion_type, "lesion type")
     preset = preset_for(kind, scan.modality)
     params = parameters or preset.parameters
     if method is not None:
-        params = replace(params, method=_vocabulary(Method, method, "method"))
+        params = replace(params, method=member_of(Method, method, "method"))
     checked = prompts.validated(scan.geometry, scan.source)
     warnings: list[str] = []
     if checked.box is not None:
@@ -231,18 +231,6 @@ def segment(
         tuple(review),
         intensity_model,
     )
-
-
-_Vocabulary = TypeVar("_Vocabulary", LesionType, Method)
-
-
-def _vocabulary(kind: type[_Vocabulary], value: object, what: str) -> _Vocabulary:
-    """``value`` as a member of the enum ``kind``, or an :class:`InputError` listing them."""
-    try:
-        return kind(value)  # type: ignore[arg-type]  # checked here: not a member is refused
-    except ValueError:
-        allowed = ", ".join(m.value for m in kind)
-        raise InputError(f"unknown {what} {value!r}", hint=f"Use one of: {allowed}") from None
 
 
 #: The review reason of a best estimate for a click whose tissue hardly stands out.
