@@ -1144,6 +1144,15 @@ def _itk_file_cases(root: Path, scan: Scan, truth: Geometry) -> list[Case]:
         ),
     ]
     cases += [refused(f"itk-{name}", ["info", path, "--json"], path) for name, path in faults]
+    # a negative size: teem said "axis 1 size is zero!", MetaImage read 4 billion voxels
+    negative = [
+        ("nrrd", edited("negsize.nrrd", nrrd, b"sizes: 40 36 14", b"sizes: 40 -36 14")),
+        ("mha", edited("negsize.mha", mha, b"DimSize = 40 36 14", b"DimSize = 40 -36 14")),
+    ]
+    cases += [
+        refused(f"itk-{kind}-size-negative", ["info", path, "--json"], path, "-36", "whole number")
+        for kind, path in negative
+    ]
     values = sitk.GetArrayFromImage(scan.image).astype(np.float32)
     values[3, 4, 5] = np.inf
     infinite = root / "inf-voxel.nrrd"

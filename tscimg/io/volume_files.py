@@ -439,6 +439,9 @@ def _text_header_problems(header: _TextHeader, nrrd: bool) -> list[str]:
             tokens = [t for t in text.replace("(", " ").replace(")", " ").replace(",", " ").split()]
             if not all(t == "none" or _is_finite_number(t) for t in tokens):
                 problems.append(f"'{key}: {text}' holds values that are not finite numbers")
+            elif key == "sizes" and not all(_is_positive_whole(t) for t in tokens):
+                # teem reads a negative size as zero ("axis 1 size is zero!")
+                problems.append(f"'{key}: {text}' holds a size that is not a whole number >= 1")
         return problems
     try:
         ndims = int(header.fields.get("NDims", "0"))
@@ -451,9 +454,16 @@ def _text_header_problems(header: _TextHeader, nrrd: bool) -> list[str]:
         tokens = text.split()
         if not all(_is_finite_number(t) for t in tokens):
             problems.append(f"'{key} = {text}' holds values that are not finite numbers")
+        elif key == "DimSize" and not all(_is_positive_whole(t) for t in tokens):
+            problems.append(f"'{key} = {text}' holds a size that is not a whole number >= 1")
         elif ndims and len(tokens) != ndims**power:
             problems.append(f"'{key} = {text}' holds {len(tokens)} numbers, not {ndims**power}")
     return problems
+
+
+def _is_positive_whole(text: str) -> bool:
+    value = float(text)
+    return value >= 1 and value == int(value)
 
 
 def _is_finite_number(text: str) -> bool:
@@ -500,13 +510,6 @@ def _require_whole_itk_file(
     require_within_limit(path, payload, shape)
     if header is None:
         return
-    problems = _text_header_problems(header, nrrd)
-    if problems:
-        raise ImageReadError(
-            f"damaged header: {'; '.join(problems)}",
-            path=path,
-            hint="Fix the header or re-export the image",
-        )
     f = header.fields
     skip = 0
     if nrrd:
@@ -601,6 +604,17 @@ def read_itk_file(path: Path) -> tuple[sitk.Image, tuple[str, ...]]:
     if suffix != suffix.lower() and suffix.lower() in _ITK_READERS:
         # ITK picks its reader by a lower-case extension: it found none for SCAN.MHA
         reader.SetImageIO(_ITK_READERS[suffix.lower()])
+    name = path.name.lower()
+    nrrd = name.endswith((".nrrd", ".nhdr"))
+    header = _text_header(path, nrrd) if nrrd or name.endswith((".mha", ".mhd")) else None
+    # before ITK reads it: ITK takes a negative size for zero (NRRD) or for 4 billion (MetaImage)
+    problems = [] if header is None else _text_header_problems(header, nrrd)
+    if problems:
+        raise ImageReadError(
+            f"damaged header: {'; '.join(problems)}",
+            path=path,
+            hint="Fix the header or re-export the image",
+        )
     try:
         with quiet_itk():
             reader.ReadImageInformation()
@@ -608,9 +622,6 @@ def read_itk_file(path: Path) -> tuple[sitk.Image, tuple[str, ...]]:
         raise ImageReadError(
             f"could not be read as an image ({_itk_reason(exc)})", path=path
         ) from exc
-    name = path.name.lower()
-    nrrd = name.endswith((".nrrd", ".nhdr"))
-    header = _text_header(path, nrrd) if nrrd or name.endswith((".mha", ".mhd")) else None
     _require_whole_itk_file(path, reader, header, nrrd)
     try:
         with quiet_itk():
