@@ -293,3 +293,18 @@ def test_register_and_carry_lesion_say_what_they_were_given_wrongly() -> None:
     assert "mask_bounds_lps" in str(err.value)
     with pytest.raises(InputError, match=r"unknown lesion type 'kidney'.*aml, sega"):
         carry_lesion(scan, mask, scan, "kidney")
+
+
+def test_a_point_on_the_images_outer_face_is_in_its_last_voxel() -> None:
+    """An LPS point half a voxel past the last voxel centre lies on the image's outer face: it
+    was rounded to the even index (19.5 -> 20, outside the image; 18.5 -> 18 but 17.5 -> 18).
+    Half-way points now go up and the outer face belongs to the last voxel, as the first face
+    (-0.5) belongs to the first; past the face the point is still refused."""
+    grid = Geometry((20, 20, 10), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    voxels = [
+        Prompts.from_physical(grid, positive_lps=[(x, 5.0, 4.0)]).validated(grid, None).positive
+        for x in (-0.5, 17.5, 18.5, 19.5)
+    ]
+    assert [v[0][0] for v in voxels] == [0, 18, 19, 19]
+    with pytest.raises(PromptError, match="outside the image"):
+        Prompts.from_physical(grid, positive_lps=[(19.6, 5.0, 4.0)]).validated(grid, None)

@@ -123,10 +123,17 @@ class Prompts:
         def finite(values: Sequence[float], what: str, count: int = 3) -> list[float]:
             return _finite_numbers(values, what, count, source)
 
+        top = [n - 1 for n in geometry.size]
+
         def to_index(point_lps: Sequence[float]) -> Index:
+            """The voxel holding the point: half-way points go up (not to the even index, as
+            ``round`` does), and a point on the image's outer face is in its last voxel."""
             index = finite(geometry.lps_to_index(finite(point_lps, "a point")), "a point's index")
-            i, j, k = (round(v) for v in index)
-            return (i, j, k)
+            voxel = [
+                t if t < v <= t + 0.5 else math.floor(v + 0.5)
+                for v, t in zip(index, top, strict=False)
+            ]
+            return (voxel[0], voxel[1], voxel[2])
 
         def rounded(point: Sequence[float]) -> Index:
             i, j, k = (round(v) for v in finite(point, "a point"))
@@ -153,7 +160,8 @@ class Prompts:
             ia = np.array(finite(geometry.lps_to_index(first), "the box's first corner index"))
             ib = np.array(finite(geometry.lps_to_index(second), "the box's second corner index"))
             lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
-            boxes.append(tuple(int(v) for v in (*np.round(lo), *np.round(hi))))  # type: ignore[arg-type]
+            voxels = np.floor(np.concatenate([lo, hi]) + 0.5)  # half-way goes up, as points
+            boxes.append(tuple(int(v) for v in voxels))  # type: ignore[arg-type]
         if len(boxes) > 1:
             raise PromptError("give one box, in one space (index, LPS or RAS)", path=source)
         return cls(tuple(pos), tuple(neg), boxes[0] if boxes else None)
