@@ -331,3 +331,28 @@ def test_the_carried_box_holds_the_carried_extent_and_its_margin_on_thick_slices
     # border voxel centres map to k = 2.05 .. 5.05; with the margin 1.65 .. 5.45 (nearest: 2 .. 5)
     assert (box[2], box[5]) == (1, 6)
     assert (box[0], box[3]) == (3, 8) and (box[1], box[4]) == (3, 8)  # 4..7 with 0.4 voxel margin
+
+
+def test_a_carried_lesion_that_reaches_the_scans_edge_is_flagged_for_review() -> None:
+    """The lesion (radius 6 mm) grew to 8.5 mm at a follow-up whose field of view starts 2 mm
+    beyond the baseline lesion: the carried cut reaches the scan's first i plane, so the scan
+    may not hold all of it (the truth is 2.57 mL inside the scan, more outside). A prompted
+    visit gets a warning (the reader saw the scan); a carried one is flagged, naming the edge."""
+    from tscimg.longitudinal import carry_lesion
+
+    g = Geometry((48, 48, 24), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    k, j, i = np.indices((24, 48, 48)).astype(float)
+    r = np.sqrt((i - 24) ** 2 + (j - 24) ** 2 + ((k - 12) * 2) ** 2)
+    texture = 40 * np.sin(i / 3.0) * np.sin(j / 4.0) + 30 * np.cos(k / 2.0)
+    noise = np.random.default_rng(0).normal(0, 4, r.shape)
+
+    def scan(radius: float) -> Scan:
+        values = 100 + texture + np.where(r < radius, 150.0, 0.0) + noise
+        return Scan.from_array(values.astype(np.float32), g)
+
+    baseline = Mask.from_array((r < 6).astype(np.uint8), g)
+    follow_up = Scan(sitk.RegionOfInterest(scan(8.5).image, [32, 48, 24], [16, 0, 0]))
+    carried = carry_lesion(scan(6.0), baseline, follow_up, "generic")
+    assert carried.segmentation is not None
+    assert carried.segmentation.image_edges_reached == ("i = 0",)
+    assert any("reaches the edge of this scan at i = 0" in r for r in carried.review)

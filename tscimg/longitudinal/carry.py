@@ -618,6 +618,12 @@ def carry_lesion(
         # was the reader's and they were warned; here nobody has looked, and a mask filling
         # its carried box measures the box, not the lesion's change
         review.append(note)
+    if result.image_edges_reached:
+        review.append(
+            f"the carried lesion reaches the edge of this scan at "
+            f"{', '.join(result.image_edges_reached)}: the scan may not cover all of it, and "
+            "its volume counts only the part inside; check the scan's coverage"
+        )
     review += list(result.review)
     return CarriedLesion(
         result.mask,

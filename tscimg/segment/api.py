@@ -38,7 +38,8 @@ class Segmentation:
 
     ``box_faces_reached`` names the faces of the box (``"i = 25"``) that the mask reaches: the
     box cut the lesion off there or the mask leaked out to it (:func:`box_warning` is the
-    warning that says so).
+    warning that says so). ``image_edges_reached`` names the faces of the image it reaches
+    (``"i = 0"``): the scan may not cover the whole lesion (a warning says so too).
 
     ``review`` holds the reasons a reader must check this mask before its volume is used (each
     also among ``warnings``, starting ``"review:"``): empty when the preset's method gave the
@@ -61,6 +62,7 @@ class Segmentation:
     box_faces_reached: tuple[str, ...] = ()
     review: tuple[str, ...] = ()
     intensity_model: IntensityModel | None = field(default=None, compare=False, repr=False)
+    image_edges_reached: tuple[str, ...] = ()
 
     @property
     def voxel_count(self) -> int:
@@ -230,6 +232,7 @@ def segment(
         faces,
         tuple(review),
         intensity_model,
+        edges,
     )
 
 
