@@ -1149,6 +1149,9 @@ def _itk_file_cases(root: Path, scan: Scan, truth: Geometry) -> list[Case]:
         ("nrrd", edited("negsize.nrrd", nrrd, b"sizes: 40 36 14", b"sizes: 40 -36 14")),
         ("mha", edited("negsize.mha", mha, b"DimSize = 40 36 14", b"DimSize = 40 -36 14")),
     ]
+    # NRRD's "none" (a non-spatial axis) is no size: it ended in an internal ValueError
+    nonesize = edited("nonesize.nrrd", nrrd, b"sizes: 40 36 14", b"sizes: 40 none 14")
+    cases.append(refused("itk-nrrd-size-none", ["info", nonesize, "--json"], nonesize, "none"))
     cases += [
         refused(f"itk-{kind}-size-negative", ["info", path, "--json"], path, "-36", "whole number")
         for kind, path in negative

@@ -248,9 +248,10 @@ def test_a_lesion_at_the_image_edge_with_a_box_past_it_is_segmented_and_said_to_
     """A sphere (radius 8 mm) centred 2 mm inside the image's first i plane: 744 of its voxel
     centres (1.488 mL) lie in the scan. A box reaching 8 voxels past that edge was sliced with
     a negative index (numpy counted from the crop's far end): the mask came out 2 voxels
-    (0.004 mL). It is now clipped to the image, with a warning, and gives the clipped box's
-    mask exactly (measured 1.584 mL, within 10% of the voxels inside); the mask reaching the
-    image's edge is said too (its volume counts only the part inside the scan)."""
+    (0.004 mL). It is now clipped to the image for the work, with a warning (the result keeps
+    the box as given), and gives the clipped box's mask exactly (measured 1.584 mL, within 10%
+    of the voxels inside); the mask reaching the image's edge is said too (its volume counts
+    only the part inside the scan), not as the box's face."""
     g = Geometry((40, 40, 20), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), IDENTITY)
     k, j, i = np.indices((20, 40, 40))
     r = np.sqrt((i - 2) ** 2 + (j - 20) ** 2 + ((k - 10) * 2) ** 2)
@@ -261,8 +262,11 @@ def test_a_lesion_at_the_image_edge_with_a_box_past_it_is_segmented_and_said_to_
     past = segment(scan, Prompts(positive=((2, 20, 10),), box=(-8, 10, 5, 12, 30, 15)), "generic")
     np.testing.assert_array_equal(past.mask.array_view(), clipped.mask.array_view())
     assert past.volume_ml == pytest.approx(inside_ml, rel=0.10)
-    assert past.prompts.box == (0, 10, 5, 12, 30, 15)
+    assert past.prompts.box == (-8, 10, 5, 12, 30, 15)  # as given: its margins are carried
     assert any("reaches past the image" in w and "clipped to (0, 10, 5" in w for w in past.warnings)
     for result in (past, clipped):
+        assert result.image_edges_reached == ("i = 0",)
         assert any("edge of the image at i = 0" in w for w in result.warnings)
-        assert not any("box's face" in w for w in result.warnings)  # the image's edge, not the box
+        # the image's edge, not the box, cuts the lesion there
+        assert result.box_faces_reached == ()
+        assert not any("box's face" in w for w in result.warnings)

@@ -187,6 +187,11 @@ def test_a_label_map_with_its_axes_reordered_is_placed_on_its_scan(tmp_path: Pat
     half = Geometry(
         grid.size, grid.spacing_mm, (grid.origin_lps[0] + 0.4, *grid.origin_lps[1:]), grid.direction
     )
+    turned = Geometry(
+        grid.size, grid.spacing_mm, grid.origin_lps, (1, 5e-4, 0, -5e-4, 1, 0, 0, 0, 1)
+    )
+    with pytest.raises(GeometryMismatchError, match="direction cosines differ"):
+        Mask.from_array(labels, turned).placed_on(grid, "scan.nii.gz")  # the same order, turned
     shifted = write_volume(Mask.from_array(labels, half), tmp_path / "shifted.nii.gz")
     with pytest.raises(GeometryMismatchError, match=r"origin differs by 0\.4 mm"):
         load_mask(shifted, reference=scan)

@@ -273,11 +273,12 @@ class Mask:
         if not geometry.differences(self.geometry):
             return self
         order = geometry.axis_order_of(self.geometry)
-        if order is None:
+        d = geometry.dimension
+        if order is None or order == (tuple(range(d)), (False,) * d):
+            # another grid, or the same order with direction cosines apart beyond tolerance
             self.require_on(geometry, scan_name)  # raises, naming how the grids differ
             return self
         axes, flipped = order
-        d = geometry.dimension
         # numpy axis t of the result is index axis d-1-t; it comes from the mask's index
         # axis axes[d-1-t], numpy axis d-1-axes[d-1-t]
         labels = np.transpose(self.array_view(), [d - 1 - axes[d - 1 - t] for t in range(d)])

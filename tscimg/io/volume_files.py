@@ -462,8 +462,9 @@ def _text_header_problems(header: _TextHeader, nrrd: bool) -> list[str]:
 
 
 def _is_positive_whole(text: str) -> bool:
-    value = float(text)
-    return value >= 1 and value == int(value)
+    """Whether ``text`` is a whole number >= 1 (``none``, NRRD's non-spatial value, is not a
+    size)."""
+    return _is_finite_number(text) and float(text) >= 1 and float(text) == int(float(text))
 
 
 def _is_finite_number(text: str) -> bool:

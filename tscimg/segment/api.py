@@ -36,10 +36,12 @@ _ALGORITHMS = {
 class Segmentation:
     """A segmentation result: the mask and how it was made.
 
-    ``box_faces_reached`` names the faces of the box (``"i = 25"``) that the mask reaches: the
-    box cut the lesion off there or the mask leaked out to it (:func:`box_warning` is the
-    warning that says so). ``image_edges_reached`` names the faces of the image it reaches
-    (``"i = 0"``): the scan may not cover the whole lesion (a warning says so too).
+    ``box_faces_reached`` names the faces of the box (``"i = 25"``) that the mask reaches,
+    within the image: the box cut the lesion off there or the mask leaked out to it
+    (:func:`box_warning` is the warning that says so). ``image_edges_reached`` names the faces
+    of the image it reaches (``"i = 0"``): the scan may not cover the whole lesion (a warning
+    says so too). ``prompts`` holds the box as given, even where it reached past the image and
+    was clipped for the work (a warning says so).
 
     ``review`` holds the reasons a reader must check this mask before its volume is used (each
     also among ``warnings``, starting ``"review:"``): empty when the preset's method gave the
@@ -168,6 +170,9 @@ def segment(
         params = replace(params, method=member_of(Method, method, "method"))
     checked = prompts.validated(scan.geometry, scan.source)
     warnings: list[str] = []
+    # the reader's box is kept in the result (its margins are the carried box's); the work
+    # uses it clipped to the image
+    working = checked
     if checked.box is not None:
         clipped = clipped_box(checked.box, scan.geometry.size)
         if clipped != checked.box:
@@ -176,12 +181,11 @@ def segment(
                 f"it was clipped to {clipped}; a lesion that continues past the scan's edge is "
                 "measured only inside the scan"
             )
-            checked = replace(checked, box=clipped)
-    working = checked
-    if not checked.positive and checked.box is not None:
-        b = checked.box
+            working = replace(checked, box=clipped)
+    if not working.positive and working.box is not None:
+        b = working.box
         centre = tuple((b[n] + b[n + 3]) // 2 for n in range(3))
-        working = checked.with_clicks(positive=[centre])  # type: ignore[list-item]
+        working = working.with_clicks(positive=[centre])  # type: ignore[list-item]
         warnings.append(f"no positive point: the box centre {centre} was used as the click")
     region = work_region(scan, working, params.search_radius_mm, params.region_growing)
     intensity_model: IntensityModel | None = None
@@ -205,7 +209,6 @@ def segment(
         review.append(LOW_CONTRAST_REVIEW)
         warnings.append(LOW_CONTRAST_REVIEW)
     labels = region.paste(crop_mask.astype("uint8"))
-    faces = () if checked.box is None else box_faces_reached(labels, checked.box)
     edges = image_edges_reached(labels)
     if edges:
         warnings.append(
@@ -213,9 +216,12 @@ def segment(
             "cover the whole lesion, and its volume counts only the part inside; check the "
             "scan's coverage"
         )
-    inner_faces = tuple(f for f in faces if f not in edges)  # the image's edge is said above
-    if inner_faces and checked.box_origin is BoxOrigin.READER:
-        warnings.append(box_warning(inner_faces))
+    # a face of the box on the image's edge cuts nothing off that the image does not: said above
+    faces: tuple[str, ...] = ()
+    if working.box is not None:
+        faces = tuple(f for f in box_faces_reached(labels, working.box) if f not in edges)
+    if faces and checked.box_origin is BoxOrigin.READER:
+        warnings.append(box_warning(faces))
     mask = Mask.from_array(
         labels,
         scan.geometry,
@@ -282,8 +288,9 @@ def clipped_box(box: tuple[int, ...], size: tuple[int, ...]) -> Box:
 
 
 def image_edges_reached(labels: np.ndarray) -> tuple[str, ...]:
-    """The faces of the image (``"i = 0"``) that a ``[k, j, i]`` label array reaches; axes under
-    3 voxels (a 2D frame) are not checked.
+    """The faces of the image (``"i = 0"``) that a ``[k, j, i]`` label array reaches: those of
+    a box that is the whole image (:func:`box_faces_reached`; axes under 3 voxels, a 2D frame,
+    are not checked).
 
     Examples
     --------
@@ -291,15 +298,8 @@ def image_edges_reached(labels: np.ndarray) -> tuple[str, ...]:
     >>> image_edges_reached(labels)
     ('i = 7',)
     """
-    reached: list[str] = []
-    for axis, name in enumerate("ijk"):
-        n = labels.shape[2 - axis]
-        if n < 3:
-            continue
-        for value in (0, n - 1):
-            if np.take(labels, value, axis=2 - axis).any():
-                reached.append(f"{name} = {value}")
-    return tuple(reached)
+    nk, nj, ni = labels.shape
+    return box_faces_reached(labels, (0, 0, 0, ni - 1, nj - 1, nk - 1))
 
 
 def box_faces_reached(labels: np.ndarray, box: tuple[int, ...]) -> tuple[str, ...]:
