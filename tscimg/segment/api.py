@@ -21,7 +21,7 @@ from tscimg.segment.graph_cut import graph_cut, graph_cut_learning
 from tscimg.segment.intensity_model import IntensityModel
 from tscimg.segment.parameters import Method, SegmentParameters
 from tscimg.segment.presets import preset_for
-from tscimg.segment.prompts import Box, BoxOrigin, Prompts
+from tscimg.segment.prompts import BoxOrigin, Prompts, clipped_box
 from tscimg.segment.region import WorkRegion, work_region
 
 _ALGORITHMS = {
@@ -272,19 +272,6 @@ def _best_estimate(
     if mask.sum() * scan.geometry.voxel_volume_mm3 > ball_mm3:
         mask[:] = False
     return wider, mask
-
-
-def clipped_box(box: tuple[int, ...], size: tuple[int, ...]) -> Box:
-    """A box ``(i0, j0, k0, i1, j1, k1)`` (inclusive) clipped to a grid of ``size`` (i, j, k).
-
-    Examples
-    --------
-    >>> clipped_box((-8, 10, 5, 12, 30, 25), (40, 40, 20))
-    (0, 10, 5, 12, 30, 19)
-    """
-    top = [n - 1 for n in size]
-    c = [min(max(int(v), 0), top[n % 3]) for n, v in enumerate(box)]
-    return (c[0], c[1], c[2], c[3], c[4], c[5])
 
 
 def image_edges_reached(labels: np.ndarray) -> tuple[str, ...]:

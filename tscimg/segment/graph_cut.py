@@ -49,6 +49,7 @@ from tscimg.segment.appearance import prepared
 from tscimg.segment.intensity_model import IntensityModel, Mixture
 from tscimg.segment.parameters import GraphCutTuning, SegmentParameters
 from tscimg.segment.postprocess import Point, fill_holes
+from tscimg.segment.prompts import clipped_box
 from tscimg.segment.region import WorkRegion, nearest_mm
 
 if TYPE_CHECKING:
@@ -123,14 +124,19 @@ def box_shape(
     prior's settings, :class:`GraphCutTuning` by default).
 
     Carried to a follow-up by the registration, it is the follow-up's prior: the same prior the
-    baseline's cut balanced its appearance against, moved with the anatomy.
+    baseline's cut balanced its appearance against, moved with the anatomy. A box reaching past
+    the grid is clipped to it first, as :func:`~tscimg.segment.segment` clips it for its cut.
 
     Examples
     --------
     >>> shape = box_shape((1, 1, 1, 12, 12, 12), (14, 14, 14))
     >>> int(shape.sum()), bool(shape[7, 7, 7]), bool(shape[1, 1, 1])
     (696, True, False)
+    >>> bool((box_shape((-9, 1, 1, 12, 12, 12), (14, 14, 14)) == box_shape((0, 1, 1, 12, 12, 12),
+    ...      (14, 14, 14))).all())
+    True
     """
+    box = clipped_box(box, size_ijk)
     lo = np.array(box[:3][::-1], dtype=float)
     hi = np.array(box[3:][::-1], dtype=float) + 1.0
     tuning = GraphCutTuning() if tuning is None else tuning

@@ -222,6 +222,19 @@ class Prompts:
         return self
 
 
+def clipped_box(box: tuple[int, ...], size: tuple[int, ...]) -> Box:
+    """A box ``(i0, j0, k0, i1, j1, k1)`` (inclusive) clipped to a grid of ``size`` (i, j, k).
+
+    Examples
+    --------
+    >>> clipped_box((-8, 10, 5, 12, 30, 25), (40, 40, 20))
+    (0, 10, 5, 12, 30, 19)
+    """
+    top = [n - 1 for n in size]
+    c = [min(max(int(v), 0), top[n % 3]) for n, v in enumerate(box)]
+    return (c[0], c[1], c[2], c[3], c[4], c[5])
+
+
 def _finite_numbers(
     values: Sequence[float], what: str, count: int, source: str | None
 ) -> list[float]:
