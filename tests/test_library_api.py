@@ -276,6 +276,8 @@ def test_a_scan_is_built_on_another_scans_geometry_as_a_mask_is() -> None:
     assert scan.geometry == grid
     with pytest.raises(ImageReadError, match=r"shape \(5, 5, 6\).*size \[6, 5, 4\]"):
         Scan.from_array(np.zeros((5, 5, 6), np.int16), grid)
+    with pytest.raises(ImageReadError, match="not both"):  # the origin would be ignored
+        Scan.from_array(np.zeros((4, 5, 6), np.int16), grid, origin_lps=(1.0, 2.0, 3.0))
 
 
 def test_register_and_carry_lesion_say_what_they_were_given_wrongly() -> None:

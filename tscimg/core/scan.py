@@ -145,6 +145,15 @@ class Scan:
             arr = arr.astype(np.float32)
         if isinstance(spacing_mm, Geometry):
             grid = spacing_mm
+            defaults = ((0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+            if (tuple(origin_lps), tuple(direction)) != defaults:
+                raise ImageReadError(
+                    "give the scan's grid as a Geometry or as spacing_mm, origin_lps and "
+                    "direction, not both: the Geometry holds its own origin and direction",
+                    path=source,
+                    hint="Derive another grid first: Geometry(size, spacing_mm, origin_lps, "
+                    "direction)",
+                )
             if tuple(grid.size) != arr.shape[::-1]:
                 raise ImageReadError(
                     f"the array of shape {arr.shape} [k, j, i] does not fit the geometry of size "
