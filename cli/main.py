@@ -195,7 +195,9 @@ def measure(
         _measure_planar(mask, image, loaded, measured.record, json_output)
         return
     reference = () if scan is None else scan.warnings  # e.g. --allow-resampling's
-    warnings = [*reference, *loaded.warnings, *measured.warnings, *_union_warning(labels)]
+    # the labels the figures describe: those left after the size filter
+    described = tuple(v for v in labels if v in result.labels_measured)
+    warnings = [*reference, *loaded.warnings, *measured.warnings, *_union_warning(described)]
     record: dict[str, Any] = {"mask": str(mask), "image": None if image is None else str(image)}
     record.update(result.to_dict())
     record["warnings"] = warnings

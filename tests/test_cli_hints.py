@@ -78,6 +78,12 @@ def test_measure_warns_that_several_labels_are_measured_together(tmp_path: Path)
                for w in record["warnings"])  # fmt: skip
     one = json.loads(run_tscimg("measure", str(path), "--label", "2", "--json").stdout)
     assert one["volume_ml"] == pytest.approx(0.15) and one["warnings"] == []
+    # label 2 left out by the size filter: the figures are label 1's alone (it used to say
+    # "holds labels 1, 2: the figures describe their union")
+    big = run_tscimg("measure", str(path), "--min-volume-ml", "0.5", "--json")
+    filtered = json.loads(big.stdout)
+    assert filtered["volume_ml"] == pytest.approx(1.0)
+    assert not any("union" in w for w in filtered["warnings"])
 
 
 def test_a_seg_of_an_ultrasound_cine_is_refused_before_segmenting(tmp_path: Path) -> None:

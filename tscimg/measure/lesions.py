@@ -104,7 +104,11 @@ class LesionMeasurement:
 
 @dataclass(frozen=True)
 class MaskMeasurement:
-    """A mask's measurement: the union of the selected lesions and each component."""
+    """A mask's measurement: the union of the selected lesions and each component.
+
+    ``labels_measured``: the label values inside the measured components (after the size
+    filter), ascending.
+    """
 
     total: LesionMeasurement
     components: tuple[LesionMeasurement, ...]
@@ -112,6 +116,7 @@ class MaskMeasurement:
     parameters: MeasureParameters
     slice_axis: int
     warnings: tuple[str, ...] = field(default=())
+    labels_measured: tuple[int, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         """The ``tscimg measure`` JSON record: the union's figures at top level."""
@@ -261,11 +266,14 @@ def measure_mask(
         )
     slice_axis = acquisition_slice_axis(geometry, params.slice_axis)
     kept = np.isin(components, keep)
+    labels_measured = tuple(int(v) for v in np.unique(labels[box][kept]))
     total = measure_region(kept, geometry, offset, params, slice_axis)
     total = _with_ids(total, label, None)
     if len(keep) == 1:  # the union is the one lesion: measured once
         only = replace(total, component=1)
-        return MaskMeasurement(total, (only,), label, params, slice_axis, tuple(warnings))
+        return MaskMeasurement(
+            total, (only,), label, params, slice_axis, tuple(warnings), labels_measured
+        )
     measured = []
     objects = ndimage.find_objects(components)
     for number, c in enumerate(keep, start=1):
@@ -275,7 +283,9 @@ def measure_mask(
         m = measure_region(region, geometry, sub_offset, params, slice_axis)
         measured.append(_with_ids(m, label, number))
     measured.sort(key=lambda m: -m.voxel_count)
-    return MaskMeasurement(total, tuple(measured), label, params, slice_axis, tuple(warnings))
+    return MaskMeasurement(
+        total, tuple(measured), label, params, slice_axis, tuple(warnings), labels_measured
+    )
 
 
 def _with_ids(m: LesionMeasurement, label: int | None, component: int | None) -> LesionMeasurement:
