@@ -327,15 +327,15 @@ class Geometry:
         signs = np.rint(linear)
         step_mm = np.asarray(other.spacing_mm, dtype=float)
         tolerance = tolerance_mm / float(step_mm.min())
-        if np.abs(linear - signs).max() > tolerance or not np.all(np.abs(signs).sum(0) == 1):
+        ones = np.abs(signs)
+        if np.abs(linear - signs).max() > tolerance or not (
+            np.all(ones.sum(0) == 1) and np.all(ones.sum(1) == 1)  # a signed permutation
+        ):
             return None
-        if not np.all(np.abs(signs).sum(1) == 1):
-            return None
-        axes = tuple(int(np.argmax(np.abs(signs[:, n]))) for n in range(d))
+        axes = tuple(int(np.argmax(ones[:, n])) for n in range(d))
         flipped = tuple(bool(signs[axes[n], n] < 0) for n in range(d))
-        first = shift
-        last = to_other[:d, :d] @ (np.asarray(self.size, dtype=float) - 1) + shift
-        low, high = np.minimum(first, last), np.maximum(first, last)
+        last = linear @ (np.asarray(self.size, dtype=float) - 1) + shift
+        low, high = np.minimum(shift, last), np.maximum(shift, last)
         top = np.asarray(other.size, dtype=float) - 1
         if np.abs(low).max() > tolerance or np.abs(high - top).max() > tolerance:
             return None

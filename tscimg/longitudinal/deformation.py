@@ -456,14 +456,13 @@ def _intensity_matched(moving: sitk.Image, fixed: sitk.Image, away: np.ndarray) 
     full_a = np.percentile(a, 99) - np.percentile(a, 1)
     full_b = np.percentile(b, 99) - np.percentile(b, 1)
     structured = qa[2] - qa[0] >= 0.25 * full_a > 0 and qb[2] - qb[0] >= 0.25 * full_b > 0
-    fit = linear_intensity_fit(a[away], b[away])
-    gain = fit.gain if structured and fit.correlation >= 0.95 else 1.0
+    gain = 1.0
+    if structured:
+        fit = linear_intensity_fit(a[away], b[away])
+        if fit.correlation >= 0.95 and abs(fit.gain - 1.0) > 0.1:
+            gain = fit.gain
     values = sitk.GetArrayViewFromImage(moving)
-    if abs(gain - 1.0) <= 0.1:
-        mapped = values - qb[1] + qa[1]
-    else:
-        mapped = (values - qb[1]) / gain + qa[1]
-    out = sitk.GetImageFromArray(mapped.astype(np.float32))
+    out = sitk.GetImageFromArray(((values - qb[1]) / gain + qa[1]).astype(np.float32))
     out.CopyInformation(moving)
     return out
 
