@@ -8,6 +8,7 @@ import SimpleITK as sitk
 from builders import shared_data
 
 from tscimg import Geometry, InputError, MaskError, load_mask, load_scan
+from tscimg.longitudinal import register
 
 
 def test_remind_oblique_mr_series_matches_simpleitk() -> None:
@@ -96,3 +97,28 @@ def test_real_ultrasound_cine_loads_with_its_calibration_frames_and_grey_values(
     assert np.abs(frame7 - luminance).max() <= 0.5
     with pytest.raises(InputError, match="the cine has 30 frame"):
         load_scan(path, frame=30)
+
+
+def test_real_serial_mr_pair_registers_like_the_datasets_own_transforms() -> None:
+    """Two real FLAIR visits of one patient 81 days apart (3 mm slices, the head turned by
+    about 4 degrees and moved by 11 mm between them). The dataset gives each visit's affine to
+    a common space (ITK convention: common-space points to the visit's points), so the visit-1
+    to visit-2 map is T2 o T1^-1: an independent reference for the global registration that
+    carries every lesion. Measured: mean 0.41 mm, worst 0.81 mm over the brain."""
+    folder = shared_data("ms_pair", "patient12")
+    first = load_scan(folder / "study1_FLAIR.nii.gz")
+    second = load_scan(folder / "study2_FLAIR.nii.gz")
+    to_first = sitk.ReadTransform(str(folder / "study1_FLAIR_to_common_space.txt"))
+    to_second = sitk.ReadTransform(str(folder / "study2_FLAIR_to_common_space.txt"))
+    pixels = first.to_array()
+    brain_kji = np.argwhere(pixels > np.percentile(pixels, 60))[::500]
+    points = np.array([first.geometry.index_to_lps(tuple(p[::-1])) for p in brain_kji])
+    common = [to_first.GetInverse().TransformPoint(tuple(p)) for p in points]
+    expected = np.array([to_second.TransformPoint(c) for c in common])
+    assert np.linalg.norm(points - expected, axis=1).mean() > 5.0  # the visits do differ
+    centre = np.median(points, axis=0)
+    registration = register(first, second, (centre - 15.0, centre + 15.0))
+    distance = np.linalg.norm(registration.map_points(points) - expected, axis=1)
+    assert registration.warnings == ()
+    assert distance.mean() < 0.7  # in-plane voxel 0.72 mm
+    assert distance.max() < 1.5  # half a slice

@@ -244,6 +244,24 @@ def test_every_method_segments_a_2d_echo_frame(method: Method) -> None:
     assert dice(result.mask.array_view() > 0, truth_of(visit)) >= 0.9
 
 
+def test_work_region_guard_of_a_box_past_the_image_is_the_part_inside() -> None:
+    """``work_region`` given a box whose first corner lies 8 voxels before the image (segment()
+    clips boxes first; a new caller might not): the guard is the box's part inside the image,
+    voxel for voxel (it was sliced from the crop's far end: 4 of 20 columns along i)."""
+    from tscimg.segment.region import work_region
+
+    g = Geometry((40, 40, 20), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), IDENTITY)
+    scan = Scan.from_array(np.zeros((20, 40, 40), np.float32), g)
+    past = work_region(scan, Prompts(positive=((2, 20, 10),), box=(-8, 10, 5, 12, 30, 15)), 30.0)
+    guard = np.zeros((20, 40, 40), bool)
+    k0, j0, i0 = past.offset_kji
+    shape = past.guard.shape
+    guard[k0 : k0 + shape[0], j0 : j0 + shape[1], i0 : i0 + shape[2]] = past.guard
+    expected = np.zeros_like(guard)
+    expected[5:16, 10:31, 0:13] = True
+    np.testing.assert_array_equal(guard, expected)
+
+
 def test_a_lesion_at_the_image_edge_with_a_box_past_it_is_segmented_and_said_to_be_cut() -> None:
     """A sphere (radius 8 mm) centred 2 mm inside the image's first i plane: 744 of its voxel
     centres (1.488 mL) lie in the scan. A box reaching 8 voxels past that edge was sliced with

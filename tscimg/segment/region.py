@@ -197,7 +197,10 @@ def work_region(
     )
     if prompts.box is not None:
         guard = np.zeros(shape, dtype=bool)
-        a, b = lo - start, hi - start + 1
+        # clipped to the crop: a box past the image (a negative corner) would otherwise be
+        # sliced from the crop's far end (segment() clips boxes first; this keeps any caller safe)
+        a = np.clip(lo - start, 0, shape)
+        b = np.clip(hi - start + 1, 0, shape)
         guard[a[0] : b[0], a[1] : b[1], a[2] : b[2]] = True
         ring = ~guard
     else:
