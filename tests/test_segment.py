@@ -247,7 +247,7 @@ def test_every_method_segments_a_2d_echo_frame(method: Method) -> None:
 def test_work_region_guard_of_a_box_past_the_image_is_the_part_inside() -> None:
     """``work_region`` given a box whose first corner lies 8 voxels before the image (segment()
     clips boxes first; a new caller might not): the guard is the box's part inside the image,
-    voxel for voxel (it was sliced from the crop's far end: 4 of 20 columns along i)."""
+    voxel for voxel (it was sliced from the crop's far end: columns 11-12 along i, for 0-12)."""
     from tscimg.segment.region import work_region
 
     g = Geometry((40, 40, 20), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), IDENTITY)
