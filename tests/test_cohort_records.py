@@ -607,3 +607,30 @@ def test_a_patient_with_two_lesion_types_lists_each_warning_and_scan_once() -> N
     # the provenance table: the three scans once each (2024-07-01 has only the AML)
     for date in ("2024-01-10", "2024-07-01", "2025-01-01"):
         assert html.count(f'<td class="text">wb-{date}.nii.gz</td>') == 1
+
+
+def test_public_writers_and_readers_take_plain_string_paths(tmp_path: Path) -> None:
+    """A trial coordinator's script passes paths as text: ``write_dicom_series``,
+    ``discover_series`` and ``write_reports`` took only ``pathlib.Path`` and failed inside
+    with "unsupported operand type(s) for /: 'str' and 'str'" or "'str' object has no
+    attribute 'rglob'". The series written from a string path reads back voxel for voxel."""
+    import numpy as np
+
+    from tscimg import Geometry, Modality, Scan, load_scan
+    from tscimg.io import SeriesIdentity, discover_series, write_dicom_series
+    from tscimg.report import writers
+
+    g = Geometry((6, 5, 4), (0.8, 0.8, 2.5), (10.0, -5.0, 3.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    pixels = (np.arange(120).reshape(4, 5, 6) - 60).astype(np.float32)
+    scan = Scan.from_array(pixels, g, modality=Modality.CT)
+    folder = str(tmp_path / "series")
+    written = write_dicom_series(scan, folder, SeriesIdentity("P1", "seed"))
+    assert len(written) == 4 and all(p.parent == Path(folder) for p in written)
+    assert sum(len(headers) for headers in discover_series(folder).series.values()) == 4
+    back = load_scan(folder)
+    assert back.geometry.differences(g, 1e-4, 1e-6) == []
+    np.testing.assert_array_equal(back.to_array(), pixels)
+    patient = assess_patient("P", _missing_at_follow_up(), TSC, START)
+    paths = writers.write_reports(CohortResult(TSC, (patient,)), str(tmp_path / "out"), pdf=False)
+    assert sorted(paths) == ["csv", "html", "json"]
+    assert json.loads(paths["json"].read_text())["patients"][0]["patient_id"] == "P"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 import warnings
 from collections import defaultdict
 from collections.abc import Iterator
@@ -336,7 +337,7 @@ class FolderContents:
         return f"{len(self.unreadable)} unreadable DICOM file(s) skipped ({names}{more})"
 
 
-def discover_series(folder: Path, keep_datasets: bool = False) -> FolderContents:
+def discover_series(folder: str | os.PathLike[str], keep_datasets: bool = False) -> FolderContents:
     """Group the DICOM image files below ``folder`` by SeriesInstanceUID.
 
     Files that are not DICOM, and DICOM objects that are not images (SEG, SR, DICOMDIR, ...),
@@ -346,6 +347,7 @@ def discover_series(folder: Path, keep_datasets: bool = False) -> FolderContents
     With ``keep_datasets`` the image files' pydicom headers are kept too
     (:attr:`FolderContents.datasets`).
     """
+    folder = Path(folder)
     groups: dict[str, list[ImageHeader]] = defaultdict(list)
     unreadable: dict[Path, str] = {}
     datasets: dict[Path, Dataset] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,12 +54,15 @@ def _uid(seed: str, what: str) -> UID:
     return generate_uid(entropy_srcs=[seed, what])
 
 
-def write_dicom_series(scan: Scan, folder: Path, identity: SeriesIdentity) -> list[Path]:
+def write_dicom_series(
+    scan: Scan, folder: str | os.PathLike[str], identity: SeriesIdentity
+) -> list[Path]:
     """Write ``scan`` (3D, CT or MR) as one DICOM file per slice into ``folder`` (atomically).
 
     CT values are stored with RescaleIntercept -1024 (HU in, HU out); MR values as they are.
     Values are rounded to integers. Returns the written file paths.
     """
+    folder = Path(folder)
     modality = scan.modality or Modality.MR
     if modality not in _SOP_CLASS:
         raise InputError(f"writing {modality.value} as a DICOM series is not supported")
@@ -127,7 +131,7 @@ def write_ultrasound_cine(
     frames: np.ndarray,
     pixel_mm: tuple[float, float],
     frame_time_ms: float,
-    path: Path,
+    path: str | os.PathLike[str],
     identity: SeriesIdentity,
     acquisition_date: datetime.date,
     manufacturer: str = "tscimg synthetic",
@@ -138,6 +142,7 @@ def write_ultrasound_cine(
     (SequenceOfUltrasoundRegions, PhysicalDeltaX/Y in cm) covering the image; FrameTime set.
     Written atomically.
     """
+    path = Path(path)
     if frames.ndim != 3 or frames.dtype != np.uint8:
         raise InputError("an ultrasound cine needs uint8 frames shaped (n, rows, columns)")
     n, rows, columns = frames.shape

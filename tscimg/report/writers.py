@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 from tscimg.io.atomic import atomic_file
@@ -77,7 +78,9 @@ def render_csv(result: CohortResult) -> str:
     return buffer.getvalue()
 
 
-def write_reports(result: CohortResult, output_dir: Path, pdf: bool = True) -> dict[str, Path]:
+def write_reports(
+    result: CohortResult, output_dir: str | os.PathLike[str], pdf: bool = True
+) -> dict[str, Path]:
     """Write report.json, report.csv, report.html (and report.pdf) into ``output_dir``.
 
     An earlier run's reports are removed first, all four, and each new one is written
@@ -91,6 +94,7 @@ def write_reports(result: CohortResult, output_dir: Path, pdf: bool = True) -> d
 
     Returns the paths by kind (``"json"``, ``"csv"``, ``"html"``, ``"pdf"``).
     """
+    output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     for kind in REPORT_KINDS:  # an earlier run's: stale beside this run's first new file
         (output_dir / f"report.{kind}").unlink(missing_ok=True)
