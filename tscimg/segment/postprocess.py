@@ -187,6 +187,12 @@ def _on_bounding_box(
     of the whole crop. Exact for a structure that holds its centre (every
     :func:`ball_structure`); a closing by one that does not can differ.
 
+    Where the mask reaches the array's edge (the image's edge: the lesion continues beyond
+    what was scanned, or is cut by it), the array is extended there by repeating its edge
+    plane, as though the tissue went on: scipy treats the outside as background, so a closing
+    (dilate, then erode) or an opening ate the mask's plane on the edge (a lesion cut by the
+    image's first plane lost that whole plane: 1.31 mL of 1.49 inside the image).
+
     Examples
     --------
     >>> m = np.zeros((20, 30, 30), dtype=bool); m[5:9, 10:14, 3:8] = True; m[6, 11, 5] = False
@@ -205,7 +211,13 @@ def _on_bounding_box(
     lo = np.maximum(found.min(axis=0) - half, 0)
     hi = np.minimum(found.max(axis=0) + half + 1, mask.shape)
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    out[box] = operation(mask[box], structure)
+    # repeat the edge plane past the array's edge, where the box reaches it
+    pads = [(int(h) if a == 0 else 0, int(h) if b == n else 0)
+            for h, a, b, n in zip(half, lo, hi, mask.shape, strict=True)]  # fmt: skip
+    block = np.pad(mask[box], pads, mode="edge") if any(map(any, pads)) else mask[box]
+    result = operation(block, structure)
+    inner = tuple(slice(a, result.shape[d] - b) for d, (a, b) in enumerate(pads))
+    out[box] = result[inner]
     return out
 
 
