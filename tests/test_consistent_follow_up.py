@@ -23,12 +23,13 @@ import tscimg
 from tscimg.core.geometry import Geometry
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
-from tscimg.longitudinal.carry import LesionReference, carried_box
+from tscimg.longitudinal.carry import LesionReference, carried_box, carry_lesion
 from tscimg.longitudinal.criteria import TSC
 from tscimg.longitudinal.registration import Registration
 from tscimg.longitudinal.results import LesionOrigin, LesionVisitResult, assess_patient
 from tscimg.measure import LesionRecord
 from tscimg.report import write_reports
+from tscimg.segment import Prompts, segment
 
 TRUTH = json.loads((SAMPLE_SCANS / "truth.json").read_text())
 SEGA = next(p for p in TRUTH["patients"] if p["patient_id"] == "TSC-002")
@@ -387,3 +388,24 @@ def test_a_lesion_whose_baseline_box_reached_past_the_image_is_carried() -> None
     truth_ml = int((r < 5).sum()) * 2.0 / 1000
     assert carried.mask.volume_ml() == pytest.approx(truth_ml, rel=0.10)
     assert carried.review == ()
+
+
+def test_a_baseline_prompted_with_a_box_alone_is_carried_like_its_box_centre_click() -> None:
+    """segment() takes a box without a point and uses its centre as the click; carrying that
+    baseline mapped only the reader's (absent) clicks and refused every follow-up with "the
+    lesion ... maps outside this scan" (through track: every follow-up not measured,
+    not_evaluable). The box's centre is now the carried click: the follow-up's mask is voxel
+    for voxel the one carried from the same box with that click given."""
+    baseline = tscimg.load_scan(SAMPLE_SCANS / "TSC-002" / "2024-02-20" / "dicom")
+    follow_up = tscimg.load_scan(SAMPLE_SCANS / "TSC-002" / "2024-09-02" / "dicom")
+    box = (17, 13, 11, 41, 37, 31)
+    alone = segment(baseline, Prompts(box=box), "sega")
+    clicked = segment(baseline, Prompts(positive=((29, 25, 21),), box=box), "sega")
+    np.testing.assert_array_equal(alone.mask.array_view(), clicked.mask.array_view())
+    carried = [
+        carry_lesion(LesionReference(baseline, s.mask, "2024-02-20", s), None, follow_up, "sega")
+        for s in (alone, clicked)
+    ]
+    assert carried[0].mask.voxel_count() > 0
+    np.testing.assert_array_equal(carried[0].mask.array_view(), carried[1].mask.array_view())
+    assert carried[0].review == ()

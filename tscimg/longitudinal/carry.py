@@ -69,7 +69,7 @@ from tscimg.longitudinal.registration import (
 from tscimg.segment import Method, Prompts, Segmentation, preset_for, segment
 from tscimg.segment.graph_cut import box_shape
 from tscimg.segment.intensity_model import linear_intensity_map
-from tscimg.segment.prompts import BoxOrigin
+from tscimg.segment.prompts import BoxOrigin, box_centre, clipped_box
 
 #: Smoothing (Gaussian sigma, mm) of both scans before their intensities are matched.
 INTENSITY_MAP_SMOOTHING_MM = 1.5
@@ -447,6 +447,10 @@ def _mapped_prompts(
     if ref_seg is not None:
         positive_ref = list(ref_seg.prompts.positive)
         negative_ref = list(ref_seg.prompts.negative)
+        if not positive_ref and ref_seg.prompts.box is not None:
+            # a box alone: its centre was the reference's click (segment() said so)
+            size = reference.scan.geometry.size
+            positive_ref = [box_centre(clipped_box(ref_seg.prompts.box, size))]
     else:
         point = reference.scan.geometry.lps_to_index(interior_point_lps(reference.mask))
         positive_ref = [(round(point[0]), round(point[1]), round(point[2]))]

@@ -21,7 +21,7 @@ from tscimg.segment.graph_cut import graph_cut, graph_cut_learning
 from tscimg.segment.intensity_model import IntensityModel
 from tscimg.segment.parameters import Method, SegmentParameters
 from tscimg.segment.presets import preset_for
-from tscimg.segment.prompts import BoxOrigin, Prompts, clipped_box
+from tscimg.segment.prompts import BoxOrigin, Prompts, box_centre, clipped_box
 from tscimg.segment.region import WorkRegion, work_region
 
 _ALGORITHMS = {
@@ -183,9 +183,8 @@ def segment(
             )
             working = replace(checked, box=clipped)
     if not working.positive and working.box is not None:
-        b = working.box
-        centre = tuple((b[n] + b[n + 3]) // 2 for n in range(3))
-        working = working.with_clicks(positive=[centre])  # type: ignore[list-item]
+        centre = box_centre(working.box)
+        working = working.with_clicks(positive=[centre])
         warnings.append(f"no positive point: the box centre {centre} was used as the click")
     region = work_region(scan, working, params.search_radius_mm, params.region_growing)
     intensity_model: IntensityModel | None = None

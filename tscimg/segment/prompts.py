@@ -235,6 +235,18 @@ def clipped_box(box: tuple[int, ...], size: tuple[int, ...]) -> Box:
     return (c[0], c[1], c[2], c[3], c[4], c[5])
 
 
+def box_centre(box: tuple[int, ...]) -> tuple[int, int, int]:
+    """The voxel at the centre of a box ``(i0, j0, k0, i1, j1, k1)`` (inclusive; rounded down):
+    the click of a prompt given as a box alone.
+
+    Examples
+    --------
+    >>> box_centre((17, 13, 11, 41, 37, 31))
+    (29, 25, 21)
+    """
+    return ((box[0] + box[3]) // 2, (box[1] + box[4]) // 2, (box[2] + box[5]) // 2)
+
+
 def _finite_numbers(
     values: Sequence[float], what: str, count: int, source: str | None
 ) -> list[float]:
