@@ -310,3 +310,20 @@ def test_a_point_on_the_images_outer_face_is_in_its_last_voxel() -> None:
     assert [v[0][0] for v in voxels] == [0, 18, 19, 19]
     with pytest.raises(PromptError, match="outside the image"):
         Prompts.from_physical(grid, positive_lps=[(19.6, 5.0, 4.0)]).validated(grid, None)
+
+
+def test_a_scans_acquisition_date_is_taken_as_text_and_refused_when_not_a_date() -> None:
+    """``Scan.from_array(..., acquisition_date="2024-01-10")`` was stored as text: repr() and
+    describe() then failed ("'str' object has no attribute 'isoformat'") and an int was kept
+    as it was. Text in YYYY-MM-DD and datetimes are taken as dates; anything else is named."""
+    import datetime
+
+    pixels = np.zeros((4, 5, 6), np.int16)
+    scan = Scan.from_array(pixels, modality="CT", acquisition_date="2024-01-10")
+    assert scan.acquisition_date == datetime.date(2024, 1, 10)
+    assert "2024-01-10" in repr(scan) and scan.describe()
+    noon = Scan.from_array(pixels, acquisition_date=datetime.datetime(2024, 1, 10, 12, 0))
+    assert noon.acquisition_date == datetime.date(2024, 1, 10)
+    for bad in ("10/01/2024", 20240110):
+        with pytest.raises(ImageReadError, match="acquisition_date must be a date"):
+            Scan.from_array(pixels, acquisition_date=bad)

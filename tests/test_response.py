@@ -532,3 +532,33 @@ def test_library_users_give_criteria_by_name_and_dates_as_text() -> None:
     import numpy as np
 
     assert VolumeAtVisit(dt.date(2024, 1, 10), np.float32(5.5)).total_volume_ml == 5.5
+
+
+def test_dates_as_text_numpy_volumes_and_a_missing_rule_set_are_taken_or_named() -> None:
+    """docs/longitudinal.md: dates as ``datetime.date`` or ``YYYY-MM-DD``. The visits took
+    text, ``treatment_start`` / ``treatment_stop`` did not ("'<=' not supported between
+    'datetime.date' and 'str'"); a volume given as numpy.float32 (a mask's sum) came back as
+    float32 and the JSON export failed; ``criteria=None`` was an AttributeError."""
+    import json
+
+    import numpy as np
+
+    from tscimg import AssessmentInputError, InputError
+
+    visits = [VolumeAtVisit("2024-01-10", 10.0), VolumeAtVisit("2025-01-20", 6.0)]
+    by_text = assess_response(
+        visits, "tsc", treatment_start="2024-01-15", treatment_stop="2025-03-01"
+    )
+    by_date = assess_response(
+        visits, "tsc", treatment_start=dt.date(2024, 1, 15), treatment_stop=dt.date(2025, 3, 1)
+    )
+    assert by_text.to_dict() == by_date.to_dict()
+    assert by_text.status is ResponseStatus.RESPONSE
+    assert by_text.timepoints[-1].change_from_baseline_pct == pytest.approx(-40.0)
+    float32 = [VolumeAtVisit(v.date, np.float32(v.total_volume_ml)) for v in visits]
+    assessed = assess_response(float32, "tsc", treatment_start="2024-01-15")
+    assert json.loads(json.dumps(assessed.to_dict()))["status"] == "response"
+    with pytest.raises(InputError, match="response criteria must be"):
+        assess_response(visits, None)  # type: ignore[arg-type]
+    with pytest.raises(AssessmentInputError, match="is not a visit date"):
+        assess_response(visits, "tsc", treatment_start="15/01/2024")

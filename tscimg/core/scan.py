@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 from collections.abc import Sequence
@@ -88,6 +89,19 @@ class Scan:
                 hint="Build one from a [k, j, i] array with Scan.from_array(pixels, "
                 "spacing_mm=..., origin_lps=..., direction=...)",
             )
+        date: object = self.acquisition_date  # a date as text or a datetime is taken too
+        if isinstance(date, datetime.datetime):
+            date = date.date()
+        elif isinstance(date, str):
+            with contextlib.suppress(ValueError):
+                date = datetime.date.fromisoformat(date)
+        if date is not None and not isinstance(date, datetime.date):
+            raise ImageReadError(
+                f"acquisition_date must be a date, got {date!r}",
+                path=self.source,
+                hint="Give a datetime.date, or a date as YYYY-MM-DD (such as 2024-01-15)",
+            )
+        object.__setattr__(self, "acquisition_date", date)
 
     @classmethod
     def from_array(

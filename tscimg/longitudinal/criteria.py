@@ -114,6 +114,11 @@ CRITERIA: dict[str, ResponseCriteria] = {c.name: c for c in (TSC, EXIST)}
 
 def criteria_named(name: str) -> ResponseCriteria:
     """The rule set called ``name`` (``tsc`` or ``exist``)."""
+    if not isinstance(name, str):
+        raise InputError(
+            f"response criteria must be a rule set's name or a ResponseCriteria, got {name!r}",
+            hint=f"Use one of: {', '.join(sorted(CRITERIA))}",
+        )
     try:
         return CRITERIA[name.strip().lower()]
     except KeyError:

@@ -115,6 +115,14 @@ class VolumeAtVisit:
                     f"{self.date.isoformat()}: {name} is {value!r}; a volume or diameter is a "
                     "finite number of at least 0 (None where it was not measured)"
                 )
+        # numpy numbers (float32 sums of a mask) as plain floats: every figure derived from
+        # them is then a float, and the report's JSON can hold it
+        for name in ("total_volume_ml", "uncertainty_ml", "registration_total_ml"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, float(value))
+        diameters = {k: float(v) for k, v in self.new_lesion_diameters_mm.items()}
+        object.__setattr__(self, "new_lesion_diameters_mm", diameters)
 
 
 def _as_date(value: object) -> datetime.date:
@@ -719,11 +727,11 @@ def _best_change(timepoints: Sequence[TimepointAssessment], frame: _Frame) -> fl
 def assess_response(
     visits: Sequence[VolumeAtVisit],
     criteria: ResponseCriteria | str,
-    treatment_start: datetime.date | None = None,
-    treatment_stop: datetime.date | None = None,
+    treatment_start: datetime.date | str | None = None,
+    treatment_stop: datetime.date | str | None = None,
     lesion_type: LesionType = LesionType.GENERIC,
     treatment: TreatmentHistory | None = None,
-    baseline: datetime.date | None = None,
+    baseline: datetime.date | str | None = None,
 ) -> ResponseAssessment:
     """Apply ``criteria`` to one patient's sums of target-lesion volumes over time.
 
@@ -734,7 +742,7 @@ def assess_response(
     criteria
         Thresholds (``tsc``: 30% response; ``exist``: 50%), or the name of a rule set.
     treatment_start, treatment_stop
-        mTOR-inhibitor start and stop dates. Baseline is the last visit on or before the
+        mTOR-inhibitor start and stop dates (``datetime.date`` or ``YYYY-MM-DD``). Baseline is the last visit on or before the
         start (the first visit when there is none, with a warning). Without a start date the
         12-month clock runs from the baseline visit (with a warning).
     lesion_type
@@ -761,10 +769,14 @@ def assess_response(
     InputError
         ``criteria`` names no rule set.
     """
+    # dates as the visits take them (a datetime.date, a datetime or YYYY-MM-DD)
+    treatment_start, treatment_stop, baseline = (
+        None if d is None else _as_date(d) for d in (treatment_start, treatment_stop, baseline)
+    )
     if treatment is not None:
         treatment_start = treatment_start or treatment.start
         treatment_stop = treatment_stop or treatment.stop
-    if isinstance(criteria, str):
+    if not isinstance(criteria, ResponseCriteria):
         criteria = criteria_named(criteria)
     ordered = sorted(visits, key=lambda v: v.date)
     if not ordered:
