@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -208,3 +209,23 @@ def test_one_typed_record_for_3d_single_plane_and_biplane_survives_the_resume_st
         assert LesionRecord.from_dict(record.to_dict()) == record
     with pytest.raises(ValueError, match="two single 2D views"):
         biplane.with_second_view(second, view)
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"slice_axis": 3}, "slice_axis 3"),
+        ({"slice_axis": -1}, "slice_axis -1"),
+        ({"min_volume_ml": "0.05"}, "min_volume_ml '0.05'"),
+        ({"connectivity": 0}, "connectivity 0"),
+        ({"boundary_shift_fraction": float("nan")}, "boundary_shift_fraction nan"),
+    ],
+)
+def test_measure_parameters_name_a_setting_out_of_range(
+    settings: dict[str, object], named: str
+) -> None:
+    """``slice_axis=3`` measured an axial diameter of 49.37 mm on brain1's label, none of its
+    three axes' (65.89, 49.49, 47.97), then to_dict() raised IndexError; -1 and a text size
+    failed inside numpy; connectivity 0 was taken. Each is now named when built."""
+    with pytest.raises(MaskError, match=re.escape(named)):
+        MeasureParameters(**settings)  # type: ignore[arg-type]

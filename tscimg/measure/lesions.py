@@ -76,6 +76,26 @@ class MeasureParameters:
     planar_boundary_shift_fraction: float = PLANAR_BOUNDARY_SHIFT_FRACTION
     slice_axis: int | None = None
 
+    def __post_init__(self) -> None:
+        def size(value: object) -> bool:
+            real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            return real and math.isfinite(float(value)) and float(value) >= 0  # type: ignore[arg-type]
+
+        problems = []
+        if self.connectivity not in (1, 2, 3) or isinstance(self.connectivity, bool):
+            problems.append(f"connectivity {self.connectivity!r} (1, 2 or 3)")
+        for name in ("min_volume_ml", "boundary_shift_fraction", "planar_boundary_shift_fraction"):
+            if not size(getattr(self, name)):
+                problems.append(f"{name} {getattr(self, name)!r} (a finite number >= 0)")
+        axis = self.slice_axis
+        if axis is not None and (isinstance(axis, bool) or axis not in (0, 1, 2)):
+            problems.append(f"slice_axis {axis!r} (0 = i, 1 = j, 2 = k, or None)")
+        if problems:
+            raise MaskError(
+                "MeasureParameters: " + "; ".join(problems),
+                hint="Give connectivity 1-3, sizes as numbers of at least 0, slice_axis 0-2",
+            )
+
 
 @dataclass(frozen=True)
 class LesionMeasurement:
