@@ -4,6 +4,7 @@ TypeError, ValueError or AttributeError from deeper down."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -295,6 +296,76 @@ def test_register_and_carry_lesion_say_what_they_were_given_wrongly() -> None:
     assert "mask_bounds_lps" in str(err.value)
     with pytest.raises(InputError, match=r"unknown lesion type 'kidney'.*aml, sega"):
         carry_lesion(scan, mask, scan, "kidney")
+
+
+def test_carrying_names_arguments_of_the_wrong_kind_and_a_deformation_of_other_scans() -> None:
+    """Found by a library user's script: a Mask or a path as the follow-up, swapped arguments,
+    RegistrationParameters for CarryParameters, a Registration for the deformation, a mask or
+    a 6-number box for ``lesion_box_lps``, a box outside the scan or holding NaN: each failed
+    inside (AttributeError, TypeError, ITK's RuntimeError). And a deformation computed for
+    another follow-up was used as given: the sample's other follow-up's outline, 11.08 mL for
+    0.317 (TSC-003). Each is an InputError naming what was given."""
+    from tscimg.longitudinal import LesionReference, carry_lesion, register, register_lesion
+    from tscimg.longitudinal.registration import RegistrationParameters
+
+    grid = Geometry((20, 20, 10), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    k, j, i = np.indices((10, 20, 20))
+    blob = ((i - 10) ** 2 + (j - 10) ** 2 + ((k - 5) * 2) ** 2 < 30).astype(np.float32)
+    scan = Scan.from_array(100 * blob, grid, modality="MR", source="a.nii")
+    mask = Mask.from_array(blob.astype(np.uint8), grid)
+    shorter = Geometry((18, 20, 10), grid.spacing_mm, grid.origin_lps, grid.direction)
+    other = Scan.from_array(100 * blob[:, :, :18], shorter, modality="MR")
+    reference = LesionReference(scan, mask, "2024-01-10")
+    wrong = {
+        "the follow-up must be a tscimg.Scan, got a Mask": lambda: carry_lesion(
+            reference,
+            None,
+            mask,
+            "sega",  # type: ignore[arg-type]
+        ),
+        "the follow-up must be a tscimg.Scan, got a str": lambda: carry_lesion(
+            reference,
+            None,
+            "b.nii",
+            "sega",  # type: ignore[arg-type]
+        ),
+        "the reference must be a LesionReference": lambda: carry_lesion(
+            mask,
+            scan,
+            scan,
+            "sega",  # type: ignore[arg-type]
+        ),
+        "needs its lesion's Mask": lambda: carry_lesion(scan, None, scan, "sega"),
+        "parameters must be CarryParameters": lambda: carry_lesion(
+            reference,
+            None,
+            scan,
+            "sega",
+            RegistrationParameters(),  # type: ignore[arg-type]
+        ),
+        "the reference must be a LesionReference (a scan, its mask and date), got a Scan": (
+            lambda: register_lesion(scan, scan)  # type: ignore[arg-type]
+        ),
+        "lesion_box_lps must be two LPS points": lambda: register(
+            scan,
+            scan,
+            mask,  # type: ignore[arg-type]
+        ),
+        "two points of 3 finite numbers": lambda: register(
+            scan, scan, (np.array([np.nan, 0, 0]), np.ones(3))
+        ),
+        "lies outside the previous scan": lambda: register(
+            scan, scan, (np.full(3, 500.0), np.full(3, 510.0))
+        ),
+    }
+    for message, call in wrong.items():
+        with pytest.raises(InputError, match=re.escape(message)):
+            call()
+    deformation = register_lesion(reference, other)
+    with pytest.raises(InputError, match="computed for another follow-up scan"):
+        carry_lesion(reference, None, scan, "sega", deformation=deformation)
+    with pytest.raises(InputError, match="deformation must be the LesionDeformation"):
+        carry_lesion(reference, None, other, "sega", deformation=deformation.registration)  # type: ignore[arg-type]
 
 
 def test_a_point_on_the_images_outer_face_is_in_its_last_voxel() -> None:

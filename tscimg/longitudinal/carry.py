@@ -199,6 +199,30 @@ def interior_point_lps(mask: Mask) -> tuple[float, float, float]:
     return (p[0], p[1], p[2])
 
 
+def _check_types(reference: object, follow_up: object, parameters: object) -> None:
+    """An :class:`InputError` naming an argument of ``register_lesion`` / ``carry_lesion``
+    of the wrong kind (a mask or a path where a scan goes, arguments swapped)."""
+    hint = (
+        "Call carry_lesion(LesionReference(scan, mask, date), None, follow_up_scan, lesion_type)"
+        " or carry_lesion(scan, mask, follow_up_scan, lesion_type); scans from tscimg.load_scan"
+    )
+    if not isinstance(reference, LesionReference):
+        raise InputError(
+            f"the reference must be a LesionReference (a scan, its mask and date), got a "
+            f"{type(reference).__name__}",
+            hint=hint,
+        )
+    if not isinstance(follow_up, Scan):
+        raise InputError(
+            f"the follow-up must be a tscimg.Scan, got a {type(follow_up).__name__}", hint=hint
+        )
+    if parameters is not None and not isinstance(parameters, CarryParameters):
+        raise InputError(
+            f"parameters must be CarryParameters, got a {type(parameters).__name__}",
+            hint="Wrap registration settings as CarryParameters(registration=...)",
+        )
+
+
 def register_lesion(
     reference: LesionReference, follow_up: Scan, parameters: CarryParameters | None = None
 ) -> LesionDeformation:
@@ -210,6 +234,7 @@ def register_lesion(
     InputError
         When either scan is a single 2D frame, or the registration fails.
     """
+    _check_types(reference, follow_up, parameters)
     params = parameters or CarryParameters()
     if follow_up.is_planar or reference.scan.is_planar:
         raise InputError(
@@ -498,6 +523,29 @@ def _mapped_prompts(
     )
 
 
+def _check_deformation(deformation: object, reference: LesionReference, follow_up: Scan) -> None:
+    """An :class:`InputError` when ``deformation`` is not a :class:`LesionDeformation` of
+    these two scans (one computed for another follow-up gave that follow-up's outline)."""
+    if not isinstance(deformation, LesionDeformation):
+        raise InputError(
+            f"deformation must be the LesionDeformation of register_lesion(), got a "
+            f"{type(deformation).__name__}",
+            hint="Pass register_lesion(reference, follow_up), or leave deformation out",
+        )
+    for name, recorded, scan in (
+        ("reference", deformation.previous_geometry, reference.scan),
+        ("follow-up", deformation.follow_up_geometry, follow_up),
+    ):
+        if recorded is not None and recorded.differences(scan.geometry):
+            raise InputError(
+                f"the deformation given was computed for another {name} scan "
+                f"({'; '.join(recorded.differences(scan.geometry))})",
+                path=scan.source,
+                hint="Pass register_lesion(reference, follow_up) of these two scans, or leave "
+                "deformation out",
+            )
+
+
 def carry_lesion(
     reference: LesionReference | Scan,
     reference_mask: Mask | None,
@@ -532,14 +580,23 @@ def carry_lesion(
         empty and the registration is untrusted or leaves the scan.
     InputError
         When either scan is a single 2D frame (an echo view): give that visit its own prompt;
-        or ``lesion_type`` is not one of :class:`~tscimg.LesionType`'s.
+        or ``lesion_type`` is not one of :class:`~tscimg.LesionType`'s; or an argument is of
+        the wrong kind (a mask or a path where a scan goes); or ``deformation`` was computed
+        for scans on other grids.
     """
-    params = parameters or CarryParameters()
     lesion_type = member_of(LesionType, lesion_type, "lesion type")
     if isinstance(reference, Scan):
-        if reference_mask is None:
-            raise ValueError("a reference scan needs its lesion mask")
+        if not isinstance(reference_mask, Mask):
+            raise InputError(
+                "a reference given as a scan needs its lesion's Mask as reference_mask, got "
+                f"{type(reference_mask).__name__}",
+                hint="Call carry_lesion(scan, mask, follow_up_scan, lesion_type)",
+            )
         reference = LesionReference(reference, reference_mask, reference.source or "previous")
+    _check_types(reference, follow_up, parameters)
+    params = parameters or CarryParameters()
+    if deformation is not None:
+        _check_deformation(deformation, reference, follow_up)
     deformation = deformation or register_lesion(reference, follow_up, params)
     reg = deformation.registration
     ref_seg = reference.segmentation

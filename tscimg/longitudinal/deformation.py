@@ -39,12 +39,13 @@ A sphere of radius 6 mm that shrinks to radius 5 mm (volume ratio 0.579):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
 import SimpleITK as sitk
 
+from tscimg.core.geometry import Geometry
 from tscimg.core.mask import Mask, bounding_box
 from tscimg.core.scan import Scan
 from tscimg.longitudinal.registration import (
@@ -135,6 +136,10 @@ class LesionDeformation:
         (a lesion a few voxels across): the estimate is reported with this note and still
         cross-checks the segmentation (a disagreement flags the visit), but the visit is not
         flagged for it alone.
+    previous_geometry, follow_up_geometry
+        The grids of the two scans it registers (``None`` when built by hand): a deformation
+        handed to :func:`~tscimg.longitudinal.carry.carry_lesion` must be the one of that
+        follow-up.
     """
 
     registration: Registration
@@ -143,6 +148,8 @@ class LesionDeformation:
     quality_ncc: float
     review: tuple[str, ...] = ()
     imprecise: tuple[str, ...] = ()
+    previous_geometry: Geometry | None = None
+    follow_up_geometry: Geometry | None = None
 
     @cached_property
     def follow_up_to_previous(self) -> sitk.CompositeTransform:
@@ -302,6 +309,20 @@ def deform_around_lesion(
         The registration with the field prepended, and ``volume_ratio``: the integral of the
         Jacobian determinant over the previous lesion divided by its volume.
     """
+    result = _deformed(previous, previous_mask, follow_up, registration, parameters)
+    return replace(
+        result, previous_geometry=previous.geometry, follow_up_geometry=follow_up.geometry
+    )
+
+
+def _deformed(
+    previous: Scan,
+    previous_mask: Mask,
+    follow_up: Scan,
+    registration: Registration,
+    parameters: DeformableParameters | None,
+) -> LesionDeformation:
+    """:func:`deform_around_lesion` without the grids recorded."""
     params = parameters or DeformableParameters()
     previous_ml = previous_mask.volume_ml()
     if previous_ml == 0:

@@ -275,6 +275,38 @@ def _local_quality(
     return ncc(a, b, np.isfinite(b))
 
 
+def _lesion_box(box: object, previous: Scan) -> tuple[np.ndarray, np.ndarray]:
+    """``register()``'s ``lesion_box_lps`` checked: two finite LPS points (mm) whose box meets
+    the previous scan; an :class:`InputError` saying what to give otherwise."""
+    hint = (
+        "Give (low, high): two LPS points in mm, e.g. "
+        "tscimg.longitudinal.carry.mask_bounds_lps(mask) for a lesion's mask"
+    )
+    try:
+        low, high = (np.asarray(p, dtype=float) for p in box)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise InputError(
+            f"lesion_box_lps must be two LPS points (low, high); got {type(box).__name__}",
+            hint=hint,
+        ) from None
+    if low.shape != (3,) or high.shape != (3,) or not np.all(np.isfinite([low, high])):
+        raise InputError(
+            f"lesion_box_lps must be two points of 3 finite numbers; got {low!r}, {high!r}",
+            hint=hint,
+        )
+    g = previous.geometry
+    corners = np.array([g.lps_to_index(tuple(c)) for c in box_corners(low, high)])
+    top = np.asarray(g.size) - 0.5
+    if np.any(corners.max(axis=0) < -0.5) or np.any(corners.min(axis=0) > top):
+        raise InputError(
+            f"the lesion box {low.tolist()} - {high.tolist()} (LPS mm) lies outside the "
+            "previous scan",
+            path=previous.source,
+            hint=hint,
+        )
+    return np.minimum(low, high), np.maximum(low, high)
+
+
 def register(
     previous: Scan,
     follow_up: Scan,
@@ -308,6 +340,8 @@ def register(
                 hint="Pass the scans (tscimg.load_scan(path)); a lesion's mask goes to "
                 "lesion_box_lps as its bounds (tscimg.longitudinal.carry.mask_bounds_lps(mask))",
             )
+    if lesion_box_lps is not None:
+        lesion_box_lps = _lesion_box(lesion_box_lps, previous)
     params = parameters or RegistrationParameters()
     fixed_full = scalar_image(previous.image)
     moving_full = scalar_image(follow_up.image)

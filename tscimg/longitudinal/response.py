@@ -742,9 +742,10 @@ def assess_response(
     criteria
         Thresholds (``tsc``: 30% response; ``exist``: 50%), or the name of a rule set.
     treatment_start, treatment_stop
-        mTOR-inhibitor start and stop dates (``datetime.date`` or ``YYYY-MM-DD``). Baseline is the last visit on or before the
-        start (the first visit when there is none, with a warning). Without a start date the
-        12-month clock runs from the baseline visit (with a warning).
+        mTOR-inhibitor start and stop dates (``datetime.date`` or ``YYYY-MM-DD``). Baseline
+        is the last visit on or before the start (the first visit when there is none, with a
+        warning). Without a start date the 12-month clock runs from the baseline visit (with
+        a warning).
     lesion_type
         Picks the type-specific non-response recommendations and guideline notes.
     treatment
