@@ -358,3 +358,31 @@ def test_an_input_swapped_after_the_manifest_check_fails_its_patient_by_name(
     assert outcome.error is not None and outcome.lesions is None
     assert "internal error" not in outcome.error.message
     assert "echo.dcm" in outcome.error.message
+
+
+def test_library_track_names_a_wrong_option_before_any_work(tmp_path: Path) -> None:
+    """From a library user's script: ``jobs="2"`` failed inside with "'<=' not supported
+    between 'str' and 'int'", ``criteria=None`` with an AttributeError, and an output folder
+    that is a file with a bare FileExistsError (write_reports too), where the command line
+    says "cannot write the output here (it is a file)". Each is an InputError now, and nothing
+    is written."""
+    from tscimg.longitudinal.criteria import TSC
+    from tscimg.longitudinal.results import CohortResult
+    from tscimg.report import write_reports
+
+    manifest = SAMPLE_SCANS / "manifest.csv"
+    for options, message in (
+        ({"jobs": "2"}, "jobs must be a whole number of at least 1, got '2'"),
+        ({"jobs": 0}, "jobs must be a whole number of at least 1, got 0"),
+        ({"criteria": None}, "response criteria must be a rule set's name"),
+    ):
+        with pytest.raises(tscimg.InputError, match=message):
+            tscimg.track(manifest, tmp_path / "out", **options)  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
+    a_file = tmp_path / "afile"
+    a_file.write_text("not a folder")
+    with pytest.raises(tscimg.InputError, match=r"cannot write the output here \(it is a file\)"):
+        tscimg.track(manifest, a_file)
+    with pytest.raises(tscimg.InputError, match=r"cannot write the output here \(it is a file\)"):
+        write_reports(CohortResult(TSC, ()), str(a_file))
+    assert a_file.read_text() == "not a folder"

@@ -94,7 +94,13 @@ def track(
 
     from tscimg.batch import output_folder_lock
     from tscimg.batch import track as run_batch
+    from tscimg.batch.runner import checked_jobs
+    from tscimg.longitudinal.criteria import ResponseCriteria, criteria_named
     from tscimg.report import write_reports
+
+    jobs = checked_jobs(jobs)  # both before the output folder is made
+    if not isinstance(criteria, ResponseCriteria):
+        criteria = criteria_named(criteria)
 
     if output_dir is None:
         return run_batch(

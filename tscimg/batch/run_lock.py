@@ -37,6 +37,7 @@ from pathlib import Path
 import psutil
 
 from tscimg.core.errors import InputError
+from tscimg.io.atomic import require_writable
 
 LOCK_NAME = ".tscimg.lock"
 
@@ -223,6 +224,8 @@ def output_folder_lock(folder: str | os.PathLike[str]) -> Iterator[Path]:
     ------
     OutputFolderLockedError
         When another live run holds the folder.
+    InputError
+        When ``folder`` is a file, or cannot be written.
 
     Examples
     --------
@@ -235,7 +238,7 @@ def output_folder_lock(folder: str | os.PathLike[str]) -> Iterator[Path]:
     >>> lock.exists()
     False
     """
-    out = Path(folder)
+    out = require_writable(folder, folder=True)  # a file there, or no write access: said
     out.mkdir(parents=True, exist_ok=True)
     path = out.resolve() / LOCK_NAME
     key = (path, threading.get_ident())

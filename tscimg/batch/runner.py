@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import numbers
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -29,7 +30,7 @@ from tscimg.batch.patient import TrackParameters, VisitFailure, process_patient,
 from tscimg.batch.provenance import TRACKED_PACKAGES, measuring_code_sha256, software_versions
 from tscimg.batch.run_lock import output_folder_lock
 from tscimg.core.disclaimer import RESEARCH_USE_DISCLAIMER
-from tscimg.core.errors import TscimgError
+from tscimg.core.errors import InputError, TscimgError
 from tscimg.core.treatment import TreatmentHistory
 from tscimg.io.atomic import atomic_file
 from tscimg.io.hashing import content_sha256
@@ -287,6 +288,16 @@ def _software_mismatch(outcome: PatientOutcome, patient_id: str) -> CaseError | 
     )
 
 
+def checked_jobs(jobs: object) -> int:
+    """``jobs`` as an int of at least 1, or an :class:`InputError` naming it."""
+    if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) or int(jobs) < 1:
+        raise InputError(
+            f"jobs must be a whole number of at least 1, got {jobs!r}",
+            hint="Give jobs=1 (one patient at a time) or more (parallel worker processes)",
+        )
+    return int(jobs)
+
+
 def track(
     manifest: str | os.PathLike[str] | Manifest,
     output_dir: str | os.PathLike[str] | None = None,
@@ -347,6 +358,7 @@ def track(
     ClusterError
         When the scheduler cannot be reached, or the cluster is lost during the run.
     """
+    jobs = checked_jobs(jobs)
     rules = criteria if isinstance(criteria, ResponseCriteria) else criteria_named(criteria)
     given = manifest.path if isinstance(manifest, Manifest) else Path(manifest)
     read = _absolute(manifest)

@@ -16,7 +16,7 @@ import io
 import os
 from pathlib import Path
 
-from tscimg.io.atomic import atomic_file
+from tscimg.io.atomic import atomic_file, require_writable
 from tscimg.longitudinal.results import REPORT_KINDS, CohortResult
 from tscimg.report.html import render_html, render_pdf
 from tscimg.report.spreadsheet_cells import neutral_cell
@@ -94,7 +94,7 @@ def write_reports(
 
     Returns the paths by kind (``"json"``, ``"csv"``, ``"html"``, ``"pdf"``).
     """
-    output_dir = Path(output_dir)
+    output_dir = require_writable(output_dir, folder=True)
     output_dir.mkdir(parents=True, exist_ok=True)
     for kind in REPORT_KINDS:  # an earlier run's: stale beside this run's first new file
         (output_dir / f"report.{kind}").unlink(missing_ok=True)
