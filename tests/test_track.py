@@ -386,3 +386,42 @@ def test_library_track_names_a_wrong_option_before_any_work(tmp_path: Path) -> N
     with pytest.raises(tscimg.InputError, match=r"cannot write the output here \(it is a file\)"):
         write_reports(CohortResult(TSC, ()), str(a_file))
     assert a_file.read_text() == "not a folder"
+
+
+def test_a_manifest_mask_holding_several_labels_is_refused_not_measured_as_one_lesion(
+    tmp_path: Path,
+) -> None:
+    """A manifest row's mask outlines its one lesion. A label map with two labels (the way a
+    KiTS file holds kidney and tumour) was measured as their union: on brain1 a baseline of
+    945 mL, -98.3% at an unchanged follow-up, and the status `response`, with no flag. The
+    visit is refused now, naming the file and its labels; a one-label mask of the same lesion
+    is measured as given."""
+    g = tscimg.Geometry((30, 30, 12), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    k, j, i = np.indices((12, 30, 30))
+    lesion = (i - 15) ** 2 + (j - 15) ** 2 + ((k - 6) * 2) ** 2 < 36
+    scan = tscimg.Scan.from_array(np.where(lesion, 300.0, 100.0).astype(np.float32), g,
+                                  modality="MR")  # fmt: skip
+    tscimg.write_volume(scan, tmp_path / "v1.nii.gz")
+    tscimg.write_volume(scan, tmp_path / "v2.nii.gz")
+    one = lesion.astype(np.uint8)
+    two = one.copy()
+    two[:, :5, :] = 2  # a second structure, as a kidney beside its tumour
+    tscimg.write_volume(tscimg.Mask.from_array(one, g), tmp_path / "one.nii.gz")
+    tscimg.write_volume(tscimg.Mask.from_array(two, g), tmp_path / "two.nii.gz")
+    rows = "patient_id,date,image,lesion_id,lesion_type,mask,treatment_start\n"
+    (tmp_path / "two.csv").write_text(
+        rows + "P1,2024-01-10,v1.nii.gz,L1,sega,two.nii.gz,2024-01-15\n"
+        "P1,2024-07-10,v2.nii.gz,L1,sega,one.nii.gz,\n"
+    )
+    result = tscimg.track(tmp_path / "two.csv")
+    assert result.patients == ()
+    assert len(result.errors) == 1
+    assert "holds 2 labels (1, 2)" in result.errors[0].message
+    assert "two.nii.gz" in result.errors[0].message
+    (tmp_path / "one.csv").write_text(
+        rows + "P1,2024-01-10,v1.nii.gz,L1,sega,one.nii.gz,2024-01-15\n"
+        "P1,2024-07-10,v2.nii.gz,L1,sega,one.nii.gz,\n"
+    )
+    measured = tscimg.track(tmp_path / "one.csv").patients[0].assessments[0]
+    assert measured.timepoints[0].total_volume_ml == pytest.approx(lesion.sum() * 2.0 / 1000)
+    assert measured.timepoints[1].change_from_baseline_pct == pytest.approx(0.0)

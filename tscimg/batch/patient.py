@@ -13,7 +13,7 @@ from typing import Any
 
 from tscimg.batch.dicom_export import write_visit_dicom
 from tscimg.batch.provenance import software_versions
-from tscimg.core.errors import InputError, TscimgError
+from tscimg.core.errors import InputError, MaskError, TscimgError
 from tscimg.core.library_warnings import captured_library_warnings
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
@@ -172,8 +172,29 @@ def _relative(path: Path, base: Path) -> str:
 
 
 def _own_mask(visit: LesionVisit, scan: Scan) -> Mask:
+    """The manifest's mask of one lesion at one visit, as a binary mask on the scan's grid.
+
+    Raises
+    ------
+    MaskError
+        When the file holds more than one label: a manifest row's mask outlines its one
+        lesion, and the union of a kidney and its tumour (a KiTS label map), of several
+        lesions, or a scan given by mistake measured as one lesion became a wrong volume and
+        then a status.
+    """
     assert visit.mask is not None
     loaded = load_mask(visit.mask, reference=scan)
+    labels = loaded.labels
+    if len(labels) > 1:
+        shown = ", ".join(map(str, labels[:5])) + (", ..." if len(labels) > 5 else "")
+        scan_like = ": this many values look like a scan, not a mask" if len(labels) > 20 else ""
+        raise MaskError(
+            f"the mask holds {len(labels)} labels ({shown}); a manifest mask outlines one "
+            f"lesion, and their union would be measured as it{scan_like}",
+            path=visit.mask,
+            hint="Save this lesion alone as a label map (0 = background, 1 = the lesion), one "
+            "file per lesion, and give that file in the mask column",
+        )
     binary = (loaded.array_view() > 0).astype("uint8")
     return Mask.from_array(binary, scan.geometry, source=str(visit.mask), warnings=loaded.warnings)
 
