@@ -515,7 +515,10 @@ def _run_track(
             "parallelism",
             param_hint="--jobs",
         )
-    rules = criteria_named(criteria)
+    try:
+        rules = criteria_named(criteria)
+    except InputError as exc:  # a bad option value: a usage error, as --lesion-type's
+        raise typer.BadParameter(str(exc), param_hint="--criteria") from None
     read = read_manifest(manifest.absolute())
     courses = None if treatment is None else read_treatment(treatment.absolute(), read)
     bar = not json_output and stderr_console.is_terminal

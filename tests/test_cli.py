@@ -255,3 +255,16 @@ def test_ctrl_c_says_what_was_kept_and_exits_130(
     assert info.value.code == 130
     err = printed.getvalue()
     assert "tscimg: interrupted" in err and "run the same command again to resume" in err
+
+
+def test_an_unknown_criteria_is_a_usage_error_before_any_work(tmp_path: Path) -> None:
+    """DESIGN.md section 4: exit 2 for a usage error, as --lesion-type foo and --jobs 0 are;
+    --criteria foo exited 1 (an input error). Nothing is created."""
+    out = tmp_path / "out"
+    manifest = str(SAMPLE_SCANS / "manifest.csv")
+    for args in (["track", manifest, "-o", str(out)], ["demo", "-o", str(out)]):
+        result = run_tscimg(*args, "--criteria", "foo")
+        assert result.returncode == 2, result.stderr
+        assert "unknown response criteria 'foo'" in result.stderr
+        assert "exist, tsc" in result.stderr
+    assert not out.exists()
