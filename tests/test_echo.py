@@ -103,3 +103,28 @@ def test_a_2d_frame_is_never_carried_by_registration() -> None:
         carry_lesion(first.scan, mask, second.scan, first.lesion_type)
     with pytest.raises(InputError, match="registration needs 3D volumes"):
         register(first.scan, second.scan)
+
+
+def test_measure_json_of_a_2d_frame_holds_every_design_key(tmp_path: Path) -> None:
+    """DESIGN.md section 4 lists the keys of ``tscimg measure --json``; on a single-frame echo
+    mask mesh_volume_ml, surface_area_mm2 and orthogonal_diameters_mm were missing (a script
+    reading them got a KeyError). They are null there; the 2D figures are as measured: the
+    area is the pixel count x pixel area."""
+    import tscimg
+
+    g = tscimg.Geometry((40, 30, 1), (0.3, 0.3, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    j, i = np.indices((30, 40))
+    disc = ((i - 20) ** 2 + (j - 15) ** 2 <= 64).astype(np.uint8)[None]
+    path = tscimg.write_volume(tscimg.Mask.from_array(disc, g), tmp_path / "frame.nii.gz")
+    result = run_tscimg("measure", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    design = (
+        "voxel_count volume_ml mesh_volume_ml surface_area_mm2 max_3d_diameter_mm "
+        "axial_longest_diameter_mm orthogonal_diameters_mm ellipsoid_volume_ml "
+        "volume_uncertainty_ml"
+    ).split()
+    assert [k for k in design if k not in figures] == []
+    assert figures["mesh_volume_ml"] is None and figures["orthogonal_diameters_mm"] is None
+    assert figures["voxel_count"] == int(disc.sum())
+    assert figures["area_mm2"] == pytest.approx(disc.sum() * 0.09)

@@ -58,6 +58,10 @@ class SecondView:
     perpendicular_diameter_mm: float
 
 
+#: The figures of DESIGN.md section 4's ``measure`` output that a 2D frame does not have.
+THREE_D_ONLY_KEYS = ("mesh_volume_ml", "surface_area_mm2", "orthogonal_diameters_mm")
+
+
 @dataclass(frozen=True)
 class LesionRecord:
     """A lesion's figures at one visit.
@@ -199,7 +203,9 @@ class LesionRecord:
             for key in ("label", "component"):
                 detail.pop(key, None)
         if self.planar is not None:
-            detail = self.planar.to_dict()
+            # every key of DESIGN.md section 4's measure output, null where a 2D frame has
+            # none (a script reading d["mesh_volume_ml"] gets None, not a KeyError)
+            detail = dict.fromkeys(THREE_D_ONLY_KEYS) | self.planar.to_dict()
         out = {
             **detail,
             "volume_ml": self.volume_ml,
