@@ -361,3 +361,20 @@ def test_breaking_a_stale_lock_never_removes_a_live_lock_that_replaced_it(tmp_pa
     _lock_record(out, pid=_dead_pid())
     _break_stale(out / LOCK_NAME, stale)  # the stale lock itself is removed
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("address", ["foo", "http://127.0.0.1:8786"])
+def test_a_malformed_scheduler_address_is_said_without_a_traceback(
+    address: str, tmp_path: Path
+) -> None:
+    """DESIGN.md section 7: never a traceback. A malformed --scheduler was said, then the
+    half-built dask Client's clean-up held the process for a minute and printed 'Exception
+    ignored in: <function Client.__del__>' with a TimeoutError traceback. The address is
+    checked before any Client is made."""
+    result = run_tscimg(
+        "track", str(SAMPLE_SCANS / "manifest.csv"), "-o", str(tmp_path / "out"),
+        "--scheduler", address,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"{address!r} is not a dask scheduler address" in result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr

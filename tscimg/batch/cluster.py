@@ -94,14 +94,31 @@ def scheduler_client(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Iter
         When no scheduler answers at ``address`` within ``timeout_s``.
     """
     from distributed import Client
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+    from distributed.comm.registry import get_backend
 
+    hint = (
+        "Start one with 'dask scheduler' and its workers with 'dask worker ADDRESS' "
+        "(docs/batch.md), or check the address"
+    )
+    try:  # a malformed address is said at once: a Client half-built from one lingered, and
+        # its clean-up held the process for 60 s at exit and printed a traceback
+        scheme, location = parse_address(address)
+        get_backend(scheme)
+        if scheme != "inproc":
+            parse_host_port(location)
+    except (TypeError, ValueError) as exc:
+        raise ClusterError(
+            f"{address!r} is not a dask scheduler address ({exc})",
+            hint="Give it as tcp://HOST:PORT (the address 'dask scheduler' prints)",
+        ) from None
     try:
         client = Client(address, timeout=timeout_s, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterError(
             f"cannot reach a dask scheduler at {address} ({type(exc).__name__}: {exc})",
-            hint="Start one with 'dask scheduler' and its workers with 'dask worker ADDRESS' "
-            "(docs/batch.md), or check the address",
+            hint=hint,
         ) from None
     with client:
         yield client
