@@ -122,3 +122,13 @@ def test_real_serial_mr_pair_registers_like_the_datasets_own_transforms() -> Non
     assert registration.warnings == ()
     assert distance.mean() < 0.7  # in-plane voxel 0.72 mm
     assert distance.max() < 1.5  # half a slice
+
+
+def test_a_dicom_seg_placed_on_an_unrelated_scan_says_so_not_that_it_is_empty() -> None:
+    """ReMIND-022's SEG (799 voxels) given with brain1's NRRD scan (no frame of reference):
+    its frames are off that grid, were resampled onto it, and the measure said "the mask is
+    empty (labels present: none)". It now says none of the SEG's voxels falls in the scan."""
+    seg = shared_data("remind022", "tumor_seg.dcm")
+    scan = load_scan(shared_data("pyradiomics", "brain1_image.nrrd"))
+    with pytest.raises(MaskError, match="none of the SEG's 799 segmented voxels falls inside"):
+        load_mask(seg, reference=scan)

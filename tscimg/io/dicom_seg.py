@@ -182,6 +182,17 @@ def _resampled(
     out = sitk.Resample(
         img, reference.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt16
     )
+    segmented = int(np.count_nonzero(arr))
+    if segmented and not sitk.GetArrayViewFromImage(out).any():
+        # not "the mask is empty": the SEG has voxels, none of them in this scan
+        for_uid = str(seg.get("FrameOfReferenceUID", "") or "") or "none"
+        raise MaskError(
+            f"none of the SEG's {segmented} segmented voxels falls inside this scan: it was "
+            f"drawn on another scan (the SEG's FrameOfReferenceUID is {for_uid}; the scan's is "
+            f"{reference.frame_of_reference_uid or 'not given'})",
+            path=path,
+            hint=f"Use the scan the segmentation was drawn on (not {reference.source})",
+        )
     warnings.append(
         "the SEG's pixels are not on the scan's voxel centres: resampled with "
         "nearest neighbour (volumes may differ from the SEG's own grid)"
