@@ -425,3 +425,23 @@ def test_a_manifest_mask_holding_several_labels_is_refused_not_measured_as_one_l
     measured = tscimg.track(tmp_path / "one.csv").patients[0].assessments[0]
     assert measured.timepoints[0].total_volume_ml == pytest.approx(lesion.sum() * 2.0 / 1000)
     assert measured.timepoints[1].change_from_baseline_pct == pytest.approx(0.0)
+
+
+def test_a_visit_folder_of_two_dicom_series_says_what_a_track_user_can_do(tmp_path: Path) -> None:
+    """A visit folder holding two series failed with "Choose one with --series UID", an
+    option track does not have (and a manifest has no series column): the hint now says to
+    give each series a folder of its own."""
+    both = tmp_path / "both"
+    both.mkdir()
+    for n, folder in enumerate(("TSC-001/2024-01-10/dicom", "TSC-002/2024-02-20/dicom")):
+        for f in sorted((SAMPLE_SCANS / folder).iterdir()):
+            shutil.copy(f, both / f"s{n}_{f.name}")
+    (tmp_path / "m.csv").write_text(
+        "patient_id,date,image,lesion_id,lesion_type,point_index,treatment_start\n"
+        "P1,2024-01-10,both,L1,aml,10;10;5,2024-01-15\n"
+    )
+    result = tscimg.track(tmp_path / "m.csv")
+    assert len(result.errors) == 1
+    message = result.errors[0].message
+    assert "the folder holds 2 series" in message
+    assert "move each series into a folder of its own" in message

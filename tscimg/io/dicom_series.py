@@ -694,7 +694,9 @@ def read_dicom_folder(
         raise DicomSeriesError(
             f"the folder holds {len(series)} series: {listing}",
             path=folder,
-            hint="Choose one with --series UID (series_uid= in Python)",
+            hint="Choose one with --series UID (series_uid= in Python); a track manifest's "
+            "image names a folder of one series: move each series into a folder of its own "
+            "(tscimg segment FOLDER --series UID reads one in place)",
         )
     else:
         uid = next(iter(series))
