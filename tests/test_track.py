@@ -445,3 +445,17 @@ def test_a_visit_folder_of_two_dicom_series_says_what_a_track_user_can_do(tmp_pa
     message = result.errors[0].message
     assert "the folder holds 2 series" in message
     assert "move each series into a folder of its own" in message
+
+
+def test_a_report_path_taken_by_a_folder_is_an_output_error_before_any_patient(
+    tmp_path: Path,
+) -> None:
+    """A folder named report.pdf in OUTDIR (the earlier reports are removed before a patient's
+    outputs are rewritten): the removal failed inside a patient, which was reported as an
+    internal error, and the run lost report.json. It is now refused before any patient,
+    naming the path."""
+    out = tmp_path / "out"
+    (out / "report.pdf").mkdir(parents=True)
+    with pytest.raises(tscimg.InputError, match=r"report\.pdf: cannot write the output here"):
+        tscimg.track(SAMPLE_SCANS / "manifest.csv", out)
+    assert not (out / "masks").exists()

@@ -32,7 +32,7 @@ from tscimg.batch.run_lock import output_folder_lock
 from tscimg.core.disclaimer import RESEARCH_USE_DISCLAIMER
 from tscimg.core.errors import InputError, TscimgError
 from tscimg.core.treatment import TreatmentHistory
-from tscimg.io.atomic import atomic_file
+from tscimg.io.atomic import atomic_file, require_writable
 from tscimg.io.hashing import content_sha256
 from tscimg.io.manifest import Manifest, PatientPlan, read_manifest
 from tscimg.io.treatment import TreatmentFile, read_treatment
@@ -372,6 +372,9 @@ def track(
     lock = contextlib.nullcontext() if out is None else output_folder_lock(out)
     results: dict[str, PatientOutcome] = {}
     with lock:
+        if out is not None:
+            for name in REPORT_FILES:  # an output-folder problem, not any patient's
+                require_writable(out / name)
         for job, outcome in _run_jobs(_jobs(read, out, params, resume), jobs, client, scheduler):
             pid = job.plan.patient_id
             mismatch = _software_mismatch(outcome, pid)
