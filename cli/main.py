@@ -741,12 +741,13 @@ def _dispatch(args: list[str]) -> None:
             emit_json({"error": {"type": "InternalError", "message": str(exc), "file": None}})
         sys.exit(ExitCode.INTERNAL_ERROR)
     if code == _INTERRUPTED:  # Ctrl-C: say what was kept, and exit as interrupted programs do
-        stderr_console.print(
-            "tscimg: interrupted. Files are written whole or not at all; tscimg track keeps "
-            "every patient it finished: run the same command again to resume.",
-            markup=False,
-            soft_wrap=True,
+        message = (
+            "interrupted. Files are written whole or not at all; tscimg track keeps every "
+            "patient it finished: run the same command again to resume."
         )
+        stderr_console.print(f"tscimg: {message}", markup=False, soft_wrap=True)
+        if _wants_json(args):  # one JSON object on stdout, whatever went wrong
+            emit_json({"error": {"type": "Interrupted", "message": message, "file": None}})
     sys.exit(code if isinstance(code, int) else ExitCode.SUCCESS)
 
 

@@ -257,6 +257,27 @@ def test_ctrl_c_says_what_was_kept_and_exits_130(
     assert "tscimg: interrupted" in err and "run the same command again to resume" in err
 
 
+def test_ctrl_c_under_json_still_prints_one_json_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DESIGN.md section 4: every command with --json prints one JSON object on stdout;
+    Ctrl-C printed nothing there (a script reading stdout failed to parse it)."""
+    import tscimg_cli.main as cli_main
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_main, "_run_track", interrupted)
+    with pytest.raises(SystemExit) as info:
+        cli_main._dispatch(
+            ["track", str(SAMPLE_SCANS / "manifest.csv"), "-o", str(tmp_path / "out"), "--json"]
+        )
+    assert info.value.code == 130
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["error"]["type"] == "Interrupted"
+    assert "run the same command again to resume" in printed["error"]["message"]
+
+
 def test_an_unknown_criteria_is_a_usage_error_before_any_work(tmp_path: Path) -> None:
     """DESIGN.md section 4: exit 2 for a usage error, as --lesion-type foo and --jobs 0 are;
     --criteria foo exited 1 (an input error). Nothing is created."""
