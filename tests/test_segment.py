@@ -12,7 +12,6 @@ import SimpleITK as sitk
 from builders import IDENTITY, SAMPLE_SCANS, centred_geometry, run_tscimg
 
 from tscimg import Geometry, Modality, PromptError, Scan, load_mask, load_scan
-from tscimg.core.geometry import box_corners
 from tscimg.segment import Method, Prompts, segment
 from tscimg.segment.protocol import dice
 from tscimg.synthetic import SAMPLE_STUDIES, Ellipsoid, Layer, RigidPose, SampleVisit, render
@@ -297,30 +296,24 @@ def test_a_lesion_at_the_image_edge_with_a_box_past_it_is_segmented_and_said_to_
         assert not any("box's face" in w for w in result.warnings)
 
 
-def test_a_physical_box_on_an_oblique_scan_covers_all_its_corners_whichever_diagonal() -> None:
-    """An LPS box is axis-aligned in LPS; on an oblique grid (TSC-002: 12 and 6 degrees) its
-    index box was the extent of the two corners given, so it cut the lesion (the mask reached
-    the box's faces and the reader was told to draw a larger box) and depended on which
-    diagonal was given: 1.966, 1.981 and 1.722 mL for one box. It is now the extent of all 8
-    corners: one index box for every diagonal, holding each corner; 1.840 mL (truth 1.869),
-    no face reached."""
+def test_a_physical_box_is_the_index_box_its_two_voxel_corners_name_on_an_oblique_scan() -> None:
+    """DESIGN.md section 4: --box-lps is --box "in physical space": the LPS positions of two
+    opposite voxel corners. On an oblique grid (TSC-002: 12 and 6 degrees) every pair of
+    opposite corners of an index box gives back that box (an LPS-aligned box through two
+    points would grow it by up to 40% along an axis on a grid turned by 30 degrees)."""
     scan = load_scan(SAMPLE_SCANS / "TSC-002" / "2024-02-20" / "dicom")
-    c = np.array([-6.0, -14.0, 0.0])
-    h = np.array([8.5, 7.5, 7.0]) * 1.1  # the sample's semi-axes, grown by 10%
-    lo, hi = c - h, c + h
-    diagonals = [
-        (lo, hi),
-        (np.array([lo[0], hi[1], lo[2]]), np.array([hi[0], lo[1], hi[2]])),
-        (np.array([hi[0], lo[1], lo[2]]), np.array([lo[0], hi[1], hi[2]])),
-    ]
-    boxes = {Prompts.from_physical(scan, box_lps=(*a, *b)).box for a, b in diagonals}
-    assert len(boxes) == 1
-    box = boxes.pop()
-    assert box is not None
-    for corner in box_corners(lo, hi):
-        index = scan.geometry.lps_to_index(tuple(corner))
-        assert all(box[n] - 0.5 <= index[n] <= box[n + 3] + 0.5 for n in range(3))
-    prompts = Prompts.from_physical(scan, positive_lps=[c], box_lps=(*lo, *hi))
+    g = scan.geometry
+    box = (21, 16, 15, 38, 33, 28)
+    lo, hi = box[:3], box[3:]
+    for pick in [(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1)]:
+        first = tuple(float(hi[n] if pick[n] else lo[n]) for n in range(3))
+        second = tuple(float(lo[n] if pick[n] else hi[n]) for n in range(3))
+        lps = (*g.index_to_lps(first), *g.index_to_lps(second))
+        assert Prompts.from_physical(scan, box_lps=lps).box == box
+    centre = g.index_to_lps((29.5, 24.5, 21.5))
+    prompts = Prompts.from_physical(
+        scan, positive_lps=[centre], box_lps=(*g.index_to_lps(lo), *g.index_to_lps(hi))
+    )
     result = segment(scan, prompts, "sega")
     assert result.box_faces_reached == ()
     assert result.volume_ml == pytest.approx(1.869, rel=0.05)

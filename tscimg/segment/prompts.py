@@ -26,7 +26,7 @@ from enum import StrEnum
 import numpy as np
 
 from tscimg.core.errors import PromptError
-from tscimg.core.geometry import Geometry, box_corners, ras_to_lps
+from tscimg.core.geometry import Geometry, ras_to_lps
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
 from tscimg.segment.intensity_model import IntensityModel
@@ -157,16 +157,12 @@ class Prompts:
             second: Sequence[float] = tuple(values[3:6])
             if convert:
                 first, second = ras_to_lps(first), ras_to_lps(second)
-            # the physical box is axis-aligned in LPS; on an oblique grid its index extent is
-            # that of all 8 corners (the two given alone cut it, by which diagonal was given)
-            low, high = np.minimum(first, second), np.maximum(first, second)
-            index = np.array(
-                [
-                    finite(geometry.lps_to_index(c), "a box corner's index")
-                    for c in box_corners(low, high)
-                ]
-            )
-            lo, hi = index.min(axis=0), index.max(axis=0)
+            # DESIGN.md section 4: the same box as --box, its two opposite voxel corners given
+            # in physical space; the voxels between them (on an oblique grid that box is not
+            # axis-aligned in LPS, and an LPS-aligned box is not what is meant)
+            ia = np.array(finite(geometry.lps_to_index(first), "the box's first corner index"))
+            ib = np.array(finite(geometry.lps_to_index(second), "the box's second corner index"))
+            lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
             voxels = np.floor(np.concatenate([lo, hi]) + 0.5)  # half-way goes up, as points
             boxes.append(tuple(int(v) for v in voxels))  # type: ignore[arg-type]
         if len(boxes) > 1:
