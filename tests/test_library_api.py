@@ -396,5 +396,5 @@ def test_a_scans_acquisition_date_is_taken_as_text_and_refused_when_not_a_date()
     noon = Scan.from_array(pixels, acquisition_date=datetime.datetime(2024, 1, 10, 12, 0))
     assert noon.acquisition_date == datetime.date(2024, 1, 10)
     for bad in ("10/01/2024", 20240110):
-        with pytest.raises(ImageReadError, match="acquisition_date must be a date"):
+        with pytest.raises(InputError, match="acquisition_date must be a date"):
             Scan.from_array(pixels, acquisition_date=bad)

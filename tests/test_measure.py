@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from builders import centred_geometry, run_tscimg, shared_data
 
-from tscimg import Geometry, Mask, MaskError, load_mask, load_scan
+from tscimg import Geometry, InputError, Mask, MaskError, load_mask, load_scan
 from tscimg.measure import MeasureParameters, measure_mask
 from tscimg.synthetic import Ellipsoid, rotation_matrix
 from tscimg.synthetic.rendering import voxel_centres_lps
@@ -219,6 +219,7 @@ def test_one_typed_record_for_3d_single_plane_and_biplane_survives_the_resume_st
         ({"min_volume_ml": "0.05"}, "min_volume_ml '0.05'"),
         ({"connectivity": 0}, "connectivity 0"),
         ({"boundary_shift_fraction": float("nan")}, "boundary_shift_fraction nan"),
+        ({"slice_axis": 1.0}, "slice_axis 1.0"),
     ],
 )
 def test_measure_parameters_name_a_setting_out_of_range(
@@ -227,5 +228,5 @@ def test_measure_parameters_name_a_setting_out_of_range(
     """``slice_axis=3`` measured an axial diameter of 49.37 mm on brain1's label, none of its
     three axes' (65.89, 49.49, 47.97), then to_dict() raised IndexError; -1 and a text size
     failed inside numpy; connectivity 0 was taken. Each is now named when built."""
-    with pytest.raises(MaskError, match=re.escape(named)):
+    with pytest.raises(InputError, match=re.escape(named)):
         MeasureParameters(**settings)  # type: ignore[arg-type]

@@ -560,5 +560,5 @@ def test_dates_as_text_numpy_volumes_and_a_missing_rule_set_are_taken_or_named()
     assert json.loads(json.dumps(assessed.to_dict()))["status"] == "response"
     with pytest.raises(InputError, match="response criteria must be"):
         assess_response(visits, None)  # type: ignore[arg-type]
-    with pytest.raises(AssessmentInputError, match="is not a visit date"):
+    with pytest.raises(AssessmentInputError, match="'15/01/2024' is not a treatment_start date"):
         assess_response(visits, "tsc", treatment_start="15/01/2024")

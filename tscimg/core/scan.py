@@ -16,7 +16,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 from collections.abc import Sequence
@@ -26,7 +25,8 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from tscimg.core.errors import ImageReadError
+from tscimg.core.dates import iso_date
+from tscimg.core.errors import ImageReadError, InputError
 from tscimg.core.geometry import Geometry
 from tscimg.core.vocabularies import Modality
 
@@ -89,16 +89,11 @@ class Scan:
                 hint="Build one from a [k, j, i] array with Scan.from_array(pixels, "
                 "spacing_mm=..., origin_lps=..., direction=...)",
             )
-        date: object = self.acquisition_date  # a date as text or a datetime is taken too
-        if isinstance(date, datetime.datetime):
-            date = date.date()
-        elif isinstance(date, str):
-            with contextlib.suppress(ValueError):
-                date = datetime.date.fromisoformat(date)
-        if date is not None and not isinstance(date, datetime.date):
-            raise ImageReadError(
-                f"acquisition_date must be a date, got {date!r}",
-                path=self.source,
+        given: object = self.acquisition_date  # a date as text or a datetime is taken too
+        date = None if given is None else iso_date(given)
+        if given is not None and date is None:
+            raise InputError(
+                f"acquisition_date must be a date, got {given!r}",
                 hint="Give a datetime.date, or a date as YYYY-MM-DD (such as 2024-01-15)",
             )
         object.__setattr__(self, "acquisition_date", date)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from tscimg.core.dates import iso_date
 from tscimg.core.errors import AssessmentInputError
 from tscimg.core.treatment import TreatmentHistory, TreatmentPause
 from tscimg.core.vocabularies import LesionType
@@ -125,26 +126,20 @@ class VolumeAtVisit:
         object.__setattr__(self, "new_lesion_diameters_mm", diameters)
 
 
-def _as_date(value: object) -> datetime.date:
-    """A visit date from a :class:`datetime.date`, a :class:`datetime.datetime` (its date) or
-    a ``YYYY-MM-DD`` string.
+def _as_date(value: object, what: str = "visit date") -> datetime.date:
+    """A date from a :class:`datetime.date`, a :class:`datetime.datetime` (its date) or a
+    ``YYYY-MM-DD`` string (:func:`tscimg.core.dates.iso_date`); ``what`` names it in the error.
 
     >>> _as_date("2024-01-15"), _as_date(datetime.datetime(2024, 1, 15, 9, 30))
     (datetime.date(2024, 1, 15), datetime.date(2024, 1, 15))
     """
-    if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    if isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-":
-        try:
-            return datetime.date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise AssessmentInputError(
-        f"{value!r} is not a visit date",
-        hint="Give a datetime.date, or a date as YYYY-MM-DD (such as 2024-01-15)",
-    )
+    date = iso_date(value)
+    if date is None:
+        raise AssessmentInputError(
+            f"{value!r} is not a {what}",
+            hint="Give a datetime.date, or a date as YYYY-MM-DD (such as 2024-01-15)",
+        )
+    return date
 
 
 @dataclass(frozen=True)
@@ -772,7 +767,12 @@ def assess_response(
     """
     # dates as the visits take them (a datetime.date, a datetime or YYYY-MM-DD)
     treatment_start, treatment_stop, baseline = (
-        None if d is None else _as_date(d) for d in (treatment_start, treatment_stop, baseline)
+        None if d is None else _as_date(d, what)
+        for d, what in (
+            (treatment_start, "treatment_start date"),
+            (treatment_stop, "treatment_stop date"),
+            (baseline, "baseline date"),
+        )
     )
     if treatment is not None:
         treatment_start = treatment_start or treatment.start

@@ -81,17 +81,21 @@ class MeasureParameters:
             real = isinstance(value, numbers.Real) and not isinstance(value, bool)
             return real and math.isfinite(float(value)) and float(value) >= 0  # type: ignore[arg-type]
 
+        def whole(value: object, allowed: tuple[int, ...]) -> bool:
+            integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+            return integral and int(value) in allowed  # type: ignore[call-overload]
+
         problems = []
-        if self.connectivity not in (1, 2, 3) or isinstance(self.connectivity, bool):
+        if not whole(self.connectivity, (1, 2, 3)):
             problems.append(f"connectivity {self.connectivity!r} (1, 2 or 3)")
         for name in ("min_volume_ml", "boundary_shift_fraction", "planar_boundary_shift_fraction"):
             if not size(getattr(self, name)):
                 problems.append(f"{name} {getattr(self, name)!r} (a finite number >= 0)")
         axis = self.slice_axis
-        if axis is not None and (isinstance(axis, bool) or axis not in (0, 1, 2)):
+        if axis is not None and not whole(axis, (0, 1, 2)):
             problems.append(f"slice_axis {axis!r} (0 = i, 1 = j, 2 = k, or None)")
         if problems:
-            raise MaskError(
+            raise InputError(
                 "MeasureParameters: " + "; ".join(problems),
                 hint="Give connectivity 1-3, sizes as numbers of at least 0, slice_axis 0-2",
             )
