@@ -364,6 +364,12 @@ def test_carrying_names_arguments_of_the_wrong_kind_and_a_deformation_of_other_s
     deformation = register_lesion(reference, other)
     with pytest.raises(InputError, match="computed for another follow-up scan"):
         carry_lesion(reference, None, scan, "sega", deformation=deformation)
+    shifted = Scan.from_array(100 * np.roll(blob, 1, axis=2), grid, modality="MR")
+    brighter = Scan.from_array(120 * blob, grid, modality="MR")  # the same grid, other voxels
+    on_shifted = register_lesion(reference, shifted)
+    with pytest.raises(InputError, match="on the same grid, with other voxels"):
+        carry_lesion(reference, None, brighter, "sega", deformation=on_shifted)
+    assert carry_lesion(reference, None, shifted, "sega", deformation=on_shifted).mask.voxel_count()
     with pytest.raises(InputError, match="deformation must be the LesionDeformation"):
         carry_lesion(reference, None, other, "sega", deformation=deformation.registration)  # type: ignore[arg-type]
 

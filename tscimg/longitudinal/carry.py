@@ -59,6 +59,7 @@ from tscimg.longitudinal.deformation import (
     DeformableParameters,
     LesionDeformation,
     deform_around_lesion,
+    voxel_fingerprint,
 )
 from tscimg.longitudinal.registration import (
     Registration,
@@ -532,17 +533,27 @@ def _check_deformation(deformation: object, reference: LesionReference, follow_u
             f"{type(deformation).__name__}",
             hint="Pass register_lesion(reference, follow_up), or leave deformation out",
         )
-    for name, recorded, scan in (
-        ("reference", deformation.previous_geometry, reference.scan),
-        ("follow-up", deformation.follow_up_geometry, follow_up),
+    hint = "Pass register_lesion(reference, follow_up) of these two scans, or leave it out"
+    for n, (name, recorded, scan) in enumerate(
+        (
+            ("reference", deformation.previous_geometry, reference.scan),
+            ("follow-up", deformation.follow_up_geometry, follow_up),
+        )
     ):
         if recorded is not None and recorded.differences(scan.geometry):
             raise InputError(
                 f"the deformation given was computed for another {name} scan "
                 f"({'; '.join(recorded.differences(scan.geometry))})",
                 path=scan.source,
-                hint="Pass register_lesion(reference, follow_up) of these two scans, or leave "
-                "deformation out",
+                hint=hint,
+            )
+        prints = deformation.fingerprints
+        if prints is not None and prints[n] != voxel_fingerprint(scan):
+            raise InputError(
+                f"the deformation given was computed for another {name} scan (on the same "
+                "grid, with other voxels)",
+                path=scan.source,
+                hint=hint,
             )
 
 

@@ -39,6 +39,7 @@ A sphere of radius 6 mm that shrinks to radius 5 mm (volume ratio 0.579):
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -140,6 +141,9 @@ class LesionDeformation:
         The grids of the two scans it registers (``None`` when built by hand): a deformation
         handed to :func:`~tscimg.longitudinal.carry.carry_lesion` must be the one of that
         follow-up.
+    fingerprints
+        :func:`voxel_fingerprint` of the two scans (previous, follow-up): scans resampled onto
+        one grid share it, their voxels do not.
     """
 
     registration: Registration
@@ -150,6 +154,7 @@ class LesionDeformation:
     imprecise: tuple[str, ...] = ()
     previous_geometry: Geometry | None = None
     follow_up_geometry: Geometry | None = None
+    fingerprints: tuple[str, str] | None = None
 
     @cached_property
     def follow_up_to_previous(self) -> sitk.CompositeTransform:
@@ -311,8 +316,31 @@ def deform_around_lesion(
     """
     result = _deformed(previous, previous_mask, follow_up, registration, parameters)
     return replace(
-        result, previous_geometry=previous.geometry, follow_up_geometry=follow_up.geometry
+        result,
+        previous_geometry=previous.geometry,
+        follow_up_geometry=follow_up.geometry,
+        fingerprints=(voxel_fingerprint(previous), voxel_fingerprint(follow_up)),
     )
+
+
+def voxel_fingerprint(scan: Scan, samples: int = 4096) -> str:
+    """A short digest of a scan's grid and of ``samples`` of its voxels, evenly strided: two
+    scans on one grid (serial scans resampled to a template) differ in it, at the cost of a
+    few thousand voxels, not of the whole image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = Scan.from_array(np.arange(1000, dtype=np.int16).reshape(10, 10, 10))
+    >>> b = Scan.from_array(np.arange(1000, dtype=np.int16).reshape(10, 10, 10) + 1)
+    >>> voxel_fingerprint(a) == voxel_fingerprint(a), voxel_fingerprint(a) == voxel_fingerprint(b)
+    (True, False)
+    """
+    flat = sitk.GetArrayViewFromImage(scan.image).reshape(-1)
+    step = max(1, flat.size // samples)
+    digest = hashlib.blake2b(repr(scan.geometry).encode(), digest_size=16)
+    digest.update(np.ascontiguousarray(flat[::step]).tobytes())
+    return digest.hexdigest()
 
 
 def _deformed(
