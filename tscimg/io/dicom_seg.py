@@ -182,14 +182,31 @@ def _resampled(
     out = sitk.Resample(
         img, reference.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt16
     )
-    segmented = int(np.count_nonzero(arr))
-    if segmented and not sitk.GetArrayViewFromImage(out).any():
-        # not "the mask is empty": the SEG has voxels, none of them in this scan
-        for_uid = str(seg.get("FrameOfReferenceUID", "") or "") or "none"
+    segmented = np.argwhere(arr > 0)  # (frame, row, col)
+    if len(segmented) and not sitk.GetArrayViewFromImage(out).any():
+        # not "the mask is empty": the SEG has voxels; say whether any lies in this scan
+        lps = segmented[:, ::-1] @ affine[:3, :3][:, perm].T + affine[:3, 3]
+        to_index = np.linalg.inv(reference.geometry.index_to_lps_matrix)
+        index = lps @ to_index[:3, :3].T + to_index[:3, 3]
+        top = np.asarray(reference.geometry.size) - 0.5
+        inside = int(np.all((index >= -0.5) & (index <= top), axis=1).sum())
+        if inside:
+            raise MaskError(
+                f"the SEG's {len(segmented)} segmented voxels lie in this scan but fall between "
+                "its voxel centres: the segmented region is smaller than the scan's voxels",
+                path=path,
+                hint="Check that the SEG was drawn on this scan at its resolution",
+            )
+        seg_for = str(seg.get("FrameOfReferenceUID", "") or "") or "not given"
+        scan_for = reference.frame_of_reference_uid or "not given"
         raise MaskError(
-            f"none of the SEG's {segmented} segmented voxels falls inside this scan: it was "
-            f"drawn on another scan (the SEG's FrameOfReferenceUID is {for_uid}; the scan's is "
-            f"{reference.frame_of_reference_uid or 'not given'})",
+            f"none of the SEG's {len(segmented)} segmented voxels falls inside this scan"
+            + (
+                f": it was drawn on another scan (the SEG's FrameOfReferenceUID is {seg_for}; "
+                f"the scan's is {scan_for})"
+                if seg_for != scan_for
+                else ""
+            ),
             path=path,
             hint=f"Use the scan the segmentation was drawn on (not {reference.source})",
         )

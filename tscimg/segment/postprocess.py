@@ -182,9 +182,10 @@ def _on_bounding_box(
 ) -> np.ndarray:
     """``operation(mask, structure)`` (a scipy binary closing or opening) computed on the mask's
     bounding box grown by the structure's half-size plus one voxel: the same result voxel for
-    voxel (nothing of a closing or an opening reaches further; outside the box the array is
-    empty, as the operation's border value assumes), at the cost of the lesion's box instead
-    of the whole crop. Exact for a structure that holds its centre (every
+    voxel as on the whole array (nothing of a closing or an opening reaches further; outside
+    the box the array is empty, as the operation's border value assumes), at the cost of the
+    lesion's box instead of the whole crop, except where the mask reaches the array's edge
+    (below). Exact for a structure that holds its centre (every
     :func:`ball_structure`); a closing by one that does not can differ.
 
     Where the mask reaches the array's edge (the image's edge: the lesion continues beyond
