@@ -73,3 +73,29 @@ def test_segment_writes_a_dicom_seg_and_refuses_one_without_a_dicom_source(tmp_p
     refused = run_tscimg("segment", str(echo), "-o", str(tmp_path / "x.dcm"), "--point-lps=11,2,0")
     assert refused.returncode == 1
     assert "not DICOM" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_overlapping_lesions_each_keep_their_whole_mask_in_the_seg(tmp_path: Path) -> None:
+    """Two lesions of one visit that share voxels: the SEG was built from one label map, the
+    later lesion took the shared voxels, and the first lesion's segment held none of them
+    (all frames were segment 2 when both lesions were prompted at one point) while the SR kept
+    its measured volume. Each lesion is now a segment of its whole mask: read back with
+    highdicom, segment n has exactly lesion n's voxels (as many as its measured volume
+    counts)."""
+    import highdicom as hd
+
+    series = SAMPLE_SCANS / "TSC-002" / "2024-02-20" / "dicom"
+    scan = tscimg.load_scan(series)
+    k, j, i = np.indices(scan.geometry.size[::-1])
+    first = ((i - 27) ** 2 + (j - 25) ** 2 + (k - 20) ** 2 <= 36).astype(np.uint8)
+    second = ((i - 31) ** 2 + (j - 25) ** 2 + (k - 20) ** 2 <= 36).astype(np.uint8)
+    assert (first & second).sum() > 0  # they overlap
+    masks = [tscimg.Mask.from_array(m, scan.geometry) for m in (first, second)]
+    specs = [SegmentSpec(n, f"L{n}", "sega", derived_uid(f"L{n}")) for n in (1, 2)]
+    target = tmp_path / "seg.dcm"
+    source = source_datasets(series, scan.series_uid)
+    write_dicom_seg(masks, specs, source, target, derived_uid("overlap"), "test")
+    seg = hd.seg.segread(str(target))
+    for n, m in enumerate((first, second), start=1):
+        volume = seg.get_volume(segment_numbers=[n], combine_segments=True, relabel=False)
+        assert int(np.count_nonzero(volume.array)) == int(m.sum())

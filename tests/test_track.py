@@ -459,3 +459,59 @@ def test_a_report_path_taken_by_a_folder_is_an_output_error_before_any_patient(
     with pytest.raises(tscimg.InputError, match=r"report\.pdf: cannot write the output here"):
         tscimg.track(SAMPLE_SCANS / "manifest.csv", out)
     assert not (out / "masks").exists()
+
+
+def test_echo_views_read_from_dicom_say_they_get_no_seg_or_sr(
+    demo: tuple[Path, dict[str, Any], dict[str, Any]],
+) -> None:
+    """TSC-004's echo visits are DICOM cines: they got no SEG/SR and nothing said so, while
+    docs/reports.md promises both for visits read from DICOM. Each lesion entry now says why
+    (a 2D frame has no patient-space geometry for a SEG) and that the figures stand."""
+    _, _, report = demo
+    for timepoint in _assessment(report, "TSC-004")["timepoints"]:
+        for lesion in timepoint["lesions"].values():
+            assert lesion["dicom_seg"] is None
+            assert any("no DICOM SEG/SR was written for this visit: it is a 2D frame" in w
+                       for w in lesion["warnings"])  # fmt: skip
+
+
+def test_two_series_of_one_date_in_folders_of_one_name_keep_their_own_seg_and_sr(
+    tmp_path: Path,
+) -> None:
+    """Two DICOM series of one visit date, each in a folder named "dicom" (CT/DICOM and
+    MR/DICOM): the output folder was <date>_dicom for both, the second overwrote the first's
+    SEG and SR, and report.json sent lesion L1 to a SEG that held only L2. Each series now has
+    its own folder, and each SEG holds its own lesion."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    source = SAMPLE_SCANS / "TSC-002" / "2024-02-20" / "dicom"
+    series = generate_uid()
+    for name in ("brain", "brain2"):
+        (tmp_path / name / "dicom").mkdir(parents=True)
+    for f in sorted(source.iterdir()):
+        shutil.copy(f, tmp_path / "brain" / "dicom" / f.name)
+        ds = pydicom.dcmread(f)
+        ds.SeriesInstanceUID, ds.SeriesNumber = series, 99
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.save_as(tmp_path / "brain2" / "dicom" / f.name)
+    (tmp_path / "m.csv").write_text(
+        "patient_id,date,image,lesion_id,lesion_type,point_lps,treatment_start\n"
+        "P,2024-02-20,brain/dicom,L1,sega,-6;-14;0,2024-03-01\n"
+        "P,2024-02-20,brain2/dicom,L2,aml,-6;-14;0,\n"
+    )
+    out = tmp_path / "out"
+    tscimg.track(tmp_path / "m.csv", out)
+    report = json.loads((out / "report.json").read_text())
+    lesions = report["patients"][0]["assessments"]
+    entries = {
+        lid: entry
+        for assessment in lesions
+        for t in assessment["timepoints"]
+        for lid, entry in t["lesions"].items()
+    }
+    assert entries["L1"]["dicom_seg"] != entries["L2"]["dicom_seg"]
+    for lid, entry in entries.items():
+        seg = pydicom.dcmread(out / entry["dicom_seg"])
+        kind = {"L1": "sega", "L2": "aml"}[lid]
+        assert [s.SegmentLabel for s in seg.SegmentSequence] == [f"{lid} ({kind})"]

@@ -6,8 +6,6 @@ import datetime
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
 from tscimg.io.dicom_output import (
@@ -37,20 +35,13 @@ def write_visit_dicom(
 ) -> tuple[Path, Path, list[str]]:
     """Write ``folder/seg.dcm`` and ``folder/sr.dcm`` for one visit's lesions on ``scan``.
 
-    Returns the two paths and warnings (overlapping lesions keep the later lesion's label).
+    Returns the two paths and warnings. Each lesion is a segment of its whole mask
+    (overlapping lesions keep every voxel: the SR's volume is its segment's).
     """
     warnings: list[str] = []
-    labels = np.zeros(scan.geometry.size[::-1], dtype=np.uint8)
     specs = []
     figures = []
-    for number, (result, mask) in enumerate(lesions, start=1):
-        region = mask.array_view() > 0
-        if (labels[region] > 0).any():
-            warnings.append(
-                f"{date}: lesion {result.lesion_id} overlaps another lesion; the SEG gives the "
-                "shared voxels to the later one"
-            )
-        labels[region] = number
+    for number, (result, _mask) in enumerate(lesions, start=1):
         uid = tracking_uid(patient_id, result.lesion_id)
         specs.append(SegmentSpec(number, result.lesion_id, result.lesion_type.value, uid))
         m = result.measurement
@@ -67,11 +58,11 @@ def write_visit_dicom(
             )
         )
     source = source_datasets(image, scan.series_uid)
-    combined = Mask.from_array(labels, scan.geometry, source="tscimg")
     study = derived_uid("tscimg-output", patient_id, date.isoformat(), str(scan.series_uid))
     seg_path, sr_path = folder / "seg.dcm", folder / "sr.dcm"
+    masks = [mask for _, mask in lesions]
     seg = write_dicom_seg(
-        combined, specs, source, seg_path, derived_uid(study, "seg-series"), software_version
+        masks, specs, source, seg_path, derived_uid(study, "seg-series"), software_version
     )
     write_dicom_sr(
         figures,

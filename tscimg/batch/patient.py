@@ -358,13 +358,33 @@ def _export_dicom(
     out: list[LesionVisitResult],
     folder: Path,
 ) -> None:
-    """A SEG and an SR per visit whose scan is DICOM; their paths go into the results."""
-    for (date, key), items in sorted(by_visit.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+    """A SEG and an SR per visit whose scan is DICOM; their paths go into the results.
+
+    Each source series gets its own folder, ``<date>_<image folder's name>``; where two series
+    of one date share that name (``CT/DICOM`` and ``MR/DICOM``), a short digest of the image
+    path is added to each, so neither overwrites the other's SEG and SR. A 2D frame read from
+    DICOM (an echo view) gets no SEG/SR, with a warning.
+    """
+    ordered = sorted(by_visit.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))
+    names = [(date, safe_name(key[0].name)) for (date, key), _ in ordered]
+    for (date, key), items in ordered:
         image = key[0]
         scan = visits.scans[key]
+        if scan.is_planar and scan.series_uid is not None:
+            note = (
+                f"{date.isoformat()}: no DICOM SEG/SR was written for this visit: it is a 2D "
+                "frame (an echo view), which a DICOM SEG cannot place in patient space. The mask "
+                "and the figures stand"
+            )
+            for i, _ in items:
+                out[i] = replace(out[i], warnings=(*out[i].warnings, note))
+            continue
         if scan.frame_of_reference_uid is None or scan.is_planar:
-            continue  # a SEG needs a DICOM source with patient geometry: not NIfTI, not echo
-        target = folder / safe_name(plan.patient_id) / f"{date.isoformat()}_{safe_name(image.name)}"
+            continue  # a SEG needs a DICOM source with patient geometry: not NIfTI
+        name = safe_name(image.name)
+        if names.count((date, name)) > 1:
+            name += "_" + hashlib.blake2b(str(image).encode(), digest_size=4).hexdigest()
+        target = folder / safe_name(plan.patient_id) / f"{date.isoformat()}_{name}"
         try:
             with captured_library_warnings() as library_notes:
                 seg, sr, notes = write_visit_dicom(

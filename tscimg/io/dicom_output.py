@@ -101,8 +101,14 @@ def source_datasets(path: str | os.PathLike[str], series_uid: str | None = None)
     return datasets
 
 
-def _volume(mask_labels: np.ndarray, geometry: Geometry, frame_of_reference_uid: str) -> hd.Volume:
-    """A highdicom volume (slice, row, column) from a ``[k, j, i]`` array on ``geometry``."""
+def _volume(
+    mask_labels: np.ndarray,
+    geometry: Geometry,
+    frame_of_reference_uid: str,
+    segments: int | None = None,
+) -> hd.Volume:
+    """A highdicom volume (slice, row, column) from a ``[k, j, i]`` array on ``geometry``;
+    with ``segments``, a ``[k, j, i, segment]`` array of stacked binary segments."""
     d = geometry.direction_matrix
     s = geometry.spacing_mm
     affine = np.eye(4)
@@ -115,6 +121,7 @@ def _volume(mask_labels: np.ndarray, geometry: Geometry, frame_of_reference_uid:
         affine,
         coordinate_system="PATIENT",
         frame_of_reference_uid=frame_of_reference_uid,
+        channels=None if segments is None else {"SegmentNumber": list(range(1, segments + 1))},
     )
 
 
@@ -129,7 +136,7 @@ class SegmentSpec:
 
 
 def write_dicom_seg(
-    mask: Mask,
+    mask: Mask | Sequence[Mask],
     segments: Sequence[SegmentSpec],
     source: Sequence[Dataset],
     target: str | os.PathLike[str],
@@ -139,10 +146,17 @@ def write_dicom_seg(
 ) -> Dataset:
     """Write a binary DICOM SEG of ``mask``'s labels, referencing ``source``; return it.
 
+    ``mask`` is a label map (segment ``n`` holds the voxels of ``segments[n - 1].label``), or
+    one mask per segment, in the order of ``segments``: then each segment holds its whole
+    mask, and segments may overlap (a BINARY SEG's stacked segments allow it; a label map
+    gave shared voxels to one lesion and left the other's segment short of its measured
+    volume).
+
     Raises
     ------
     InputError
-        When the source images have no Frame of Reference (nothing to place the SEG in).
+        When the source images have no Frame of Reference (nothing to place the SEG in), or
+        the masks are not one per segment.
     """
     if not source:
         raise InputError("no source images to reference", path=target)
@@ -153,14 +167,25 @@ def write_dicom_seg(
             path=source[0].filename if hasattr(source[0], "filename") else None,
             hint="Write the mask as .nii.gz, .nrrd or .mha instead",
         )
-    labels = mask.to_array()
-    stack = np.zeros(labels.shape, dtype=np.uint8)
+    if isinstance(mask, Mask):
+        labels = mask.to_array()
+        geometry = mask.geometry
+        layers = [labels == spec.label for spec in segments]
+    else:
+        if len(mask) != len(segments) or not mask:
+            raise InputError(
+                f"{len(mask)} masks for {len(segments)} segments: give one mask per segment",
+                path=target,
+            )
+        geometry = mask[0].geometry
+        layers = [m.array_view() > 0 for m in mask]
+    # stacked segments (slice, row, column, segment): overlapping lesions keep every voxel
+    stack = np.stack(layers, axis=-1).astype(np.uint8)
     descriptions = []
     algorithm = hd.AlgorithmIdentificationSequence(
         name="tscimg", version=software_version, family=codes.cid7162.NeighborhoodAnalysis
     )
     for number, spec in enumerate(segments, start=1):
-        stack[labels == spec.label] = number
         descriptions.append(
             hd.seg.SegmentDescription(
                 segment_number=number,
@@ -176,7 +201,7 @@ def write_dicom_seg(
     with _source_names_copied_unchanged():
         seg = hd.seg.Segmentation(
             source_images=list(source),
-            pixel_array=_volume(stack, mask.geometry, str(for_uid)),
+            pixel_array=_volume(stack, geometry, str(for_uid), segments=len(segments)),
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
             segment_descriptions=descriptions,
             series_instance_uid=series_uid,
