@@ -167,6 +167,8 @@ def test_an_unusable_follow_up_is_flagged_and_the_next_is_carried_from_the_basel
     assert flagged["review"] and flagged["review"][0].startswith("2024-06-01: ")
     assert flagged["timepoints"][1]["lesions"]["L1"]["review"]
     assert "own prompt" in flagged["recommendations"][0]
+    # the action names the visit to check (an earlier or unmeasured one is not "this visit")
+    assert flagged["recommendations"][0].startswith("check the visit of 2024-06-01")
     assert not flagged["progression"]["reached"] and not flagged["response"]["reached"]
 
     later = _track(

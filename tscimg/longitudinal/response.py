@@ -46,7 +46,7 @@ from tscimg.longitudinal.criteria import (
     ResponseCriteria,
     criteria_named,
 )
-from tscimg.longitudinal.trust import REVIEW_ACTION
+from tscimg.longitudinal.trust import review_action
 
 #: Percentages within this of a threshold count as reaching it (floating-point rounding).
 THRESHOLD_TOLERANCE_PCT = 1e-9
@@ -819,7 +819,9 @@ def assess_response(
     note = _status_note(status, latest, frame)
     recommendations: tuple[str, ...] = ()
     if status is ResponseStatus.NOT_EVALUABLE:
-        recommendations = (REVIEW_ACTION,)
+        # the visits behind it: the latest, an earlier one not evaluated, or the baseline
+        flagged = [t.date.isoformat() for t in timepoints if t.review]
+        recommendations = (review_action(flagged),)
     elif milestones.non_response.reached:
         recommendations = (
             NON_RESPONSE_ACTIONS

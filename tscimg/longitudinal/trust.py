@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 #: What the reader is asked to do when a visit is flagged.
@@ -25,6 +26,23 @@ REVIEW_ACTION = (
     "check the flagged mask; if it is wrong, give this visit its own prompt (point_lps, "
     "box_lps) or a corrected mask in the manifest and run track again"
 )
+
+
+def review_action(dates: Sequence[str]) -> str:
+    """:data:`REVIEW_ACTION` naming the visits to check (ISO dates): the flagged visit may be
+    an earlier one than the latest, or one that was not measured at all.
+
+    >>> review_action(["2024-09-02"]).split(";")[0]
+    'check the visit of 2024-09-02 (its flagged mask, or why it was not measured)'
+    """
+    if not dates:
+        return REVIEW_ACTION
+    which = "visit of " + dates[0] if len(dates) == 1 else "visits of " + ", ".join(dates)
+    return (
+        f"check the {which} (its flagged mask, or why it was not measured); give that visit "
+        "its own prompt (point_lps, box_lps) or a corrected mask in the manifest and run track "
+        "again"
+    )
 
 
 @dataclass(frozen=True)
