@@ -251,3 +251,63 @@ def test_an_nrrd_outside_patient_space_is_read_with_a_warning(
         "not match the patient",
     )
     assert scan.warnings == (expected if warned else ())
+
+
+_META = (
+    "ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\n"
+    "ElementSpacing = 0.8 0.9 2.5\nDimSize = 20 22 12\nElementType = MET_UCHAR\n"
+)
+
+
+def _meta_mask() -> np.ndarray:
+    labels = np.zeros((12, 22, 20), np.uint8)
+    labels[3:8, 6:14, 5:12] = 1  # 280 voxels, 0.504 mL
+    return labels
+
+
+def test_metaimage_slice_lists_missing_files_or_data_are_refused(tmp_path: Path) -> None:
+    """ITK's MetaImage reader took an ElementDataFile LIST or pattern naming 6 slice files for
+    12 slices, or slice files short of data, as whole: the missing voxels were uninitialised
+    memory, and one file measured 168, then 1009 voxels (labels up to 255). They are refused;
+    a whole list reads the 280 voxels."""
+    labels = _meta_mask()
+    for k in range(12):
+        (tmp_path / f"s{k}.raw").write_bytes(labels[k].tobytes())
+    names = "\n".join(f"s{k}.raw" for k in range(12))
+    whole = tmp_path / "whole.mhd"
+    whole.write_text(_META + "ElementDataFile = LIST\n" + names + "\n")
+    assert load_mask(whole).voxel_count() == 280
+    pattern = tmp_path / "pattern.mhd"
+    pattern.write_text(_META + "ElementDataFile = s%d.raw 0 11 1\n")
+    assert load_mask(pattern).voxel_count() == 280
+    half = tmp_path / "half.mhd"
+    half.write_text(_META + "ElementDataFile = LIST\n" + "\n".join(names.split()[:6]) + "\n")
+    short_pattern = tmp_path / "short_pattern.mhd"
+    short_pattern.write_text(_META + "ElementDataFile = s%d.raw 0 5 1\n")
+    for path in (half, short_pattern):
+        with pytest.raises(ImageReadError, match=r"names 6 data file\(s\) where .* needs 12"):
+            load_mask(path)
+    (tmp_path / "s11.raw").write_bytes(labels[11].tobytes()[:100])
+    with pytest.raises(ImageReadError, match="truncated"):
+        load_mask(whole)
+
+
+def test_a_compressed_metaimage_whose_stream_is_short_is_refused(tmp_path: Path) -> None:
+    """A MetaImage's zlib stream holding half the promised bytes (its CompressedDataSize
+    right) was read as whole: 168 voxels once, 1509 another time. It is refused; the whole
+    stream reads the 280 voxels."""
+    import zlib
+
+    raw = _meta_mask().tobytes()
+    for name, data, ok in (("whole", raw, True), ("short", raw[:2640], False)):
+        packed = zlib.compress(data)
+        path = tmp_path / f"{name}.mha"
+        head = (
+            f"CompressedData = True\nCompressedDataSize = {len(packed)}\nElementDataFile = LOCAL\n"
+        )
+        path.write_bytes((_META + head).encode() + packed)
+        if ok:
+            assert load_mask(path).voxel_count() == 280
+        else:
+            with pytest.raises(ImageReadError, match="truncated: its header promises 5280 bytes"):
+                load_mask(path)

@@ -116,6 +116,26 @@ def require_payload(path: Path, needed_bytes: int, available_bytes: int, what: s
         )
 
 
+def zlib_payload_bytes(path: Path, expected_bytes: int, start: int = 0) -> int:
+    """How many bytes the zlib stream of ``path`` from byte ``start`` decompresses to (at most
+    ``expected_bytes``; the output is counted, not kept). A MetaImage's compressed data is one
+    zlib stream whose length says nothing of what it holds: a short stream read as the whole
+    image left the rest of the voxels as uninitialised memory."""
+    inflater = zlib.decompressobj()
+    total = 0
+    with path.open("rb") as handle:
+        handle.seek(start)
+        while total < expected_bytes and not inflater.eof:
+            data = inflater.unconsumed_tail or handle.read(_CHUNK)
+            if not data:
+                break
+            try:
+                total += len(inflater.decompress(data, expected_bytes - total))
+            except zlib.error:
+                break
+    return total
+
+
 def gzip_payload_bytes(path: Path, expected_bytes: int, start: int = 0) -> int:
     """How many bytes the gzip data of ``path`` decompresses to (at most ``expected_bytes``).
 

@@ -23,6 +23,7 @@ from tscimg.io.file_checks import (
     irregularity,
     require_payload,
     require_within_limit,
+    zlib_payload_bytes,
 )
 from tscimg.io.itk_messages import quiet_itk
 
@@ -532,7 +533,9 @@ def _require_whole_itk_file(
     if detached is not None and (
         "%" in detached or detached.upper().startswith("LIST") or " " in detached.strip()
     ):
-        return  # a list or pattern of slice files: ITK checks each
+        if not nrrd:  # ITK's MetaImage reader takes short slice files as whole: check them
+            _require_meta_slice_files(path, header, detached, shape, payload, encoding)
+        return
     try:
         skip = int(skip_text)
     except ValueError:
@@ -549,6 +552,47 @@ def _require_whole_itk_file(
         require_payload(path, payload, gzip_payload_bytes(data, payload, start), what)
     elif compressed_size is not None and compressed_size.isdigit():
         require_payload(path, int(compressed_size), available, f"compressed {what}")
+    if not nrrd and encoding == "zlib":  # its length says nothing of what it decompresses to
+        require_payload(path, payload, zlib_payload_bytes(data, payload, start), what)
+
+
+def _require_meta_slice_files(
+    path: Path,
+    header: _TextHeader,
+    detached: str,
+    shape: list[int],
+    payload: int,
+    encoding: str,
+) -> None:
+    """Refuse a MetaImage whose ``ElementDataFile`` list (``LIST``: one file name per line
+    after the header) or pattern (``slice%03d.raw first last step``) names fewer slice files
+    than the image has slices, a missing one, or less raw data than the header promises.
+    ITK's MetaImage reader read such files with the missing voxels left as uninitialised
+    memory: another volume at each read."""
+    words = detached.split()
+    # one file per slice: ITK read "LIST 3D" (a volume per file) as another volume each time
+    per_file = len(shape) - 1
+    if words[0].upper() == "LIST":
+        text = path.read_bytes()[header.data_offset :].decode("latin-1")
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+    else:
+        try:
+            first, last, step = (int(v) for v in words[1:4]) if len(words) >= 4 else (0, -1, 1)
+            names = [words[0] % n for n in range(first, last + 1, step)] if step > 0 else []
+        except (TypeError, ValueError):
+            return  # a pattern ITK may read another way: left to it
+    slices = int(np.prod(shape[per_file:], dtype=object))
+    if len(names) < slices:
+        raise ImageReadError(
+            f"the header's ElementDataFile names {len(names)} data file(s) where the image "
+            f"needs {slices}: the image is incomplete",
+            path=path,
+            hint="Keep every slice file beside the header, or re-export the image as one file",
+        )
+    files = [_data_file(path, name) for name in names[:slices]]
+    if encoding == "raw":
+        total = sum(os.stat(f).st_size for f in files)
+        require_payload(path, payload, total, f"pixel data in {slices} data files")
 
 
 #: NRRD ``space`` values that name the patient's axes (ITK turns each into LPS).
