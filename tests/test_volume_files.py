@@ -311,3 +311,54 @@ def test_a_compressed_metaimage_whose_stream_is_short_is_refused(tmp_path: Path)
         else:
             with pytest.raises(ImageReadError, match="truncated: its header promises 5280 bytes"):
                 load_mask(path)
+
+
+def test_nifti_units_and_missing_forms_are_read_as_itk_reads_them(tmp_path: Path) -> None:
+    """xyzt_units in metres or micrometres were ignored: a mask in metres measured 5e-10 mL
+    for 0.504 (and in micrometres was refused as damaged); a NIfTI without qform and sform
+    was placed as nibabel centres it, so a mask written on it lay elsewhere in ITK-based tools
+    (no overlap at all). Both are read now as SimpleITK (ITK-SNAP, Slicer) reads them."""
+    mask = np.zeros((20, 22, 12), np.uint8)
+    mask[5:12, 6:14, 3:8] = 1  # 280 voxels at 0.8 x 0.9 x 2.5 mm: 0.504 mL
+    files = {}
+    for units, factor in (("meter", 0.001), ("micron", 1000.0)):
+        img = nib.Nifti1Image(mask, np.diag([0.8 * factor, 0.9 * factor, 2.5 * factor, 1]))
+        img.header.set_xyzt_units(units)
+        files[units] = tmp_path / f"{units}.nii.gz"
+        nib.save(img, files[units])
+    bare = nib.Nifti1Image(mask, None)
+    bare.header.set_zooms((0.8, 0.9, 2.5))
+    files["none"] = tmp_path / "none.nii.gz"
+    nib.save(bare, files["none"])
+    assert int(nib.load(files["none"]).header["sform_code"]) == 0
+    for name, path in files.items():
+        loaded = load_mask(path)
+        itk = Geometry.of(sitk.ReadImage(str(path)))
+        assert loaded.geometry.differences(itk, 1e-3, 1e-6) == [], name
+        assert loaded.volume_ml() == pytest.approx(0.504, rel=1e-4), name
+        assert loaded.warnings, name  # each says what it did
+
+
+def test_a_voxel_too_small_for_a_clinical_scan_is_refused_as_a_unit_error(tmp_path: Path) -> None:
+    """Voxels of 0.001 mm (a header in metres read as mm) passed the plausibility check, and
+    segmenting asked for a 60 GB clean-up ball (MemoryError, exit 4)."""
+    path = tmp_path / "tiny.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((10, 10, 10), np.int16), np.diag([0.001] * 3 + [1])), path)
+    with pytest.raises(ImageReadError, match=r"voxel size 0\.001 mm .* a unit error"):
+        load_scan(path)
+
+
+def test_an_nrrd_reader_failure_says_why(tmp_path: Path) -> None:
+    """A bzip2 NRRD: the message ended at "Read: Error reading x.nrrd:", leaving out ITK's
+    reason, "bzip2 encoding not available"."""
+    import bz2
+
+    data = np.zeros((4, 5, 6), np.uint8).tobytes()
+    head = (
+        "NRRD0004\ntype: uint8\ndimension: 3\nsizes: 6 5 4\nspace: left-posterior-superior\n"
+        "space directions: (1,0,0) (0,1,0) (0,0,1)\nencoding: bzip2\nspace origin: (0,0,0)\n\n"
+    )
+    path = tmp_path / "b.nrrd"
+    path.write_bytes(head.encode() + bz2.compress(data))
+    with pytest.raises(ImageReadError, match="bzip2 encoding not available"):
+        load_scan(path)

@@ -36,6 +36,10 @@ DIRECTION_TOLERANCE = 1e-4
 #: Largest voxel size accepted, in mm: no CT, MR or echo volume samples coarser than this, so a
 #: larger value is a damaged header (a volume of 10^27 mL is not a measurement).
 MAX_VOXEL_SIZE_MM = 50.0
+#: Smallest voxel size accepted, in mm: clinical CT, MR and echo resolve 0.1 mm at best, so a
+#: smaller value is a unit error (a NIfTI in metres read as mm: 0.0008) or a damaged header;
+#: at 0.001 mm a 3 mm clean-up ball alone asked for 60 GB.
+MIN_VOXEL_SIZE_MM = 0.01
 #: Largest deviation of direction cosines from an orthonormal matrix accepted when loading.
 ORTHONORMAL_TOLERANCE = 1e-3
 #: Largest distance of an origin from the scanner's isocentre accepted, in mm (10 m).
@@ -374,7 +378,8 @@ class Geometry:
     def implausibilities(self) -> list[str]:
         """What makes this grid impossible for a scan (empty when it is plausible).
 
-        A voxel size must be finite, above 0 and at most :data:`MAX_VOXEL_SIZE_MM`; the origin
+        A voxel size must be finite, at least :data:`MIN_VOXEL_SIZE_MM` and at most
+        :data:`MAX_VOXEL_SIZE_MM`; the origin
         finite and within :data:`MAX_ORIGIN_MM` of the isocentre; the direction cosines finite
         and orthonormal (within :data:`ORTHONORMAL_TOLERANCE`); every size at least 1.
 
@@ -396,6 +401,11 @@ class Geometry:
                 out.append(f"voxel size {value} along {axis} is not a number")
             elif value <= 0:
                 out.append(f"voxel size {value:g} mm along {axis}")
+            elif value < MIN_VOXEL_SIZE_MM:
+                out.append(
+                    f"voxel size {value:.4g} mm along {axis} (at least {MIN_VOXEL_SIZE_MM:g} mm: "
+                    "a unit error?)"
+                )
             elif value > MAX_VOXEL_SIZE_MM:
                 out.append(
                     f"voxel size {value:.4g} mm along {axis} (at most {MAX_VOXEL_SIZE_MM:g} mm)"

@@ -309,8 +309,27 @@ def read_nifti(path: Path) -> tuple[sitk.Image, tuple[str, ...]]:
             img = kind.from_file_map({"image": nib.FileHolder(filename=str(path))})
         shape = tuple(int(n) for n in img.shape)
         affine = np.asarray(img.affine, dtype=np.float64)
+        units = img.header.get_xyzt_units()[0]
     except Exception as exc:  # nibabel raises many types for broken headers
         raise ImageReadError(f"not a readable NIfTI file ({_reason(exc)})", path=path) from exc
+    warnings = list(warnings)
+    if int(raw["qform_code"]) <= 0 and int(raw["sform_code"]) <= 0:
+        # NIfTI's method 1 (no qform, no sform): ITK, and the viewers built on it, place the
+        # voxels at the origin along the stored axes (nibabel centres them and flips one):
+        # read it as they do, so a mask written here overlays the scan in them
+        spacing = np.abs(np.asarray(raw["pixdim"][1:4], dtype=np.float64))
+        spacing[spacing == 0] = 1.0
+        affine = np.diag([-spacing[0], -spacing[1], spacing[2], 1.0])
+        warnings.append(
+            "the NIfTI has neither a qform nor an sform: its voxels are placed at the origin "
+            "along the stored axes, as ITK-based tools place them; LPS/RAS points on it are "
+            "only as meaningful as that"
+        )
+    # xyzt_units: positions in metres or micrometres are converted to mm, as ITK does
+    scale = {"meter": 1000.0, "micron": 0.001}.get(units, 1.0)
+    if scale != 1.0:
+        affine[:3, :] *= scale
+        warnings.append(f"the NIfTI's positions are in {units}s: converted to mm")
     if len(shape) > 3 and any(n != 1 for n in shape[3:]):
         raise ImageReadError(
             f"the NIfTI holds a {len(shape)}D array of shape {shape}; tscimg reads one 3D volume",
@@ -694,9 +713,13 @@ def read_itk_file(path: Path) -> tuple[sitk.Image, tuple[str, ...]]:
 
 
 def _itk_reason(exc: RuntimeError) -> str:
-    """The informative line of an ITK exception (not the C++ file and line)."""
+    """The informative line of an ITK exception (not the C++ file and line); with the last
+    line of the reader library's own trace when ITK's line only says it had trouble (NRRD:
+    "Read: Error reading x.nrrd:" then "[nrrd] ...: bzip2 encoding not available")."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    for line in reversed(lines):
-        if "ITK ERROR" in line:
-            return line.split(":", 2)[-1].strip()
+    for n in range(len(lines) - 1, -1, -1):
+        if "ITK ERROR" in lines[n]:
+            reason = lines[n].split(":", 2)[-1].strip()
+            detail = lines[-1].split(":")[-1].strip() if n < len(lines) - 1 else ""
+            return f"{reason.rstrip(':')}: {detail}" if detail else reason
     return lines[-1] if lines else "unknown error"
