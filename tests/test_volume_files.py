@@ -362,3 +362,15 @@ def test_an_nrrd_reader_failure_says_why(tmp_path: Path) -> None:
     path.write_bytes(head.encode() + bz2.compress(data))
     with pytest.raises(ImageReadError, match="bzip2 encoding not available"):
         load_scan(path)
+
+
+def test_a_double_label_map_keeps_labels_float32_cannot_hold(tmp_path: Path) -> None:
+    """Labels 16777216 and 16777217 stored as float64 were cut to float32 and became one."""
+    labels = np.zeros((20, 22, 12))
+    labels[5:12, 6:14, 3:8] = 16777217.0
+    labels[1:3, 1:3, 1:3] = 16777216.0
+    path = tmp_path / "doubles.nii.gz"
+    nib.save(nib.Nifti1Image(labels, np.diag([0.8, 0.9, 2.5, 1]), dtype=np.float64), path)
+    mask = load_mask(path)
+    assert mask.labels == (16777216, 16777217)
+    assert mask.voxel_count(16777217) == 280 and mask.voxel_count(16777216) == 8

@@ -362,10 +362,23 @@ def read_nifti(path: Path) -> tuple[sitk.Image, tuple[str, ...]]:
     except Exception as exc:
         raise ImageReadError(f"not a readable NIfTI file ({_reason(exc)})", path=path) from exc
     data = data.reshape(shape3)
-    if data.dtype == np.float64:
+    if data.dtype == np.float64 and not _needs_double(data):
         data = data.astype(np.float32)
     image = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(data, (2, 1, 0))))
     return geometry.apply_to(image, copy=False), tuple(warnings)
+
+
+def _needs_double(data: np.ndarray) -> bool:
+    """Whether float64 values would change in float32: whole numbers beyond 2^24 (a label map
+    stored as doubles; two labels 16777216 and 16777217 became one).
+
+    >>> _needs_double(np.array([1.0, 16777217.0])), _needs_double(np.array([0.5, 3e9]))
+    (True, False)
+    """
+    finite = data[np.isfinite(data)]
+    if not finite.size or float(np.abs(finite).max()) <= 2.0**24:
+        return False
+    return bool(np.all(finite == np.round(finite)))
 
 
 def _pixels_by_itk(path: Path, shape3: tuple[int, ...]) -> sitk.Image | None:
