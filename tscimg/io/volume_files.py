@@ -602,8 +602,6 @@ def _require_meta_slice_files(
     ITK's MetaImage reader read such files with the missing voxels left as uninitialised
     memory: another volume at each read."""
     words = detached.split()
-    # one file per slice: ITK read "LIST 3D" (a volume per file) as another volume each time
-    per_file = len(shape) - 1
     if words[0].upper() == "LIST":
         text = path.read_bytes()[header.data_offset :].decode("latin-1")
         names = [line.strip() for line in text.splitlines() if line.strip()]
@@ -613,7 +611,8 @@ def _require_meta_slice_files(
             names = [words[0] % n for n in range(first, last + 1, step)] if step > 0 else []
         except (TypeError, ValueError):
             return  # a pattern ITK may read another way: left to it
-    slices = int(np.prod(shape[per_file:], dtype=object))
+    # one file per slice: ITK read "LIST 3D" (a volume per file) as another volume each time
+    slices = shape[-1]
     if len(names) < slices:
         raise ImageReadError(
             f"the header's ElementDataFile names {len(names)} data file(s) where the image "
