@@ -181,12 +181,23 @@ def measure(
         float,
         typer.Option("--min-volume-ml", min=0.0, help="Leave out components smaller than this."),
     ] = 0.0,
+    series: Annotated[
+        str | None,
+        typer.Option("--series", help="Series UID of --image, when its folder holds several."),
+    ] = None,
     allow_resampling: AllowResamplingOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Measure lesions: volumes, surface, diameters, ellipsoid approximation, uncertainty."""
     _refuse_scan_as_mask(mask)
-    scan = None if image is None else load_scan(image, allow_resampling=allow_resampling)
+    if series is not None and image is None:
+        raise typer.BadParameter("--series picks a series of --image; give --image too",
+                                 param_hint="--series")  # fmt: skip
+    scan = (
+        None
+        if image is None
+        else load_scan(image, series_uid=series, allow_resampling=allow_resampling)
+    )
     loaded = load_mask(mask, reference=scan)
     labels = _refuse_scan_as_mask(mask, loaded) if label is None else ()
     measured = measure_lesion(loaded, MeasureParameters(min_volume_ml=min_volume_ml), label)

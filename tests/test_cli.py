@@ -289,3 +289,28 @@ def test_an_unknown_criteria_is_a_usage_error_before_any_work(tmp_path: Path) ->
         assert "unknown response criteria 'foo'" in result.stderr
         assert "exist, tsc" in result.stderr
     assert not out.exists()
+
+
+def test_measure_takes_series_for_an_image_folder_of_several(tmp_path: Path) -> None:
+    """A SEG of one series of a two-series folder: measure --image FOLDER said "Choose one
+    with --series UID", and measure had no --series (exit 2). It has now."""
+    import shutil
+
+    import pydicom
+
+    both = tmp_path / "both"
+    both.mkdir()
+    for n, folder in enumerate(("TSC-001/2024-01-10/dicom", "TSC-002/2024-02-20/dicom")):
+        for f in sorted((SAMPLE_SCANS / folder).iterdir()):
+            shutil.copy(f, both / f"s{n}_{f.name}")
+    uid = str(pydicom.dcmread(next((SAMPLE_SCANS / "TSC-002/2024-02-20/dicom").iterdir()))
+              .SeriesInstanceUID)  # fmt: skip
+    seg = tmp_path / "lesion.dcm"
+    made = run_tscimg("segment", str(both), "--series", uid, "-o", str(seg),
+                      "--point-lps=-6,-14,0", "--lesion-type", "sega")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    refused = run_tscimg("measure", str(seg), "--image", str(both), "--json")
+    assert refused.returncode == 1 and "--series" in refused.stderr
+    measured = run_tscimg("measure", str(seg), "--image", str(both), "--series", uid, "--json")
+    assert measured.returncode == 0, measured.stderr
+    assert json.loads(measured.stdout)["volume_ml"] > 0
