@@ -317,3 +317,24 @@ def test_a_physical_box_is_the_index_box_its_two_voxel_corners_name_on_an_obliqu
     result = segment(scan, prompts, "sega")
     assert result.box_faces_reached == ()
     assert result.volume_ml == pytest.approx(1.869, rel=0.05)
+
+
+def test_a_dark_lesion_at_the_edge_of_a_skull_stripped_image_never_grows_into_its_padding() -> None:
+    """A skull-stripped image fills the outside with one value (BRATS: its minimum). A click
+    in a dark lesion (BRATS necrosis) at the brain's edge grew into that outside: 15-120 mL of
+    the mask on BRATS pat0005, silently; on this phantom 41,631 of 44,078 voxels. Padding is
+    never lesion now: the click gives the 1,243 lesion voxels, with a box too."""
+    g = Geometry((60, 60, 30), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), IDENTITY)
+    k, j, i = np.indices((30, 60, 60))
+    brain = (i - 30) ** 2 + (j - 30) ** 2 + ((k - 15) * 2) ** 2 < 25**2
+    lesion = ((i - 50) ** 2 + (j - 30) ** 2 + ((k - 15) * 2) ** 2 < 81) & brain
+    rng = np.random.default_rng(0)
+    img = np.where(brain, 100.0 + rng.normal(0, 5, brain.shape), 0.0)
+    img[lesion] = 30.0 + rng.normal(0, 5, int(lesion.sum()))
+    img[~brain] = img[brain].min() - 10.0  # the padding: one value below everything
+    scan = Scan.from_array(img.astype(np.float32), g, modality="MR")
+    box = (40, 20, 10, 59, 40, 20)
+    for prompts in (Prompts(positive=((50, 30, 15),)), Prompts(positive=((50, 30, 15),), box=box)):
+        mask = segment(scan, prompts, "generic").mask.array_view() > 0
+        assert not (mask & ~brain).any()
+        assert dice(mask, lesion) > 0.95

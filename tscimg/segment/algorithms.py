@@ -41,13 +41,15 @@ from tscimg.segment.region import WorkRegion
 
 
 def _finished(mask: np.ndarray, region: WorkRegion, params: SegmentParameters) -> np.ndarray:
-    """The common clean-up of every method (see :func:`postprocess.finish`)."""
+    """The common clean-up of every method (see :func:`postprocess.finish`). Padding (the one
+    value a skull-stripped or masked image fills its outside with) is never lesion: a click in
+    a BRATS tumour's necrosis grew into the outside of the brain, 15-120 mL of it, silently."""
     return finish(
         mask,
         region.positive,
         region.negative,
         region.spacing_kji,
-        region.guard,
+        region.guard & region.body,
         params.closing_mm,
         params.opening_mm,
         params.region_growing.seed_reach_mm,

@@ -405,7 +405,7 @@ def graph_cut_learning(
     hard_lesion, hard_background = region.click_balls(
         min(tuning.hard_radius_mm, tuning.hard_fraction * size_mm)
     )
-    hard_background |= ~inside
+    hard_background |= ~inside | ~region.body  # padding outside a skull-stripped image
     hard_lesion &= ~hard_background
     fewest, most = tuning.trained_sample_range
     usable = fewest < first.sum() < most * inside.sum()
