@@ -338,3 +338,16 @@ def test_a_dark_lesion_at_the_edge_of_a_skull_stripped_image_never_grows_into_it
         mask = segment(scan, prompts, "generic").mask.array_view() > 0
         assert not (mask & ~brain).any()
         assert dice(mask, lesion) > 0.95
+
+
+def test_a_box_drawn_on_one_slice_of_a_3d_scan_says_the_lesion_is_cut_to_it() -> None:
+    """A reader's box drawn on the axial slice in view (k0 == k1): the mask is that slice's
+    part of the lesion (14 voxels on TSC-002, 11 of BRATS pat0006's 107 mL), and no face
+    warning was given (faces of boxes under 3 voxels thick are not checked). It says so now;
+    a 3D box does not."""
+    scan = load_scan(SAMPLE_SCANS / "TSC-002" / "2024-02-20" / "dicom")
+    flat = segment(scan, Prompts(positive=((29, 25, 21),), box=(20, 16, 21, 39, 34, 21)), "sega")
+    assert any("the box spans 1 slice along k (k = 21 to 21)" in w for w in flat.warnings)
+    assert np.unique(np.nonzero(flat.mask.array_view())[0]).tolist() == [21]
+    full = segment(scan, Prompts(positive=((29, 25, 21),), box=(20, 16, 14, 39, 34, 28)), "sega")
+    assert not any("the box spans" in w for w in full.warnings)

@@ -221,6 +221,8 @@ def segment(
         faces = tuple(f for f in box_faces_reached(labels, working.box) if f not in edges)
     if faces and checked.box_origin is BoxOrigin.READER:
         warnings.append(box_warning(faces))
+    if working.box is not None and checked.box_origin is BoxOrigin.READER:
+        warnings += flat_box_warnings(working.box, scan.geometry.size)
     mask = Mask.from_array(
         labels,
         scan.geometry,
@@ -315,6 +317,28 @@ def box_faces_reached(labels: np.ndarray, box: tuple[int, ...]) -> tuple[str, ..
             if labels[tuple(plane)].any():
                 faces.append(f"{name} = {value}")
     return tuple(faces)
+
+
+def flat_box_warnings(box: tuple[int, ...], size: tuple[int, ...]) -> list[str]:
+    """What a reader is told when their box is under 3 voxels thick along an axis the scan
+    has more of (a box drawn on one axial slice): the lesion is segmented on those slices only.
+
+    >>> flat_box_warnings((95, 39, 98, 169, 138, 98), (240, 240, 155))[0][:59]
+    'the box spans 1 slice along k (k = 98 to 98): the lesion is'
+    >>> flat_box_warnings((0, 0, 0, 9, 9, 0), (10, 10, 1))
+    []
+    """
+    out = []
+    for axis, name in enumerate("ijk"):
+        thickness = box[axis + 3] - box[axis] + 1
+        if thickness < 3 and size[axis] >= 3:
+            out.append(
+                f"the box spans {thickness} slice{'s' if thickness > 1 else ''} along {name} "
+                f"({name} = {box[axis]} to {box[axis + 3]}): the lesion is segmented on "
+                f"{'that slice' if thickness == 1 else 'those slices'} only; draw the box over "
+                "every slice the lesion spans (a 3D box)"
+            )
+    return out
 
 
 def box_warning(faces: tuple[str, ...]) -> str:

@@ -405,7 +405,7 @@ def graph_cut_learning(
     hard_lesion, hard_background = region.click_balls(
         min(tuning.hard_radius_mm, tuning.hard_fraction * size_mm)
     )
-    hard_background |= ~inside | ~region.body  # padding outside a skull-stripped image
+    hard_background |= ~inside
     hard_lesion &= ~hard_background
     fewest, most = tuning.trained_sample_range
     usable = fewest < first.sum() < most * inside.sum()
@@ -481,7 +481,9 @@ def graph_cut_learning(
     held = held[held > 0]
     if held.size:
         result = np.isin(labels, held)
+    # padding (outside a skull-stripped image) is never lesion; taken out after the cut, so
+    # the appearance the cut learned (and carries to follow-ups) is the image's own
     return (
-        fill_holes(result) & ~hard_background,
+        fill_holes(result) & ~hard_background & region.body,
         None if learned is None else learned.mapped(scale, 0.0),
     )
