@@ -540,10 +540,11 @@ def _check_deformation(deformation: object, reference: LesionReference, follow_u
             ("follow-up", deformation.follow_up_geometry, follow_up),
         )
     ):
-        if recorded is not None and recorded.differences(scan.geometry):
+        differences = [] if recorded is None else recorded.differences(scan.geometry)
+        if differences:
             raise InputError(
                 f"the deformation given was computed for another {name} scan "
-                f"({'; '.join(recorded.differences(scan.geometry))})",
+                f"({'; '.join(differences)})",
                 path=scan.source,
                 hint=hint,
             )

@@ -680,15 +680,17 @@ def _stopped_early_warning(
 
 def _latest_status(
     timepoints: Sequence[TimepointAssessment], frame: _Frame, milestones: _Milestones
-) -> tuple[ResponseStatus, tuple[str, ...]]:
-    """The status at the latest visit and the review reasons behind a ``not_evaluable``;
-    clears ``milestones.non_response`` where it no longer holds."""
+) -> tuple[ResponseStatus, tuple[str, ...], tuple[datetime.date, ...]]:
+    """The status at the latest visit, the review reasons behind a ``not_evaluable`` and the
+    dates of the visits they name (in date order); clears ``milestones.non_response`` where it
+    no longer holds."""
     baseline, latest = frame.baseline, timepoints[-1]
     # only the latest state matters for a non-response once the response has been reached
     if milestones.non_response.reached and milestones.response.reached:
         milestones.non_response = Milestone()
     status = _status(latest, frame, milestones.response)
     review = tuple(f"{latest.date.isoformat()}: {r}" for r in latest.review)
+    behind = {latest.date} if latest.review else set()
     unknown = [t for t in timepoints if t.review and baseline.date < t.date < latest.date]
     if status is ResponseStatus.NON_RESPONSE_12M and unknown:
         # "never reached a response" cannot be said across a visit that was not evaluated
@@ -699,9 +701,11 @@ def _latest_status(
             f"unknown ({'; '.join(t.review)})"
             for t in unknown
         )
+        behind |= {t.date for t in unknown}
     if baseline.review and baseline.date != latest.date:
         review += tuple(f"baseline {baseline.date.isoformat()}: {r}" for r in baseline.review)
-    return status, review
+        behind.add(baseline.date)
+    return status, review, tuple(sorted(behind))
 
 
 def _best_change(timepoints: Sequence[TimepointAssessment], frame: _Frame) -> float | None:
@@ -813,15 +817,14 @@ def assess_response(
             and visit.total_volume_ml < (nadir.total_volume_ml or 0.0)
         ):
             nadir = visit
-    status, review = _latest_status(timepoints, frame, milestones)
+    status, review, behind = _latest_status(timepoints, frame, milestones)
     latest = timepoints[-1]
     warnings += _stopped_early_warning(status, latest, frame)
     note = _status_note(status, latest, frame)
     recommendations: tuple[str, ...] = ()
     if status is ResponseStatus.NOT_EVALUABLE:
-        # the visits behind it: the latest, an earlier one not evaluated, or the baseline
-        flagged = [t.date.isoformat() for t in timepoints if t.review]
-        recommendations = (review_action(flagged),)
+        # the visits its reasons name: the latest, an earlier one not evaluated, the baseline
+        recommendations = (review_action([d.isoformat() for d in behind]),)
     elif milestones.non_response.reached:
         recommendations = (
             NON_RESPONSE_ACTIONS
