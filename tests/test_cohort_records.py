@@ -306,9 +306,10 @@ def test_a_new_lesion_that_stays_under_ten_millimetres_is_never_progression() ->
     assert a.status is ResponseStatus.RESPONSE and not a.progression.reached
 
 
-def test_a_new_lesion_counts_once_at_its_first_judged_visit() -> None:
-    """Counted at 2024-07-01; at 2025-01-01 it is no longer new: the status describes that
-    visit (-40%, response), and progression keeps its first date."""
+def test_a_new_lesion_still_present_is_progression_at_every_visit() -> None:
+    """A new lesion counted at 2024-07-01 is still there at 2025-01-01: progression is met at
+    that visit too (the status describes the latest visit; it used to fall back to "response",
+    -40%, as if the new lesion had gone), and progression keeps its first date."""
     visits = [
         _lv("L1", "2024-01-10", 5.0),
         _lv("L1", "2024-07-01", 3.0),
@@ -321,9 +322,10 @@ def test_a_new_lesion_counts_once_at_its_first_judged_visit() -> None:
     assert _statuses(patient) == [
         ("2024-01-10", "no_baseline", False),
         ("2024-07-01", "progression", True),
-        ("2025-01-01", "response", False),
+        ("2025-01-01", "progression", True),
     ]
-    assert a.progression.date == D("2024-07-01") and a.status is ResponseStatus.RESPONSE
+    assert a.progression.date == D("2024-07-01") and a.status is ResponseStatus.PROGRESSION
+    assert a.timepoints[-1].progression_reasons == ("new lesion N1 (15.0 mm)",)
 
 
 def test_a_new_lesion_still_flagged_at_the_next_visit_keeps_it_not_evaluable() -> None:
@@ -634,3 +636,35 @@ def test_public_writers_and_readers_take_plain_string_paths(tmp_path: Path) -> N
     paths = writers.write_reports(CohortResult(TSC, (patient,)), str(tmp_path / "out"), pdf=False)
     assert sorted(paths) == ["csv", "html", "json"]
     assert json.loads(paths["json"].read_text())["patients"][0]["patient_id"] == "P"
+
+
+def test_a_scan_change_seen_by_one_lesion_is_warned_and_names_it() -> None:
+    """L1 on CT at both visits, L2 on CT then on an MRI of the follow-up's date: the modality,
+    scanner and slice-thickness changes are warned for L2 (only the first scan of each date
+    was compared before, and nothing was said)."""
+    from tscimg.longitudinal import ScanFacts
+
+    def ct(d: str) -> ScanFacts:
+        return ScanFacts(f"{d}/ct", "a" + d, "CT", "VendorA", 1.0, (0.7, 0.7, 1.0))
+
+    def at(lid: str, d: str, volume_ml: float, scan: ScanFacts) -> LesionVisitResult:
+        return replace(_lv(lid, d, volume_ml), image=scan.image, scan=scan)
+
+    mr = ScanFacts("2024-07-10/mr", "b", "MR", "VendorB", 5.0, (0.9, 0.9, 5.0))
+    visits = [
+        at("L1", "2024-01-10", 5.0, ct("2024-01-10")),
+        at("L2", "2024-01-10", 5.0, ct("2024-01-10")),
+        at("L1", "2024-07-10", 4.0, ct("2024-07-10")),
+        at("L2", "2024-07-10", 2.0, mr),
+    ]
+    (a,) = assess_patient("P", visits, TSC, START).assessments
+    changes = [w for w in a.warnings if w.startswith("2024-01-10 -> 2024-07-10")]
+    assert changes == [
+        "2024-01-10 -> 2024-07-10: modality changed (CT -> MR) (L2)",
+        "2024-01-10 -> 2024-07-10: scanner changed (VendorA -> VendorB) (L2)",
+        "2024-01-10 -> 2024-07-10: slice thickness changed (1 -> 5 mm); partial-volume "
+        "effects differ between the two volumes (L2)",
+    ]
+    alone = [v for v in visits if v.lesion_id == "L2"]
+    (b,) = assess_patient("P", alone, TSC, START).assessments
+    assert "2024-01-10 -> 2024-07-10: modality changed (CT -> MR)" in b.warnings

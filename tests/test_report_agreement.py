@@ -127,11 +127,17 @@ def test_a_visit_left_out_and_a_failed_patient_have_no_visit_review() -> None:
             LesionRecord.of_figures(3.0, 0.1, 20.0),
         ),
         _lv("2024-07-01", 3.0),
+        _lv("2025-01-01", 3.0),
+        LesionVisitResult(
+            "L2", LesionType.AML, D("2025-01-01"), "b.nii.gz", LesionOrigin.PROMPT,
+            LesionRecord.of_figures(2.0, 0.1, 20.0),
+        ),
     ]  # fmt: skip
     result = CohortResult(TSC, (assess_patient("P", left_out, TSC, START),))
     records = result.to_records()
-    assert [r["date"] for r in records] == ["2024-01-10", "2024-01-10", "2024-07-01"]
-    assert [r["visit_review"] for r in records] == ["", "", None]
+    dates = ["2024-01-10", "2024-01-10", "2024-07-01", "2025-01-01", "2025-01-01"]
+    assert [r["date"] for r in records] == dates
+    assert [r["visit_review"] for r in records] == ["", "", None, "", ""]
     assert list(_csv_rows(result)[0]) == list(CSV_COLUMNS)
 
 

@@ -229,17 +229,45 @@ def test_a_flagged_new_lesion_is_no_progression() -> None:
 
 
 def test_a_target_lesion_missing_at_a_visit_leaves_that_visit_out() -> None:
+    """A visit between missing L2 is left out (warned); at the latest visit, which the status
+    describes, the incomplete sum is not evaluable, never a status taken from an earlier
+    visit: L1 alone at 15 mL is above the 10 mL baseline, and L2 could be anything."""
     from tscimg.longitudinal import assess_patient
 
     visits = [
         _lesion("L1", "2024-02-20", 6.0),
         _lesion("L2", "2024-02-20", 4.0),
-        _lesion("L1", "2024-09-01", 3.0),
+        _lesion("L1", "2024-06-01", 3.0),
+        _lesion("L1", "2024-09-01", 2.0),
+        _lesion("L2", "2024-09-01", 2.0),
+        _lesion("L1", "2025-03-01", 15.0),
     ]
     patient = assess_patient("P", visits, TSC, START)  # type: ignore[arg-type]
-    assert [t.date for t in patient.assessments[0].timepoints] == [D("2024-02-20")]
-    assert any("L2 not measured" in w for w in patient.warnings)
-    assert patient.assessments[0].status is ResponseStatus.NO_BASELINE
+    (a,) = patient.assessments
+    assert [str(t.date) for t in a.timepoints] == ["2024-02-20", "2024-09-01", "2025-03-01"]
+    assert any("2024-06-01: target lesion(s) L2 not measured" in w for w in patient.warnings)
+    latest = a.timepoints[-1]
+    assert latest.total_volume_ml is None and "L2 not measured at this visit" in latest.review[0]
+    assert a.status is ResponseStatus.NOT_EVALUABLE and a.response.date == D("2024-09-01")
+    assert "visit of 2025-03-01" in a.recommendations[0]
+
+
+def test_a_visit_before_the_baseline_missing_a_target_is_left_out() -> None:
+    """L2 first measured at the baseline: a 2023 visit with L1 alone is no sum to compare
+    with the baseline's (it read -50.0% from baseline)."""
+    from tscimg.longitudinal import assess_patient
+
+    visits = [
+        _lesion("L1", "2023-06-10", 5.0),
+        _lesion("L1", "2024-02-20", 5.0),
+        _lesion("L2", "2024-02-20", 5.0),
+        _lesion("L1", "2024-09-01", 4.0),
+        _lesion("L2", "2024-09-01", 4.0),
+    ]
+    patient = assess_patient("P", visits, TSC, START)  # type: ignore[arg-type]
+    (a,) = patient.assessments
+    assert [str(t.date) for t in a.timepoints] == ["2024-02-20", "2024-09-01"]
+    assert any("2023-06-10: target lesion(s) L2 not measured" in w for w in patient.warnings)
 
 
 def test_the_baseline_is_decided_once_a_lesion_missing_at_it_is_no_target() -> None:
@@ -395,7 +423,8 @@ def test_estimates_on_either_side_of_the_response_threshold_decide_nothing() -> 
     )
     assert split.status is ResponseStatus.NOT_EVALUABLE
     (reason,) = split.timepoints[1].review
-    assert "either side of the -30% response threshold" in reason and "-27.6%" in reason
+    # -27.597% is written cut towards zero, as every change is (tscimg.longitudinal.percent)
+    assert "either side of the -30% response threshold" in reason and "-27.5%" in reason
     assert not split.response.reached and not split.non_response_12m.reached
     agreed = after_baseline_of_6_16_ml(
         VolumeAtVisit(D("2025-03-01"), 4.0, registration_total_ml=4.1)
@@ -455,14 +484,19 @@ def test_non_response_is_never_asserted_across_a_flagged_visit() -> None:
 
 
 def test_non_response_needs_a_baseline_to_compare_with() -> None:
-    """A baseline of 0 mL (or not measured) gives no change to judge: no baseline, and no
-    non-response recorded with its recommendations beside it."""
-    for first in (0.0, None):
+    """A baseline of 0 mL gives no change to judge: no baseline, and no non-response recorded
+    with its recommendations beside it. A baseline not measured (``None``) is not evaluable:
+    the reader is asked to measure it, never told the patient did not respond."""
+    for first, status in ((0.0, ResponseStatus.NO_BASELINE), (None, ResponseStatus.NOT_EVALUABLE)):
         visits = [VolumeAtVisit(D("2024-01-01"), first), VolumeAtVisit(D("2025-03-01"), 2.0)]
         result = assess_response(visits, TSC, D("2024-01-05"))
-        assert result.status is ResponseStatus.NO_BASELINE
+        assert result.status is status
         assert not result.non_response_12m.reached
-        assert result.recommendations == ()
+        if first is None:
+            assert "not measured" in result.review[0]
+            assert "visit of 2024-01-01" in result.recommendations[0]
+        else:
+            assert result.recommendations == ()
 
 
 def test_non_response_is_never_recorded_across_a_visit_that_was_not_evaluated() -> None:
@@ -562,3 +596,118 @@ def test_dates_as_text_numpy_volumes_and_a_missing_rule_set_are_taken_or_named()
         assess_response(visits, None)  # type: ignore[arg-type]
     with pytest.raises(AssessmentInputError, match="'15/01/2024' is not a treatment_start date"):
         assess_response(visits, "tsc", treatment_start="15/01/2024")
+
+
+# -- the rules as a trial coordinator re-applies them (found by a helper's audit) -------------
+
+
+def test_a_sum_equal_to_baseline_is_not_above_it() -> None:
+    """L1 + L2 = 1.005 + 1.005 mL at baseline, 0.804 + 0.804 at the nadir (-20%), then
+    0.523 + 1.487 = 2.0100000000000002 mL: +25.0% from the nadir but equal to the baseline,
+    not above it, so no progression (floating-point addition made it +0.0% "above")."""
+    from tscimg.longitudinal import assess_patient
+
+    visits = [
+        _lesion("L1", "2024-02-20", 1005 / 1000), _lesion("L2", "2024-02-20", 1005 / 1000),
+        _lesion("L1", "2024-06-01", 804 / 1000), _lesion("L2", "2024-06-01", 804 / 1000),
+        _lesion("L1", "2024-09-01", 523 / 1000), _lesion("L2", "2024-09-01", 1487 / 1000),
+    ]  # fmt: skip
+    (a,) = assess_patient("P", visits, TSC, START).assessments  # type: ignore[arg-type]
+    assert a.timepoints[-1].total_volume_ml != 2.01  # the float sum really is off
+    assert not a.timepoints[-1].progression_met and a.status is ResponseStatus.TOO_EARLY
+
+
+def test_a_visit_not_measured_is_never_a_status() -> None:
+    """VolumeAtVisit(date, None) means not measured: not evaluable even when the caller gave
+    no reason (it read non_response_12m with the recommendations)."""
+    visits = [VolumeAtVisit(D("2024-02-20"), 10.0), VolumeAtVisit(D("2025-03-05"), None)]
+    result = assess_response(visits, TSC, START)
+    assert result.status is ResponseStatus.NOT_EVALUABLE
+    assert not result.non_response_12m.reached
+    assert result.timepoints[-1].review == (
+        "the sum of target lesions was not measured at this visit",
+    )
+
+
+def test_a_change_short_of_the_threshold_never_reads_as_reaching_it() -> None:
+    """25 mL -> 17.501 mL is -29.996%: no response. report.json and report.csv wrote -30.0,
+    the figure a reader re-applying the inclusive rule calls a response; every written change
+    is now cut towards zero, and an exact -30% still reads -30.0."""
+    from tscimg.longitudinal import CohortResult, assess_patient
+
+    visits = [_lesion("L1", "2024-02-20", 25.0), _lesion("L1", "2024-09-01", 17.501)]
+    patient = assess_patient("P", visits, TSC, START)  # type: ignore[arg-type]
+    (short,) = patient.assessments
+    assert not short.timepoints[1].response_met
+    assert short.to_dict()["best_change_pct"] == -29.99
+    record = CohortResult(TSC, (patient,)).to_records()[-1]
+    assert record["change_from_baseline_pct"] == -29.99
+    exact = assess_response(series(("2024-02-20", 3.0), ("2024-09-01", 2.1)), TSC, START)
+    assert exact.timepoints[1].change_from_baseline_pct != -30.0  # -29.999999999999996
+    assert exact.status is ResponseStatus.RESPONSE and exact.to_dict()["best_change_pct"] == -30.0
+
+
+def test_a_progression_within_the_uncertainty_says_so() -> None:
+    """Nadir 9.9 +- 3.0 mL, then 12.4 mL: +25% from the nadir and above baseline, but the
+    growth (2.5 mL) is less than the nadir's own uncertainty: progression with that
+    qualifier (DESIGN.md section 5)."""
+    visits = [
+        VolumeAtVisit(D("2024-02-20"), 10.0, 0.1),
+        VolumeAtVisit(D("2024-06-01"), 9.9, 3.0),
+        VolumeAtVisit(D("2024-09-01"), 12.4, 0.1),
+    ]
+    result = assess_response(visits, TSC, START)
+    assert result.status is ResponseStatus.PROGRESSION
+    assert result.status_note is not None
+    assert "growth from the nadir (+2.500 mL" in result.status_note
+    assert "within the measurements' combined uncertainty (3.002 mL)" in result.status_note
+    firm = [VolumeAtVisit(v.date, v.total_volume_ml, 0.1) for v in visits[:2]]
+    clear = assess_response([*firm, VolumeAtVisit(D("2024-09-01"), 14.0, 0.1)], TSC, START)
+    assert clear.status is ResponseStatus.PROGRESSION and clear.status_note is None
+
+
+def test_a_non_response_reached_stays_recorded_after_a_later_response() -> None:
+    """Non-response at 12.0 months (-10%), response at 15 months (-35%): both dates are kept
+    (DESIGN.md section 5); the status is response and no non-response actions are given."""
+    visits = series(("2024-02-20", 10.0), ("2025-03-01", 9.0), ("2025-06-01", 6.5))
+    result = assess_response(visits, TSC, START)
+    assert result.status is ResponseStatus.RESPONSE
+    assert result.non_response_12m.date == D("2025-03-01")
+    assert result.to_dict()["non_response_12m"] is True
+    assert result.response.date == D("2025-06-01") and result.recommendations == ()
+
+
+def test_a_non_response_after_a_near_miss_says_a_response_cannot_be_excluded() -> None:
+    """-29.8% +- 4.2 points at 6 months, -10% at 12: "response never reached" rests on the
+    6-month visit, which is within the uncertainty of the threshold."""
+    visits = [
+        VolumeAtVisit(D("2024-02-20"), 10.0, 0.3),
+        VolumeAtVisit(D("2024-09-01"), 7.02, 0.3),
+        VolumeAtVisit(D("2025-03-05"), 9.0, 0.3),
+    ]
+    result = assess_response(visits, TSC, START)
+    assert result.status is ResponseStatus.NON_RESPONSE_12M
+    assert result.status_note is not None and result.status_note.startswith(
+        "on 2024-09-01 the change from baseline (-29.8%) was within"
+    )
+
+
+def test_the_waterfall_colours_an_exact_response_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """3.0 -> 2.1 mL is a response (-29.999999999999996% in floating point): its bar was grey,
+    the colour of no response, because the colour compared without the rules' tolerance."""
+    import matplotlib.axes
+
+    from tscimg.report.figures import waterfall_png
+
+    exact = assess_response(series(("2024-02-20", 3.0), ("2024-09-01", 2.1)), TSC, START)
+    assert exact.status is ResponseStatus.RESPONSE and exact.best_change_pct is not None
+    colours: list[str] = []
+    original = matplotlib.axes.Axes.bar
+
+    def spy(self: matplotlib.axes.Axes, x: object, height: object, **kwargs: object) -> object:
+        colours.extend(kwargs["color"])  # type: ignore[arg-type]
+        return original(self, x, height, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "bar", spy)
+    waterfall_png(["exact", "short"], [exact.best_change_pct, -29.99], TSC)
+    assert colours == ["#90a4ae", "#2e7d32"]  # sorted: -29.99 first (grey), then the response

@@ -29,7 +29,7 @@ from report_browser_checks import (  # noqa: F401  collected here: they use the 
 )
 
 import tscimg
-from tscimg.longitudinal import register
+from tscimg.longitudinal import ResponseStatus, register
 from tscimg.synthetic.rendering import voxel_centres_lps
 
 TRUTH = json.loads((SAMPLE_SCANS / "truth.json").read_text())
@@ -425,6 +425,40 @@ def test_a_manifest_mask_holding_several_labels_is_refused_not_measured_as_one_l
     measured = tscimg.track(tmp_path / "one.csv").patients[0].assessments[0]
     assert measured.timepoints[0].total_volume_ml == pytest.approx(lesion.sum() * 2.0 / 1000)
     assert measured.timepoints[1].change_from_baseline_pct == pytest.approx(0.0)
+
+
+def test_an_empty_mask_from_the_reader_records_the_lesion_as_gone(tmp_path: Path) -> None:
+    """A reader's empty mask at a follow-up (the AML has gone: a complete response) failed the
+    whole patient, the SEGA's assessment with it ("the mask is empty ... --label", an option
+    track lacks). It is the lesion measured as 0 mL now, with a warning, and the patient's
+    other lesion types stand."""
+    g = tscimg.Geometry((30, 30, 12), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    k, j, i = np.indices((12, 30, 30))
+    aml = (i - 10) ** 2 + (j - 15) ** 2 + ((k - 6) * 2) ** 2 < 25
+    sega = (i - 22) ** 2 + (j - 15) ** 2 + ((k - 6) * 2) ** 2 < 16
+    scan = tscimg.Scan.from_array(np.where(aml | sega, 300.0, 100.0).astype(np.float32), g,
+                                  modality="MR")  # fmt: skip
+    tscimg.write_volume(scan, tmp_path / "v.nii.gz")
+    for name, labels in (("aml", aml), ("sega", sega), ("empty", np.zeros_like(aml))):
+        mask = tscimg.Mask.from_array(labels.astype(np.uint8), g)
+        tscimg.write_volume(mask, tmp_path / f"{name}.nii.gz")
+    (tmp_path / "m.csv").write_text(
+        "patient_id,date,image,lesion_id,lesion_type,mask,treatment_start\n"
+        "P1,2024-01-10,v.nii.gz,L1,aml,aml.nii.gz,2024-01-15\n"
+        "P1,2024-01-10,v.nii.gz,S1,sega,sega.nii.gz,\n"
+        "P1,2024-07-10,v.nii.gz,L1,aml,empty.nii.gz,\n"
+        "P1,2024-07-10,v.nii.gz,S1,sega,sega.nii.gz,\n"
+    )
+    result = tscimg.track(tmp_path / "m.csv", tmp_path / "out")
+    assert result.errors == ()
+    by_type = {a.lesion_type.value: a for a in result.patients[0].assessments}
+    gone = by_type["aml"].timepoints[-1]
+    assert gone.total_volume_ml == 0.0 and gone.change_from_baseline_pct == -100.0
+    assert by_type["aml"].status is ResponseStatus.RESPONSE
+    assert by_type["sega"].timepoints[-1].change_from_baseline_pct == pytest.approx(0.0)
+    (lesion,) = [lv for lv in result.patients[0].lesions if lv.volume_ml == 0.0]
+    assert any("recorded as gone (0 mL)" in w for w in lesion.warnings)
+    assert (tmp_path / "out" / "masks" / "P1" / "2024-07-10_L1.nii.gz").is_file()
 
 
 def test_a_visit_folder_of_two_dicom_series_says_what_a_track_user_can_do(tmp_path: Path) -> None:

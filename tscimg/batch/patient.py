@@ -475,6 +475,60 @@ def _not_measured(
     )
 
 
+def _mask_target(
+    plan: PatientPlan, lesion: LesionPlan, visit: LesionVisit, masks_dir: Path
+) -> Path:
+    """Where a visit's mask is written: ``<patient>/<date>_<lesion>[_view<n>].nii.gz``."""
+    return (
+        masks_dir
+        / safe_name(plan.patient_id)
+        / (
+            f"{visit.date.isoformat()}_{safe_name(lesion.lesion_id)}"
+            + ("" if visit.view == 1 else f"_view{visit.view}")
+            + ".nii.gz"
+        )
+    )
+
+
+def _gone(
+    plan: PatientPlan,
+    lesion: LesionPlan,
+    visit: LesionVisit,
+    scan: Scan,
+    facts: ScanFacts,
+    outline: _Outline,
+    masks_dir: Path | None,
+) -> LesionVisitResult:
+    """A visit whose mask, given by the reader, is empty: the lesion is gone (0 mL), as the
+    reader's outline says (a complete response; rhabdomyomas often regress completely).
+
+    Nothing is segmented or carried from it: later visits without a prompt are carried from
+    the lesion's last outline, and it gets no DICOM segment."""
+    mask_path = None
+    if masks_dir is not None:
+        target = _mask_target(plan, lesion, visit, masks_dir)
+        write_volume(outline.mask, target)
+        mask_path = _relative(target, masks_dir.parent)
+    method = VolumeMethod.SINGLE_PLANE if scan.is_planar else VolumeMethod.VOXELS_3D
+    note = (
+        f"the mask given for {lesion.lesion_id} at this visit is empty: the lesion is recorded "
+        "as gone (0 mL), as the reader's outline says; if the file is not the lesion's outline, "
+        "give the right one"
+    )
+    return LesionVisitResult(
+        lesion_id=lesion.lesion_id,
+        lesion_type=lesion.lesion_type,
+        date=visit.date,
+        image=facts.image,
+        origin=LesionOrigin.MASK,
+        measurement=LesionRecord.of_figures(0.0, 0.0, 0.0, 0.0, volume_method=method),
+        mask=mask_path,
+        method="given mask (empty: the lesion is gone)",
+        scan=facts,
+        warnings=tuple(dict.fromkeys([*outline.warnings, note])),
+    )
+
+
 @dataclass
 class _Outline:
     """A visit's lesion outline, how it was obtained, and the notes on it."""
@@ -526,7 +580,12 @@ def _outline(
                 path=visit.image,
                 hint="Give this visit its own prompt (point_lps) in the manifest",
             )
-        raise InputError("nothing to carry from", path=visit.image)
+        raise InputError(
+            "nothing to carry from: every earlier outline of this lesion is empty (recorded as "
+            "gone)",
+            path=visit.image,
+            hint="Give this visit its own prompt (point_lps) or mask in the manifest",
+        )
     try:
         carried = carry_lesion(carry_from, None, scan, lesion.lesion_type, parameters.carry)
     except InputError as exc:
@@ -624,6 +683,8 @@ def _process_visit(
         return not_measured, None, None
     outline.warnings[:0] = scan.warnings
     mask = outline.mask
+    if outline.origin is LesionOrigin.MASK and not mask.array_view().any():
+        return _gone(plan, lesion, visit, scan, facts, outline, masks_dir), None, None
     registration_ml = None
     if carry_from is not None:
         registration_ml = _check_by_registration(outline, carry_from, scan, parameters)
@@ -633,15 +694,7 @@ def _process_visit(
     warnings += notes
     mask_path = None
     if masks_dir is not None:
-        target = (
-            masks_dir
-            / safe_name(plan.patient_id)
-            / (
-                f"{visit.date.isoformat()}_{safe_name(lesion.lesion_id)}"
-                + ("" if visit.view == 1 else f"_view{visit.view}")
-                + ".nii.gz"
-            )
-        )
+        target = _mask_target(plan, lesion, visit, masks_dir)
         write_volume(mask, target)
         mask_path = _relative(target, masks_dir.parent)
     fov = field_of_view_mm or max(

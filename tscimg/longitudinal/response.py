@@ -46,10 +46,10 @@ from tscimg.longitudinal.criteria import (
     ResponseCriteria,
     criteria_named,
 )
+from tscimg.longitudinal.percent import THRESHOLD_TOLERANCE_PCT, shown_pct, signed_pct
 from tscimg.longitudinal.trust import review_action
 
-#: Percentages within this of a threshold count as reaching it (floating-point rounding).
-THRESHOLD_TOLERANCE_PCT = 1e-9
+__all__ = ["THRESHOLD_TOLERANCE_PCT"]  # re-exported: it was defined here
 #: Months within this of the non-response mark count as reaching it (floating-point rounding).
 MONTHS_TOLERANCE = 1e-9
 
@@ -124,6 +124,11 @@ class VolumeAtVisit:
                 object.__setattr__(self, name, float(value))
         diameters = {k: float(v) for k, v in self.new_lesion_diameters_mm.items()}
         object.__setattr__(self, "new_lesion_diameters_mm", diameters)
+        if self.total_volume_ml is None and not self.review:
+            # not measured is not evaluable (the trust gate), whatever the caller said
+            object.__setattr__(
+                self, "review", ("the sum of target lesions was not measured at this visit",)
+            )
 
 
 def _as_date(value: object, what: str = "visit date") -> datetime.date:
@@ -186,9 +191,9 @@ class TimepointAssessment:
             else round(self.total_volume_ml, 6),
             "total_volume_uncertainty_ml": round(self.uncertainty_ml, 6),
             "is_baseline": self.is_baseline,
-            "change_from_baseline_pct": _rounded(self.change_from_baseline_pct, 2),
-            "change_from_nadir_pct": _rounded(self.change_from_nadir_pct, 2),
-            "change_registration_pct": _rounded(self.change_registration_pct, 2),
+            "change_from_baseline_pct": _shown(self.change_from_baseline_pct),
+            "change_from_nadir_pct": _shown(self.change_from_nadir_pct),
+            "change_registration_pct": _shown(self.change_registration_pct),
             "change_within_uncertainty": self.change_within_uncertainty,
             "response_met": self.response_met,
             "progression_met": self.progression_met,
@@ -231,7 +236,7 @@ class ResponseAssessment:
             "lesion_type": self.lesion_type.value,
             "baseline_date": _iso(self.baseline_date),
             "nadir_date": _iso(self.nadir_date),
-            "best_change_pct": _rounded(self.best_change_pct, 2),
+            "best_change_pct": _shown(self.best_change_pct),
             "response": self.response.to_dict(),
             "progression": self.progression.to_dict(),
             "non_response_12m": self.non_response_12m.reached,
@@ -254,6 +259,12 @@ def _iso(d: datetime.date | None) -> str | None:
 def _rounded(value: float | None, digits: int) -> float | None:
     # + 0.0 turns a rounded -0.0 into 0.0 (a "-0.0" in a report reads as a loss)
     return None if value is None else round(value, digits) + 0.0
+
+
+def _shown(value: float | None) -> float | None:
+    """A change (percent) as report.json holds it: two decimals, cut towards zero so it never
+    reads as reaching a threshold it did not reach (:mod:`tscimg.longitudinal.percent`)."""
+    return None if value is None else shown_pct(value, 2)
 
 
 def add_months(start: datetime.date, months: int) -> datetime.date:
@@ -580,11 +591,13 @@ def _assess_visit(visit: VolumeAtVisit, nadir: VolumeAtVisit, frame: _Frame) -> 
         grew = (
             change_n is not None and change_n >= criteria.progression_increase_from_nadir_pct - tol
         )
-        above = change_b > 0 or not criteria.progression_requires_above_baseline
-        if grew and above:
+        # above baseline by more than rounding: two lesions' volumes summed in another order
+        # came out 2.0100000000000002 mL against a baseline of 2.01
+        above = change_b > tol or not criteria.progression_requires_above_baseline
+        if grew and above and change_n is not None:
             reasons.append(
-                f"sum {change_n:+.1f}% from nadir ({nadir.date.isoformat()}), "
-                f"{change_b:+.1f}% from baseline"
+                f"sum {signed_pct(change_n)} from nadir ({nadir.date.isoformat()}), "
+                f"{signed_pct(change_b)} from baseline"
             )
         if stopped and change_n is not None:
             regrowth_met = change_n >= criteria.regrowth_after_stop_pct - tol
@@ -625,9 +638,9 @@ def _straddled_threshold(
         return None
     return (
         f"the two change estimates fall on either side of the "
-        f"-{criteria.response_reduction_pct:g}% response threshold ({change_b:+.1f}% from the "
-        f"segmentation, {change_r:+.1f}% from the registration): whether the lesion responded "
-        "cannot be decided from them; check the mask, or confirm at the next visit"
+        f"-{criteria.response_reduction_pct:g}% response threshold ({signed_pct(change_b)} from "
+        f"the segmentation, {signed_pct(change_r)} from the registration): whether the lesion "
+        "responded cannot be decided from them; check the mask, or confirm at the next visit"
     )
 
 
@@ -648,8 +661,9 @@ def _visit_warnings(
             "smaller than the measurements' combined uncertainty"
         )
     if point.regrowth_after_stop and regrowth.date == point.date:
+        regrowth_pct = signed_pct(point.change_from_nadir_pct or 0.0)
         out.append(
-            f"{point.date.isoformat()}: regrowth of {point.change_from_nadir_pct:+.1f}% from "
+            f"{point.date.isoformat()}: regrowth of {regrowth_pct} from "
             f"nadir after treatment stopped on {frame.treatment_stop}"
         )
     return out
@@ -683,11 +697,10 @@ def _latest_status(
 ) -> tuple[ResponseStatus, tuple[str, ...], tuple[datetime.date, ...]]:
     """The status at the latest visit, the review reasons behind a ``not_evaluable`` and the
     dates of the visits they name (in date order); clears ``milestones.non_response`` where it
-    no longer holds."""
+    cannot be said (a visit between was not evaluated). A non-response reached at the 12-month
+    mark stays recorded with its date when a response comes later (DESIGN.md section 5: the
+    dates each was first reached are kept); the status then says response."""
     baseline, latest = frame.baseline, timepoints[-1]
-    # only the latest state matters for a non-response once the response has been reached
-    if milestones.non_response.reached and milestones.response.reached:
-        milestones.non_response = Milestone()
     status = _status(latest, frame, milestones.response)
     review = tuple(f"{latest.date.isoformat()}: {r}" for r in latest.review)
     behind = {latest.date} if latest.review else set()
@@ -799,8 +812,9 @@ def assess_response(
     )
     timepoints: list[TimepointAssessment] = []
     milestones = _Milestones()
-    nadir = first
+    nadir = nadir_before_latest = first
     for visit in ordered:
+        nadir_before_latest = nadir
         point = _assess_visit(visit, nadir, frame)
         unevaluated = any(t.review and first.date < t.date for t in timepoints)
         milestones.update(point, frame, unevaluated)
@@ -820,12 +834,13 @@ def assess_response(
     status, review, behind = _latest_status(timepoints, frame, milestones)
     latest = timepoints[-1]
     warnings += _stopped_early_warning(status, latest, frame)
-    note = _status_note(status, latest, frame)
+    note = _status_note(status, timepoints, frame, nadir_before_latest)
     recommendations: tuple[str, ...] = ()
     if status is ResponseStatus.NOT_EVALUABLE:
         # the visits its reasons name: the latest, an earlier one not evaluated, the baseline
         recommendations = (review_action([d.isoformat() for d in behind]),)
-    elif milestones.non_response.reached:
+    elif milestones.non_response.reached and not milestones.response.reached:
+        # (a response reached after the 12-month mark answers the non-response's questions)
         recommendations = (
             NON_RESPONSE_ACTIONS
             + trough_findings(treatment, latest.date, stop=frame.treatment_stop)
@@ -853,25 +868,90 @@ def assess_response(
     )
 
 
-def _status_note(status: ResponseStatus, latest: TimepointAssessment, frame: _Frame) -> str | None:
-    """The qualifier a response or a non-response needs when the measurements cannot tell it
-    from no change, or from the other side of the response threshold."""
+def _status_note(
+    status: ResponseStatus,
+    timepoints: Sequence[TimepointAssessment],
+    frame: _Frame,
+    nadir: VolumeAtVisit,
+) -> str | None:
+    """The qualifier a status needs when the measurements cannot tell it from no change, or
+    from the other side of its threshold (DESIGN.md section 5: a change smaller than the
+    measurement's own uncertainty is reported as such). ``nadir``: the nadir before the latest
+    visit, which a progression by the sum is measured from."""
+    latest = timepoints[-1]
     change = latest.change_from_baseline_pct
-    if status not in (ResponseStatus.RESPONSE, ResponseStatus.NON_RESPONSE_12M) or change is None:
+    if change is None:
+        return None
+    if status is ResponseStatus.PROGRESSION:
+        return _progression_note(latest, frame, nadir)
+    if status not in (ResponseStatus.RESPONSE, ResponseStatus.NON_RESPONSE_12M):
         return None
     if latest.change_within_uncertainty:
         return (
-            f"the change from baseline ({change:+.1f}%) is within the measurements' own uncertainty"
+            f"the change from baseline ({signed_pct(change)}) is within the measurements' own "
+            "uncertainty"
         )
-    combined_pct = 100.0 * math.hypot(latest.uncertainty_ml, frame.baseline.uncertainty_ml)
-    combined_pct /= frame.baseline_ml
     threshold = -frame.criteria.response_reduction_pct
+    combined_pct = _combined_pct(latest, frame)
     if abs(change - threshold) < combined_pct:
         return (
-            f"the change from baseline ({change:+.1f}%) is within the measurements' combined "
-            f"uncertainty ({combined_pct:.1f} points) of the {threshold:g}% response threshold: "
+            f"the change from baseline ({signed_pct(change)}) is within the measurements' "
+            f"combined uncertainty ({combined_pct:.1f} points) of the {threshold:g}% response "
+            f"threshold: "
             f"{'a reduction short of it' if status is ResponseStatus.RESPONSE else 'a response'} "
             "cannot be excluded; confirm on the images or at the next visit"
+        )
+    if status is ResponseStatus.NON_RESPONSE_12M:
+        # "never reached" also rests on every earlier follow-up's change
+        for t in timepoints[:-1]:
+            earlier = t.change_from_baseline_pct
+            if t.date <= frame.baseline.date or t.review or earlier is None:
+                continue
+            earlier_pct = _combined_pct(t, frame)
+            if abs(earlier - threshold) < earlier_pct:
+                return (
+                    f"on {t.date.isoformat()} the change from baseline ({signed_pct(earlier)}) "
+                    f"was within the measurements' combined uncertainty ({earlier_pct:.1f} "
+                    f"points) of the {threshold:g}% response threshold: a response then cannot "
+                    "be excluded; confirm on the images"
+                )
+    return None
+
+
+def _combined_pct(point: TimepointAssessment, frame: _Frame) -> float:
+    """The combined uncertainty of ``point``'s sum and the baseline's, in points of change."""
+    combined = math.hypot(point.uncertainty_ml, frame.baseline.uncertainty_ml)
+    return 100.0 * combined / frame.baseline_ml
+
+
+def _progression_note(
+    latest: TimepointAssessment, frame: _Frame, nadir: VolumeAtVisit
+) -> str | None:
+    """A progression by the sum alone whose growth from the nadir is within the measurements'
+    combined uncertainty, or within it of the progression threshold (a new lesion is its own
+    evidence)."""
+    if any(r.startswith("new lesion") for r in latest.progression_reasons):
+        return None
+    total, low = latest.total_volume_ml, nadir.total_volume_ml
+    if total is None or not low:
+        return None
+    growth = total - low
+    combined = math.hypot(latest.uncertainty_ml, nadir.uncertainty_ml)
+    threshold = frame.criteria.progression_increase_from_nadir_pct
+    from_nadir = 100.0 * growth / low
+    if combined > 0 and abs(growth) < combined:
+        return (
+            f"the growth from the nadir ({growth:+.3f} mL, {signed_pct(from_nadir)}) is within "
+            f"the measurements' combined uncertainty ({combined:.3f} mL): confirm at the next "
+            "visit"
+        )
+    combined_pct = 100.0 * combined / low
+    if abs(from_nadir - threshold) < combined_pct:
+        return (
+            f"the growth from the nadir ({signed_pct(from_nadir)}) is within the measurements' "
+            f"combined uncertainty ({combined_pct:.1f} points) of the +{threshold:g}% "
+            "progression threshold: growth short of it cannot be excluded; confirm at the next "
+            "visit"
         )
     return None
 

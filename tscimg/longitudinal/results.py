@@ -39,6 +39,7 @@ from tscimg.longitudinal.criteria import (
     ResponseCriteria,
     criteria_named,
 )
+from tscimg.longitudinal.percent import shown_pct
 from tscimg.longitudinal.response import (
     Milestone,
     ResponseAssessment,
@@ -441,9 +442,10 @@ def _visit_columns(tp: TimepointAssessment | None) -> dict[str, Any]:
         "months_on_treatment": _round(tp.months_on_treatment, 2),
         "total_volume_ml": _round(tp.total_volume_ml, 4),
         "is_baseline": tp.is_baseline,
-        "change_from_baseline_pct": _round(tp.change_from_baseline_pct, 2),
-        "change_from_nadir_pct": _round(tp.change_from_nadir_pct, 2),
-        "change_registration_pct": _round(tp.change_registration_pct, 2),
+        # changes cut towards zero, as report.json has them (tscimg.longitudinal.percent)
+        "change_from_baseline_pct": _shown(tp.change_from_baseline_pct),
+        "change_from_nadir_pct": _shown(tp.change_from_nadir_pct),
+        "change_registration_pct": _shown(tp.change_registration_pct),
         "change_within_uncertainty": tp.change_within_uncertainty,
         "response_met": tp.response_met,
         "progression_met": tp.progression_met,
@@ -458,6 +460,10 @@ def _visit_columns(tp: TimepointAssessment | None) -> dict[str, Any]:
 def _round(value: Any, digits: int) -> Any:
     # + 0.0: a rounded -0.0 is written 0.0
     return None if value is None else round(float(value), digits) + 0.0
+
+
+def _shown(value: float | None) -> float | None:
+    return None if value is None else shown_pct(value, 2)
 
 
 def trough_flag(value_ng_ml: float) -> str:
@@ -576,27 +582,41 @@ def _aml_indication(
 
 
 def _acquisition_warnings(visits: Sequence[LesionVisitResult]) -> list[str]:
-    """Scanner, modality or slice-thickness changes between consecutive visits."""
-    out: list[str] = []
-    scans: dict[datetime.date, ScanFacts] = {}
+    """Scanner, modality or slice-thickness changes between consecutive visits, lesion by
+    lesion (two lesions of one patient may be measured on different scans of one date); a
+    change that only some of the lesions measured at both visits see names them."""
+    by_lesion: dict[str, dict[datetime.date, ScanFacts]] = {}
     for lv in visits:
         if lv.scan is not None:
-            scans.setdefault(lv.date, lv.scan)
-    dates = sorted(scans)
-    for before, after in itertools.pairwise(dates):
-        a, b = scans[before], scans[after]
-        span = f"{before.isoformat()} -> {after.isoformat()}"
-        if a.modality != b.modality:
-            out.append(f"{span}: modality changed ({a.modality} -> {b.modality})")
-        if a.manufacturer != b.manufacturer:
-            out.append(f"{span}: scanner changed ({a.manufacturer} -> {b.manufacturer})")
-        ta = a.slice_thickness_mm or (a.spacing_mm[2] if len(a.spacing_mm) > 2 else None)
-        tb = b.slice_thickness_mm or (b.spacing_mm[2] if len(b.spacing_mm) > 2 else None)
-        if ta is not None and tb is not None and abs(ta - tb) > 0.05 * max(ta, tb):
-            out.append(
-                f"{span}: slice thickness changed ({ta:g} -> {tb:g} mm); partial-volume "
-                "effects differ between the two volumes"
-            )
+            by_lesion.setdefault(lv.lesion_id, {}).setdefault(lv.date, lv.scan)
+    changes: dict[tuple[datetime.date, datetime.date, str], list[str]] = {}
+    for lesion_id in sorted(by_lesion):
+        scans = by_lesion[lesion_id]
+        for before, after in itertools.pairwise(sorted(scans)):
+            for text in _scan_changes(scans[before], scans[after]):
+                changes.setdefault((before, after, text), []).append(lesion_id)
+    out: list[str] = []
+    for (before, after, text), lesions in sorted(changes.items()):
+        alike = [lid for lid, scans in by_lesion.items() if before in scans and after in scans]
+        which = "" if len(lesions) == len(alike) else f" ({', '.join(lesions)})"
+        out.append(f"{before.isoformat()} -> {after.isoformat()}: {text}{which}")
+    return out
+
+
+def _scan_changes(a: ScanFacts, b: ScanFacts) -> list[str]:
+    """What changed between two visits' scans that changes what a volume means."""
+    out: list[str] = []
+    if a.modality != b.modality:
+        out.append(f"modality changed ({a.modality} -> {b.modality})")
+    if a.manufacturer != b.manufacturer:
+        out.append(f"scanner changed ({a.manufacturer} -> {b.manufacturer})")
+    ta = a.slice_thickness_mm or (a.spacing_mm[2] if len(a.spacing_mm) > 2 else None)
+    tb = b.slice_thickness_mm or (b.spacing_mm[2] if len(b.spacing_mm) > 2 else None)
+    if ta is not None and tb is not None and abs(ta - tb) > 0.05 * max(ta, tb):
+        out.append(
+            f"slice thickness changed ({ta:g} -> {tb:g} mm); partial-volume effects differ "
+            "between the two volumes"
+        )
     return out
 
 
@@ -632,11 +652,14 @@ def _visit_prefix(kind: LesionType, date: datetime.date) -> str:
 
 @dataclass(frozen=True)
 class _KeptVisit:
-    """A visit of one lesion type whose sum of target lesions is complete."""
+    """A visit of one lesion type that is assessed: its sum of target lesions is complete, or
+    it is the latest visit (the one the status describes) and ``missing`` names the target
+    lesions not measured there, which makes it not evaluable."""
 
     date: datetime.date
     here: Mapping[str, LesionVisitResult]  # every lesion of the type measured at the visit
     present: tuple[str, ...]  # its target lesions
+    missing: tuple[str, ...] = ()  # target lesions not measured at it (the latest visit only)
 
 
 def _visit_sums(
@@ -646,27 +669,35 @@ def _visit_sums(
     blocked: set[datetime.date],
     min_diameter_mm: float,
 ) -> tuple[list[VolumeAtVisit], dict[str, datetime.date]]:
-    """Each kept visit's sum of target lesions, with the new lesions not yet counted.
+    """Each kept visit's sum of target lesions, with the new lesions present at it.
 
-    A new lesion counts (is handed to the assessment, which makes it progression) at the first
-    visit that can judge it: after the baseline, the baseline and the visit unflagged and not
-    in ``blocked``, the lesion present there with a trusted measurement whose axial longest
-    diameter reaches ``min_diameter_mm``. Until then it is handed to every visit it is
-    measured at, and a flagged measurement of it flags that visit (it might be the
-    progression). Returns the sums and the date each new lesion counted at.
+    A new lesion is handed to every visit it is measured at (the assessment makes it
+    progression wherever that visit can judge it and its axial longest diameter reaches the
+    criteria's minimum: a new lesion still there at the latest visit is progression at it), and
+    a flagged measurement of it flags that visit (it might be the progression). It counts first
+    at the first visit that can judge it: after the baseline, the baseline and the visit
+    unflagged and not in ``blocked``, the lesion present there with a trusted measurement
+    whose axial longest diameter reaches ``min_diameter_mm``. Returns the sums and the date
+    each new lesion first counted at.
     """
     volumes: list[VolumeAtVisit] = []
     counted: dict[str, datetime.date] = {}
     baseline_flagged = False
     for visit in kept:
         d, here, present = visit.date, visit.here, visit.present
-        pending = [lid for lid in new_ids if lid in here and lid not in counted]
+        pending = [lid for lid in new_ids if lid in here]
         # a flagged new lesion cannot make a progression either: its review flags the visit
         review = tuple(
             f"{lid}: {reason}"
             for lid in sorted([*present, *pending])
             for reason in here[lid].review
         )
+        if visit.missing:
+            review += (
+                f"target lesion(s) {', '.join(visit.missing)} not measured at this visit: the "
+                "sum of target lesions is incomplete; measure them there (a prompt or a mask "
+                "in the manifest)",
+            )
         if d == baseline:
             baseline_flagged = bool(review)
         new_here = {
@@ -677,11 +708,12 @@ def _visit_sums(
         if d > baseline and not review and not baseline_flagged and d not in blocked:
             for lid, diameter in new_here.items():
                 if diameter >= min_diameter_mm:
-                    counted[lid] = d
+                    counted.setdefault(lid, d)
         estimates = [here[lid].registration_volume_ml for lid in present]
         records = [here[lid].measurement for lid in present]
         measured = [r for r in records if r is not None]
-        complete = len(measured) == len(records)  # else flagged: its review says why
+        # else flagged: its review says why
+        complete = len(measured) == len(records) and not visit.missing
         volumes.append(
             VolumeAtVisit(
                 d,
@@ -690,7 +722,7 @@ def _visit_sums(
                 new_here,
                 review=review,
                 registration_total_ml=None
-                if any(e is None for e in estimates)
+                if visit.missing or any(e is None for e in estimates)
                 else sum(e for e in estimates if e is not None),
                 reader_outlined=all(
                     here[lid].origin is not LesionOrigin.CARRIED for lid in present
@@ -760,16 +792,23 @@ def assess_patient(
         kept: list[_KeptVisit] = []
         for d in dates:
             here = {lv.lesion_id: lv for lv in of_kind if lv.date == d}
-            present = [lid for lid in targets if lid in here and first_seen[lid] <= d]
-            expected = [lid for lid in targets if first_seen[lid] <= d]
-            if not expected:
+            present = [lid for lid in targets if lid in here]
+            missing = sorted(set(targets) - set(present))
+            if missing and d == dates[-1] and d > baseline:
+                # the status describes the latest visit: an incomplete sum there is not
+                # evaluable (a target lesion left out could be the progression), never a
+                # status taken from an earlier visit
+                kept.append(_KeptVisit(d, here, tuple(sorted(present)), tuple(missing)))
+                continue
+            if not present:
                 notes.append(
                     f"{_visit_prefix(kind, d)}no target lesion was measured at this "
                     "visit; the visit is left out of the assessment"
                 )
                 continue
-            if sorted(present) != sorted(expected):
-                missing = sorted(set(expected) - set(present))
+            if missing:
+                # before the baseline as after it: a sum of some target lesions against the
+                # baseline's sum of all would be a smaller, wrong sum
                 notes.append(
                     f"{_visit_prefix(kind, d)}target lesion(s) {', '.join(missing)} not "
                     "measured at this visit; the visit is left out of the assessment"

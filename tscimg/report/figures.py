@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 
 from tscimg.core.treatment import TreatmentHistory
 from tscimg.longitudinal.criteria import EXIST, TROUGH_TARGET_NG_ML, TSC, ResponseCriteria
+from tscimg.longitudinal.percent import THRESHOLD_TOLERANCE_PCT
 from tscimg.longitudinal.response import ResponseAssessment, date_at_treatment_months
 from tscimg.longitudinal.views import LesionView, PlaneView
 
@@ -248,7 +249,8 @@ def waterfall_png(labels: Sequence[str], best_changes_pct: Sequence[float],
     names = [labels[i] for i in order]
     fig = Figure(figsize=(6.4, 3.0))
     ax = fig.add_subplot(1, 1, 1)
-    colours = ["#2e7d32" if v <= -criteria.response_reduction_pct else "#90a4ae" for v in values]
+    limit = -criteria.response_reduction_pct + THRESHOLD_TOLERANCE_PCT  # as the rules compare
+    colours = ["#2e7d32" if v <= limit else "#90a4ae" for v in values]
     ax.bar(range(len(values)), values, color=colours)
     ax.axhline(-criteria.response_reduction_pct, color="#2e7d32", ls="--", lw=1,
                label=f"-{criteria.response_reduction_pct:g}% response")  # fmt: skip

@@ -8,8 +8,8 @@ headers), and gathers the lesion views on pages of their own.
 
 Examples
 --------
->>> _fmt(-0.0004, 1), _signed(-0.04), _signed(12.345)
-('0.0', '0.0%', '+12.3%')
+>>> _fmt(-0.0004, 1), _signed(-0.04), _signed(12.345), _signed(-29.99)
+('0.0', '0.0%', '+12.3%', '-29.9%')
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from tscimg.core.treatment import TreatmentHistory
 from tscimg.core.vocabularies import VolumeMethod
 from tscimg.longitudinal.criteria import TROUGH_TARGET_NG_ML
+from tscimg.longitudinal.percent import signed_pct
 from tscimg.longitudinal.response import ResponseAssessment
 from tscimg.longitudinal.results import CohortResult, LesionVisitResult, PatientResult
 from tscimg.report.figures import (
@@ -89,7 +90,9 @@ def _months(value: float | None) -> str:
 
 
 def _signed(value: Any) -> str:
-    return "–" if value is None else _unsigned_zero(f"{value:+.1f}") + "%"
+    """A change to one decimal, cut towards zero (:func:`~tscimg.longitudinal.percent.signed_pct`):
+    -29.99% reads -29.9% beside its "no response", not -30.0%."""
+    return "–" if value is None else signed_pct(value)
 
 
 def _view_facts(lv: LesionVisitResult) -> dict[str, Any]:
