@@ -66,7 +66,10 @@ def test_two_views_give_the_biplane_volume_of_a_non_spheroid(tmp_path: Path) -> 
     assert assessment["status"] == "response"
 
 
-def test_mixed_volume_methods_across_visits_are_a_warning() -> None:
+def test_mixed_volume_methods_across_visits_are_a_warning_and_never_a_status() -> None:
+    """A 3D voxel count at baseline and a 2D area-length estimate at the follow-up: +43.8% for
+    an unchanged mass read as progression (a helper's echo audit). The follow-up is flagged,
+    so the status is not_evaluable; the warning still names each method."""
     from tscimg.core.vocabularies import LesionType, VolumeMethod
     from tscimg.longitudinal import TSC, LesionOrigin, LesionVisitResult, assess_patient
     from tscimg.measure import LesionRecord
@@ -86,6 +89,9 @@ def test_mixed_volume_methods_across_visits_are_a_warning() -> None:
     (warning,) = [w for w in patient.assessments[0].warnings if "different methods" in w]
     assert "voxel count (3D) on 2024-01-01" in warning
     assert "single-plane area-length (2D) on 2024-06-01" in warning
+    a = patient.assessments[0]
+    assert a.status.value == "not_evaluable"
+    assert "measured by single-plane area-length (2D) here and by voxel count (3D)" in a.review[0]
 
 
 def test_a_2d_frame_is_never_carried_by_registration() -> None:
@@ -128,3 +134,82 @@ def test_measure_json_of_a_2d_frame_holds_every_design_key(tmp_path: Path) -> No
     assert figures["mesh_volume_ml"] is None and figures["orthogonal_diameters_mm"] is None
     assert figures["voxel_count"] == int(disc.sum())
     assert figures["area_mm2"] == pytest.approx(disc.sum() * 0.09)
+
+
+def test_a_flag_on_either_biplane_view_flags_the_visit() -> None:
+    """The second view's review reason was dropped when the two views were combined into the
+    biplane volume: a flagged view became a trusted visit (a helper's echo audit)."""
+    from tscimg.batch.patient import biplane_result
+    from tscimg.core.geometry import Geometry
+    from tscimg.core.mask import Mask
+    from tscimg.core.vocabularies import LesionType
+    from tscimg.longitudinal import LesionOrigin, LesionVisitResult
+    from tscimg.measure import LesionRecord, measure_planar
+
+    g = Geometry((40, 40, 1), (0.3, 0.3, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    j, i = np.indices((40, 40))
+    disc = (((i - 20) / 12.0) ** 2 + ((j - 20) / 8.0) ** 2 < 1).astype(np.uint8)[None]
+    record = LesionRecord.from_planar(measure_planar(Mask.from_array(disc, g)))
+
+    def view(review: tuple[str, ...], warning: str) -> LesionVisitResult:
+        return LesionVisitResult(
+            "L1", LesionType.RHABDOMYOMA, dt.date(2024, 7, 10), "v.dcm", LesionOrigin.PROMPT,
+            record, review=review, warnings=(warning,),
+        )  # fmt: skip
+
+    both = biplane_result(view((), "same"), view(("leak guard reached",), "same"), Path("v2.dcm"))
+    assert both.review == ("leak guard reached",)
+    assert both.warnings == ("same",)  # not repeated
+    assert both.measurement is not None and both.measurement.second_view is not None
+
+
+def test_a_native_ybr_full_422_cine_loads(tmp_path: Path) -> None:
+    """Uncompressed YBR_FULL_422 stores a pixel pair's two chroma samples once (2 samples per
+    pixel): the file was refused as truncated (the header was taken to promise 3 per pixel).
+    Grey frames packed that way read back as their luminance exactly."""
+    import pydicom
+    import SimpleITK as sitk
+
+    import tscimg
+
+    mass = Ellipsoid((0.0, 0.0, 0.0), (6.0, 4.0, 4.0))
+    pose = RigidPose((0.0, 0.0, 0.0), (ECHO2D_CENTRE[0], ECHO2D_CENTRE[1], 0.0))
+    cine = echo2d_cine(mass, pose, ("ybr", 0, 1), frames=2)
+    plain = tmp_path / "grey.dcm"
+    identity = SeriesIdentity("Y-1", "ybr")
+    write_ultrasound_cine(cine, (0.3, 0.3), 33.3, plain, identity, dt.date(2024, 5, 10))
+    ds = pydicom.dcmread(plain)
+    grey = ds.pixel_array
+    if ds.PhotometricInterpretation == "RGB":
+        grey = grey[..., 0]
+    y = grey.reshape(*grey.shape[:-1], -1, 2).astype(np.uint8)  # pixel pairs
+    chroma = np.full(y.shape, 128, dtype=np.uint8)
+    ds.PixelData = np.concatenate([y, chroma], axis=-1).tobytes()  # Y1 Y2 Cb Cr per pair
+    ds.SamplesPerPixel, ds.PlanarConfiguration = 3, 0
+    ds.PhotometricInterpretation = "YBR_FULL_422"
+    packed = tmp_path / "ybr422.dcm"
+    ds.save_as(packed)
+    scan = tscimg.load_scan(packed)
+    assert np.array_equal(sitk.GetArrayViewFromImage(scan.image)[0], grey[0])
+
+
+def test_a_2d_mask_measures_the_label_asked_for() -> None:
+    """measure_lesion's label was ignored on a 2D frame: the union of both discs was measured
+    whatever label was asked for (an absent one included)."""
+    from tscimg.core.errors import MaskError
+    from tscimg.core.geometry import Geometry
+    from tscimg.core.mask import Mask
+    from tscimg.measure import measure_lesion
+
+    g = Geometry((80, 40, 1), (0.3, 0.3, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    j, i = np.indices((40, 80))
+    labels = np.zeros((40, 80), dtype=np.uint8)
+    labels[(i - 20) ** 2 + (j - 20) ** 2 < 15**2] = 1
+    labels[(i - 60) ** 2 + (j - 20) ** 2 < 8**2] = 2
+    mask = Mask.from_array(labels[None], g)
+    for label in (1, 2):
+        planar = measure_lesion(mask, label=label).record.planar
+        assert planar is not None
+        assert planar.area_mm2 == pytest.approx((labels == label).sum() * 0.09)
+    with pytest.raises(MaskError, match="label 9 is not in the mask"):
+        measure_lesion(mask, label=9)

@@ -348,7 +348,13 @@ def biplane_result(
         perpendicular_diameter_mm=b.planar.perpendicular_diameter_mm,
     )
     figures = a.with_second_view(b, view)
-    return replace(first, measurement=figures, warnings=first.warnings + second.warnings)
+    # either view's flag flags the visit (the second's was dropped: a trust-gate bypass)
+    return replace(
+        first,
+        measurement=figures,
+        warnings=tuple(dict.fromkeys(first.warnings + second.warnings)),
+        review=tuple(dict.fromkeys(first.review + second.review)),
+    )
 
 
 def _export_dicom(

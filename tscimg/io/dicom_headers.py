@@ -242,8 +242,12 @@ class ImageHeader:
 
     @property
     def pixel_bytes(self) -> int:
-        """The pixel data the header promises, decoded, in bytes."""
-        bits = self.rows * self.columns * self.samples_per_pixel * max(self.bits_allocated, 1)
+        """The pixel data the header promises, stored uncompressed, in bytes (4:2:2 colour
+        stores a pixel pair's two chroma samples once: 2 samples per pixel, PS3.3 C.7.6.3.1.2)."""
+        samples = self.samples_per_pixel
+        if self.photometric in ("YBR_FULL_422", "YBR_PARTIAL_422") and samples == 3:
+            samples = 2
+        bits = self.rows * self.columns * samples * max(self.bits_allocated, 1)
         return (bits * self.number_of_frames + 7) // 8
 
     @property

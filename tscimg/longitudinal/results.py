@@ -585,15 +585,18 @@ def _acquisition_warnings(visits: Sequence[LesionVisitResult]) -> list[str]:
     """Scanner, modality or slice-thickness changes between consecutive visits, lesion by
     lesion (two lesions of one patient may be measured on different scans of one date); a
     change that only some of the lesions measured at both visits see names them."""
-    by_lesion: dict[str, dict[datetime.date, ScanFacts]] = {}
+    by_lesion: dict[str, dict[datetime.date, tuple[ScanFacts, bool]]] = {}
     for lv in visits:
         if lv.scan is not None:
-            by_lesion.setdefault(lv.lesion_id, {}).setdefault(lv.date, lv.scan)
+            planar = lv.measurement is not None and lv.measurement.planar is not None
+            by_lesion.setdefault(lv.lesion_id, {}).setdefault(lv.date, (lv.scan, planar))
     changes: dict[tuple[datetime.date, datetime.date, str], list[str]] = {}
     for lesion_id in sorted(by_lesion):
         scans = by_lesion[lesion_id]
         for before, after in itertools.pairwise(sorted(scans)):
-            for text in _scan_changes(scans[before], scans[after]):
+            (a, planar_a), (b, planar_b) = scans[before], scans[after]
+            # a 2D frame's third spacing is nominal (1 mm), not a slice thickness
+            for text in _scan_changes(a, b, thickness=not (planar_a or planar_b)):
                 changes.setdefault((before, after, text), []).append(lesion_id)
     out: list[str] = []
     for (before, after, text), lesions in sorted(changes.items()):
@@ -603,8 +606,9 @@ def _acquisition_warnings(visits: Sequence[LesionVisitResult]) -> list[str]:
     return out
 
 
-def _scan_changes(a: ScanFacts, b: ScanFacts) -> list[str]:
-    """What changed between two visits' scans that changes what a volume means."""
+def _scan_changes(a: ScanFacts, b: ScanFacts, thickness: bool = True) -> list[str]:
+    """What changed between two visits' scans that changes what a volume means (the slice
+    thickness only where ``thickness``)."""
     out: list[str] = []
     if a.modality != b.modality:
         out.append(f"modality changed ({a.modality} -> {b.modality})")
@@ -612,7 +616,7 @@ def _scan_changes(a: ScanFacts, b: ScanFacts) -> list[str]:
         out.append(f"scanner changed ({a.manufacturer} -> {b.manufacturer})")
     ta = a.slice_thickness_mm or (a.spacing_mm[2] if len(a.spacing_mm) > 2 else None)
     tb = b.slice_thickness_mm or (b.spacing_mm[2] if len(b.spacing_mm) > 2 else None)
-    if ta is not None and tb is not None and abs(ta - tb) > 0.05 * max(ta, tb):
+    if thickness and ta is not None and tb is not None and abs(ta - tb) > 0.05 * max(ta, tb):
         out.append(
             f"slice thickness changed ({ta:g} -> {tb:g} mm); partial-volume effects differ "
             "between the two volumes"
@@ -683,6 +687,7 @@ def _visit_sums(
     volumes: list[VolumeAtVisit] = []
     counted: dict[str, datetime.date] = {}
     baseline_flagged = False
+    at_baseline = next((v.here for v in kept if v.date == baseline), {})
     for visit in kept:
         d, here, present = visit.date, visit.here, visit.present
         pending = [lid for lid in new_ids if lid in here]
@@ -692,6 +697,8 @@ def _visit_sums(
             for lid in sorted([*present, *pending])
             for reason in here[lid].review
         )
+        if d != baseline:
+            review += _method_changes(present, here, at_baseline, baseline)
         if visit.missing:
             review += (
                 f"target lesion(s) {', '.join(visit.missing)} not measured at this visit: the "
@@ -730,6 +737,32 @@ def _visit_sums(
             )
         )
     return volumes, counted
+
+
+def _method_changes(
+    present: Sequence[str],
+    here: Mapping[str, LesionVisitResult],
+    at_baseline: Mapping[str, LesionVisitResult],
+    baseline: datetime.date,
+) -> tuple[str, ...]:
+    """Review reasons for target lesions measured here by another volume method than at the
+    baseline (a 3D voxel count against a 2D area-length estimate, a single view against two):
+    the change would mix the methods' biases with the lesion's growth (docs/echo.md). A lesion
+    recorded as gone (0 mL) is 0 by any method."""
+    out: list[str] = []
+    for lid in present:
+        now, then = here[lid].measurement, at_baseline.get(lid)
+        before = None if then is None else then.measurement
+        if now is None or before is None or now.volume_ml == 0 or before.volume_ml == 0:
+            continue
+        if now.volume_method is not before.volume_method:
+            out.append(
+                f"{lid}: measured by {now.volume_method.value} here and by "
+                f"{before.volume_method.value} at the baseline ({baseline.isoformat()}): a "
+                "change across methods mixes their biases with the lesion's growth; measure "
+                "this visit as the baseline was measured"
+            )
+    return tuple(out)
 
 
 def assess_patient(

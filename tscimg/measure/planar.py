@@ -104,22 +104,27 @@ class PlanarMeasurement:
 
 
 def measure_planar(
-    mask: Mask, boundary_shift_fraction: float = PLANAR_BOUNDARY_SHIFT_FRACTION
+    mask: Mask,
+    boundary_shift_fraction: float = PLANAR_BOUNDARY_SHIFT_FRACTION,
+    label: int | None = None,
 ) -> PlanarMeasurement:
-    """Measure the lesion of a single-slice mask (all positive labels).
+    """Measure the lesion of a single-slice mask (all positive labels, or one ``label``).
 
     Raises
     ------
     MaskError
-        When the mask is empty or has more than one slice.
+        When the mask (or the label) is empty or has more than one slice.
     """
     g = mask.geometry
     if len(g.size) == 3 and g.size[2] != 1:
         raise MaskError("planar measurement needs a single-slice (2D) mask", path=mask.source)
-    plane = np.asarray(mask.array_view()).reshape(g.size[1], g.size[0]) > 0
+    values = np.asarray(mask.array_view()).reshape(g.size[1], g.size[0])
+    plane = values > 0 if label is None else values == label
     box = bounding_box(plane)
     if box is None:
-        raise MaskError("the mask is empty", path=mask.source)
+        what = "the mask is empty" if label is None else f"label {label} is not in the mask"
+        present = ", ".join(str(v) for v in mask.labels) or "none"
+        raise MaskError(f"{what} (labels present: {present})", path=mask.source)
     dx, dy = g.spacing_mm[0], g.spacing_mm[1]
     crop = np.pad(plane[box], 1)
     count = int(plane.sum())

@@ -283,7 +283,7 @@ def measure_lesion(
     parameters
         Measuring settings (connectivity, size filter, boundary-shift models).
     label
-        Measure this label value only (3D).
+        Measure this label value only.
 
     Raises
     ------
@@ -293,7 +293,7 @@ def measure_lesion(
     require_mask(mask, "measure_lesion()")
     params = parameters or MeasureParameters()
     if mask.geometry.is_planar:
-        planar = measure_planar(mask, params.planar_boundary_shift_fraction)
+        planar = measure_planar(mask, params.planar_boundary_shift_fraction, label)
         return MeasuredLesion(LesionRecord.from_planar(planar), None)
     measured = measure_mask(mask, params, label=label)
     return MeasuredLesion(
