@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from builders import SAMPLE_SCANS, run_tscimg, shared_data
@@ -99,3 +100,49 @@ def test_overlapping_lesions_each_keep_their_whole_mask_in_the_seg(tmp_path: Pat
     for n, m in enumerate((first, second), start=1):
         volume = seg.get_volume(segment_numbers=[n], combine_segments=True, relabel=False)
         assert int(np.count_nonzero(volume.array)) == int(m.sum())
+
+
+def test_seg_and_sr_uids_follow_their_content_and_a_flag_reaches_the_sr(tmp_path: Path) -> None:
+    """A corrected mask (the trust gate's own workflow) wrote a SEG and an SR under the first
+    run's SOP Instance UIDs with other content, which a PACS takes for duplicates; the SEG's
+    dimension organization UID was random at every run; and a lesion the trust gate flagged
+    went into the SR as an ordinary measurement. Now the UIDs follow the content (the same
+    inputs, the same UIDs), and a flagged measurement carries a qualitative evaluation."""
+    import datetime as dt
+
+    import pydicom
+
+    from tscimg.batch.dicom_export import write_visit_dicom
+    from tscimg.core.vocabularies import LesionType
+    from tscimg.longitudinal import LesionOrigin, LesionVisitResult
+    from tscimg.measure import LesionRecord
+
+    series = SAMPLE_SCANS / "TSC-002" / "2024-02-20" / "dicom"
+    scan = tscimg.load_scan(series)
+    k, j, i = np.indices(scan.geometry.size[::-1])
+
+    def write(radius2: int, review: tuple[str, ...], name: str) -> tuple[Any, Any]:
+        labels = ((i - 27) ** 2 + (j - 25) ** 2 + (k - 20) ** 2 <= radius2).astype(np.uint8)
+        mask = tscimg.Mask.from_array(labels, scan.geometry)
+        result = LesionVisitResult(
+            "L1", LesionType.SEGA, dt.date(2024, 2, 20), "dicom", LesionOrigin.MASK,
+            LesionRecord.of_figures(mask.volume_ml(), 0.0, 10.0, 10.0), review=review,
+        )  # fmt: skip
+        seg, sr, _ = write_visit_dicom(
+            "TSC-002", dt.date(2024, 2, 20), scan, series, [(result, mask)], tmp_path / name, "t"
+        )
+        return pydicom.dcmread(seg), pydicom.dcmread(sr)
+
+    first_seg, first_sr = write(36, (), "a")
+    again_seg, again_sr = write(36, (), "b")
+    assert first_seg.SOPInstanceUID == again_seg.SOPInstanceUID
+    assert first_sr.SOPInstanceUID == again_sr.SOPInstanceUID
+    organization = first_seg.DimensionOrganizationSequence[0].DimensionOrganizationUID
+    assert organization == again_seg.DimensionOrganizationSequence[0].DimensionOrganizationUID
+    corrected_seg, corrected_sr = write(30, (), "c")
+    assert corrected_seg.SOPInstanceUID != first_seg.SOPInstanceUID
+    assert corrected_seg.SeriesInstanceUID != first_seg.SeriesInstanceUID
+    assert corrected_sr.SOPInstanceUID != first_sr.SOPInstanceUID
+    assert "Flagged for review" not in str(first_sr)
+    _, flagged_sr = write(36, ("the carried lesion changed 3.32-fold",), "d")
+    assert "TSC-FLAGGED" in str(flagged_sr) and "Flagged for review" in str(flagged_sr)

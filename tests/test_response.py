@@ -627,6 +627,8 @@ def test_a_visit_not_measured_is_never_a_status() -> None:
     assert result.timepoints[-1].review == (
         "the sum of target lesions was not measured at this visit",
     )
+    # no sum, no uncertainty of it (report.json said 0.0 and the HTML "0.000")
+    assert result.timepoints[-1].to_dict()["total_volume_uncertainty_ml"] is None
 
 
 def test_a_change_short_of_the_threshold_never_reads_as_reaching_it() -> None:

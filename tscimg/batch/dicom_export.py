@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
@@ -55,12 +58,21 @@ def write_visit_dicom(
                 m.volume_ml,
                 m.max_3d_diameter_mm,
                 m.axial_longest_diameter_mm,
+                result.review,
             )
         )
     source = source_datasets(image, scan.series_uid)
-    study = derived_uid("tscimg-output", patient_id, date.isoformat(), str(scan.series_uid))
-    seg_path, sr_path = folder / "seg.dcm", folder / "sr.dcm"
     masks = [mask for _, mask in lesions]
+    # the series and instance UIDs follow the content: a corrected mask (the trust gate's own
+    # workflow) gives new objects, which a PACS would otherwise take for duplicates of the
+    # first run's; the same inputs give the same UIDs
+    content = hashlib.sha256(repr((specs, figures)).encode())
+    for mask in masks:
+        content.update(np.ascontiguousarray(mask.array_view()).tobytes())
+    study = derived_uid(
+        "tscimg-output", patient_id, date.isoformat(), str(scan.series_uid), content.hexdigest()
+    )
+    seg_path, sr_path = folder / "seg.dcm", folder / "sr.dcm"
     seg = write_dicom_seg(
         masks, specs, source, seg_path, derived_uid(study, "seg-series"), software_version
     )

@@ -215,6 +215,11 @@ def write_dicom_seg(
             series_description="tscimg lesion segmentation (research use)",
             omit_empty_frames=True,
         )
+    # highdicom draws the dimension organization's UID at random: derive it, so a rerun on
+    # the same inputs writes the same object
+    organization = derived_uid(seg.SOPInstanceUID, "dimension-organization")
+    for item in (*seg.DimensionOrganizationSequence, *seg.DimensionIndexSequence):
+        item.DimensionOrganizationUID = organization
     with atomic_file(target) as tmp:
         seg.save_as(tmp)
     return seg
@@ -230,6 +235,16 @@ class LesionFigures:
     volume_ml: float
     max_3d_diameter_mm: float | None  # None: not measured (a 2D frame)
     axial_longest_diameter_mm: float
+    #: The trust gate's reasons to review this measurement (empty: trusted); a flagged
+    #: measurement carries a qualitative evaluation saying so, for systems that read the SR
+    review: tuple[str, ...] = ()
+
+
+#: The SR's qualitative evaluation of a measurement the trust gate flagged (private codes).
+REVIEW_CONCEPT = hd.sr.CodedConcept("TSC-REVIEW", "99TSCIMG", "Trust gate")
+FLAGGED_VALUE = hd.sr.CodedConcept(
+    "TSC-FLAGGED", "99TSCIMG", "Flagged for review: not to be used for a response"
+)
 
 
 def write_dicom_sr(
@@ -286,6 +301,9 @@ def write_dicom_sr(
                 time_point_context=time_context,
                 finding_type=codes.SCT.Neoplasm,
                 measurements=measurements,
+                qualitative_evaluations=[hd.sr.QualitativeEvaluation(REVIEW_CONCEPT, FLAGGED_VALUE)]
+                if lesion.review
+                else None,
             )
         )
     report = hd.sr.MeasurementReport(

@@ -25,7 +25,7 @@ from tscimg.io.file_checks import (
     require_within_limit,
     zlib_payload_bytes,
 )
-from tscimg.io.itk_messages import quiet_itk
+from tscimg.io.itk_messages import itk_reason, quiet_itk
 
 #: Largest deviation from orthonormal direction cosines accepted in a NIfTI affine.
 SHEAR_TOLERANCE = 1e-4
@@ -696,7 +696,7 @@ def read_itk_file(path: Path) -> tuple[sitk.Image, tuple[str, ...]]:
             reader.ReadImageInformation()
     except RuntimeError as exc:
         raise ImageReadError(
-            f"could not be read as an image ({_itk_reason(exc)})", path=path
+            f"could not be read as an image ({itk_reason(exc)})", path=path
         ) from exc
     _require_whole_itk_file(path, reader, header, nrrd)
     try:
@@ -704,7 +704,7 @@ def read_itk_file(path: Path) -> tuple[sitk.Image, tuple[str, ...]]:
             image = reader.Execute()
     except RuntimeError as exc:
         raise ImageReadError(
-            f"could not be read as an image ({_itk_reason(exc)})", path=path
+            f"could not be read as an image ({itk_reason(exc)})", path=path
         ) from exc
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ImageReadError(
@@ -722,16 +722,3 @@ def read_itk_file(path: Path) -> tuple[sitk.Image, tuple[str, ...]]:
     if image.GetDimension() == 2:  # one plane, as a 2D NIfTI or an echo frame: [i, j, 1]
         image = sitk.JoinSeries(image)
     return image, _space_warnings(header) if nrrd else ()
-
-
-def _itk_reason(exc: RuntimeError) -> str:
-    """The informative line of an ITK exception (not the C++ file and line); with the last
-    line of the reader library's own trace when ITK's line only says it had trouble (NRRD:
-    "Read: Error reading x.nrrd:" then "[nrrd] ...: bzip2 encoding not available")."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    for n in range(len(lines) - 1, -1, -1):
-        if "ITK ERROR" in lines[n]:
-            reason = lines[n].split(":", 2)[-1].strip()
-            detail = lines[-1].split(":")[-1].strip() if n < len(lines) - 1 else ""
-            return f"{reason.rstrip(':')}: {detail}" if detail else reason
-    return lines[-1] if lines else "unknown error"

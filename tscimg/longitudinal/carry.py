@@ -55,6 +55,7 @@ from tscimg.core.geometry import box_corners
 from tscimg.core.mask import Mask, bounding_box, most_interior_voxel
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import LesionType, Modality, member_of
+from tscimg.io.itk_messages import itk_reason
 from tscimg.longitudinal.deformation import (
     DeformableParameters,
     LesionDeformation,
@@ -253,7 +254,7 @@ def register_lesion(
         )
     except RuntimeError as exc:  # ITK gives up (no overlap, no samples): say so, by file
         raise InputError(
-            f"the registration to the visit of {reference.date} failed ({exc})",
+            f"the registration to the visit of {reference.date} failed ({itk_reason(exc)})",
             path=follow_up.source,
             hint="Check that both scans show the same anatomy, or give this visit its own "
             "prompt or mask",

@@ -189,7 +189,10 @@ class TimepointAssessment:
             "total_volume_ml": None
             if self.total_volume_ml is None
             else round(self.total_volume_ml, 6),
-            "total_volume_uncertainty_ml": round(self.uncertainty_ml, 6),
+            # no sum, no uncertainty of it (a not-measured visit showed "0.000")
+            "total_volume_uncertainty_ml": None
+            if self.total_volume_ml is None
+            else round(self.uncertainty_ml, 6),
             "is_baseline": self.is_baseline,
             "change_from_baseline_pct": _shown(self.change_from_baseline_pct),
             "change_from_nadir_pct": _shown(self.change_from_nadir_pct),
