@@ -61,13 +61,17 @@ def _frame_geometry(seg: hd.seg.Segmentation, index: int) -> tuple[np.ndarray, n
     return pos, axes
 
 
-def read_dicom_seg(path: Path, reference: Scan) -> Mask:
+def read_dicom_seg(path: Path, reference: Scan, segment: int | None = None) -> Mask:
     """Place a DICOM SEG on ``reference``'s grid through its frame of reference and positions.
 
     Works for SEGs cropped to the segmented region and for SEGs without a
     ReferencedSeriesSequence. When the SEG's pixels fall on the reference's voxel centres
     (the usual case) the mapping is exact; otherwise the SEG is resampled with nearest
     neighbour interpolation and the mask carries a warning.
+
+    ``segment``: read that segment alone, whole (label = its number). Every segment at once
+    is a label map, one label per voxel: where segments overlap (two lesions sharing voxels,
+    as tscimg's own SEGs allow) the later segment's number is kept there, with a warning.
     """
     import highdicom as hd  # imported when a SEG is read: CLI start-up
 
@@ -90,6 +94,14 @@ def read_dicom_seg(path: Path, reference: Scan) -> Mask:
         int(d.SegmentNumber): str(d.get("SegmentLabel", f"segment {d.SegmentNumber}"))
         for d in seg.SegmentSequence
     }
+    if segment is not None:
+        if segment not in names:
+            raise MaskError(
+                f"the SEG has no segment {segment} (its segments: "
+                f"{', '.join(str(n) for n in sorted(names))})",
+                path=path,
+            )
+        names = {segment: names[segment]}
     try:
         return _place(seg, reference, path, names, warnings)
     except (IndexError, KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -125,6 +137,8 @@ def _place(
     aligned = True
     placed: list[tuple[np.ndarray, int]] = []
     for f in range(frames.shape[0]):
+        if int(numbers[f]) not in names:
+            continue  # another segment than the one asked for
         rc = np.argwhere(frames[f] > 0)
         if rc.size == 0:
             continue
@@ -144,8 +158,17 @@ def _place(
             )
         placed.append((rounded, int(numbers[f])))
     if aligned:
+        shared = 0
         for rounded, label in placed:
+            before = out[rounded[:, 2], rounded[:, 1], rounded[:, 0]]
+            shared += int(np.count_nonzero((before > 0) & (before != label)))
             out[rounded[:, 2], rounded[:, 1], rounded[:, 0]] = label
+        if shared:
+            warnings.append(
+                f"segments overlap in {shared} voxels: a label map holds one label per voxel, "
+                "so the later segment's number is kept there; read one segment whole with "
+                "segment=N (tscimg measure --label N)"
+            )
         return Mask.from_array(
             out, geometry, source=str(path), label_names=names, warnings=tuple(warnings)
         )
@@ -160,7 +183,7 @@ def _resampled(
     warnings: list[str],
 ) -> Mask:
     try:
-        volume = seg.get_volume(combine_segments=True, relabel=False)
+        volume = seg.get_volume(segment_numbers=sorted(names), combine_segments=True, relabel=False)
     except Exception as exc:
         raise MaskError(
             f"the SEG is not on the scan's voxel grid and its frames do not form a regular "

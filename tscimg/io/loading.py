@@ -169,11 +169,13 @@ def _read_volume_file(p: Path, fmt: FileFormat) -> tuple[sitk.Image, tuple[str, 
     return read_itk_file(p)
 
 
-def load_mask(path: PathLike, reference: Scan | None = None) -> Mask:
+def load_mask(path: PathLike, reference: Scan | None = None, segment: int | None = None) -> Mask:
     """Load a label map (NIfTI, NRRD, MHA) or a DICOM SEG as a mask.
 
     A DICOM SEG needs ``reference``, the scan it was drawn on: it is placed on that scan's
-    grid through FrameOfReferenceUID and plane positions. A label map given with a
+    grid through FrameOfReferenceUID and plane positions; ``segment`` reads one of its
+    segments alone and whole (overlapping segments share voxels, which a label map of all of
+    them gives to one; :func:`~tscimg.io.dicom_seg.read_dicom_seg`). A label map given with a
     reference must hold the reference's voxels: on its grid, or with its axes in another order
     or reversed (a label map saved RAS-first for a scan read from DICOM), when its labels are
     reordered onto the grid with a warning (:meth:`~tscimg.Mask.placed_on`); nothing is
@@ -204,7 +206,13 @@ def load_mask(path: PathLike, reference: Scan | None = None) -> Mask:
                 path=p,
                 hint="Pass that scan (--image, or reference= in Python)",
             )
-        return read_dicom_seg(p, reference)
+        return read_dicom_seg(p, reference, segment)
+    if segment is not None:
+        raise MaskError(
+            "segment= picks a segment of a DICOM SEG; this is a label map",
+            path=p,
+            hint="Measure one of its labels with label= (tscimg measure --label N)",
+        )
     if fmt is FileFormat.DICOM_FOLDER:
         raise MaskError("a mask must be one file, not a folder", path=p)
     image, warnings = _read_volume_file(p, fmt)
