@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,10 +52,36 @@ def _image_from_plan(array: np.ndarray, plan: StackPlan) -> sitk.Image:
     return image
 
 
-def _orientation_key(h: ImageHeader) -> tuple[object, ...]:
-    orient = tuple(round(v, 3) for v in h.orientation) if h.orientation else None
-    spacing = tuple(round(v, 4) for v in h.pixel_spacing) if h.pixel_spacing else None
-    return (orient, h.rows, h.columns, spacing)
+#: Direction cosines within this of each other are one orientation (scanners write the last
+#: digits as they come: 0.1235 +- 2e-6 from slice to slice, which rounding to 3 decimals split
+#: into two "orientations" either side of 0.1235, leaving half the slices out).
+ORIENTATION_MATCH_TOLERANCE = 1e-3
+#: Pixel spacings within this (mm) of each other are one spacing.
+PIXEL_SPACING_TOLERANCE_MM = 1e-4
+
+
+def _close(a: Sequence[float] | None, b: Sequence[float] | None, tolerance: float) -> bool:
+    if a is None or b is None:
+        return a is b
+    return len(a) == len(b) and all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
+
+
+def _same_orientation(h: ImageHeader, main: ImageHeader) -> bool:
+    return _close(h.orientation, main.orientation, ORIENTATION_MATCH_TOLERANCE)
+
+
+def _same_pixel_spacing(h: ImageHeader, main: ImageHeader) -> bool:
+    return _close(h.pixel_spacing, main.pixel_spacing, PIXEL_SPACING_TOLERANCE_MM)
+
+
+def _same_stack(h: ImageHeader, main: ImageHeader) -> bool:
+    """Whether two files can be slices of one stack: their orientation and pixel spacing agree
+    within the tolerances, their matrices exactly."""
+    return (
+        (h.rows, h.columns) == (main.rows, main.columns)
+        and _same_orientation(h, main)
+        and _same_pixel_spacing(h, main)
+    )
 
 
 @dataclass(frozen=True)
@@ -102,11 +127,11 @@ def _header_problems(h: ImageHeader) -> list[str]:
 def _difference(h: ImageHeader, main: ImageHeader) -> str:
     """How a file differs from the stack it was left out of."""
     out = []
-    if h.orientation != main.orientation and _orientation_key(h)[0] != _orientation_key(main)[0]:
+    if not _same_orientation(h, main):
         out.append("another orientation")
     if (h.rows, h.columns) != (main.rows, main.columns):
         out.append(f"matrix {h.columns}x{h.rows} (the stack's {main.columns}x{main.rows})")
-    if _orientation_key(h)[3] != _orientation_key(main)[3] and h.pixel_spacing is not None:
+    if not _same_pixel_spacing(h, main) and h.pixel_spacing is not None:
         mine = "\\".join(f"{v:g}" for v in h.pixel_spacing)
         theirs = "\\".join(f"{v:g}" for v in main.pixel_spacing or ())
         out.append(f"PixelSpacing {mine} (the stack's {theirs})")
@@ -161,12 +186,16 @@ def _select_stack(headers: Sequence[ImageHeader], source: str) -> StackChoice:
                 hint="The file's header is damaged: re-export the series, or remove this file "
                 "if it does not belong to it",
             )
-    groups: dict[tuple[object, ...], list[ImageHeader]] = defaultdict(list)
+    # each file joins the first group whose first file it agrees with (within tolerances)
+    groups: list[list[ImageHeader]] = []
     for h in placed:
-        groups[_orientation_key(h)].append(h)
-    main_key = max(groups, key=lambda k: len(groups[k]))
-    chosen = groups[main_key]
-    others = [h for k, hs in groups.items() if k != main_key for h in hs]
+        group = next((g for g in groups if _same_stack(h, g[0])), None)
+        if group is None:
+            groups.append([h])
+        else:
+            group.append(h)
+    chosen = max(groups, key=len)
+    others = [h for g in groups if g is not chosen for h in g]
     if others:
         names = ", ".join(h.path.name for h in others[:5])
         warnings.append(
@@ -449,17 +478,27 @@ def read_multiframe(path: Path, allow_resampling: bool = False, frame: int | Non
     frame_geometry = [
         _frame_geometry(item, shared, ds, n, path) for n, item in enumerate(per_frame)
     ]
-    orientations = {g.orientation for g in frame_geometry}
+    first = frame_geometry[0]
+    # within tolerances: the last digits of a header's cosines and spacings jitter
+    orientations = [first.orientation] + [
+        g.orientation
+        for g in frame_geometry
+        if not _close(g.orientation, first.orientation, ORIENTATION_MATCH_TOLERANCE)
+    ]
     if len(orientations) != 1:
         raise DicomSeriesError(
-            f"the frames have {len(orientations)} different orientations",
+            f"the frames have {len(set(orientations))} different orientations",
             path=path,
             hint="Split the multi-frame object into one stack per orientation first",
         )
-    spacings = {g.pixel_spacing for g in frame_geometry}
+    spacings = [first.pixel_spacing] + [
+        g.pixel_spacing
+        for g in frame_geometry
+        if not _close(g.pixel_spacing, first.pixel_spacing, PIXEL_SPACING_TOLERANCE_MM)
+    ]
     if len(spacings) != 1:
         raise DicomSeriesError(
-            f"the frames have {len(spacings)} different pixel spacings",
+            f"the frames have {len(set(spacings))} different pixel spacings",
             path=path,
             hint="Split the multi-frame object into one stack per pixel spacing first",
         )
@@ -552,7 +591,7 @@ def _frame_geometry(
         )
     position = parsed["ImagePositionPatient"]
     return _FrameGeometry(
-        tuple(round(v, 4) for v in parsed["ImageOrientationPatient"]),
+        parsed["ImageOrientationPatient"],
         parsed["PixelSpacing"],
         (position[0], position[1], position[2]),
         (slope, intercept),
