@@ -230,3 +230,22 @@ def test_measure_parameters_name_a_setting_out_of_range(
     failed inside numpy; connectivity 0 was taken. Each is now named when built."""
     with pytest.raises(InputError, match=re.escape(named)):
         MeasureParameters(**settings)  # type: ignore[arg-type]
+
+
+def test_one_slice_is_one_plane_whichever_axis_is_one_voxel_thick() -> None:
+    """A disc of radius 6 mm on one 5 mm slice: stored (60, 60, 1) it was measured as a 2D
+    plane (area-length 0.869 mL), stored (1, 60, 60) as a 3D slab (0.551 mL, the voxel
+    count): the same voxels at the same places. Both are one plane now (a helper's audit)."""
+    from tscimg.core.vocabularies import VolumeMethod
+    from tscimg.measure import measure_lesion
+
+    j, i = np.mgrid[0:60, 0:60]
+    disc = ((i - 30) * 0.5) ** 2 + ((j - 30) * 0.5) ** 2 <= 36
+    flat = Geometry((60, 60, 1), (0.5, 0.5, 5.0), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    a = measure_lesion(Mask.from_array(disc[None].astype(np.uint8), flat)).record
+    # the same voxels with the slice axis first: i -> L-R thickness, j -> x, k -> y
+    first = Geometry((1, 60, 60), (5.0, 0.5, 0.5), (0, 0, 0), (0, 1, 0, 0, 0, 1, 1, 0, 0))
+    b = measure_lesion(Mask.from_array(disc[:, :, None].astype(np.uint8), first)).record
+    assert a.volume_method is b.volume_method is VolumeMethod.SINGLE_PLANE
+    assert b.volume_ml == pytest.approx(a.volume_ml, rel=1e-9)
+    assert b.axial_longest_diameter_mm == pytest.approx(a.axial_longest_diameter_mm)
