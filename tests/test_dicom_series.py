@@ -394,3 +394,25 @@ def test_positions_written_to_one_decimal_on_an_oblique_stack_load(
     scan = load_scan(folder)
     assert_same_geometry(scan.geometry, written.geometry, 0.1)
     assert np.array_equal(scan.to_array(), written.to_array())
+
+
+def test_the_axial_diameter_of_a_dicom_scan_is_measured_on_its_slices(
+    write_series: SeriesWriter, tmp_path: Path
+) -> None:
+    """1.2 x 0.6 mm pixels and 0.8 mm slices: the spacing rule took j (the largest spacing) as
+    the slice axis, and the "axial" diameter of a lesion 10 mm across its slices and 30 mm
+    along k read 29.7 mm. A scan read from DICOM is measured on its slices, k (a helper's
+    geometry audit); the same voxels as NIfTI keep the spacing rule (documented)."""
+    from tscimg import Mask, write_volume
+    from tscimg.measure import MeasureParameters, acquisition_slices_of, measure_lesion
+
+    written, folder = write_series(centred_geometry((40, 20, 50), (0.6, 1.2, 0.8)))
+    scan = load_scan(folder)
+    k, j, i = np.indices(scan.geometry.size[::-1])
+    lesion = ((i - 20) * 0.6 / 5) ** 2 + ((j - 10) * 1.2 / 5) ** 2 + ((k - 25) * 0.8 / 15) ** 2
+    mask = Mask.from_array((lesion <= 1).astype(np.uint8), scan.geometry)
+    assert acquisition_slices_of(scan) == 2
+    axis = MeasureParameters(slice_axis=acquisition_slices_of(scan))
+    assert measure_lesion(mask, axis).record.axial_longest_diameter_mm == pytest.approx(10, abs=1.3)
+    write_volume(written, tmp_path / "same.nii.gz")
+    assert acquisition_slices_of(load_scan(tmp_path / "same.nii.gz")) is None

@@ -32,7 +32,13 @@ from tscimg.longitudinal.deformation import LesionDeformation
 from tscimg.longitudinal.results import LesionOrigin, LesionVisitResult, ScanFacts
 from tscimg.longitudinal.trust import TrustParameters, change_review
 from tscimg.longitudinal.views import lesion_view
-from tscimg.measure import LesionRecord, MeasureParameters, SecondView, measure_lesion
+from tscimg.measure import (
+    LesionRecord,
+    MeasureParameters,
+    SecondView,
+    acquisition_slices_of,
+    measure_lesion,
+)
 from tscimg.segment import Prompts, Segmentation, segment
 
 
@@ -443,9 +449,13 @@ def _no_dicom_output(
         out[i] = replace(out[i], warnings=(*out[i].warnings, note))
 
 
-def _figures(mask: Mask, parameters: TrackParameters) -> tuple[LesionRecord, list[str]]:
-    """The lesion's record (3D, or planar for a single frame: :func:`measure_lesion`)."""
-    measured = measure_lesion(mask, parameters.measure)
+def _figures(mask: Mask, parameters: TrackParameters, scan: Scan) -> tuple[LesionRecord, list[str]]:
+    """The lesion's record (3D, or planar for a single frame: :func:`measure_lesion`); the
+    axial diameter on the scan's acquisition slices (:func:`acquisition_slices_of`)."""
+    measure = parameters.measure
+    if measure.slice_axis is None:
+        measure = replace(measure, slice_axis=acquisition_slices_of(scan))
+    measured = measure_lesion(mask, measure)
     return measured.record, list(measured.warnings)
 
 
@@ -696,7 +706,7 @@ def _process_visit(
         registration_ml = _check_by_registration(outline, carry_from, scan, parameters)
     deformation = outline.deformation
     warnings, review = outline.warnings, outline.review
-    figures, notes = _figures(mask, parameters)
+    figures, notes = _figures(mask, parameters, scan)
     warnings += notes
     mask_path = None
     if masks_dir is not None:

@@ -6,6 +6,7 @@ from tscimg.measure.lesions import (
     MaskMeasurement,
     MeasureParameters,
     acquisition_slice_axis,
+    acquisition_slices_of,
     measure_mask,
 )
 from tscimg.measure.planar import (
@@ -27,6 +28,7 @@ __all__ = [
     "PlanarMeasurement",
     "SecondView",
     "acquisition_slice_axis",
+    "acquisition_slices_of",
     "biplane_volume_ml",
     "measure_lesion",
     "measure_mask",

@@ -29,6 +29,7 @@ from scipy import ndimage
 from tscimg.core.errors import InputError, MaskError
 from tscimg.core.geometry import Geometry
 from tscimg.core.mask import Mask, bounding_box
+from tscimg.core.scan import Scan
 from tscimg.measure.diameters import axial_longest_diameter, max_distance, orthogonal_diameters
 from tscimg.measure.planar import PLANAR_BOUNDARY_SHIFT_FRACTION
 from tscimg.measure.surface import surface_mesh
@@ -153,6 +154,18 @@ class MaskMeasurement:
             "parameters": asdict(self.parameters),
             "warnings": list(self.warnings),
         }
+
+
+def acquisition_slices_of(scan: Scan) -> int | None:
+    """The index axis across ``scan``'s acquisition slices when its file says so: k for a scan
+    read from DICOM (its slices are stacked along k, whatever the spacings); ``None`` for
+    other files, whose axis :func:`acquisition_slice_axis` infers from the spacings.
+
+    An axial DICOM series of 1.2 x 0.6 mm pixels and 0.8 mm slices measured its "axial"
+    diameter across j, the axis of the largest spacing: 29.7 mm along a 30 mm long axis for a
+    lesion 10 mm across its slices (docs/measurement.md said k).
+    """
+    return 2 if scan.series_uid is not None and scan.geometry.dimension == 3 else None
 
 
 def acquisition_slice_axis(geometry: Geometry, requested: int | None = None) -> int:
