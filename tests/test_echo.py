@@ -213,3 +213,34 @@ def test_a_2d_mask_measures_the_label_asked_for() -> None:
         assert planar.area_mm2 == pytest.approx((labels == label).sum() * 0.09)
     with pytest.raises(MaskError, match="label 9 is not in the mask"):
         measure_lesion(mask, label=9)
+
+
+def test_a_mass_cut_by_the_sector_edge_is_flagged() -> None:
+    """An unchanged mass lying across the edge of the ultrasound fan measured half its area, a
+    "response" of -50.5%, with neither flag nor warning: only the rectangle's edge was
+    checked. A mask that reaches the black outside of the fan is flagged now; the same mass
+    inside the fan is not (a helper's echo audit)."""
+    from tscimg import Scan
+    from tscimg.core.geometry import Geometry
+    from tscimg.core.vocabularies import LesionType
+    from tscimg.segment import Prompts, segment
+    from tscimg.segment.api import FIELD_EDGE_REVIEW
+
+    g = Geometry((160, 120, 1), (0.3, 0.3, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    j, i = np.indices((120, 160))
+    rng = np.random.default_rng(3)
+    fan = np.abs(np.degrees(np.arctan2(i - 80, j + 20))) < 35  # apex above the image
+    tissue = np.clip(rng.gamma(8.0, 90 / 8.0, (120, 160)), 1, 255)
+
+    edge = int(80 + np.tan(np.radians(35)) * (70 + 20))  # the fan's right edge at j = 70
+
+    def frame(centre_i: int) -> tuple[Scan, tuple[int, int, int]]:
+        mass = ((i - centre_i) / 12.0) ** 2 + ((j - 70) / 9.0) ** 2 < 1
+        values = np.where(fan, np.where(mass, 2.1 * tissue, tissue), 0.0)
+        scan = Scan.from_array(np.clip(values, 0, 255).astype(np.uint8)[None], g, modality="US")
+        return scan, (min(centre_i, edge - 5), 70, 0)  # the click inside the fan
+
+    for centre_i, flagged in ((edge, True), (80, False)):
+        scan, click = frame(centre_i)
+        result = segment(scan, Prompts(positive=(click,)), LesionType.RHABDOMYOMA)
+        assert (FIELD_EDGE_REVIEW in result.review) is flagged

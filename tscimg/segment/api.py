@@ -6,11 +6,13 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
 
 from tscimg.core.errors import InputError, PromptError
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
-from tscimg.core.vocabularies import LesionType, member_of
+from tscimg.core.vocabularies import LesionType, Modality, member_of
 from tscimg.segment.algorithms import (
     active_contour,
     random_walker_region,
@@ -215,6 +217,8 @@ def segment(
             "cover the whole lesion, and its volume counts only the part inside; check the "
             "scan's coverage"
         )
+    if scan.modality is Modality.US and (edges or reaches_field_edge(scan, labels)):
+        review.append(FIELD_EDGE_REVIEW)
     # a face of the box on the image's edge cuts nothing off that the image does not: said above
     faces: tuple[str, ...] = ()
     if working.box is not None:
@@ -241,6 +245,44 @@ def segment(
         intensity_model,
         edges,
     )
+
+
+#: The review reason of an ultrasound mask that reaches the edge of the imaged field.
+FIELD_EDGE_REVIEW = (
+    "review: the mass reaches the edge of the imaged sector (or of the image): part of it may "
+    "lie outside the view, and its area or volume counts only the part inside; measure it on a "
+    "view that holds it whole"
+)
+
+
+def reaches_field_edge(scan: Scan, labels: np.ndarray) -> bool:
+    """Whether a ``[k, j, i]`` mask touches the outside of the imaged field: the constant
+    padding (the scan's minimum) connected to the image's border, which an ultrasound sector
+    leaves black around its fan. A mass cut by the sector's edge read half its area, an
+    unchanged one a "response" (-50.5%), with neither flag nor warning: only the rectangle's
+    edge was checked.
+
+    Examples
+    --------
+    >>> values = np.full((1, 9, 9), 50.0); values[0, :, :3] = 0  # the fan ends at i = 3
+    >>> scan = Scan.from_array(values)
+    >>> mass = np.zeros((1, 9, 9), np.uint8); mass[0, 3:6, 3:6] = 1
+    >>> reaches_field_edge(scan, mass), reaches_field_edge(scan, np.roll(mass, 2, axis=2))
+    (True, False)
+    """
+    values = sitk.GetArrayViewFromImage(scan.image)
+    outside = values <= values.min()
+    if not outside.any() or outside.all():
+        return False
+    components, _ = ndimage.label(outside)
+    faces = [components[:, [0, -1], :], components[:, :, [0, -1]]]
+    if components.shape[0] > 2:
+        faces.append(components[[0, -1], :, :])
+    touching = np.unique(np.concatenate([f.ravel() for f in faces]))
+    field_outside = np.isin(components, touching[touching > 0])
+    # in the frame's plane (and across slices of a volume)
+    near = ndimage.binary_dilation(labels > 0, ndimage.generate_binary_structure(3, 1))
+    return bool((near & field_outside).any())
 
 
 #: The review reason of a best estimate for a click whose tissue hardly stands out.
