@@ -17,7 +17,13 @@ from tscimg.core.library_warnings import captured_library_warnings
 from tscimg.core.vocabularies import LesionType, VolumeMethod
 from tscimg.io import load_mask, load_scan, write_volume
 from tscimg.io.atomic import require_writable
-from tscimg.measure import LesionRecord, MeasureParameters, measure_lesion
+from tscimg.longitudinal.percent import shown_pct, signed_pct
+from tscimg.measure import (
+    LesionRecord,
+    MeasureParameters,
+    acquisition_slices_of,
+    measure_lesion,
+)
 from tscimg.segment import Method, Prompts, segment
 from tscimg_cli.exit_codes import ExitCode
 from tscimg_cli.output import (
@@ -198,14 +204,22 @@ def measure(
         if image is None
         else load_scan(image, series_uid=series, allow_resampling=allow_resampling)
     )
-    loaded = load_mask(mask, reference=scan)
+    # a SEG's segment is read alone and whole: its label map gives voxels two lesions share to
+    # one of them (a segment measured from it came out 28% short)
+    segment_number = label if label is not None and _is_dicom_segmentation(mask) else None
+    loaded = load_mask(mask, reference=scan, segment=segment_number)
     labels = _refuse_scan_as_mask(mask, loaded) if label is None else ()
-    measured = measure_lesion(loaded, MeasureParameters(min_volume_ml=min_volume_ml), label)
+    parameters = MeasureParameters(
+        min_volume_ml=min_volume_ml,
+        slice_axis=None if scan is None else acquisition_slices_of(scan),  # DICOM: k
+    )
+    measured = measure_lesion(loaded, parameters, label)
     result = measured.volumetric
+    reference = () if scan is None else scan.warnings  # e.g. --allow-resampling's, pixels
     if result is None:  # a single 2D frame: measured by its area
-        _measure_planar(mask, image, loaded, measured.record, json_output)
+        notes = [*reference, *loaded.warnings, *measured.warnings, *_union_warning(labels)]
+        _measure_planar(mask, image, notes, measured.record, json_output)
         return
-    reference = () if scan is None else scan.warnings  # e.g. --allow-resampling's
     # the labels the figures describe: those left after the size filter
     described = tuple(v for v in labels if v in result.labels_measured)
     warnings = [*reference, *loaded.warnings, *measured.warnings, *_union_warning(described)]
@@ -245,7 +259,7 @@ def _union_warning(labels: tuple[int, ...]) -> list[str]:
 
 
 def _measure_planar(
-    mask: Path, image: Path | None, loaded: Any, lesion: LesionRecord, json_output: bool
+    mask: Path, image: Path | None, warnings: list[str], lesion: LesionRecord, json_output: bool
 ) -> None:
     """A single-slice (2D, echo frame) mask: area, diameters and labelled volume estimates."""
     from tscimg.measure import PLANAR_METHODS
@@ -258,7 +272,8 @@ def _measure_planar(
         "planar": True,
         **lesion.to_dict(),
         "methods": PLANAR_METHODS,
-        "warnings": list(loaded.warnings),
+        # the scan's too: an uncalibrated frame's sizes are pixels, not mm
+        "warnings": warnings,
     }
     if json_output:
         emit_json(record)
@@ -274,7 +289,7 @@ def _measure_planar(
             "ellipsoid_volume_ml (estimate)": f"{m.ellipsoid_volume_ml:.3f}",
         },
     )
-    emit_warnings(list(loaded.warnings))
+    emit_warnings(warnings)
 
 
 def _numbers(values: list[str], count: int, option: str) -> list[list[float]]:
@@ -547,7 +562,7 @@ def _run_track(
         paths = write_reports(result, output)
     statuses: list[dict[str, Any]] = [
         {"patient_id": p.patient_id, "lesion_type": a.lesion_type.value, "status": a.status.value,
-         "best_change_pct": None if a.best_change_pct is None else round(a.best_change_pct, 2),
+         "best_change_pct": None if a.best_change_pct is None else shown_pct(a.best_change_pct, 2),
          "status_note": a.status_note, "review": list(a.review)}
         for p in result.patients
         for a in p.assessments
@@ -566,7 +581,7 @@ def _run_track(
         emit_json(record)
     else:
         for s in statuses:
-            change = "-" if s["best_change_pct"] is None else f"{s['best_change_pct']:+.1f}%"
+            change = "-" if s["best_change_pct"] is None else signed_pct(s["best_change_pct"])
             stdout_console.print(
                 f"{s['patient_id']} {s['lesion_type']}: {s['status']} (best change {change})"
                 + (f"; {s['status_note']}" if s["status_note"] else ""),

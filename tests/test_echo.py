@@ -134,6 +134,15 @@ def test_measure_json_of_a_2d_frame_holds_every_design_key(tmp_path: Path) -> No
     assert figures["mesh_volume_ml"] is None and figures["orthogonal_diameters_mm"] is None
     assert figures["voxel_count"] == int(disc.sum())
     assert figures["area_mm2"] == pytest.approx(disc.sum() * 0.09)
+    # two outlines: --label measures the one asked for, and their union says so (both were
+    # ignored on a 2D frame: the union measured, silently, whatever the label)
+    two = disc.copy()
+    two[0, 2:6, 2:6] = 2
+    path = tscimg.write_volume(tscimg.Mask.from_array(two, g), tmp_path / "two.nii.gz")
+    union = json.loads(run_tscimg("measure", str(path), "--json").stdout)
+    assert any("the figures describe their union" in w for w in union["warnings"])
+    second = json.loads(run_tscimg("measure", str(path), "--label", "2", "--json").stdout)
+    assert second["area_mm2"] == pytest.approx(16 * 0.09) and second["warnings"] == []
 
 
 def test_a_flag_on_either_biplane_view_flags_the_visit() -> None:
