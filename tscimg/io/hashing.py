@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from tscimg.io.file_checks import irregularity, require_regular_file
+from tscimg.io.volume_files import detached_data_files
 
 _CHUNK = 1 << 20
 
@@ -38,8 +39,10 @@ def _update_with_file(digest: hashlib._Hash, path: Path) -> None:
 def content_sha256(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a file's bytes, or of a folder's files (relative names and contents, sorted).
 
-    Hidden files (names starting with ``.``) in a folder are left out, and so are entries that
-    are not regular files (pipes, devices, sockets: the loaders skip them too).
+    Entries of a folder that are not regular files (pipes, devices, sockets: the loaders skip
+    them too) are left out; hidden files are not (a DICOM folder's ``.IM0025.dcm`` is read as
+    a slice: a rerun resumed a patient whose hidden slice had been cut short). A MetaImage or
+    NRRD header is hashed with the data files it names (:func:`detached_data_files`).
 
     Raises
     ------
@@ -49,15 +52,15 @@ def content_sha256(path: str | os.PathLike[str]) -> str:
     p = Path(path)
     digest = hashlib.sha256()
     if p.is_dir():
-        files = sorted(
-            f
-            for f in p.rglob("*")
-            if not f.name.startswith(".") and not f.is_dir() and irregularity(f) is None
-        )
+        files = sorted(f for f in p.rglob("*") if not f.is_dir() and irregularity(f) is None)
         for f in files:
             digest.update(f.relative_to(p).as_posix().encode() + b"\0")
             _update_with_file(digest, f)
             digest.update(b"\0")
     else:
         _update_with_file(digest, p)
+        for data in detached_data_files(p):
+            digest.update(b"\0" + data.name.encode() + b"\0")
+            if irregularity(data) is None:
+                _update_with_file(digest, data)
     return digest.hexdigest()

@@ -507,6 +507,46 @@ def _is_finite_number(text: str) -> bool:
         return False
 
 
+def detached_data_files(path: Path) -> tuple[Path, ...]:
+    """The data files a MetaImage (``.mhd``) or NRRD (``.nhdr``) header names beside itself:
+    one file, a ``LIST`` of files, or a numbered pattern (``slice%03d.raw 1 40 1``); none for
+    another format or data in the same file. Whatever the image's content depends on, for
+    provenance and resuming (a rerun reused figures of a ``.raw`` that had changed).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.mhd").write_text("NDims = 3\\nElementDataFile = a.raw\\n")
+    >>> [p.name for p in detached_data_files(d / "a.mhd")]
+    ['a.raw']
+    """
+    name = path.name.lower()
+    nrrd = name.endswith((".nrrd", ".nhdr"))
+    if not (nrrd or name.endswith((".mha", ".mhd"))) or irregularity(path) is not None:
+        return ()
+    header = _text_header(path, nrrd)
+    if header is None:
+        return ()
+    f = header.fields
+    detached = (f.get("data file") or f.get("datafile")) if nrrd else f.get("ElementDataFile")
+    if detached is None or detached == "LOCAL":
+        return ()
+    words = detached.split()
+    if words[0].upper() == "LIST":
+        text = path.read_bytes()[header.data_offset :].decode("latin-1")
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+    elif "%" in words[0] and len(words) >= 4:
+        try:
+            first, last, step = (int(v) for v in words[1:4])
+            names = [words[0] % n for n in range(first, last + 1, step)] if step > 0 else []
+        except (TypeError, ValueError):
+            names = [detached]
+    else:
+        names = [detached]
+    return tuple(Path(n) if Path(n).is_absolute() else path.parent / n for n in names)
+
+
 def _bytes_per_pixel(reader: sitk.ImageFileReader) -> int:
     probe = sitk.Image([1, 1], reader.GetPixelID(), reader.GetNumberOfComponents())
     return int(sitk.GetArrayViewFromImage(probe).nbytes)
