@@ -7,12 +7,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 import tscimg
-from tscimg.core.errors import InputError, TscimgError
+from tscimg.core.errors import InputError, TscimgError, environment_problem
 from tscimg.core.library_warnings import captured_library_warnings
 from tscimg.core.vocabularies import LesionType, VolumeMethod
 from tscimg.io import load_mask, load_scan, write_volume
@@ -725,6 +725,21 @@ def _refuse_empty_arguments(args: list[str]) -> None:
     sys.exit(ExitCode.USAGE_ERROR)
 
 
+def _internal_error(exc: Exception, args: list[str]) -> NoReturn:
+    """A bug: say so, ask for a report, exit 4 (TSCIMG_DEBUG=1 shows the traceback)."""
+    if os.environ.get("TSCIMG_DEBUG"):
+        raise exc
+    stderr_console.print(
+        f"tscimg: internal error: {type(exc).__name__}: {exc}. Please report it with the "
+        "command you ran (set TSCIMG_DEBUG=1 for the traceback).",
+        markup=False,
+        soft_wrap=True,
+    )
+    if _wants_json(args):
+        emit_json({"error": {"type": "InternalError", "message": str(exc), "file": None}})
+    sys.exit(ExitCode.INTERNAL_ERROR)
+
+
 def _dispatch(args: list[str]) -> None:
     _refuse_empty_arguments(args)
     try:
@@ -754,18 +769,17 @@ def _dispatch(args: list[str]) -> None:
                 {"error": {"type": type(exc).__name__, "message": str(exc), "file": exc.path}}
             )
         sys.exit(ExitCode.INPUT_ERROR)
-    except Exception as exc:
-        if os.environ.get("TSCIMG_DEBUG"):
-            raise
-        stderr_console.print(
-            f"tscimg: internal error: {type(exc).__name__}: {exc}. Please report it with the "
-            "command you ran (set TSCIMG_DEBUG=1 for the traceback).",
-            markup=False,
-            soft_wrap=True,
-        )
+    except OSError as exc:
+        problem = environment_problem(exc)
+        if problem is None:
+            _internal_error(exc, args)
+        stderr_console.print(f"tscimg: error: {problem}", markup=False, soft_wrap=True)
         if _wants_json(args):
-            emit_json({"error": {"type": "InternalError", "message": str(exc), "file": None}})
-        sys.exit(ExitCode.INTERNAL_ERROR)
+            emit_json({"error": {"type": "EnvironmentError", "message": problem,
+                                 "file": exc.filename}})  # fmt: skip
+        sys.exit(ExitCode.INPUT_ERROR)
+    except Exception as exc:
+        _internal_error(exc, args)
     if code == _INTERRUPTED:  # Ctrl-C: say what was kept, and exit as interrupted programs do
         message = (
             "interrupted. Files are written whole or not at all; tscimg track keeps every "

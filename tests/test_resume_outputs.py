@@ -301,3 +301,24 @@ def test_the_resume_hash_covers_every_file_the_loader_reads(tmp_path: Path) -> N
     before = content_sha256(folder)
     (folder / ".IM0002.dcm").write_bytes(b"hidden")
     assert content_sha256(folder) != before
+
+
+def test_a_full_disk_is_said_as_such_not_as_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full output disk read "internal error: OSError: [Errno 28] No space left on device",
+    naming no file (a helper's batch audit): it names the file and what to do now."""
+    import errno
+
+    target = tmp_path / "out" / "masks" / "P" / "2024-01-10_L1.nii.gz"
+
+    def full(*args: Any) -> list[LesionVisitResult]:
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+    monkeypatch.setattr(runner, "process_patient", full)
+    result = runner.track(_manifest(tmp_path, "10;10;10"), tmp_path / "out")
+    (error,) = result.errors
+    assert (
+        error.message == f"{target}: no space left on the device; free space there, or "
+        "choose another folder"
+    )

@@ -30,7 +30,7 @@ from tscimg.batch.patient import TrackParameters, VisitFailure, process_patient,
 from tscimg.batch.provenance import TRACKED_PACKAGES, measuring_code_sha256, software_versions
 from tscimg.batch.run_lock import output_folder_lock
 from tscimg.core.disclaimer import RESEARCH_USE_DISCLAIMER
-from tscimg.core.errors import InputError, TscimgError
+from tscimg.core.errors import InputError, TscimgError, environment_problem
 from tscimg.core.treatment import TreatmentHistory
 from tscimg.io.atomic import atomic_file, require_writable
 from tscimg.io.hashing import content_sha256
@@ -193,6 +193,8 @@ def _case_error(patient_id: str, exc: Exception, step: str | None = None) -> Cas
         return CaseError(patient_id, exc.date, exc.message)
     if isinstance(exc, TscimgError):
         message = str(exc) if step is None else f"{step}: {exc}"
+    elif (problem := environment_problem(exc)) is not None:  # a full disk is not a bug
+        message = problem if step is None else f"{step}: {problem}"
     else:
         where = "" if step is None else f" in {step}"
         message = f"internal error{where}: {type(exc).__name__}: {exc}"

@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+import errno
 from os import PathLike
 
 
@@ -79,3 +80,40 @@ class MaskError(InputError):
 
 class PromptError(InputError):
     """Segmentation prompts are unusable (outside the image, contradictory, or give nothing)."""
+
+
+#: OSError numbers that say the machine, not tscimg or its input, stopped the work.
+_ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EIO: "input/output error",
+}
+
+
+def environment_problem(exc: BaseException) -> str | None:
+    """What a full disk, a read-only or forbidden path or an I/O error stopped, naming the
+    file and what to do; ``None`` for any other exception (a bug, to be reported as one).
+
+    A full disk read "internal error: OSError: [Errno 28] No space left on device", naming no
+    file, exit 4 and "please report it".
+
+    Examples
+    --------
+    >>> environment_problem(OSError(errno.ENOSPC, "No space left on device", "/out/a.nii.gz"))
+    '/out/a.nii.gz: no space left on the device; free space there, or choose another folder'
+    >>> environment_problem(ValueError("x")) is None
+    True
+    """
+    if not isinstance(exc, OSError) or exc.errno not in _ENVIRONMENT_ERRNOS:
+        return None
+    where = exc.filename if exc.filename is not None else "the output folder"
+    what = _ENVIRONMENT_ERRNOS[exc.errno]
+    fix = (
+        "free space there, or choose another folder"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        else "check that this user may read and write there, or choose another folder"
+    )
+    return f"{where}: {what}; {fix}"
