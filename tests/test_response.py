@@ -713,3 +713,14 @@ def test_the_waterfall_colours_an_exact_response_as_one(monkeypatch: pytest.Monk
     monkeypatch.setattr(matplotlib.axes.Axes, "bar", spy)
     waterfall_png(["exact", "short"], [exact.best_change_pct, -29.99], TSC)
     assert colours == ["#90a4ae", "#2e7d32"]  # sorted: -29.99 first (grey), then the response
+
+
+def test_a_carried_lesion_hardly_found_says_it_may_have_gone() -> None:
+    """A carried lesion that came out 0.00-fold read "changed 0.00-fold", as if it had
+    vanished, also on another patient's scan; and the action never said how to record a
+    lesion that has gone (a helper's registration audit)."""
+    from tscimg.longitudinal import TrustParameters, change_review
+
+    review, _ = change_review(0.004, 6.6, 0.1, "2024-01-10", TrustParameters(), carried=True)
+    assert review[0].startswith("the carried lesion was hardly found at this visit (0.004 mL")
+    assert "record it with an empty mask" in review[0]

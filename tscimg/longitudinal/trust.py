@@ -24,7 +24,8 @@ from dataclasses import dataclass
 #: What the reader is asked to do when a visit is flagged.
 REVIEW_ACTION = (
     "check the flagged mask; if it is wrong, give this visit its own prompt (point_lps, "
-    "box_lps) or a corrected mask in the manifest and run track again"
+    "box_lps) or a corrected mask in the manifest (an empty mask records a lesion that has "
+    "gone) and run track again"
 )
 
 
@@ -40,8 +41,8 @@ def review_action(dates: Sequence[str]) -> str:
     which = "visit of " + dates[0] if len(dates) == 1 else "visits of " + ", ".join(dates)
     return (
         f"check the {which} (its flagged mask, or why it was not measured); give that visit "
-        "its own prompt (point_lps, box_lps) or a corrected mask in the manifest and run track "
-        "again"
+        "its own prompt (point_lps, box_lps) or a corrected mask in the manifest (an empty mask "
+        "records a lesion that has gone) and run track again"
     )
 
 
@@ -102,7 +103,14 @@ def change_review(
     if reference_volume_ml <= 0:
         return review, warnings
     ratio = volume_ml / reference_volume_ml
-    if carried and not parameters.min_fraction <= ratio <= parameters.max_fold_change:
+    if carried and ratio < 0.01:
+        review.append(
+            f"the carried lesion was hardly found at this visit ({volume_ml:.3f} mL against "
+            f"{reference_volume_ml:.3f} mL on {reference_date}): it may have gone (a complete "
+            "response: record it with an empty mask), or this scan may not show it (another "
+            "patient or body region, or a wrong header)"
+        )
+    elif carried and not parameters.min_fraction <= ratio <= parameters.max_fold_change:
         review.append(
             f"the carried lesion changed {ratio:.2f}-fold since {reference_date}: more than the "
             f"trust gate accepts without a prompt of its own ({parameters.min_fraction:.2f} to "
