@@ -253,3 +253,26 @@ def test_a_mass_cut_by_the_sector_edge_is_flagged() -> None:
         scan, click = frame(centre_i)
         result = segment(scan, Prompts(positive=(click,)), LesionType.RHABDOMYOMA)
         assert (FIELD_EDGE_REVIEW in result.review) is flagged
+
+
+def test_a_2d_perimeter_closes_each_outline_on_itself() -> None:
+    """The 2D area uncertainty is perimeter x boundary shift. The outlines of two discs were
+    joined into one polyline with straight jumps between them (116 mm for 80, an inflated
+    uncertainty), and a one-pixel lesion had a long axis of 0 and a volume of 0 (a helper's
+    measurement audit)."""
+    from tscimg.core.geometry import Geometry
+    from tscimg.core.mask import Mask
+    from tscimg.measure import measure_planar
+
+    g = Geometry((120, 60, 1), (0.5, 0.5, 1.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    j, i = np.indices((60, 120))
+    one = ((i - 30) ** 2 + (j - 30) ** 2 < 20**2).astype(np.uint8)
+    two = one | ((i - 90) ** 2 + (j - 30) ** 2 < 20**2).astype(np.uint8)
+    single = measure_planar(Mask.from_array(one[None], g))
+    double = measure_planar(Mask.from_array(two[None], g))
+    assert double.area_uncertainty_mm2 == pytest.approx(2 * single.area_uncertainty_mm2, rel=1e-6)
+    dot = np.zeros((60, 120), np.uint8)
+    dot[30, 30] = 1
+    pixel = measure_planar(Mask.from_array(dot[None], g))
+    assert pixel.long_axis_mm == pytest.approx(4 * math.sqrt(0.25 / 12))
+    assert pixel.area_length_volume_ml > 0

@@ -300,3 +300,33 @@ class Mask:
             label_names=self.label_names,
             warnings=(*self.warnings, note),
         )
+
+
+def image_faces_reached(labels: np.ndarray) -> tuple[str, ...]:
+    """The faces of the image (``"i = 0"``) that a ``[k, j, i]`` label array reaches, on axes
+    at least 3 voxels long (a 2D frame's one slice is no edge).
+
+    Examples
+    --------
+    >>> labels = np.zeros((5, 8, 8), np.uint8); labels[1:4, 2:6, 5:8] = 1
+    >>> image_faces_reached(labels)
+    ('i = 7',)
+    """
+    faces: list[str] = []
+    for axis, name in enumerate("ijk"):
+        size = labels.shape[2 - axis]
+        if size < 3:
+            continue
+        for value in (0, size - 1):
+            if np.take(labels, value, axis=2 - axis).any():
+                faces.append(f"{name} = {value}")
+    return tuple(faces)
+
+
+def edge_warning(faces: tuple[str, ...]) -> str:
+    """The warning for a mask that reaches the image's edge at ``faces``."""
+    return (
+        f"the mask reaches the edge of the image at {', '.join(faces)}: the scan may not "
+        "cover the whole lesion, and its volume counts only the part inside; check the "
+        "scan's coverage"
+    )

@@ -28,7 +28,7 @@ from scipy import ndimage
 
 from tscimg.core.errors import InputError, MaskError
 from tscimg.core.geometry import Geometry
-from tscimg.core.mask import Mask, bounding_box
+from tscimg.core.mask import Mask, bounding_box, edge_warning, image_faces_reached
 from tscimg.core.scan import Scan
 from tscimg.measure.diameters import axial_longest_diameter, max_distance, orthogonal_diameters
 from tscimg.measure.planar import PLANAR_BOUNDARY_SHIFT_FRACTION
@@ -291,6 +291,9 @@ def measure_mask(
     sizes = np.bincount(components.ravel(), minlength=n + 1)[1:] * voxel_ml
     keep = [c + 1 for c in range(n) if sizes[c] >= params.min_volume_ml]
     warnings: list[str] = []
+    faces = image_faces_reached(selected)
+    if faces:  # a lesion cut by the image's edge was measured without a word (4.5 mL as 3.1)
+        warnings.append(edge_warning(faces))
     if len(keep) < n:
         warnings.append(
             f"{n - len(keep)} component(s) smaller than {params.min_volume_ml:g} mL left out"

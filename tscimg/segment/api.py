@@ -10,7 +10,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from tscimg.core.errors import InputError, PromptError
-from tscimg.core.mask import Mask
+from tscimg.core.mask import Mask, edge_warning, image_faces_reached
 from tscimg.core.scan import Scan
 from tscimg.core.vocabularies import LesionType, Modality, member_of
 from tscimg.segment.algorithms import (
@@ -212,11 +212,7 @@ def segment(
     labels = region.paste(crop_mask.astype("uint8"))
     edges = image_edges_reached(labels)
     if edges:
-        warnings.append(
-            f"the mask reaches the edge of the image at {', '.join(edges)}: the scan may not "
-            "cover the whole lesion, and its volume counts only the part inside; check the "
-            "scan's coverage"
-        )
+        warnings.append(edge_warning(edges))
     if scan.modality is Modality.US and (edges or reaches_field_edge(scan, labels)):
         review.append(FIELD_EDGE_REVIEW)
     # a face of the box on the image's edge cuts nothing off that the image does not: said above
@@ -328,8 +324,7 @@ def image_edges_reached(labels: np.ndarray) -> tuple[str, ...]:
     >>> image_edges_reached(labels)
     ('i = 7',)
     """
-    nk, nj, ni = labels.shape
-    return box_faces_reached(labels, (0, 0, 0, ni - 1, nj - 1, nk - 1))
+    return image_faces_reached(labels)
 
 
 def box_faces_reached(labels: np.ndarray, box: tuple[int, ...]) -> tuple[str, ...]:
