@@ -322,3 +322,52 @@ def test_a_full_disk_is_said_as_such_not_as_an_internal_error(
         error.message == f"{target}: no space left on the device; free space there, or "
         "choose another folder"
     )
+
+
+def test_work_of_a_stopped_run_or_of_other_software_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A patient left running on a cluster worker after its run was killed wrote its masks
+    over the next run's (a report of 6.01 mL beside a mask of 12.13 mL); a worker running
+    other code overwrote a finished patient before the client refused its results. Both now
+    write nothing: the work checks the folder's lock still holds its run, and the software
+    before it starts (a helper's batch audit)."""
+    from tscimg.batch.run_lock import output_folder_lock
+
+    out = tmp_path / "out"
+    _fake_processing(monkeypatch)
+    read = runner._absolute(_manifest(tmp_path, "10;10;10"))
+    with output_folder_lock(out):
+        (job,) = runner._jobs(read, out, runner.TrackParameters(), True)
+        assert job.run_token is not None
+        stale = runner.run_patient(replace(job, run_token="a stopped run's token"))
+        assert (
+            stale.error is not None and "no longer holds the output folder" in stale.error.message
+        )
+        other = runner.run_patient(replace(job, client_software={"tscimg": "other"}))
+        assert other.error is not None and other.lesions is None
+        assert not (out / "masks").exists()
+        assert runner.run_patient(job).error is None
+        assert (out / "masks" / "P" / "2024-01-10_L1.nii.gz").is_file()
+
+
+def test_results_whose_outputs_are_not_here_fail_their_patient(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that saw OUTDIR on its own disk: the run exited 0 with a report naming masks
+    that did not exist on this machine. The patient fails, saying why."""
+    _fake_processing(monkeypatch)
+    original = runner.process_patient
+
+    def elsewhere(plan: Any, base: Path, masks: Path, *args: Any) -> list[LesionVisitResult]:
+        lesions = original(plan, base, masks, *args)
+        for f in masks.rglob("*.nii.gz"):
+            f.unlink()  # as if written on the worker's own disk
+        return lesions
+
+    monkeypatch.setattr(runner, "_output_hashes", lambda lesions, out: {})
+    monkeypatch.setattr(runner, "process_patient", elsewhere)
+    result = runner.track(_manifest(tmp_path, "10;10;10"), tmp_path / "out")
+    (error,) = result.errors
+    assert "the outputs of this patient are not in" in error.message
+    assert "masks/P/2024-01-10_L1.nii.gz" in error.message

@@ -13,6 +13,7 @@ from typing import Any
 
 from tscimg.batch.dicom_export import write_visit_dicom
 from tscimg.batch.provenance import software_versions
+from tscimg.batch.run_lock import require_current_run
 from tscimg.core.errors import InputError, MaskError, TscimgError
 from tscimg.core.library_warnings import captured_library_warnings
 from tscimg.core.mask import Mask
@@ -397,6 +398,7 @@ def _export_dicom(
         if names.count((date, name)) > 1:
             name += "_" + hashlib.blake2b(str(image).encode(), digest_size=4).hexdigest()
         target = folder / safe_name(plan.patient_id) / f"{date.isoformat()}_{name}"
+        require_current_run()  # never over a later run's outputs
         try:
             with captured_library_warnings() as library_notes:
                 seg, sr, notes = write_visit_dicom(
@@ -523,6 +525,7 @@ def _gone(
     mask_path = None
     if masks_dir is not None:
         target = _mask_target(plan, lesion, visit, masks_dir)
+        require_current_run()  # never over a later run's outputs
         write_volume(outline.mask, target)
         mask_path = _relative(target, masks_dir.parent)
     method = VolumeMethod.SINGLE_PLANE if scan.is_planar else VolumeMethod.VOXELS_3D
@@ -711,6 +714,7 @@ def _process_visit(
     mask_path = None
     if masks_dir is not None:
         target = _mask_target(plan, lesion, visit, masks_dir)
+        require_current_run()  # never over a later run's outputs
         write_volume(mask, target)
         mask_path = _relative(target, masks_dir.parent)
     fov = field_of_view_mm or max(

@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from tscimg.batch.patient import TrackParameters, VisitFailure, process_patient, safe_name
 from tscimg.batch.provenance import TRACKED_PACKAGES, measuring_code_sha256, software_versions
-from tscimg.batch.run_lock import output_folder_lock
+from tscimg.batch.run_lock import (
+    held_token,
+    output_folder_lock,
+    require_current_run,
+    writing_for,
+)
 from tscimg.core.disclaimer import RESEARCH_USE_DISCLAIMER
 from tscimg.core.errors import InputError, TscimgError, environment_problem
 from tscimg.core.treatment import TreatmentHistory
@@ -72,6 +77,11 @@ class PatientJob:
     output_dir: Path | None
     parameters: TrackParameters
     resume: bool
+    #: The token of the run's output-folder lock: a worker writes nothing once another run
+    #: holds the folder (:func:`~tscimg.batch.run_lock.require_run_holds`)
+    run_token: str | None = None
+    #: The client's software (:func:`_software`): a worker running other code writes nothing
+    client_software: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,31 +167,46 @@ def run_patient(job: PatientJob) -> PatientOutcome:
     """One patient, in this process or on a worker: its lesion results, or its error."""
     plan, output_dir = job.plan, job.output_dir
     software = _software()
+    if job.client_software is not None and software != job.client_software:
+        # checked before anything is written: a worker running other code recomputed a
+        # finished patient, overwriting its masks, SEG/SR and state, before the client
+        # refused its results (the client says what differs)
+        return PatientOutcome(None, CaseError(plan.patient_id, None, "other software"), False,
+                              software)  # fmt: skip
     try:
-        hashes = {p: content_sha256(p) for p in plan.images}
-        key = _patient_key(job, hashes)
-        if output_dir is not None and job.resume:
-            done = _load_state(_state_path(output_dir, plan.patient_id), key, output_dir)
-            if done is not None:
-                return PatientOutcome(done, None, True, software)
-        masks = None if output_dir is None else output_dir / MASKS_FOLDER
-        if output_dir is not None:
-            # an earlier run's reports show this patient's earlier masks and figures: should
-            # this run stop before writing its own, none may stand beside the new masks
-            for name in REPORT_FILES:
-                (output_dir / name).unlink(missing_ok=True)
-        lesions = process_patient(plan, job.manifest_folder, masks, job.parameters, hashes)
-        if output_dir is not None:
-            state = {
-                "key": key,
-                "lesions": [lv.to_dict(include_view=True) for lv in lesions],
-                "outputs": _output_hashes(lesions, output_dir),
-            }
-            with atomic_file(_state_path(output_dir, plan.patient_id)) as tmp:
-                tmp.write_text(json.dumps(state, allow_nan=False))
-        return PatientOutcome(lesions, None, False, software)
+        with writing_for(output_dir, job.run_token):
+            return _run_patient(job, software)
     except Exception as exc:  # a bug must not take the other patients down
         return PatientOutcome(None, _case_error(plan.patient_id, exc), False, software)
+
+
+def _run_patient(job: PatientJob, software: dict[str, str]) -> PatientOutcome:
+    """:func:`run_patient` within its run's write check."""
+    plan, output_dir = job.plan, job.output_dir
+    hashes = {p: content_sha256(p) for p in plan.images}
+    key = _patient_key(job, hashes)
+    if output_dir is not None and job.resume:
+        done = _load_state(_state_path(output_dir, plan.patient_id), key, output_dir)
+        if done is not None:
+            return PatientOutcome(done, None, True, software)
+    masks = None if output_dir is None else output_dir / MASKS_FOLDER
+    if output_dir is not None:
+        require_current_run()
+        # an earlier run's reports show this patient's earlier masks and figures: should
+        # this run stop before writing its own, none may stand beside the new masks
+        for name in REPORT_FILES:
+            (output_dir / name).unlink(missing_ok=True)
+    lesions = process_patient(plan, job.manifest_folder, masks, job.parameters, hashes)
+    if output_dir is not None:
+        require_current_run()
+        state = {
+            "key": key,
+            "lesions": [lv.to_dict(include_view=True) for lv in lesions],
+            "outputs": _output_hashes(lesions, output_dir),
+        }
+        with atomic_file(_state_path(output_dir, plan.patient_id)) as tmp:
+            tmp.write_text(json.dumps(state, allow_nan=False))
+    return PatientOutcome(lesions, None, False, software)
 
 
 def _case_error(patient_id: str, exc: Exception, step: str | None = None) -> CaseError:
@@ -254,6 +279,8 @@ def _jobs(
     read: Manifest, out: Path | None, params: TrackParameters, resume: bool
 ) -> list[PatientJob]:
     texts = _row_texts(read)
+    token = None if out is None else held_token(out)
+    software = _software()
     return [
         PatientJob(
             plan=plan,
@@ -262,6 +289,8 @@ def _jobs(
             output_dir=out,
             parameters=params,
             resume=resume,
+            run_token=token,
+            client_software=software,
         )
         for plan in read.patients
     ]
@@ -287,6 +316,26 @@ def _software_mismatch(outcome: PatientOutcome, patient_id: str) -> CaseError | 
         "the worker that processed this patient runs other versions: "
         + ", ".join(differ)
         + "; install the same tscimg and libraries on every worker as on the client",
+    )
+
+
+def _missing_outputs(outcome: PatientOutcome, out: Path, patient_id: str) -> CaseError | None:
+    """A patient whose results name output files that are not in ``out`` here: its worker
+    wrote them where this machine cannot see them (an OUTDIR on the worker's own disk). The
+    run exited 0 with a report naming masks that did not exist, and "resumed" the patient on
+    that worker the next time."""
+    if outcome.lesions is None:
+        return None
+    absent = [p for p in _outputs(outcome.lesions) if not (out / p).is_file()]
+    if not absent:
+        return None
+    shown = ", ".join(absent[:3]) + (f" and {len(absent) - 3} more" if len(absent) > 3 else "")
+    return CaseError(
+        patient_id,
+        None,
+        f"the outputs of this patient are not in {out} here ({shown}): the worker that "
+        "processed it wrote them where this machine cannot see them; every worker must see "
+        "the output folder on a file system shared with this machine (docs/batch.md)",
     )
 
 
@@ -382,6 +431,8 @@ def track(
             mismatch = _software_mismatch(outcome, pid)
             if mismatch is not None:
                 outcome = PatientOutcome(None, mismatch, False, outcome.software)
+            elif out is not None and (missing := _missing_outputs(outcome, out, pid)):
+                outcome = PatientOutcome(None, missing, False, outcome.software)
             results[pid] = outcome
             if progress is not None:
                 progress(pid, outcome.error is not None, outcome.resumed)
