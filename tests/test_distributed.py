@@ -325,8 +325,11 @@ def _lock_record(out: Path, **changes: Any) -> LockHolder:
         ({"pid": -1}, True),  # replaced below by a pid that has exited
         ({"process_started": 1.0}, True),  # the pid is alive but was reused by another process
         ({"host": "another-node"}, False),  # another host: cannot be checked, never taken over
+        # a container sharing the host's name: its pid 1 is another process here (a helper's
+        # batch audit: its live lock was taken over as stale)
+        ({"pid": 1, "process_started": 1.0, "pid_namespace": "pid:[1]"}, False),
     ],
-    ids=["alive", "dead-pid", "reused-pid", "other-host"],
+    ids=["alive", "dead-pid", "reused-pid", "other-host", "other-pid-namespace"],
 )
 def test_a_stale_lock_is_taken_over_and_a_live_one_never(
     tmp_path: Path, changes: dict[str, Any], gone: bool
@@ -346,6 +349,8 @@ def test_a_stale_lock_is_taken_over_and_a_live_one_never(
     assert f"process {holder.pid} on host {holder.host}" in str(refused.value)
     if holder.host == "another-node":
         assert "another host" in str(refused.value) and "delete" in str(refused.value)
+    if holder.pid_namespace:
+        assert "another PID namespace" in str(refused.value)
     assert json.loads((out / LOCK_NAME).read_text())["token"] == holder.token  # left alone
 
 

@@ -64,6 +64,9 @@ class LockHolder:
     started: str
     command: str
     token: str
+    #: The holder's PID namespace (Linux; "" elsewhere, or in a lock of an earlier version):
+    #: a pid means nothing outside its namespace
+    pid_namespace: str = ""
 
     def describe(self) -> str:
         """The holder in a sentence: process, host, since when, command."""
@@ -81,7 +84,22 @@ def _own_record() -> LockHolder:
         started=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         command=" ".join(sys.argv) or sys.executable,
         token=secrets.token_hex(16),
+        pid_namespace=_pid_namespace(),
     )
+
+
+def _other_namespace(namespace: str) -> bool:
+    """Whether a lock's PID namespace is known and not this process's (a lock written without
+    one, by an earlier version, is judged as before)."""
+    return bool(namespace) and namespace != _pid_namespace()
+
+
+def _pid_namespace() -> str:
+    """This process's PID namespace (``pid:[4026531836]``); "" where it cannot be read."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
 
 
 def _read(path: Path) -> LockHolder | None:
@@ -100,6 +118,7 @@ def _read(path: Path) -> LockHolder | None:
             started=str(data["started"]),
             command=str(data["command"]),
             token=str(data["token"]),
+            pid_namespace=str(data.get("pid_namespace", "")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"missing or bad field {exc}") from None
@@ -128,8 +147,12 @@ def _create(path: Path, record: LockHolder) -> bool:
 
 
 def holder_is_gone(holder: LockHolder) -> bool:
-    """Whether the process that wrote ``holder`` has certainly ended (same host only)."""
+    """Whether the process that wrote ``holder`` has certainly ended (same host only, and the
+    same PID namespace: a run in a container sharing the host's name is pid 1 there, and
+    another process here; its live lock was taken over as stale)."""
     if holder.host != socket.gethostname():
+        return False
+    if _other_namespace(holder.pid_namespace):
         return False
     try:
         started = psutil.Process(holder.pid).create_time()
@@ -189,10 +212,12 @@ def _acquire(folder: Path, path: Path) -> str:
             ) from None
         if holder is None:
             continue  # released between our attempt and our reading: try again
-        if holder.host != record.host:
+        if holder.host != record.host or _other_namespace(holder.pid_namespace):
+            where = "another host" if holder.host != record.host else "another PID namespace "
+            where += "" if holder.host != record.host else "(a container sharing this host's name)"
             raise OutputFolderLockedError(
                 f"another tscimg track run is writing into this folder ({holder.describe()}); "
-                f"it runs on another host, so whether it is still running cannot be checked here",
+                f"it runs on {where}, so whether it is still running cannot be checked here",
                 path=folder,
                 hint=f"Wait for it to finish; if it is known to have ended (a crashed node), "
                 f"delete {path} and run again",
