@@ -411,3 +411,30 @@ def test_a_baseline_prompted_with_a_box_alone_is_carried_like_its_box_centre_cli
     assert carried[0].mask.voxel_count() > 0
     np.testing.assert_array_equal(carried[0].mask.array_view(), carried[1].mask.array_view())
     assert carried[0].review == ()
+
+
+def test_a_ct_follow_up_of_another_contrast_phase_is_warned(tmp_path: Path) -> None:
+    """An unenhanced CT baseline and an enhanced follow-up (kidney 35 -> 160 HU): Hounsfield
+    units are one scale, so nothing was mapped or said, and -25% read as -30.2%, a response
+    (a helper's registration audit). The carried visit says the phases differ; the same
+    follow-up unenhanced does not."""
+    g = Geometry((64, 64, 32), (1.5, 1.5, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    k, j, i = np.indices((32, 64, 64))
+    kidney = ((i - 32) / 18) ** 2 + ((j - 32) / 14) ** 2 + ((k - 16) / 10) ** 2 < 1
+    aml = ((i - 30) / 6) ** 2 + ((j - 32) / 5) ** 2 + ((k - 16) / 4) ** 2 < 1
+    rng = np.random.default_rng(0)
+
+    def ct(kidney_hu: float) -> Scan:
+        values = np.where(aml, -100.0, np.where(kidney, kidney_hu, 40.0))
+        values = values + rng.normal(0, 8, values.shape)
+        return Scan.from_array(values.astype(np.int16), g, modality="CT")
+
+    baseline = ct(35.0)
+    seg = segment(baseline, Prompts(positive=((30, 32, 16),)), "aml")
+    reference = LesionReference(baseline, seg.mask, "2024-01-10", seg)
+    for kidney_hu, warned in ((160.0, True), (35.0, False)):
+        carried = carry_lesion(reference, None, ct(kidney_hu), "aml")
+        said = [w for w in carried.warnings if "contrast phase" in w]
+        assert bool(said) is warned, carried.warnings
+        if warned:
+            assert "reads +12" in said[0] and "since 2024-01-10" in said[0]

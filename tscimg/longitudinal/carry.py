@@ -386,6 +386,74 @@ def intensity_map(
     seg = reference.segmentation
     if both_ct or (seg is not None and seg.parameters.window is not None):
         return 1.0, 0.0
+    return measured_intensity_map(reference, follow_up, deformation, box)
+
+
+#: Soft tissue, HU: where two CT visits of one phase read alike (kidney, muscle, liver).
+SOFT_TISSUE_HU = (0.0, 100.0)
+#: A soft-tissue voxel whose attenuation changed by more than this (HU) between two CT visits
+#: enhanced at one of them (kidney 35 -> 160 HU); noise and registration moved a few.
+ENHANCEMENT_HU = 50.0
+#: Above this fraction of the soft tissue around the lesion enhanced, the visits are warned
+#: to be of different contrast phases.
+ENHANCED_FRACTION = 0.15
+
+
+def contrast_warning(
+    reference: LesionReference,
+    follow_up: Scan,
+    deformation: LesionDeformation,
+    box: tuple[int, ...],
+) -> str | None:
+    """A warning when the soft tissue around a lesion reads differently at two CT visits (more
+    than :data:`ENHANCED_FRACTION` of it by more than :data:`ENHANCEMENT_HU` either way): one
+    scan enhanced and the other not, or another contrast phase. Hounsfield units are one
+    scale, so nothing is mapped; an unenhanced baseline and an enhanced follow-up read -25% as
+    -30.2% (a response) without a word."""
+    if not (follow_up.modality is Modality.CT and reference.scan.modality is Modality.CT):
+        return None
+    before, after = _matched_neighbourhood(reference, follow_up, deformation, box)
+    low, high = SOFT_TISSUE_HU
+    tissue = (before >= low) & (before <= high)
+    if int(tissue.sum()) < 100:
+        return None
+    change = after[tissue] - before[tissue]
+    up = float(np.mean(change > ENHANCEMENT_HU))
+    down = float(np.mean(change < -ENHANCEMENT_HU))
+    if max(up, down) <= ENHANCED_FRACTION:
+        return None
+    shift = float(np.median(change[change > ENHANCEMENT_HU] if up > down else
+                            change[change < -ENHANCEMENT_HU]))  # fmt: skip
+    return (
+        f"{100 * max(up, down):.0f}% of the soft tissue around the lesion reads {shift:+.0f} HU "
+        f"since {reference.date} (contrast enhancement at one visit and not the other, or "
+        "another contrast phase?): a change measured across contrast phases mixes "
+        "enhancement with growth; compare visits of the same phase"
+    )
+
+
+def measured_intensity_map(
+    reference: LesionReference,
+    follow_up: Scan,
+    deformation: LesionDeformation,
+    box: tuple[int, ...],
+) -> tuple[float, float]:
+    """:func:`intensity_map` as measured, Hounsfield units or not."""
+    before, after = _matched_neighbourhood(reference, follow_up, deformation, box)
+    if before.size == 0:
+        return 1.0, 0.0
+    return linear_intensity_map(before, after)
+
+
+def _matched_neighbourhood(
+    reference: LesionReference,
+    follow_up: Scan,
+    deformation: LesionDeformation,
+    box: tuple[int, ...],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's and the follow-up's intensities at the same anatomy around the lesion
+    (both smoothed), as flat arrays: the follow-up's ``box`` grown by its size on each side,
+    where the reference maps in."""
     lo, hi = np.asarray(box[:3]), np.asarray(box[3:])
     # the box grown by its size on each side: mostly anatomy that did not change, so the
     # lesion's own change (or a small lesion's misregistration) does not set the map
@@ -407,12 +475,12 @@ def intensity_map(
     after = sitk.GetArrayFromImage(region).astype(np.float32)
     both = np.isfinite(before)
     if not both.any():
-        return 1.0, 0.0
+        return np.empty(0, np.float32), np.empty(0, np.float32)
     before[~both] = float(np.median(before[both]))
     sigma = [max(0.5, INTENSITY_MAP_SMOOTHING_MM / s) for s in follow_up.geometry.spacing_mm[::-1]]
     before = ndimage.gaussian_filter(before, sigma)
     after = ndimage.gaussian_filter(after, sigma)
-    return linear_intensity_map(before[both], after[both])
+    return before[both], after[both]
 
 
 def warped_mask(
@@ -624,6 +692,11 @@ def carry_lesion(
         prompts = ref_seg.prompts  # the same scan: the same call gives the same mask
     else:
         prompts = _mapped_prompts(reference, follow_up, deformation, method, params)
+        around = prompts.box or carried_box(
+            reference, follow_up, reg, None, params.max_boundary_points
+        )
+        if (contrast := contrast_warning(reference, follow_up, deformation, around)) is not None:
+            warnings.append(contrast)
         model = None if ref_seg is None else ref_seg.intensity_model
         if model is not None and prompts.box is not None and review:
             warnings.append(
