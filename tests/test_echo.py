@@ -276,3 +276,40 @@ def test_a_2d_perimeter_closes_each_outline_on_itself() -> None:
     pixel = measure_planar(Mask.from_array(dot[None], g))
     assert pixel.long_axis_mm == pytest.approx(4 * math.sqrt(0.25 / 12))
     assert pixel.area_length_volume_ml > 0
+
+
+def test_a_frame_whose_regions_differ_in_pixel_size_is_flagged(tmp_path: Path) -> None:
+    """A frame with two calibrated regions of different pixel sizes (a zoom box beside the full
+    sector) is measured at the largest region's size. A mass in the other region read +367%
+    for no change with only a warning in the scan's notes; such a visit is flagged for review
+    now, so it never becomes a status (a helper's echo audit)."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    mass = Ellipsoid(CENTRE, (8.0, 6.0, 6.0))
+    rows = [HEADER]
+    for n, date in enumerate(("2024-01-02", "2024-06-03")):
+        row = _views(tmp_path, date, mass, n)[0]
+        rows.append(row)
+    follow_up = tmp_path / "2024-06-03_view1.dcm"
+    ds = pydicom.dcmread(follow_up)
+    zoom = Dataset()
+    for keyword in ("RegionSpatialFormat", "RegionDataType", "RegionFlags"):
+        setattr(zoom, keyword, getattr(ds.SequenceOfUltrasoundRegions[0], keyword))
+    zoom.RegionLocationMinX0, zoom.RegionLocationMinY0 = 0, 0
+    zoom.RegionLocationMaxX1, zoom.RegionLocationMaxY1 = 20, 20
+    zoom.PhysicalUnitsXDirection = zoom.PhysicalUnitsYDirection = 3  # cm
+    zoom.PhysicalDeltaX = zoom.PhysicalDeltaY = 0.015  # 0.15 mm: half the sector's 0.3 mm
+    ds.SequenceOfUltrasoundRegions.append(zoom)
+    ds.save_as(follow_up)
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    result = run_tscimg("track", str(tmp_path / "manifest.csv"), "-o", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    (assessment,) = json.loads((out / "report.json").read_text())["patients"][0]["assessments"]
+    first, second = (tp["lesions"]["L1"] for tp in assessment["timepoints"])
+    assert not any("ultrasound regions" in r for r in first["review"])
+    (reason,) = [r for r in second["review"] if "ultrasound regions" in r]
+    assert "export the view with one region" in reason
+    assert any("0.15 x 0.15 mm at (0,0)-(20,20)" in w for w in second["warnings"])
+    assert assessment["status"] == "not_evaluable"

@@ -22,6 +22,7 @@ from tscimg.core.vocabularies import VolumeMethod
 from tscimg.io import load_mask, load_scan, write_volume
 from tscimg.io.hashing import content_sha256
 from tscimg.io.manifest import LesionPlan, LesionVisit, PatientPlan
+from tscimg.io.ultrasound import REGIONS_DIFFER
 from tscimg.longitudinal.carry import (
     CarryParameters,
     LesionReference,
@@ -701,6 +702,12 @@ def _process_visit(
         )
         return not_measured, None, None
     outline.warnings[:0] = scan.warnings
+    if any(REGIONS_DIFFER in w for w in scan.warnings):
+        outline.review.append(
+            "the frame's ultrasound regions give different pixel sizes, and the largest region's "
+            "was used: a mass in another region is measured at the wrong size; export the view "
+            "with one region, or check which region the mass lies in"
+        )
     mask = outline.mask
     if outline.origin is LesionOrigin.MASK and not mask.array_view().any():
         return _gone(plan, lesion, visit, scan, facts, outline, masks_dir), None, None

@@ -37,6 +37,10 @@ from tscimg.io.dicom_headers import finite_number as _number
 
 #: DICOM (0018,6024) units codes -> mm per unit.
 _UNIT_MM = {3: 10.0}  # 3 = cm
+#: The warning's words when a frame's calibrated regions give different pixel sizes: a mass in
+#: another region than the largest is measured at the wrong size (an unchanged mass read +367%).
+REGIONS_DIFFER = "calibrated ultrasound regions differ in pixel size"
+
 #: (0018,6012) RegionSpatialFormat 1 = 2D tissue or flow image.
 _SPATIAL_2D = 1
 
@@ -77,8 +81,11 @@ def calibration_mm(
     usable.sort(key=lambda u: -u[0])
     _, dx, dy, (x0, y0, x1, y1) = usable[0]
     if len({(round(u[1], 9), round(u[2], 9)) for u in usable}) > 1:
+        sizes = ", ".join(
+            f"{u[1]:g} x {u[2]:g} mm at ({u[3][0]},{u[3][1]})-({u[3][2]},{u[3][3]})" for u in usable
+        )
         warnings.append(
-            f"{len(usable)} calibrated ultrasound regions differ; the largest "
+            f"{len(usable)} {REGIONS_DIFFER} ({sizes}); the largest "
             f"({x0},{y0})-({x1},{y1}) gives the pixel size"
         )
     rows, columns = shape_rows_columns

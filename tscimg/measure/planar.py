@@ -46,7 +46,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.spatial import ConvexHull, QhullError
 from skimage import measure as skmeasure
 
 from tscimg.core.errors import MaskError
@@ -182,6 +181,8 @@ def _hull_vertices(points: np.ndarray) -> np.ndarray:
     is degenerate: a line, or under 3 points)."""
     if len(points) < 4:
         return np.arange(len(points))
+    from scipy.spatial import ConvexHull, QhullError  # imported when measured: CLI start-up
+
     try:
         return np.asarray(ConvexHull(points).vertices)
     except QhullError:  # collinear points
