@@ -511,10 +511,17 @@ def _announce_cluster(client: Any, scheduler: str | None, progress: BatchProgres
     where = f"dask scheduler {scheduler}" if scheduler else "a local dask cluster"
     missing = "bokeh on the scheduler's machine" if scheduler else "pip install 'tscimg[dashboard]'"
     link = cluster.dashboard_link(client)
+    workers = cluster.worker_count(client)
     progress.note(
-        f"running on {where} with {cluster.worker_count(client)} worker(s); dashboard: "
+        f"running on {where} with {workers} worker(s); dashboard: "
         + (link or f"none (it needs {missing})")
     )
+    if workers == 0:  # dask holds the patients until a worker joins: say so, not a silent wait
+        progress.note(
+            "no worker is connected to the scheduler yet: the patients wait until one joins "
+            "(start one with 'dask worker ADDRESS'); Ctrl-C stops the run, and the same command "
+            "resumes it"
+        )
 
 
 def _run_track(
@@ -610,10 +617,25 @@ JobsOption = Annotated[
     int,
     typer.Option("--jobs", "-j", min=1, help="Patients processed in parallel on this machine."),
 ]
+
+
+def _scheduler_address(address: str | None) -> str | None:
+    """A malformed --scheduler is a usage error (exit 2), said before anything is read."""
+    if address is not None:
+        from tscimg.batch.cluster import ClusterError, check_scheduler_address
+
+        try:
+            check_scheduler_address(address)
+        except ClusterError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--scheduler") from None
+    return address
+
+
 SchedulerOption = Annotated[
     str | None,
     typer.Option(
         "--scheduler",
+        callback=_scheduler_address,
         help="Address of a running dask scheduler (tcp://HOST:PORT): its workers process the "
         "patients; they must see the manifest's files and OUTDIR at the same paths "
         "(docs/batch.md).",

@@ -375,11 +375,39 @@ def test_a_malformed_scheduler_address_is_said_without_a_traceback(
     """DESIGN.md section 7: never a traceback. A malformed --scheduler was said, then the
     half-built dask Client's clean-up held the process for a minute and printed 'Exception
     ignored in: <function Client.__del__>' with a TimeoutError traceback. The address is
-    checked before any Client is made."""
+    checked before any Client is made, and it is a usage error (DESIGN.md section 4: exit 2;
+    it was exit 1, an input error)."""
     result = run_tscimg(
         "track", str(SAMPLE_SCANS / "manifest.csv"), "-o", str(tmp_path / "out"),
         "--scheduler", address,
     )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert f"{address!r} is not a dask scheduler address" in result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+
+
+def test_a_scheduler_without_workers_says_the_patients_wait(tmp_path: Path) -> None:
+    """dask holds the tasks of a scheduler that has no worker until one joins; the run said
+    only "with 0 worker(s)" and then waited in silence (a helper's batch audit)."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address=None
+    ) as empty:
+        run = _track_in_background(
+            empty.scheduler_address, SAMPLE_SCANS / "manifest.csv", tmp_path / "out"
+        )
+        try:
+            assert run.stderr is not None
+            lines: list[str] = []
+            deadline = time.monotonic() + 60
+            while not any("no worker is connected" in line for line in lines):
+                assert time.monotonic() < deadline, lines
+                line = run.stderr.readline()
+                assert line, (lines, run.wait())
+                lines.append(line)
+            assert "with 0 worker(s)" in "".join(lines)
+            assert run.poll() is None  # waiting, as dask does
+        finally:
+            run.send_signal(signal.SIGINT)
+            run.communicate(timeout=60)

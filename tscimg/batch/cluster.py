@@ -84,6 +84,39 @@ def local_client(workers: int) -> Iterator[Client]:
         cluster.close()
 
 
+def check_scheduler_address(address: str) -> None:
+    """Check that ``address`` is a dask scheduler address (``tcp://HOST:PORT``), without
+    connecting.
+
+    Raises
+    ------
+    ClusterError
+        When it is not one (``'foo'``, ``'http://host:8786'``).
+
+    Examples
+    --------
+    >>> check_scheduler_address("tcp://127.0.0.1:8786")
+    >>> check_scheduler_address("http://127.0.0.1:8786")
+    Traceback (most recent call last):
+    ...
+    tscimg.batch.cluster.ClusterError: 'http://127.0.0.1:8786' is not a dask scheduler address ...
+    """
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, location = parse_address(address)
+        get_backend(scheme)
+        if scheme != "inproc":
+            parse_host_port(location)
+    except (TypeError, ValueError) as exc:
+        raise ClusterError(
+            f"{address!r} is not a dask scheduler address ({exc})",
+            hint="Give it as tcp://HOST:PORT (the address 'dask scheduler' prints)",
+        ) from None
+
+
 @contextmanager
 def scheduler_client(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator[Client]:
     """A client of the running dask scheduler at ``address`` (``tcp://host:8786``).
@@ -94,25 +127,14 @@ def scheduler_client(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Iter
         When no scheduler answers at ``address`` within ``timeout_s``.
     """
     from distributed import Client
-    from distributed.comm import parse_address
-    from distributed.comm.addressing import parse_host_port
-    from distributed.comm.registry import get_backend
 
     hint = (
         "Start one with 'dask scheduler' and its workers with 'dask worker ADDRESS' "
         "(docs/batch.md), or check the address"
     )
-    try:  # a malformed address is said at once: a Client half-built from one lingered, and
-        # its clean-up held the process for 60 s at exit and printed a traceback
-        scheme, location = parse_address(address)
-        get_backend(scheme)
-        if scheme != "inproc":
-            parse_host_port(location)
-    except (TypeError, ValueError) as exc:
-        raise ClusterError(
-            f"{address!r} is not a dask scheduler address ({exc})",
-            hint="Give it as tcp://HOST:PORT (the address 'dask scheduler' prints)",
-        ) from None
+    # a malformed address is said at once: a Client half-built from one lingered, and its
+    # clean-up held the process for 60 s at exit and printed a traceback
+    check_scheduler_address(address)
     try:
         client = Client(address, timeout=timeout_s, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
