@@ -44,6 +44,11 @@ def test_every_dicom_visit_gets_a_seg_that_reads_back_voxel_for_voxel(
         assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == scan.series_uid
         assert ds.FrameOfReferenceUID == scan.frame_of_reference_uid
         assert ds.SegmentSequence[0].SegmentLabel in {"L1 (aml)", "L1 (sega)"}
+        # where the outline came from: prompts at this visit, or carried with none (every
+        # segment said SEMIAUTOMATIC, a carried one included)
+        expected = {"prompt": "SEMIAUTOMATIC", "carried": "AUTOMATIC", "mask": "MANUAL"}
+        assert ds.SegmentSequence[0].SegmentAlgorithmType == expected[lesion["origin"]]
+    assert {lesion["origin"] for lesion in lesions} == {"prompt", "carried"}
 
 
 def test_every_sr_reads_back_with_highdicom_to_the_reported_volumes(

@@ -152,3 +152,18 @@ def test_seg_and_sr_uids_follow_their_content_and_a_flag_reaches_the_sr(tmp_path
     assert "Flagged for review" not in str(first_sr)
     _, flagged_sr = write(36, ("the carried lesion changed 3.32-fold",), "d")
     assert "TSC-FLAGGED" in str(flagged_sr) and "Flagged for review" in str(flagged_sr)
+    # the reader's mask is a MANUAL segment: tscimg did not make it (it said SEMIAUTOMATIC)
+    assert first_seg.SegmentSequence[0].SegmentAlgorithmType == "MANUAL"
+    assert "SegmentationAlgorithmIdentificationSequence" not in first_seg.SegmentSequence[0]
+
+
+def test_tracking_uids_are_unique_beyond_the_patient_and_lesion_ids() -> None:
+    """A tracking UID is universally unique (DICOM); derived from the patient and lesion ids
+    alone, two trials' P001 L1 shared one. It derives from the patient's earliest DICOM series
+    too: the same at every visit of one patient, another for another patient of that id."""
+    from tscimg.batch.dicom_export import tracking_uid
+
+    one = tracking_uid("P001", "L1", "1.2.826.0.1.3680043.8.498.1")
+    assert one == tracking_uid("P001", "L1", "1.2.826.0.1.3680043.8.498.1")
+    assert one != tracking_uid("P001", "L1", "1.2.826.0.1.3680043.8.498.2")
+    assert one != tracking_uid("P001", "L2", "1.2.826.0.1.3680043.8.498.1")

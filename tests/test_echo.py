@@ -313,3 +313,24 @@ def test_a_frame_whose_regions_differ_in_pixel_size_is_flagged(tmp_path: Path) -
     assert "export the view with one region" in reason
     assert any("0.15 x 0.15 mm at (0,0)-(20,20)" in w for w in second["warnings"])
     assert assessment["status"] == "not_evaluable"
+
+
+def test_a_pixel_spacing_that_disagrees_with_the_regions_is_a_warning(tmp_path: Path) -> None:
+    """An export whose PixelSpacing says 0.5 mm while its ultrasound regions say 0.3 mm was
+    measured at 0.3 mm without a word (a helper's echo audit); one that agrees is quiet."""
+    import pydicom
+
+    import tscimg
+
+    cine = echo2d_cine(Ellipsoid(CENTRE, (8.0, 6.0, 6.0)), RigidPose(), ("spacing", 0, 1), frames=1)
+    path = tmp_path / "view.dcm"
+    identity = SeriesIdentity("SP-1", "spacing")
+    write_ultrasound_cine(cine, (0.3, 0.3), 33.3, path, identity, dt.date(2024, 1, 2))
+    for spacing, warned in (([0.5, 0.5], True), ([0.3, 0.3], False)):
+        ds = pydicom.dcmread(path)
+        ds.PixelSpacing = spacing
+        ds.save_as(path)
+        scan = tscimg.load_scan(path, frame=0)
+        assert scan.geometry.spacing_mm[:2] == pytest.approx((0.3, 0.3))  # the regions'
+        found = [w for w in scan.warnings if "PixelSpacing (0.5 x 0.5 mm" in w]
+        assert bool(found) is warned, scan.warnings

@@ -119,8 +119,25 @@ def test_the_uncertainty_qualifier_is_in_report_csv_as_in_report_json_and_the_pa
     assert NEAR_THRESHOLD in html_text.unescape(render_html(result))
 
 
-def test_a_visit_left_out_and_a_failed_patient_have_no_visit_review() -> None:
-    left_out = [
+def test_recommendations_and_assessment_warnings_are_in_report_csv() -> None:
+    """The recommendations and the assessment's and patient's warnings were in report.json and
+    on the page only: a coordinator reading report.csv had a non-response without the
+    recommended checks, and a visit left out without the warning at the other visits."""
+    visits = [_lv("2024-01-10", 10.0), _lv("2025-01-20", 10.5)]
+    result = CohortResult(TSC, (assess_patient("P", visits, TSC, START),))
+    (a,) = result.patients[0].assessments
+    assert a.status is ResponseStatus.NON_RESPONSE_12M
+    rows = _csv_rows(result)
+    assert "check adherence to the mTOR inhibitor" in a.recommendations
+    assert [r["latest_recommendations"] for r in rows] == [" | ".join(a.recommendations)] * 2
+    left_out = CohortResult(TSC, (assess_patient("P", _left_out(), TSC, START),))
+    (reason,) = left_out.patients[0].left_out_reasons(LesionType.AML, D("2024-07-01"))
+    assert all(reason in r["assessment_warnings"] for r in _csv_rows(left_out))
+
+
+def _left_out() -> list[LesionVisitResult]:
+    """L2 is missing at 2024-07-01: that visit is left out of the assessment."""
+    return [
         _lv("2024-01-10", 5.0),
         LesionVisitResult(
             "L2", LesionType.AML, D("2024-01-10"), "b.nii.gz", LesionOrigin.PROMPT,
@@ -133,7 +150,10 @@ def test_a_visit_left_out_and_a_failed_patient_have_no_visit_review() -> None:
             LesionRecord.of_figures(2.0, 0.1, 20.0),
         ),
     ]  # fmt: skip
-    result = CohortResult(TSC, (assess_patient("P", left_out, TSC, START),))
+
+
+def test_a_visit_left_out_and_a_failed_patient_have_no_visit_review() -> None:
+    result = CohortResult(TSC, (assess_patient("P", _left_out(), TSC, START),))
     records = result.to_records()
     dates = ["2024-01-10", "2024-01-10", "2024-07-01", "2025-01-01", "2025-01-01"]
     assert [r["date"] for r in records] == dates

@@ -13,18 +13,31 @@ from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
 from tscimg.io.dicom_output import (
     LesionFigures,
+    SegmentAlgorithm,
     SegmentSpec,
     derived_uid,
     source_datasets,
     write_dicom_seg,
     write_dicom_sr,
 )
-from tscimg.longitudinal.results import LesionVisitResult
+from tscimg.longitudinal.results import LesionOrigin, LesionVisitResult
+
+#: How each outline's origin is a SEG segment's algorithm type.
+_ALGORITHM = {
+    LesionOrigin.MASK: SegmentAlgorithm.MANUAL,
+    LesionOrigin.PROMPT: SegmentAlgorithm.SEMIAUTOMATIC,
+    LesionOrigin.CARRIED: SegmentAlgorithm.AUTOMATIC,
+}
 
 
-def tracking_uid(patient_id: str, lesion_id: str) -> str:
-    """The lesion's tracking UID: the same at every visit (and in every run)."""
-    return derived_uid("tscimg-tracking", patient_id, lesion_id)
+def tracking_uid(patient_id: str, lesion_id: str, anchor_series_uid: str) -> str:
+    """The lesion's tracking UID: the same at every visit (and in every run).
+
+    ``anchor_series_uid`` is the series UID of the patient's earliest DICOM visit: a tracking
+    UID is universally unique, and from the patient and lesion ids alone two trials' ``P001``
+    ``L1`` would share one.
+    """
+    return derived_uid("tscimg-tracking", anchor_series_uid, patient_id, lesion_id)
 
 
 def write_visit_dicom(
@@ -35,18 +48,27 @@ def write_visit_dicom(
     lesions: Sequence[tuple[LesionVisitResult, Mask]],
     folder: Path,
     software_version: str,
+    anchor_series_uid: str | None = None,
 ) -> tuple[Path, Path, list[str]]:
     """Write ``folder/seg.dcm`` and ``folder/sr.dcm`` for one visit's lesions on ``scan``.
 
     Returns the two paths and warnings. Each lesion is a segment of its whole mask
-    (overlapping lesions keep every voxel: the SR's volume is its segment's).
+    (overlapping lesions keep every voxel: the SR's volume is its segment's), whose algorithm
+    type says where its outline came from (the reader's mask: MANUAL; prompts: SEMIAUTOMATIC;
+    carried: AUTOMATIC). ``anchor_series_uid`` (default: this scan's) is the series UID of the
+    patient's earliest DICOM visit, which the tracking UIDs derive from.
     """
+    anchor = anchor_series_uid or str(scan.series_uid)
     warnings: list[str] = []
     specs = []
     figures = []
     for number, (result, _mask) in enumerate(lesions, start=1):
-        uid = tracking_uid(patient_id, result.lesion_id)
-        specs.append(SegmentSpec(number, result.lesion_id, result.lesion_type.value, uid))
+        uid = tracking_uid(patient_id, result.lesion_id, anchor)
+        specs.append(
+            SegmentSpec(
+                number, result.lesion_id, result.lesion_type.value, uid, _ALGORITHM[result.origin]
+            )
+        )
         m = result.measurement
         if m is None:
             raise ValueError(f"lesion {result.lesion_id} was not measured: it has no segment")

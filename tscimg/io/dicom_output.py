@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import highdicom as hd
@@ -125,14 +126,23 @@ def _volume(
     )
 
 
+class SegmentAlgorithm(StrEnum):
+    """How a segment was made (DICOM SegmentAlgorithmType, its defined terms)."""
+
+    MANUAL = "MANUAL"  # a mask the reader gave: tscimg did not make it
+    SEMIAUTOMATIC = "SEMIAUTOMATIC"  # segmented from the reader's prompts at this visit
+    AUTOMATIC = "AUTOMATIC"  # carried from an earlier visit, with no prompt at this one
+
+
 @dataclass(frozen=True)
 class SegmentSpec:
-    """One segment of a SEG: which label of the mask, named how."""
+    """One segment of a SEG: which label of the mask, named how, made how."""
 
     label: int
     lesion_id: str
     lesion_type: str
     tracking_uid: str
+    algorithm: SegmentAlgorithm = SegmentAlgorithm.SEMIAUTOMATIC
 
 
 def write_dicom_seg(
@@ -192,8 +202,10 @@ def write_dicom_seg(
                 segment_label=f"{spec.lesion_id} ({spec.lesion_type})",
                 segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
                 segmented_property_type=codes.SCT.Neoplasm,
-                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
-                algorithm_identification=algorithm,
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues(spec.algorithm.value),
+                algorithm_identification=(
+                    None if spec.algorithm is SegmentAlgorithm.MANUAL else algorithm
+                ),
                 tracking_uid=spec.tracking_uid,
                 tracking_id=spec.lesion_id,
             )

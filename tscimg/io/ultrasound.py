@@ -126,6 +126,28 @@ def frame_timing_ms(ds: Dataset, count: int) -> float | None:
     return value if math.isfinite(value) and value > 0 else None
 
 
+def _pixel_spacing_disagrees(ds: Dataset, spacing: tuple[float, float] | None) -> list[str]:
+    """A warning when the frame's own PixelSpacing (or ImagerPixelSpacing) differs by more than
+    1% from the ultrasound regions' pixel size, which tscimg uses (it was ignored in silence)."""
+    if spacing is None:
+        return []
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = ds.get(keyword)
+        try:
+            row_mm, column_mm = (float(v) for v in value)
+        except (TypeError, ValueError):
+            continue
+        if not all(math.isfinite(v) and v > 0 for v in (row_mm, column_mm)):
+            continue
+        if any(abs(a / b - 1.0) > 0.01 for a, b in ((column_mm, spacing[0]), (row_mm, spacing[1]))):
+            return [
+                f"the frame's {keyword} ({row_mm:g} x {column_mm:g} mm, row x column) differs "
+                f"from its ultrasound regions' pixel size ({spacing[1]:g} x {spacing[0]:g} mm), "
+                "which is used: check the export's calibration before measuring"
+            ]
+    return []
+
+
 def read_ultrasound_cine(path: Path, header: ImageHeader, frame: int | None) -> Scan:
     """One grey, calibrated frame of an ultrasound cine as a single-slice scan.
 
@@ -165,6 +187,7 @@ def read_ultrasound_cine(path: Path, header: ImageHeader, frame: int | None) -> 
     rows, columns = frames.shape[1:3]
     spacing, notes = calibration_mm(ds.get("SequenceOfUltrasoundRegions") or [], (rows, columns))
     warnings += notes
+    warnings += _pixel_spacing_disagrees(ds, spacing)
     calibrated = spacing is not None
     if spacing is None:
         spacing = (1.0, 1.0)

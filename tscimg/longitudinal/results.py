@@ -358,7 +358,10 @@ class CohortResult:
         ``status`` is the status as of that visit, ``latest_status`` the assessment's status at
         its latest visit, with ``latest_status_note`` (the uncertainty qualifier of a response
         or non-response, report.json's ``status_note``) and ``latest_review`` (why it is
-        ``not_evaluable``: the assessment's ``review``). ``review`` is the lesion's own review
+        ``not_evaluable``: the assessment's ``review``), ``latest_recommendations`` (the
+        assessment's recommendations at its latest visit) and ``assessment_warnings`` (the
+        assessment's and the patient's warnings, which the page shows above the visits).
+        ``review`` is the lesion's own review
         reasons, ``visit_review`` the visit's (report.json's timepoint ``review``: every lesion's
         reasons prefixed with its id, and the visit's own, such as two change estimates on
         either side of the response threshold); several reasons are joined by `` | ``. A
@@ -401,6 +404,10 @@ class CohortResult:
                             "latest_status": a.status.value,
                             "latest_status_note": a.status_note,
                             "latest_review": " | ".join(a.review),
+                            "latest_recommendations": " | ".join(a.recommendations),
+                            "assessment_warnings": " | ".join(
+                                dict.fromkeys((*a.warnings, *patient.warnings))
+                            ),
                             "criteria": f"{self.criteria.name} {self.criteria.version}",
                             "registration_ncc": None
                             if lv.registration is None

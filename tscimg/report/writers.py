@@ -55,6 +55,8 @@ CSV_COLUMNS = (
     "latest_status",
     "latest_status_note",
     "latest_review",
+    "latest_recommendations",
+    "assessment_warnings",
     "criteria",
     "registration_ncc",
     "mask",
