@@ -371,3 +371,38 @@ def test_results_whose_outputs_are_not_here_fail_their_patient(
     (error,) = result.errors
     assert "the outputs of this patient are not in" in error.message
     assert "masks/P/2024-01-10_L1.nii.gz" in error.message
+
+
+def test_outputs_of_visits_no_longer_in_the_manifest_are_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A visit taken out of the manifest kept its mask (and a SEG/SR folder, and a killed
+    run's hidden temporary file) in the patient's output folders: files no report names, which
+    a reader browsing OUTDIR took for this run's. They are removed when the patient is
+    processed; another patient's folders, which this manifest does not name, are left alone
+    (a folder may hold several manifests' patients)."""
+    out = tmp_path / "out"
+    manifest = _manifest(tmp_path, "10;10;10")
+    _fake_processing(monkeypatch)
+    runner.track(manifest, out)
+    stale = [
+        out / "masks" / "P" / "2023-06-01_L1.nii.gz",  # a visit the manifest had before
+        out / "masks" / "P" / ".2024-07-01_L1.nii.gz.k2j3h4.nii.gz",  # a killed write's
+        out / "dicom" / "P" / "2023-06-01_dicom" / "seg.dcm",
+        out / ".report.json.a1b2c3.json",  # a killed report's
+    ]
+    other = out / "masks" / "Q" / "2024-01-10_L1.nii.gz"  # another manifest's patient
+    for path in (*stale, other):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("stale")
+    result = runner.track(manifest, out)
+    assert result.provenance["resumed_patients"] == ["P"]
+    assert not any(path.exists() for path in stale)
+    assert result.provenance["removed_outputs"] == sorted(
+        [*(p.relative_to(out).as_posix() for p in stale[:3]), stale[3].name]
+    )
+    assert not (out / "dicom" / "P" / "2023-06-01_dicom").exists()
+    assert other.read_text() == "stale"
+    named = sorted(lv.mask for p in result.patients for lv in p.lesions if lv.mask)
+    kept = sorted(str(p.relative_to(out)) for p in (out / "masks" / "P").iterdir())
+    assert kept == named == ["masks/P/2024-01-10_L1.nii.gz", "masks/P/2024-07-01_L1.nii.gz"]

@@ -43,6 +43,9 @@ from tscimg.measure import (
 )
 from tscimg.segment import Prompts, Segmentation, segment
 
+#: The output folder's subfolder of the DICOM SEG and SR, one folder per patient.
+DICOM_FOLDER = "dicom"
+
 
 @dataclass(frozen=True)
 class TrackParameters:
@@ -282,7 +285,7 @@ def process_patient(
             if field_of_view_mm is None and result.view is not None:
                 field_of_view_mm = result.view.field_of_view_mm  # the same at every visit
     if masks_dir is not None and parameters.dicom_output:
-        _export_dicom(plan, visits, by_visit, out, masks_dir.parent / "dicom")
+        _export_dicom(plan, visits, by_visit, out, masks_dir.parent / DICOM_FOLDER)
     return out
 
 

@@ -26,7 +26,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tscimg.batch.patient import TrackParameters, VisitFailure, process_patient, safe_name
+from tscimg.batch.patient import (
+    DICOM_FOLDER,
+    TrackParameters,
+    VisitFailure,
+    process_patient,
+    safe_name,
+)
 from tscimg.batch.provenance import TRACKED_PACKAGES, measuring_code_sha256, software_versions
 from tscimg.batch.run_lock import (
     held_token,
@@ -127,10 +133,20 @@ def _state_path(output_dir: Path, patient_id: str) -> Path:
 
 
 def _outputs(lesions: list[LesionVisitResult]) -> list[str]:
-    """The files a patient's results name (masks, DICOM SEG and SR), relative to the output
-    folder, each once."""
-    named = (p for lv in lesions for p in (lv.mask, lv.dicom_seg, lv.dicom_sr) if p is not None)
+    """The files a patient's results name (masks, a biplane visit's second-view mask, DICOM
+    SEG and SR), relative to the output folder, each once."""
+    named = (
+        p
+        for lv in lesions
+        for p in (lv.mask, _second_view_mask(lv), lv.dicom_seg, lv.dicom_sr)
+        if p is not None
+    )
     return list(dict.fromkeys(named))
+
+
+def _second_view_mask(lesion: LesionVisitResult) -> str | None:
+    m = lesion.measurement
+    return None if m is None or m.second_view is None else m.second_view.mask
 
 
 def _output_hashes(lesions: list[LesionVisitResult], output_dir: Path) -> dict[str, str]:
@@ -319,6 +335,35 @@ def _software_mismatch(outcome: PatientOutcome, patient_id: str) -> CaseError | 
     )
 
 
+def _remove_stale_outputs(
+    out: Path, patient_id: str, lesions: list[LesionVisitResult]
+) -> list[str]:
+    """Remove the files of the patient's own output folders that its results do not name.
+
+    A visit or lesion taken out of the manifest, or renamed, kept its mask and its SEG/SR in
+    OUTDIR, where a reader browsing the folder took them for this run's; a killed write left a
+    hidden temporary file. Only ``masks/<patient>`` and ``dicom/<patient>`` are swept: another
+    patient's folders are another manifest's (one folder may hold several). Returns the
+    removed files, relative to ``out``.
+    """
+    named = {os.path.normpath(out / p) for p in _outputs(lesions)}
+    removed = []
+    for folder in (
+        out / MASKS_FOLDER / safe_name(patient_id),
+        out / DICOM_FOLDER / safe_name(patient_id),
+    ):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for path in sorted(folder.rglob("*"), reverse=True):  # a folder's files before it
+            if path.is_dir() and not path.is_symlink():
+                with contextlib.suppress(OSError):  # not empty: it holds a named output
+                    path.rmdir()
+            elif os.path.normpath(path) not in named:
+                path.unlink(missing_ok=True)
+                removed.append(path.relative_to(out).as_posix())
+    return sorted(removed)
+
+
 def _missing_outputs(outcome: PatientOutcome, out: Path, patient_id: str) -> CaseError | None:
     """A patient whose results name output files that are not in ``out`` here: its worker
     wrote them where this machine cannot see them (an OUTDIR on the worker's own disk). The
@@ -422,10 +467,14 @@ def track(
     out = None if output_dir is None else Path(output_dir).absolute()
     lock = contextlib.nullcontext() if out is None else output_folder_lock(out)
     results: dict[str, PatientOutcome] = {}
+    removed: list[str] = []
     with lock:
         if out is not None:
             for name in REPORT_FILES:  # an output-folder problem, not any patient's
                 require_writable(out / name)
+                for temporary in out.glob(f".{name}.*"):  # a killed run's, never read
+                    temporary.unlink(missing_ok=True)
+                    removed.append(temporary.name)
         for job, outcome in _run_jobs(_jobs(read, out, params, resume), jobs, client, scheduler):
             pid = job.plan.patient_id
             mismatch = _software_mismatch(outcome, pid)
@@ -433,6 +482,8 @@ def track(
                 outcome = PatientOutcome(None, mismatch, False, outcome.software)
             elif out is not None and (missing := _missing_outputs(outcome, out, pid)):
                 outcome = PatientOutcome(None, missing, False, outcome.software)
+            if out is not None and outcome.lesions is not None and outcome.error is None:
+                removed += _remove_stale_outputs(out, pid, outcome.lesions)
             results[pid] = outcome
             if progress is not None:
                 progress(pid, outcome.error is not None, outcome.resumed)
@@ -454,6 +505,7 @@ def track(
         "manifest_sha256": hashlib.sha256(read.text.encode()).hexdigest(),
         "parameters": json.loads(json.dumps(asdict(params), default=str)),
         "resumed_patients": sorted(pid for pid, r in results.items() if r.resumed),
+        "removed_outputs": sorted(removed),
     }
     if courses is not None:
         provenance["treatment"] = str(courses.path)

@@ -463,8 +463,8 @@ def _matched_neighbourhood(
     region = sitk.RegionOfInterest(
         follow_up.image, [int(v) for v in hi - lo + 1], [int(v) for v in lo]
     )
-    moved = sitk.Resample(
-        sitk.Cast(reference.scan.image, sitk.sitkFloat32),
+    moved = sitk.Resample(  # float output without casting the whole reference scan first
+        reference.scan.image,
         region,
         deformation.follow_up_to_previous,
         sitk.sitkLinear,
