@@ -668,3 +668,50 @@ def test_a_scan_change_seen_by_one_lesion_is_warned_and_names_it() -> None:
     alone = [v for v in visits if v.lesion_id == "L2"]
     (b,) = assess_patient("P", alone, TSC, START).assessments
     assert "2024-01-10 -> 2024-07-10: modality changed (CT -> MR)" in b.warnings
+
+
+def test_a_change_of_reconstruction_kernel_or_field_strength_is_warned(tmp_path: Path) -> None:
+    """A follow-up reconstructed with a sharper kernel, or scanned at 3 T after 1.5 T, moves the
+    lesion's border (a helper's registration audit: a blur difference shifted both change
+    estimates) and nothing said so; DESIGN.md section 5 warns of scanner and slice changes.
+    The kernel and field strength are read from DICOM; where a visit's is unknown (NIfTI),
+    nothing is claimed."""
+    import numpy as np
+    import pydicom
+
+    from tscimg import Geometry, Modality, Scan, load_scan
+    from tscimg.io import SeriesIdentity, write_dicom_series
+    from tscimg.longitudinal import ScanFacts
+
+    g = Geometry((6, 5, 4), (0.8, 0.8, 2.5), (10.0, -5.0, 3.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    scan = Scan.from_array(np.zeros((4, 5, 6), np.float32), g, modality=Modality.CT)
+    for path in write_dicom_series(scan, tmp_path / "ct", SeriesIdentity("P1", "kernel")):
+        ds = pydicom.dcmread(path)
+        ds.ConvolutionKernel = ["B70f", "sharp"]
+        ds.save_as(path)
+    assert load_scan(tmp_path / "ct").reconstruction_kernel == "B70f/sharp"
+
+    def facts(d: str, kernel: str | None, tesla: float | None) -> ScanFacts:
+        return ScanFacts(
+            f"{d}/s", d, "CT", "VendorA", 1.0, (0.7, 0.7, 1.0),
+            reconstruction_kernel=kernel, field_strength_t=tesla,
+        )  # fmt: skip
+
+    dates = ("2024-01-10", "2024-07-10", "2025-01-10", "2025-07-10")
+    scans = [
+        facts(dates[0], "B30f", 1.5),
+        facts(dates[1], "B70f", 3.0),
+        facts(dates[2], None, None),
+    ]
+    scans.append(facts(dates[3], "B70f", 3.0))
+    visits = [
+        replace(_lv("L1", d, 5.0), image=s.image, scan=s) for d, s in zip(dates, scans, strict=True)
+    ]
+    (a,) = assess_patient("P", visits, TSC, START).assessments
+    changes = [w for w in a.warnings if "kernel" in w or "field strength" in w]
+    assert changes == [
+        "2024-01-10 -> 2024-07-10: reconstruction kernel changed (B30f -> B70f); a sharper or "
+        "smoother kernel moves the lesion's border, and the volume with it",
+        "2024-01-10 -> 2024-07-10: MR field strength changed (1.5 -> 3 T); contrast and "
+        "distortion differ between the two volumes",
+    ]

@@ -147,6 +147,8 @@ class _Visits:
                 acquisition_date=None
                 if scan.acquisition_date is None
                 else scan.acquisition_date.isoformat(),
+                reconstruction_kernel=scan.reconstruction_kernel,
+                field_strength_t=scan.field_strength_t,
             )
         return self.scans[key], self.facts[key]
 

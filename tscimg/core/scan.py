@@ -50,6 +50,10 @@ class Scan:
         DICOM identifiers, ``None`` outside DICOM.
     manufacturer
         Scanner manufacturer (DICOM Manufacturer).
+    reconstruction_kernel, field_strength_t
+        The CT reconstruction kernel (DICOM ConvolutionKernel) and the MR field strength in
+        tesla (MagneticFieldStrength), ``None`` when the file does not say: a change of either
+        between visits moves a lesion's border, and the report says so.
     slice_thickness_mm
         Nominal reconstructed slice thickness (DICOM SliceThickness); the slice *spacing*
         is ``geometry.spacing_mm[2]`` and comes from slice positions.
@@ -80,6 +84,8 @@ class Scan:
     frame_count: int | None = None
     frame_time_ms: float | None = None
     calibrated: bool = True
+    reconstruction_kernel: str | None = None
+    field_strength_t: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.image, sitk.Image):
@@ -236,6 +242,8 @@ class Scan:
             "frame_of_reference_uid": self.frame_of_reference_uid,
             "manufacturer": self.manufacturer,
             "slice_thickness_mm": self.slice_thickness_mm,
+            "reconstruction_kernel": self.reconstruction_kernel,
+            "field_strength_t": self.field_strength_t,
             "pixel_type": self.image.GetPixelIDTypeAsString(),
             "source": self.source,
             "frame_index": self.frame_index,

@@ -152,6 +152,8 @@ class ImageHeader:
     bits_allocated: int = 16
     samples_per_pixel: int = 1
     transfer_syntax: str = ""
+    reconstruction_kernel: str | None = None  # CT ConvolutionKernel (its values joined by /)
+    field_strength_t: float | None = None  # MR MagneticFieldStrength
 
     @classmethod
     def from_dataset(cls, ds: Dataset, path: Path) -> ImageHeader:
@@ -199,6 +201,7 @@ class ImageHeader:
             or parse_dicom_date(ds.get("ContentDate"))
         )
         thickness = finite_number(ds.get("SliceThickness"))
+        field = finite_number(ds.get("MagneticFieldStrength"))
         instance = finite_number(ds.get("InstanceNumber"))
         slope_raw, intercept_raw = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
         slope, intercept = finite_number(slope_raw), finite_number(intercept_raw)
@@ -238,6 +241,11 @@ class ImageHeader:
             bits_allocated=count("BitsAllocated", 16),
             samples_per_pixel=max(count("SamplesPerPixel", 1), 1),
             transfer_syntax=str(meta.get("TransferSyntaxUID", "") or ""),
+            reconstruction_kernel="/".join(
+                str(v).strip() for v in _as_list(ds.get("ConvolutionKernel")) if str(v).strip()
+            )
+            or None,
+            field_strength_t=field if field is not None and field > 0 else None,
         )
 
     @property

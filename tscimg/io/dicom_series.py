@@ -275,6 +275,8 @@ def _scan_metadata(h: ImageHeader) -> dict[str, object]:
         "frame_of_reference_uid": h.frame_of_reference_uid,
         "manufacturer": h.manufacturer,
         "slice_thickness_mm": h.slice_thickness_mm,
+        "reconstruction_kernel": h.reconstruction_kernel,
+        "field_strength_t": h.field_strength_t,
     }
 
 

@@ -81,6 +81,8 @@ class ScanFacts:
     series_uid: str | None = None
     frame: int | None = None
     acquisition_date: str | None = None  # the scan's own date (DICOM), YYYY-MM-DD
+    reconstruction_kernel: str | None = None  # CT (DICOM ConvolutionKernel)
+    field_strength_t: float | None = None  # MR (DICOM MagneticFieldStrength)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values."""
@@ -94,6 +96,8 @@ class ScanFacts:
             "series_uid": self.series_uid,
             "frame": self.frame,
             "acquisition_date": self.acquisition_date,
+            "reconstruction_kernel": self.reconstruction_kernel,
+            "field_strength_t": self.field_strength_t,
         }
 
     @classmethod
@@ -109,6 +113,8 @@ class ScanFacts:
             d.get("series_uid"),
             d.get("frame"),
             d.get("acquisition_date"),
+            d.get("reconstruction_kernel"),
+            d.get("field_strength_t"),
         )
 
 
@@ -621,6 +627,18 @@ def _scan_changes(a: ScanFacts, b: ScanFacts, thickness: bool = True) -> list[st
         out.append(f"modality changed ({a.modality} -> {b.modality})")
     if a.manufacturer != b.manufacturer:
         out.append(f"scanner changed ({a.manufacturer} -> {b.manufacturer})")
+    kernels = (a.reconstruction_kernel, b.reconstruction_kernel)
+    if None not in kernels and kernels[0] != kernels[1]:
+        out.append(
+            f"reconstruction kernel changed ({kernels[0]} -> {kernels[1]}); a sharper or "
+            "smoother kernel moves the lesion's border, and the volume with it"
+        )
+    fields = (a.field_strength_t, b.field_strength_t)
+    if fields[0] is not None and fields[1] is not None and abs(fields[0] - fields[1]) > 0.1:
+        out.append(
+            f"MR field strength changed ({fields[0]:g} -> {fields[1]:g} T); contrast and "
+            "distortion differ between the two volumes"
+        )
     ta = a.slice_thickness_mm or (a.spacing_mm[2] if len(a.spacing_mm) > 2 else None)
     tb = b.slice_thickness_mm or (b.spacing_mm[2] if len(b.spacing_mm) > 2 else None)
     if thickness and ta is not None and tb is not None and abs(ta - tb) > 0.05 * max(ta, tb):
