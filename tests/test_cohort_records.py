@@ -709,9 +709,9 @@ def test_a_change_of_reconstruction_kernel_or_field_strength_is_warned(tmp_path:
     ]
     (a,) = assess_patient("P", visits, TSC, START).assessments
     changes = [w for w in a.warnings if "kernel" in w or "field strength" in w]
-    assert changes == [
-        "2024-01-10 -> 2024-07-10: reconstruction kernel changed (B30f -> B70f); a sharper or "
-        "smoother kernel moves the lesion's border, and the volume with it",
+    assert changes == [  # sorted by dates, then text
         "2024-01-10 -> 2024-07-10: MR field strength changed (1.5 -> 3 T); contrast and "
         "distortion differ between the two volumes",
+        "2024-01-10 -> 2024-07-10: reconstruction kernel changed (B30f -> B70f); a sharper or "
+        "smoother kernel moves the lesion's border, and the volume with it",
     ]
