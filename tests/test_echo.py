@@ -334,3 +334,38 @@ def test_a_pixel_spacing_that_disagrees_with_the_regions_is_a_warning(tmp_path: 
         assert scan.geometry.spacing_mm[:2] == pytest.approx((0.3, 0.3))  # the regions'
         found = [w for w in scan.warnings if "PixelSpacing (0.5 x 0.5 mm" in w]
         assert bool(found) is warned, scan.warnings
+
+
+def test_biplane_views_that_disagree_on_the_long_axis_are_flagged(tmp_path: Path) -> None:
+    """The biplane area-length volume assumes both views contain the mass's long axis. A
+    second view across it (the b-c plane: long axis 5 mm where the first view's is 8) gave a
+    volume without a word (a helper's echo audit); it is flagged now, and two views that
+    share the long axis are not."""
+    a, b, c = 8.0, 5.0, 4.5
+    mass = Ellipsoid(CENTRE, (a, b, c))
+    shift = (ECHO2D_CENTRE[0], ECHO2D_CENTRE[1], 0.0)
+    rows = [HEADER]
+    for n, (date, second) in enumerate(
+        (("2024-01-02", (90.0, 0.0, 0.0)), ("2024-06-03", (0.0, 90.0, 0.0)))
+    ):
+        for view, rotation in ((1, (0.0, 0.0, 0.0)), (2, second)):
+            pose = RigidPose(rotation, shift, CENTRE)
+            cine = echo2d_cine(mass, pose, ("axis", n, view), frames=2)
+            path = tmp_path / f"{date}_view{view}.dcm"
+            identity = SeriesIdentity("AX-1", f"axis/{n}/{view}")
+            write_ultrasound_cine(
+                cine, (0.3, 0.3), 33.3, path, identity, dt.date.fromisoformat(date)
+            )
+            point = ";".join(f"{v:.2f}" for v in pose.body_to_lps(np.asarray([CENTRE]))[0])
+            start = "2024-01-05" if n == 0 and view == 1 else ""
+            rows.append(f"AX-1,{date},{path.name},L1,rhabdomyoma,{point},{start},1")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    result = run_tscimg("track", str(tmp_path / "manifest.csv"), "-o", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    (assessment,) = json.loads((out / "report.json").read_text())["patients"][0]["assessments"]
+    shared, across = (tp["lesions"]["L1"] for tp in assessment["timepoints"])
+    assert not any("long axes differ" in w for w in shared["warnings"] + shared["review"])
+    (reason,) = [r for r in across["review"] if "long axes differ" in r]
+    assert "foreshortened" in reason
+    assert assessment["status"] == "not_evaluable"

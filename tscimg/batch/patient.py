@@ -344,6 +344,7 @@ def biplane_result(
         or b is None
         or a.volume_method is not single
         or b.volume_method is not single
+        or a.planar is None
         or b.planar is None
     ):
         raise InputError(
@@ -361,13 +362,39 @@ def biplane_result(
         perpendicular_diameter_mm=b.planar.perpendicular_diameter_mm,
     )
     figures = a.with_second_view(b, view)
+    notes, reasons = _long_axes_differ(a.planar.long_axis_mm, b.planar.long_axis_mm)
     # either view's flag flags the visit (the second's was dropped: a trust-gate bypass)
     return replace(
         first,
         measurement=figures,
-        warnings=tuple(dict.fromkeys(first.warnings + second.warnings)),
-        review=tuple(dict.fromkeys(first.review + second.review)),
+        warnings=tuple(dict.fromkeys(first.warnings + second.warnings + notes)),
+        review=tuple(dict.fromkeys(first.review + second.review + reasons)),
     )
+
+
+#: Two biplane views' long axes may differ by this fraction of the longer before a warning
+#: (echo practice: views whose long axes differ by more than about 10% are foreshortened), and
+#: by :data:`BIPLANE_AXIS_REVIEW` before the visit is flagged for review.
+BIPLANE_AXIS_WARNING = 0.10
+BIPLANE_AXIS_REVIEW = 0.25
+
+
+def _long_axes_differ(first_mm: float, second_mm: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(warnings, review reasons) when two biplane views disagree on the long axis they both
+    should contain: the area-length volume assumes one long axis (its length is their mean), so
+    a foreshortened view, or a view of another mass, gives a wrong volume without a word."""
+    longer = max(first_mm, second_mm)
+    differ = abs(first_mm - second_mm) / longer if longer > 0 else 0.0
+    if differ <= BIPLANE_AXIS_WARNING:
+        return (), ()
+    text = (
+        f"the two biplane views' long axes differ by {100 * differ:.0f}% ({first_mm:.1f} and "
+        f"{second_mm:.1f} mm): both views should contain the mass's long axis; one of them is "
+        "foreshortened or shows another part of the mass"
+    )
+    if differ <= BIPLANE_AXIS_REVIEW:
+        return (text,), ()
+    return (text,), (text + "; record the views again along the long axis, or give one view",)
 
 
 def _export_dicom(
