@@ -152,6 +152,8 @@ def test_seg_and_sr_uids_follow_their_content_and_a_flag_reaches_the_sr(tmp_path
     assert "Flagged for review" not in str(first_sr)
     _, flagged_sr = write(36, ("the carried lesion changed 3.32-fold",), "d")
     assert "TSC-FLAGGED" in str(flagged_sr) and "Flagged for review" in str(flagged_sr)
+    # every report says it is research software (DESIGN.md), the SEG's own text too
+    assert first_seg.ContentDescription == "tscimg: research software, not a medical device"
     # the reader's mask is a MANUAL segment: tscimg did not make it (it said SEMIAUTOMATIC)
     assert first_seg.SegmentSequence[0].SegmentAlgorithmType == "MANUAL"
     assert "SegmentationAlgorithmIdentificationSequence" not in first_seg.SegmentSequence[0]

@@ -33,6 +33,8 @@ from tscimg.core.mask import Mask
 from tscimg.io.atomic import atomic_file
 from tscimg.io.dicom_headers import discover_series, read_header
 
+#: The research-use statement a SEG carries (its ContentDescription, at most 64 characters).
+DICOM_DISCLAIMER = "tscimg: research software, not a medical device"
 #: The "tscimg" root for UIDs derived from content (deterministic outputs).
 _UID_ROOT = "1.2.826.0.1.3680043.10.1389."
 _TYPE2_COPIED = (
@@ -225,6 +227,8 @@ def write_dicom_seg(
             software_versions=software_version,
             device_serial_number="research",
             series_description="tscimg lesion segmentation (research use)",
+            content_label="TSCIMG_LESIONS",
+            content_description=DICOM_DISCLAIMER,
             omit_empty_frames=True,
         )
     # highdicom draws the dimension organization's UID at random: derive it, so a rerun on
