@@ -112,6 +112,9 @@ def test_components_labels_and_size_filter() -> None:
     assert both.total.voxel_count == sum(c.voxel_count for c in both.components)
     assert both.components[0].volume_ml == pytest.approx(big.volume_ml, rel=0.03)
     assert np.allclose(both.components[0].centroid_lps, big.center_mm, atol=0.2)
+    # numbered as listed, largest first (the speck at the origin, first in scan order, was 1)
+    assert [c.component for c in both.components] == [1, 2, 3]
+    assert [c.voxel_count for c in both.components][-1] == 1
     filtered = measure_mask(mask, MeasureParameters(min_volume_ml=0.01))
     assert len(filtered.components) == 2 and filtered.warnings
     only_two = measure_mask(mask, label=2).total

@@ -316,15 +316,16 @@ def measure_mask(
         )
     measured = []
     objects = ndimage.find_objects(components)
-    for number, c in enumerate(keep, start=1):
+    for c in keep:
         sub = objects[c - 1]
         region = components[sub] == c
         sub_offset = (offset[0] + sub[2].start, offset[1] + sub[1].start, offset[2] + sub[0].start)
-        m = measure_region(region, geometry, sub_offset, params, slice_axis)
-        measured.append(_with_ids(m, label, number))
-    measured.sort(key=lambda m: -m.voxel_count)
+        measured.append(measure_region(region, geometry, sub_offset, params, slice_axis))
+    measured.sort(key=lambda m: -m.voxel_count)  # stable: equal sizes keep the scan order
+    # numbered as listed, largest first (numbered in scan order, a listing read 1, 3, 2)
+    numbered = tuple(_with_ids(m, label, n) for n, m in enumerate(measured, start=1))
     return MaskMeasurement(
-        total, tuple(measured), label, params, slice_axis, tuple(warnings), labels_measured
+        total, numbered, label, params, slice_axis, tuple(warnings), labels_measured
     )
 
 
