@@ -368,7 +368,9 @@ def test_breaking_a_stale_lock_never_removes_a_live_lock_that_replaced_it(tmp_pa
     assert list(out.iterdir()) == []
 
 
-@pytest.mark.parametrize("address", ["foo", "http://127.0.0.1:8786"])
+@pytest.mark.parametrize(
+    "address", ["foo", "http://127.0.0.1:8786", "inproc://x", "ucx://127.0.0.1:8786"]
+)
 def test_a_malformed_scheduler_address_is_said_without_a_traceback(
     address: str, tmp_path: Path
 ) -> None:

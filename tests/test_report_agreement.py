@@ -133,6 +133,18 @@ def test_recommendations_and_assessment_warnings_are_in_report_csv() -> None:
     left_out = CohortResult(TSC, (assess_patient("P", _left_out(), TSC, START),))
     (reason,) = left_out.patients[0].left_out_reasons(LesionType.AML, D("2024-07-01"))
     assert all(reason in r["assessment_warnings"] for r in _csv_rows(left_out))
+    # another lesion type's rows do not carry it (a second reader found them saying so)
+    sega = [
+        LesionVisitResult(
+            "S1", LesionType.SEGA, D(d), "c.nii.gz", LesionOrigin.PROMPT,
+            LesionRecord.of_figures(2.0, 0.1, 20.0),
+        )
+        for d in ("2024-01-10", "2025-01-01")
+    ]  # fmt: skip
+    both = _csv_rows(CohortResult(TSC, (assess_patient("P", _left_out() + sega, TSC, START),)))
+    assert {r["lesion_type"] for r in both} == {"aml", "sega"}
+    for row in both:
+        assert (reason in row["assessment_warnings"]) is (row["lesion_type"] == "aml")
 
 
 def _left_out() -> list[LesionVisitResult]:

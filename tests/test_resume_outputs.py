@@ -373,36 +373,79 @@ def test_results_whose_outputs_are_not_here_fail_their_patient(
     assert "masks/P/2024-01-10_L1.nii.gz" in error.message
 
 
-def test_outputs_of_visits_no_longer_in_the_manifest_are_removed(
+def _visit_processing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each visit of the plan writes its mask and a DICOM SEG (text files) and measures 10 mL,
+    then 6 mL at every later visit."""
+
+    def process(plan: Any, base: Path, masks: Path, *args: Any) -> list[LesionVisitResult]:
+        out = []
+        for i, visit in enumerate(plan.lesions["L1"].visits):
+            date = visit.date.isoformat()
+            mask, seg = f"masks/P/{date}_L1.nii.gz", f"dicom/P/{date}_dicom/seg.dcm"
+            for name in (mask, seg):
+                (masks.parent / name).parent.mkdir(parents=True, exist_ok=True)
+                (masks.parent / name).write_text(f"{name} of this run")
+            record = LesionRecord.of_figures(10.0 if i == 0 else 6.0, 0.1, 20.0)
+            origin = LesionOrigin.PROMPT if i == 0 else LesionOrigin.CARRIED
+            lesion = LesionVisitResult(
+                "L1", LesionType.AML, visit.date, f"{date}.nii.gz", origin, record
+            )
+            out.append(replace(lesion, mask=mask, dicom_seg=seg))
+        return out
+
+    monkeypatch.setattr(runner, "process_patient", process)
+
+
+def test_outputs_of_a_visit_taken_out_of_the_manifest_are_removed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A visit taken out of the manifest kept its mask (and a SEG/SR folder, and a killed
-    run's hidden temporary file) in the patient's output folders: files no report names, which
-    a reader browsing OUTDIR took for this run's. They are removed when the patient is
-    processed; another patient's folders, which this manifest does not name, are left alone
-    (a folder may hold several manifests' patients)."""
+    """A visit taken out of the manifest kept its mask and SEG in the patient's output folders
+    (and a killed write its hidden temporary file): files no report names, which a reader
+    browsing OUTDIR took for this run's. What an earlier run wrote and this one no longer
+    names is removed; a file of the reader's own (a corrected mask saved beside the outputs),
+    a file edited since it was written, and another patient's folders are left alone."""
     out = tmp_path / "out"
-    manifest = _manifest(tmp_path, "10;10;10")
-    _fake_processing(monkeypatch)
+    dates = ("2024-01-10", "2024-07-01", "2025-01-05")
+    for date in dates:
+        (tmp_path / f"{date}.nii.gz").write_bytes(date.encode())
+    rows = [
+        f"P,{d},{d}.nii.gz,L1,aml,{'10;10;10' if d == dates[0] else ''},2024-01-15\n" for d in dates
+    ]
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(HEADER + "".join(rows))
+    _visit_processing(monkeypatch)
     runner.track(manifest, out)
-    stale = [
-        out / "masks" / "P" / "2023-06-01_L1.nii.gz",  # a visit the manifest had before
+    gone = [
+        out / "masks" / "P" / "2025-01-05_L1.nii.gz",
+        out / "dicom" / "P" / "2025-01-05_dicom" / "seg.dcm",
+    ]
+    temporaries = [
         out / "masks" / "P" / ".2024-07-01_L1.nii.gz.k2j3h4.nii.gz",  # a killed write's
-        out / "dicom" / "P" / "2023-06-01_dicom" / "seg.dcm",
         out / ".report.json.a1b2c3.json",  # a killed report's
     ]
-    other = out / "masks" / "Q" / "2024-01-10_L1.nii.gz"  # another manifest's patient
-    for path in (*stale, other):
+    readers = [
+        out / "masks" / "P" / "2024-07-01_L1_corrected.nii.gz",  # the reader's own
+        out / "masks" / "Q" / "2024-01-10_L1.nii.gz",  # another manifest's patient
+    ]
+    for path in temporaries + readers:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("stale")
+        path.write_text("not this run's")
+    assert all(path.exists() for path in gone)
+    manifest.write_text(HEADER + "".join(rows[:2]))  # the last visit taken out
     result = runner.track(manifest, out)
-    assert result.provenance["resumed_patients"] == ["P"]
-    assert not any(path.exists() for path in stale)
+    assert result.provenance["resumed_patients"] == []  # its manifest rows changed
+    assert not any(path.exists() for path in gone + temporaries)
+    assert not (out / "dicom" / "P" / "2025-01-05_dicom").exists()
+    assert all(path.read_text() == "not this run's" for path in readers)
     assert result.provenance["removed_outputs"] == sorted(
-        [*(p.relative_to(out).as_posix() for p in stale[:3]), stale[3].name]
+        [*(p.relative_to(out).as_posix() for p in gone + temporaries[:1]), temporaries[1].name]
     )
-    assert not (out / "dicom" / "P" / "2023-06-01_dicom").exists()
-    assert other.read_text() == "stale"
     named = sorted(lv.mask for p in result.patients for lv in p.lesions if lv.mask)
-    kept = sorted(str(p.relative_to(out)) for p in (out / "masks" / "P").iterdir())
-    assert kept == named == ["masks/P/2024-01-10_L1.nii.gz", "masks/P/2024-07-01_L1.nii.gz"]
+    assert named == ["masks/P/2024-01-10_L1.nii.gz", "masks/P/2024-07-01_L1.nii.gz"]
+    # a file edited since tscimg wrote it is the reader's: the next change leaves it
+    edited = out / "masks" / "P" / "2024-07-01_L1.nii.gz"
+    edited.write_text("edited in a viewer")
+    manifest.write_text(HEADER + rows[0])
+    again = runner.track(manifest, out)
+    assert edited.read_text() == "edited in a viewer"
+    assert again.provenance["removed_outputs"] == ["dicom/P/2024-07-01_dicom/seg.dcm"]

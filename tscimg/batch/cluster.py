@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 Job = TypeVar("Job")
 Outcome = TypeVar("Outcome")
 
+#: The schemes of a scheduler another process can reach without extra libraries.
+NETWORK_SCHEMES = ("tcp", "tls")
 #: How long to try reaching a scheduler before giving up.
 CONNECT_TIMEOUT_S = 30.0
 
@@ -107,9 +109,10 @@ def check_scheduler_address(address: str) -> None:
 
     try:
         scheme, location = parse_address(address)
+        if scheme not in NETWORK_SCHEMES:  # inproc:// is this process's own; ucx:// needs ucx-py
+            raise ValueError(f"the scheme {scheme}:// is not one of {', '.join(NETWORK_SCHEMES)}")
         get_backend(scheme)
-        if scheme != "inproc":
-            parse_host_port(location)
+        parse_host_port(location)
     except (TypeError, ValueError) as exc:
         raise ClusterError(
             f"{address!r} is not a dask scheduler address ({exc})",
@@ -137,7 +140,7 @@ def scheduler_client(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Iter
     check_scheduler_address(address)
     try:
         client = Client(address, timeout=timeout_s, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
+    except (OSError, TimeoutError, ValueError, TypeError, ImportError) as exc:
         raise ClusterError(
             f"cannot reach a dask scheduler at {address} ({type(exc).__name__}: {exc})",
             hint=hint,

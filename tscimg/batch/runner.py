@@ -21,6 +21,7 @@ import hashlib
 import json
 import numbers
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -335,32 +336,70 @@ def _software_mismatch(outcome: PatientOutcome, patient_id: str) -> CaseError | 
     )
 
 
+#: The hidden temporary file of a write into a patient's output folders (``atomic_file``'s
+#: ``.<name>.<random><suffix>``), which a killed run leaves behind.
+_OWN_TEMPORARY = re.compile(r"\.(\d{4}-\d{2}-\d{2}_.+\.nii\.gz|seg\.dcm|sr\.dcm)\..+")
+
+
+def _previous_outputs(out: Path, patient_id: str) -> dict[str, str]:
+    """The output files (relative to ``out``) and their SHA-256 that the patient's saved state
+    names: what an earlier run wrote for it. Empty without a readable state."""
+    try:
+        saved = json.loads(_state_path(out, patient_id).read_text())["outputs"]
+        return {str(k): str(v) for k, v in dict(saved).items()}
+    except (OSError, KeyError, TypeError, ValueError):
+        return {}
+
+
 def _remove_stale_outputs(
-    out: Path, patient_id: str, lesions: list[LesionVisitResult]
+    out: Path,
+    patient_id: str,
+    lesions: list[LesionVisitResult],
+    previous: dict[str, str],
+    inputs: set[str],
 ) -> list[str]:
-    """Remove the files of the patient's own output folders that its results do not name.
+    """Remove what an earlier run wrote for the patient that its results no longer name.
 
     A visit or lesion taken out of the manifest, or renamed, kept its mask and its SEG/SR in
     OUTDIR, where a reader browsing the folder took them for this run's; a killed write left a
-    hidden temporary file. Only ``masks/<patient>`` and ``dicom/<patient>`` are swept: another
-    patient's folders are another manifest's (one folder may hold several). Returns the
-    removed files, relative to ``out``.
+    hidden temporary file. Removed are only files the patient's earlier state names
+    (``previous``: tscimg wrote them) whose content is still what it wrote (a file edited
+    since is the reader's), never a file of ``inputs`` (normalised absolute paths of the
+    manifest's images and masks), and the hidden temporary files of tscimg's writes; a file
+    of the reader's own (a corrected mask saved beside the outputs) is never touched. Returns
+    the removed files, relative to ``out``.
     """
-    named = {os.path.normpath(out / p) for p in _outputs(lesions)}
-    removed = []
-    for folder in (
+    folders = [
         out / MASKS_FOLDER / safe_name(patient_id),
         out / DICOM_FOLDER / safe_name(patient_id),
-    ):
+    ]
+    keep = {os.path.normpath(out / p) for p in _outputs(lesions)} | inputs
+    removed = []
+    for name, sha in previous.items():
+        path = Path(os.path.normpath(out / name))
+        if str(path) in keep or not any(path.is_relative_to(f) for f in folders):
+            continue
+        try:
+            if path.is_file() and not path.is_symlink() and content_sha256(path) == sha:
+                path.unlink()
+                removed.append(path.relative_to(out).as_posix())
+        except (OSError, TscimgError):
+            continue  # unreadable or gone: left as it is
+    for folder in folders:
         if not folder.is_dir() or folder.is_symlink():
             continue
-        for path in sorted(folder.rglob("*"), reverse=True):  # a folder's files before it
+        try:
+            paths = sorted(folder.rglob("*"), reverse=True)  # a folder's files before it
+        except OSError:  # a subfolder that cannot be listed: nothing removed there
+            continue
+        for path in paths:
             if path.is_dir() and not path.is_symlink():
-                with contextlib.suppress(OSError):  # not empty: it holds a named output
+                with contextlib.suppress(OSError):  # not empty: it holds other files
                     path.rmdir()
-            elif os.path.normpath(path) not in named:
-                path.unlink(missing_ok=True)
-                removed.append(path.relative_to(out).as_posix())
+            elif _OWN_TEMPORARY.fullmatch(path.name) and os.path.normpath(path) not in keep:
+                with contextlib.suppress(OSError):  # busy (NFS) or not ours to remove: left
+                    path.unlink(missing_ok=True)
+                    removed.append(path.relative_to(out).as_posix())
     return sorted(removed)
 
 
@@ -468,13 +507,22 @@ def track(
     lock = contextlib.nullcontext() if out is None else output_folder_lock(out)
     results: dict[str, PatientOutcome] = {}
     removed: list[str] = []
+    inputs = {  # never removed as a stale output (a corrected mask saved beside the outputs)
+        os.path.normpath(read.path.parent / p) for plan in read.patients for p in plan.images
+    }
+    previous = (  # what earlier runs wrote, before this run's states replace theirs
+        {}
+        if out is None
+        else {plan.patient_id: _previous_outputs(out, plan.patient_id) for plan in read.patients}
+    )
     with lock:
         if out is not None:
             for name in REPORT_FILES:  # an output-folder problem, not any patient's
                 require_writable(out / name)
                 for temporary in out.glob(f".{name}.*"):  # a killed run's, never read
-                    temporary.unlink(missing_ok=True)
-                    removed.append(temporary.name)
+                    with contextlib.suppress(OSError):  # busy (NFS): left as it is
+                        temporary.unlink(missing_ok=True)
+                        removed.append(temporary.name)
         for job, outcome in _run_jobs(_jobs(read, out, params, resume), jobs, client, scheduler):
             pid = job.plan.patient_id
             mismatch = _software_mismatch(outcome, pid)
@@ -483,7 +531,9 @@ def track(
             elif out is not None and (missing := _missing_outputs(outcome, out, pid)):
                 outcome = PatientOutcome(None, missing, False, outcome.software)
             if out is not None and outcome.lesions is not None and outcome.error is None:
-                removed += _remove_stale_outputs(out, pid, outcome.lesions)
+                removed += _remove_stale_outputs(
+                    out, pid, outcome.lesions, previous.get(pid, {}), inputs
+                )
             results[pid] = outcome
             if progress is not None:
                 progress(pid, outcome.error is not None, outcome.resumed)

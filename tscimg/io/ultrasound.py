@@ -80,7 +80,8 @@ def calibration_mm(
         return None, warnings
     usable.sort(key=lambda u: -u[0])
     _, dx, dy, (x0, y0, x1, y1) = usable[0]
-    if len({(round(u[1], 9), round(u[2], 9)) for u in usable}) > 1:
+    # regions that agree within 0.1% (rounding in the export) are one calibration
+    if any(abs(u[1] / dx - 1.0) > 1e-3 or abs(u[2] / dy - 1.0) > 1e-3 for u in usable):
         sizes = ", ".join(
             f"{u[1]:g} x {u[2]:g} mm at ({u[3][0]},{u[3][1]})-({u[3][2]},{u[3][3]})" for u in usable
         )

@@ -412,7 +412,7 @@ class CohortResult:
                             "latest_review": " | ".join(a.review),
                             "latest_recommendations": " | ".join(a.recommendations),
                             "assessment_warnings": " | ".join(
-                                dict.fromkeys((*a.warnings, *patient.warnings))
+                                dict.fromkeys((*a.warnings, *_warnings_for(patient, a)))
                             ),
                             "criteria": f"{self.criteria.name} {self.criteria.version}",
                             "registration_ncc": None
@@ -436,6 +436,19 @@ class CohortResult:
                 }
             )
         return rows
+
+
+def _warnings_for(patient: PatientResult, assessment: ResponseAssessment) -> list[str]:
+    """The patient's warnings that concern ``assessment``: those about its lesion type (they
+    start with its name) and those about no one type, as the page shows them (another type's
+    warning in this type's rows said its visit was left out where it was not)."""
+    kinds = [a.lesion_type.value for a in patient.assessments]
+    own = f"{assessment.lesion_type.value} "
+    return [
+        w
+        for w in patient.warnings
+        if w.startswith(own) or not any(w.startswith(f"{k} ") for k in kinds)
+    ]
 
 
 #: The columns of a record that describe the visit (the assessment's timepoint), not the lesion.
