@@ -19,12 +19,18 @@ CENTRE = (6.0, 2.0, 0.0)
 HEADER = "patient_id,date,image,lesion_id,lesion_type,point_lps,treatment_start,frame"
 
 
-def _views(folder: Path, date: str, mass: Ellipsoid, n: int) -> list[str]:
+def _views(
+    folder: Path,
+    date: str,
+    mass: Ellipsoid,
+    n: int,
+    second: tuple[float, float, float] = (90.0, 0.0, 0.0),
+) -> list[str]:
     """Two views of ``mass``: the plane of its a and b axes, and (probe turned 90 degrees about
-    the long axis) the plane of a and c. Returns the manifest rows."""
+    the long axis, ``second``'s default) the plane of a and c. Returns the manifest rows."""
     rows = []
     shift = (ECHO2D_CENTRE[0], ECHO2D_CENTRE[1], 0.0)
-    for view, rotation in ((1, (0.0, 0.0, 0.0)), (2, (90.0, 0.0, 0.0))):
+    for view, rotation in ((1, (0.0, 0.0, 0.0)), (2, second)):
         pose = RigidPose(rotation, shift, CENTRE)
         cine = echo2d_cine(mass, pose, ("biplane", n, view), frames=2)
         path = folder / f"{date}_view{view}.dcm"
@@ -35,6 +41,16 @@ def _views(folder: Path, date: str, mass: Ellipsoid, n: int) -> list[str]:
         start = "2024-01-05" if n == 0 and view == 1 else ""
         rows.append(f"BI-1,{date},{path.name},L1,rhabdomyoma,{point},{start},1")
     return rows
+
+
+def _tracked_assessment(folder: Path, rows: list[str]) -> dict:  # type: ignore[type-arg]
+    """``tscimg track`` of the manifest ``rows`` in ``folder``: its one assessment."""
+    (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
+    out = folder / "out"
+    result = run_tscimg("track", str(folder / "manifest.csv"), "-o", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    (assessment,) = json.loads((out / "report.json").read_text())["patients"][0]["assessments"]
+    return assessment
 
 
 def test_two_views_give_the_biplane_volume_of_a_non_spheroid(tmp_path: Path) -> None:
@@ -302,11 +318,7 @@ def test_a_frame_whose_regions_differ_in_pixel_size_is_flagged(tmp_path: Path) -
     zoom.PhysicalDeltaX = zoom.PhysicalDeltaY = 0.015  # 0.15 mm: half the sector's 0.3 mm
     ds.SequenceOfUltrasoundRegions.append(zoom)
     ds.save_as(follow_up)
-    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
-    out = tmp_path / "out"
-    result = run_tscimg("track", str(tmp_path / "manifest.csv"), "-o", str(out), "--json")
-    assert result.returncode == 0, result.stderr
-    (assessment,) = json.loads((out / "report.json").read_text())["patients"][0]["assessments"]
+    assessment = _tracked_assessment(tmp_path, rows)
     first, second = (tp["lesions"]["L1"] for tp in assessment["timepoints"])
     assert not any("ultrasound regions" in r for r in first["review"])
     (reason,) = [r for r in second["review"] if "ultrasound regions" in r]
@@ -341,29 +353,13 @@ def test_biplane_views_that_disagree_on_the_long_axis_are_flagged(tmp_path: Path
     second view across it (the b-c plane: long axis 5 mm where the first view's is 8) gave a
     volume without a word (a helper's echo audit); it is flagged now, and two views that
     share the long axis are not."""
-    a, b, c = 8.0, 5.0, 4.5
-    mass = Ellipsoid(CENTRE, (a, b, c))
-    shift = (ECHO2D_CENTRE[0], ECHO2D_CENTRE[1], 0.0)
-    rows = [HEADER]
-    for n, (date, second) in enumerate(
-        (("2024-01-02", (90.0, 0.0, 0.0)), ("2024-06-03", (0.0, 90.0, 0.0)))
-    ):
-        for view, rotation in ((1, (0.0, 0.0, 0.0)), (2, second)):
-            pose = RigidPose(rotation, shift, CENTRE)
-            cine = echo2d_cine(mass, pose, ("axis", n, view), frames=2)
-            path = tmp_path / f"{date}_view{view}.dcm"
-            identity = SeriesIdentity("AX-1", f"axis/{n}/{view}")
-            write_ultrasound_cine(
-                cine, (0.3, 0.3), 33.3, path, identity, dt.date.fromisoformat(date)
-            )
-            point = ";".join(f"{v:.2f}" for v in pose.body_to_lps(np.asarray([CENTRE]))[0])
-            start = "2024-01-05" if n == 0 and view == 1 else ""
-            rows.append(f"AX-1,{date},{path.name},L1,rhabdomyoma,{point},{start},1")
-    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
-    out = tmp_path / "out"
-    result = run_tscimg("track", str(tmp_path / "manifest.csv"), "-o", str(out), "--json")
-    assert result.returncode == 0, result.stderr
-    (assessment,) = json.loads((out / "report.json").read_text())["patients"][0]["assessments"]
+    mass = Ellipsoid(CENTRE, (8.0, 5.0, 4.5))
+    rows = [
+        HEADER,
+        *_views(tmp_path, "2024-01-02", mass, 0),
+        *_views(tmp_path, "2024-06-03", mass, 1, second=(0.0, 90.0, 0.0)),  # across the axis
+    ]
+    assessment = _tracked_assessment(tmp_path, rows)
     shared, across = (tp["lesions"]["L1"] for tp in assessment["timepoints"])
     assert not any("long axes differ" in w for w in shared["warnings"] + shared["review"])
     (reason,) = [r for r in across["review"] if "long axes differ" in r]
