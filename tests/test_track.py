@@ -308,6 +308,30 @@ def test_registration_of_unrelated_content_is_flagged_as_poor() -> None:
     assert any("poor registration" in w for w in result.warnings)
 
 
+@pytest.mark.parametrize("patient", ["TSC-001", "TSC-002"])
+def test_a_follow_up_mirrored_left_right_is_flagged(patient: str) -> None:
+    """A follow-up whose array was flipped left-right but not its header (a conversion error)
+    was registered rigidly and its lesion measured on the other side (the other kidney),
+    unflagged (a helper's registration audit). A copy of the follow-up flipped back now fits
+    clearly better, and the registration says so (a review reason of the carried visit); the
+    follow-up as given does not (the sample CT is a synthetic abdomen, the MR a head)."""
+    from dataclasses import replace
+
+    visits = next(p for p in TRUTH["patients"] if p["patient_id"] == patient)["visits"]
+    previous = tscimg.load_scan(SAMPLE_SCANS / visits[0]["nifti"])
+    follow_up = tscimg.load_scan(SAMPLE_SCANS / visits[1]["nifti"])
+    assert not any("mirrored" in w for w in register(previous, follow_up).warnings)
+    pixels = sitk.GetArrayFromImage(follow_up.image)
+    direction = np.asarray(follow_up.image.GetDirection()).reshape(3, 3)
+    axis = int(np.argmax(np.abs(direction[0, :])))  # the voxel axis nearest L-R
+    flipped = sitk.GetImageFromArray(np.ascontiguousarray(np.flip(pixels, axis=2 - axis)))
+    flipped.CopyInformation(follow_up.image)
+    (warning,) = [
+        w for w in register(previous, replace(follow_up, image=flipped)).warnings if "mirrored" in w
+    ]
+    assert "check the scan's orientation" in warning
+
+
 def test_a_carried_lesion_reaching_its_carried_box_is_flagged_for_review() -> None:
     """The carried box is the reference lesion's registered outline plus the protocol's 10%:
     a follow-up filling it grew beyond it or leaked, so it is flagged (not a reader's box, so

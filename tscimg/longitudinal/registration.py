@@ -70,6 +70,12 @@ class RegistrationParameters:
         Fraction of voxels sampled by the metric (fixed seed: reproducible).
     poor_quality_ncc
         Below this local NCC the registration carries a warning.
+    mirrored_gain
+        The follow-up is flagged as mirrored left-right when a copy of it flipped along the
+        axis nearest patient L-R fits the previous scan by this fraction more mutual
+        information after the same global rigid stage (``None``: not checked). On the
+        change-precision cases and the real serial pair, follow-ups as given scored at most
+        -0.025 and mirrored ones at least +0.13 (same contrast; +0.037 across contrasts).
     """
 
     coarse_spacing_mm: float = 3.0
@@ -83,6 +89,7 @@ class RegistrationParameters:
     histogram_bins: int = 32
     sampling_fraction: float = 0.15
     poor_quality_ncc: float = 0.5
+    mirrored_gain: float | None = 0.05
 
 
 @dataclass(frozen=True)
@@ -369,6 +376,16 @@ def register(
     moving = _resampled(moving_full, coarse)
 
     rigid = _rigid_global(fixed, moving, params)
+    warnings: list[str] = []
+    if params.mirrored_gain is not None:
+        gain = mirrored_fit_gain(fixed, moving, moving_full, rigid, params)
+        if gain > params.mirrored_gain:
+            warnings.append(
+                f"the follow-up fits the previous scan better mirrored left-right (mutual "
+                f"information {100 * gain:+.0f}% when flipped): its left-right orientation may "
+                "be wrong (a conversion that flipped the image but not its header?), and the "
+                "lesion measured on the other side; check the scan's orientation"
+            )
     affine = sitk.AffineTransform(3)
     affine.SetCenter(rigid.GetCenter())
     affine.SetMatrix(rigid.GetMatrix())
@@ -421,7 +438,6 @@ def register(
             stages, after = (affine,), global_only
     except RuntimeError:  # too little overlap in the block: the global result stands
         stages, after = (affine,), global_only
-    warnings: list[str] = []
     if after < params.poor_quality_ncc:
         warnings.append(
             f"poor registration around the lesion (NCC {after:.2f} < "
@@ -429,6 +445,49 @@ def register(
             "own prompt"
         )
     return Registration(stages, after, before, tuple(warnings))
+
+
+def _mutual_information(
+    fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, params: RegistrationParameters
+) -> float:
+    """Mattes mutual information of ``moving`` through ``transform`` on ``fixed`` (the global
+    stage's metric and sampling, at its end point)."""
+    probe = _method(params, (1,))
+    probe.SetInitialTransform(transform, inPlace=False)
+    return -float(probe.MetricEvaluate(fixed, moving))  # ITK minimises its negative
+
+
+def mirrored_fit_gain(
+    fixed: sitk.Image,
+    moving: sitk.Image,
+    moving_full: sitk.Image,
+    rigid: sitk.Transform,
+    params: RegistrationParameters,
+) -> float:
+    """How much better (a fraction of mutual information) ``moving`` fits ``fixed`` flipped
+    along its voxel axis nearest patient L-R, after the same global rigid stage.
+
+    ``moving`` is the coarse copy of ``moving_full``, ``rigid`` its global alignment. The flip
+    is about the plane through ``moving_full``'s centre (the array reversed, the origin moved
+    so that the copy is a mirror image in physical space). A positive gain says the follow-up
+    looks mirrored relative to the previous scan: a NIfTI conversion that flipped the array
+    but not its affine put the lesion on the other side, and a rigid registration cannot undo
+    a reflection (a helper's registration audit: the other kidney was measured unflagged).
+    """
+    direction = np.asarray(moving_full.GetDirection()).reshape(3, 3)
+    axis = int(np.argmax(np.abs(direction[0, :])))  # the voxel axis nearest LPS x
+    normal = direction[:, axis]
+    size = np.asarray(moving_full.GetSize(), dtype=float)
+    plane = np.asarray(moving_full.TransformContinuousIndexToPhysicalPoint(list((size - 1) / 2)))
+    coarse_size = np.asarray(moving.GetSize(), dtype=float)
+    own = np.asarray(moving.TransformContinuousIndexToPhysicalPoint(list((coarse_size - 1) / 2)))
+    flipped = sitk.Flip(moving, [i == axis for i in range(3)], flipAboutOrigin=False)
+    flipped.CopyInformation(moving)
+    shift = 2.0 * float(np.dot(plane - own, normal)) * normal
+    flipped.SetOrigin(tuple(float(v) for v in np.asarray(moving.GetOrigin()) + shift))
+    given = _mutual_information(fixed, moving, rigid, params)
+    mirror = _mutual_information(fixed, flipped, _rigid_global(fixed, flipped, params), params)
+    return (mirror - given) / max(given, 1e-9)
 
 
 def same_image(a: Scan, b: Scan) -> bool:
