@@ -252,6 +252,13 @@ def test_enhanced_multiframe_reads_like_the_classic_series(
     only.mkdir()
     shutil.copy(path, only / "x.dcm")
     assert np.array_equal(load_scan(only).to_array(), written.to_array())
+    # an enhanced CT's reconstruction kernel is in its functional groups (it was not read, so a
+    # kernel change between visits went unwarned)
+    recon = pydicom.Dataset()
+    recon.ConvolutionKernel = "B70f"
+    enhanced.SharedFunctionalGroupsSequence[0].CTReconstructionSequence = [recon]
+    enhanced.save_as(path)
+    assert load_scan(path).reconstruction_kernel == "B70f"
 
 
 def test_a_single_dicom_file_is_one_slice_in_place(write_series: SeriesWriter) -> None:

@@ -525,6 +525,13 @@ def read_multiframe(path: Path, allow_resampling: bool = False, frame: int | Non
         thickness = None if first_meas is None else _finite(first_meas.get("SliceThickness"))
         if thickness is not None and thickness > 0:
             meta["slice_thickness_mm"] = thickness
+    if meta["reconstruction_kernel"] is None:  # an enhanced CT keeps it in a functional group
+        recon = _functional_group(per_frame[0], shared, "CTReconstructionSequence")
+        kernel = None if recon is None else recon.get("ConvolutionKernel")
+        values = [kernel] if isinstance(kernel, str) else list(kernel or [])
+        meta["reconstruction_kernel"] = (
+            "/".join(str(v).strip() for v in values if str(v).strip()) or None
+        )
     return Scan(image, source=source, warnings=plan.warnings, **meta)  # type: ignore[arg-type]
 
 
