@@ -528,10 +528,9 @@ def read_multiframe(path: Path, allow_resampling: bool = False, frame: int | Non
     if meta["reconstruction_kernel"] is None:  # an enhanced CT keeps it in a functional group
         recon = _functional_group(per_frame[0], shared, "CTReconstructionSequence")
         kernel = None if recon is None else recon.get("ConvolutionKernel")
-        values = [kernel] if isinstance(kernel, str) else list(kernel or [])
-        meta["reconstruction_kernel"] = (
-            "/".join(str(v).strip() for v in values if str(v).strip()) or None
-        )
+        kernels = [kernel] if isinstance(kernel, str) else list(kernel or [])
+        joined = "/".join(str(v).strip() for v in kernels if str(v).strip())
+        meta["reconstruction_kernel"] = joined or None
     return Scan(image, source=source, warnings=plan.warnings, **meta)  # type: ignore[arg-type]
 
 
