@@ -449,3 +449,52 @@ def test_outputs_of_a_visit_taken_out_of_the_manifest_are_removed(
     again = runner.track(manifest, out)
     assert edited.read_text() == "edited in a viewer"
     assert again.provenance["removed_outputs"] == ["dicom/P/2024-07-01_dicom/seg.dcm"]
+
+
+def test_stale_outputs_are_compared_as_files_not_as_path_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second reader's cases: an OUTDIR given as ../out removed nothing (its folders kept
+    '..', the candidates did not), and a mask the manifest names through a link to OUTDIR was
+    removed as stale (the next run then failed on the missing input)."""
+    dates = ("2024-01-10", "2024-07-01")
+    for date in dates:
+        (tmp_path / f"{date}.nii.gz").write_bytes(date.encode())
+
+    def manifest(lesion: str, mask: str = "") -> Path:
+        path = tmp_path / "manifest.csv"
+        prompt = "" if mask else "10;10;10"
+        path.write_text(
+            "patient_id,date,image,lesion_id,lesion_type,point_index,mask,treatment_start\n"
+            f"P,{dates[0]},{dates[0]}.nii.gz,{lesion},aml,{prompt},{mask},2024-01-15\n"
+            f"P,{dates[1]},{dates[1]}.nii.gz,{lesion},aml,,,\n"
+        )
+        return path
+
+    def process(plan: Any, base: Path, masks: Path, *args: Any) -> list[LesionVisitResult]:
+        out = []
+        for lesion_id, lesion in plan.lesions.items():
+            for i, visit in enumerate(lesion.visits):
+                name = f"{visit.date.isoformat()}_{lesion_id}.nii.gz"
+                (masks / "P").mkdir(parents=True, exist_ok=True)
+                (masks / "P" / name).write_text(f"{name} of this run")
+                result = LesionVisitResult(
+                    lesion_id, LesionType.AML, visit.date, "x.nii.gz",
+                    LesionOrigin.PROMPT if i == 0 else LesionOrigin.CARRIED,
+                    LesionRecord.of_figures(10.0 - 4 * i, 0.1, 20.0),
+                )  # fmt: skip
+                out.append(replace(result, mask=f"masks/P/{name}"))
+        return out
+
+    monkeypatch.setattr(runner, "process_patient", process)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    runner.track(manifest("L1"), "../out")
+    stale = tmp_path / "out" / "masks" / "P" / "2024-07-01_L1.nii.gz"
+    renamed = runner.track(manifest("L2"), "../out")  # the lesion renamed: L1's masks are stale
+    assert not stale.exists()
+    assert "masks/P/2024-07-01_L1.nii.gz" in renamed.provenance["removed_outputs"]
+    accepted = tmp_path / "out" / "masks" / "P" / "2024-01-10_L2.nii.gz"
+    (tmp_path / "results").symlink_to(tmp_path / "out")  # the reader's link to OUTDIR
+    runner.track(manifest("L3", mask="results/masks/P/2024-01-10_L2.nii.gz"), "../out")
+    assert accepted.exists()  # the manifest's input, named through the link, stays

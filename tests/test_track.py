@@ -332,6 +332,31 @@ def test_a_follow_up_mirrored_left_right_is_flagged(patient: str) -> None:
     assert "check the scan's orientation" in warning
 
 
+def test_the_mirrored_check_gives_no_verdict_on_a_failed_global_fit() -> None:
+    """A second reader's re-sliced head MR (sagittal, NCC 0.19 after the global rigid stage)
+    read as mirrored in its true orientation, and its mirrored copy did not: on a failed fit
+    either side can score better. Without a fit of NCC 0.5 there is no verdict either way."""
+    from tscimg.longitudinal.registration import (
+        RegistrationParameters,
+        _resampled,
+        _rigid_global,
+        mirrored_fit_gain,
+    )
+
+    visits = next(p for p in TRUTH["patients"] if p["patient_id"] == "TSC-002")["visits"]
+    previous = tscimg.load_scan(SAMPLE_SCANS / visits[0]["nifti"]).image
+    follow_up = tscimg.load_scan(SAMPLE_SCANS / visits[1]["nifti"]).image
+    params = RegistrationParameters()
+    fixed, moving = _resampled(previous, 3.0), _resampled(follow_up, 3.0)
+    gain = mirrored_fit_gain(fixed, moving, follow_up, _rigid_global(fixed, moving, params), params)
+    assert gain is not None and gain < 0  # a good fit: a verdict, not mirrored
+    shape = sitk.GetArrayViewFromImage(moving).shape
+    noise = sitk.GetImageFromArray(np.random.default_rng(2).normal(0, 1, shape).astype(np.float32))
+    noise.CopyInformation(moving)
+    rigid = _rigid_global(fixed, noise, params)
+    assert mirrored_fit_gain(fixed, noise, follow_up, rigid, params) is None
+
+
 def test_a_carried_lesion_reaching_its_carried_box_is_flagged_for_review() -> None:
     """The carried box is the reference lesion's registered outline plus the protocol's 10%:
     a follow-up filling it grew beyond it or leaked, so it is flagged (not a reader's box, so

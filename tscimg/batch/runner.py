@@ -369,37 +369,46 @@ def _remove_stale_outputs(
     of the reader's own (a corrected mask saved beside the outputs) is never touched. Returns
     the removed files, relative to ``out``.
     """
+    # every path compared as the file it is (links and '..' resolved): a manifest naming an
+    # output through a link to OUTDIR, or an OUTDIR given as ../out, compared as text, lost
+    # the reader's mask or removed nothing
+    root = Path(os.path.realpath(out))
     folders = [
-        out / MASKS_FOLDER / safe_name(patient_id),
-        out / DICOM_FOLDER / safe_name(patient_id),
+        root / MASKS_FOLDER / safe_name(patient_id),
+        root / DICOM_FOLDER / safe_name(patient_id),
     ]
-    keep = {os.path.normpath(out / p) for p in _outputs(lesions)} | inputs
+    keep = {os.path.realpath(out / p) for p in _outputs(lesions)} | inputs
     removed = []
     for name, sha in previous.items():
-        path = Path(os.path.normpath(out / name))
-        if str(path) in keep or not any(path.is_relative_to(f) for f in folders):
-            continue
+        path = Path(os.path.realpath(out / name))
         try:
-            if path.is_file() and not path.is_symlink() and content_sha256(path) == sha:
-                path.unlink()
-                removed.append(path.relative_to(out).as_posix())
+            if (
+                str(path) in keep
+                or not any(path.is_relative_to(f) for f in folders)
+                or not path.is_file()
+                or content_sha256(path) != sha
+            ):
+                continue
+            path.unlink()
+            removed.append(path.relative_to(root).as_posix())
         except (OSError, TscimgError):
-            continue  # unreadable or gone: left as it is
+            continue  # unreadable, busy or gone: left as it is
     for folder in folders:
-        if not folder.is_dir() or folder.is_symlink():
-            continue
         try:
+            if not folder.is_dir() or folder.is_symlink():
+                continue
             paths = sorted(folder.rglob("*"), reverse=True)  # a folder's files before it
-        except OSError:  # a subfolder that cannot be listed: nothing removed there
+        except OSError:  # a folder that cannot be listed: nothing removed there
             continue
         for path in paths:
-            if path.is_dir() and not path.is_symlink():
-                with contextlib.suppress(OSError):  # not empty: it holds other files
-                    path.rmdir()
-            elif _OWN_TEMPORARY.fullmatch(path.name) and os.path.normpath(path) not in keep:
-                with contextlib.suppress(OSError):  # busy (NFS) or not ours to remove: left
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()  # OSError when not empty: it holds other files
+                elif _OWN_TEMPORARY.fullmatch(path.name) and os.path.realpath(path) not in keep:
                     path.unlink(missing_ok=True)
-                    removed.append(path.relative_to(out).as_posix())
+                    removed.append(path.relative_to(root).as_posix())
+            except OSError:  # not empty, busy (NFS) or not ours to enter: left as it is
+                continue
     return sorted(removed)
 
 
@@ -508,7 +517,7 @@ def track(
     results: dict[str, PatientOutcome] = {}
     removed: list[str] = []
     inputs = {  # never removed as a stale output (a corrected mask saved beside the outputs)
-        os.path.normpath(read.path.parent / p) for plan in read.patients for p in plan.images
+        os.path.realpath(read.path.parent / p) for plan in read.patients for p in plan.images
     }
     previous = (  # what earlier runs wrote, before this run's states replace theirs
         {}

@@ -75,7 +75,13 @@ class RegistrationParameters:
         axis nearest patient L-R fits the previous scan by this fraction more mutual
         information after the same global rigid stage (``None``: not checked). On the
         change-precision cases and the real serial pair, follow-ups as given scored at most
-        -0.025 and mirrored ones at least +0.13 (same contrast; +0.037 across contrasts).
+        -0.025 and mirrored ones at least +0.13 (same contrast; +0.037 across contrasts,
+        which this threshold misses).
+    mirrored_min_ncc
+        The mirrored check gives a verdict only when the global rigid fit of the follow-up as
+        given or of its mirrored copy reaches this NCC on the coarse grid: on a failed fit
+        either can score better by chance (a second reader's re-sliced head MR, NCC 0.19,
+        read as mirrored in its true orientation).
     """
 
     coarse_spacing_mm: float = 3.0
@@ -90,6 +96,7 @@ class RegistrationParameters:
     sampling_fraction: float = 0.15
     poor_quality_ncc: float = 0.5
     mirrored_gain: float | None = 0.05
+    mirrored_min_ncc: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -379,7 +386,7 @@ def register(
     warnings: list[str] = []
     if params.mirrored_gain is not None:
         gain = mirrored_fit_gain(fixed, moving, moving_full, rigid, params)
-        if gain > params.mirrored_gain:
+        if gain is not None and gain > params.mirrored_gain:
             warnings.append(
                 f"the follow-up fits the previous scan better mirrored left-right (mutual "
                 f"information {100 * gain:+.0f}% when flipped): its left-right orientation may "
@@ -463,9 +470,10 @@ def mirrored_fit_gain(
     moving_full: sitk.Image,
     rigid: sitk.Transform,
     params: RegistrationParameters,
-) -> float:
+) -> float | None:
     """How much better (a fraction of mutual information) ``moving`` fits ``fixed`` flipped
-    along its voxel axis nearest patient L-R, after the same global rigid stage.
+    along its voxel axis nearest patient L-R, after the same global rigid stage; ``None``
+    when neither fit reaches ``params.mirrored_min_ncc`` (no verdict on a failed fit).
 
     ``moving`` is the coarse copy of ``moving_full``, ``rigid`` its global alignment. The flip
     is about the plane through ``moving_full``'s centre (the array reversed, the origin moved
@@ -485,9 +493,22 @@ def mirrored_fit_gain(
     flipped.CopyInformation(moving)
     shift = 2.0 * float(np.dot(plane - own, normal)) * normal
     flipped.SetOrigin(tuple(float(v) for v in np.asarray(moving.GetOrigin()) + shift))
+    mirror_rigid = _rigid_global(fixed, flipped, params)
+    fits = (_overlap_ncc(fixed, moving, rigid), _overlap_ncc(fixed, flipped, mirror_rigid))
+    if max(fits) < params.mirrored_min_ncc:
+        return None
     given = _mutual_information(fixed, moving, rigid, params)
-    mirror = _mutual_information(fixed, flipped, _rigid_global(fixed, flipped, params), params)
+    mirror = _mutual_information(fixed, flipped, mirror_rigid, params)
     return (mirror - given) / max(given, 1e-9)
+
+
+def _overlap_ncc(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform) -> float:
+    """NCC of ``moving`` through ``transform`` with ``fixed`` where it maps in (coarse grids)."""
+    warped = sitk.Resample(
+        moving, fixed, transform, sitk.sitkLinear, float("nan"), sitk.sitkFloat32
+    )
+    values = sitk.GetArrayViewFromImage(warped)
+    return ncc(sitk.GetArrayViewFromImage(fixed), values, np.isfinite(values))
 
 
 def same_image(a: Scan, b: Scan) -> bool:
