@@ -420,11 +420,13 @@ def test_outputs_of_a_visit_taken_out_of_the_manifest_are_removed(
         out / "dicom" / "P" / "2025-01-05_dicom" / "seg.dcm",
     ]
     temporaries = [
-        out / "masks" / "P" / ".2024-07-01_L1.nii.gz.k2j3h4.nii.gz",  # a killed write's
-        out / ".report.json.a1b2c3.json",  # a killed report's
+        out / "masks" / "P" / ".2024-07-01_L1.nii.gz.k2j3h4ab.nii.gz",  # a killed write's
+        out / ".report.json.a1b2c3d4.json",  # a killed report's
     ]
     readers = [
         out / "masks" / "P" / "2024-07-01_L1_corrected.nii.gz",  # the reader's own
+        out / "masks" / "P" / ".2024-07-01_L1.nii.gz.swp",  # an editor's, not tscimg's
+        out / ".report.json.swp",
         out / "masks" / "Q" / "2024-01-10_L1.nii.gz",  # another manifest's patient
     ]
     for path in temporaries + readers:

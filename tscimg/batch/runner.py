@@ -338,7 +338,9 @@ def _software_mismatch(outcome: PatientOutcome, patient_id: str) -> CaseError | 
 
 #: The hidden temporary file of a write into a patient's output folders (``atomic_file``'s
 #: ``.<name>.<random><suffix>``), which a killed run leaves behind.
-_OWN_TEMPORARY = re.compile(r"\.(\d{4}-\d{2}-\d{2}_.+\.nii\.gz|seg\.dcm|sr\.dcm)\..+")
+_OWN_TEMPORARY = re.compile(
+    r"\.(?:\d{4}-\d{2}-\d{2}_.+\.nii\.gz\.\w{8}\.nii\.gz|(?:seg|sr)\.dcm\.\w{8}\.dcm)"
+)  # mkstemp's 8 characters between: a reader's .seg.dcm.swp is not one
 
 
 def _previous_outputs(out: Path, patient_id: str) -> dict[str, str]:
@@ -528,7 +530,10 @@ def track(
         if out is not None:
             for name in REPORT_FILES:  # an output-folder problem, not any patient's
                 require_writable(out / name)
+                written = re.compile(rf"\.{re.escape(name)}\.\w{{8}}{re.escape(Path(name).suffix)}")
                 for temporary in out.glob(f".{name}.*"):  # a killed run's, never read
+                    if not written.fullmatch(temporary.name):
+                        continue  # not atomic_file's: a reader's own
                     with contextlib.suppress(OSError):  # busy (NFS): left as it is
                         temporary.unlink(missing_ok=True)
                         removed.append(temporary.name)
