@@ -521,13 +521,12 @@ def track(
     inputs = {  # never removed as a stale output (a corrected mask saved beside the outputs)
         os.path.realpath(read.path.parent / p) for plan in read.patients for p in plan.images
     }
-    previous = (  # what earlier runs wrote, before this run's states replace theirs
-        {}
-        if out is None
-        else {plan.patient_id: _previous_outputs(out, plan.patient_id) for plan in read.patients}
-    )
+    previous: dict[str, dict[str, str]] = {}
     with lock:
         if out is not None:
+            # what earlier runs wrote, read under the lock (no other run changes it now) and
+            # before this run's states replace theirs
+            previous = {p.patient_id: _previous_outputs(out, p.patient_id) for p in read.patients}
             for name in REPORT_FILES:  # an output-folder problem, not any patient's
                 require_writable(out / name)
                 written = re.compile(rf"\.{re.escape(name)}\.\w{{8}}{re.escape(Path(name).suffix)}")
