@@ -494,21 +494,15 @@ def mirrored_fit_gain(
     shift = 2.0 * float(np.dot(plane - own, normal)) * normal
     flipped.SetOrigin(tuple(float(v) for v in np.asarray(moving.GetOrigin()) + shift))
     mirror_rigid = _rigid_global(fixed, flipped, params)
-    fits = (_overlap_ncc(fixed, moving, rigid), _overlap_ncc(fixed, flipped, mirror_rigid))
+    fits = (
+        _local_quality(fixed, moving, [rigid]),
+        _local_quality(fixed, flipped, [mirror_rigid]),
+    )
     if max(fits) < params.mirrored_min_ncc:
         return None
     given = _mutual_information(fixed, moving, rigid, params)
     mirror = _mutual_information(fixed, flipped, mirror_rigid, params)
     return (mirror - given) / max(given, 1e-9)
-
-
-def _overlap_ncc(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform) -> float:
-    """NCC of ``moving`` through ``transform`` with ``fixed`` where it maps in (coarse grids)."""
-    warped = sitk.Resample(
-        moving, fixed, transform, sitk.sitkLinear, float("nan"), sitk.sitkFloat32
-    )
-    values = sitk.GetArrayViewFromImage(warped)
-    return ncc(sitk.GetArrayViewFromImage(fixed), values, np.isfinite(values))
 
 
 def same_image(a: Scan, b: Scan) -> bool:
