@@ -72,6 +72,16 @@ def _as_list(value: object) -> list[object]:
     return [value]
 
 
+def joined_values(value: object) -> str | None:
+    """A multi-valued text attribute (ConvolutionKernel ``['B70f', 'sharp']``) as one text,
+    its non-blank values joined by ``/``; ``None`` when it has none.
+
+    >>> joined_values(["B70f", " sharp "]), joined_values("FC13"), joined_values(["", " "])
+    ('B70f/sharp', 'FC13', None)
+    """
+    return "/".join(str(v).strip() for v in _as_list(value) if str(v).strip()) or None
+
+
 def parse_dicom_date(value: object) -> datetime.date | None:
     """Parse a DICOM DA value (YYYYMMDD); ``None`` when absent or malformed."""
     text = str(value or "").strip()
@@ -241,10 +251,7 @@ class ImageHeader:
             bits_allocated=count("BitsAllocated", 16),
             samples_per_pixel=max(count("SamplesPerPixel", 1), 1),
             transfer_syntax=str(meta.get("TransferSyntaxUID", "") or ""),
-            reconstruction_kernel="/".join(
-                str(v).strip() for v in _as_list(ds.get("ConvolutionKernel")) if str(v).strip()
-            )
-            or None,
+            reconstruction_kernel=joined_values(ds.get("ConvolutionKernel")),
             field_strength_t=field if field is not None and field > 0 else None,
         )
 

@@ -21,6 +21,7 @@ from tscimg.io.dicom_headers import (
     DICOMDIR_SOP_CLASS,
     ImageHeader,
     discover_series,
+    joined_values,
     parse_dicom_date,
     quiet_pydicom,
     read_header,
@@ -527,10 +528,8 @@ def read_multiframe(path: Path, allow_resampling: bool = False, frame: int | Non
             meta["slice_thickness_mm"] = thickness
     if meta["reconstruction_kernel"] is None:  # an enhanced CT keeps it in a functional group
         recon = _functional_group(per_frame[0], shared, "CTReconstructionSequence")
-        kernel = None if recon is None else recon.get("ConvolutionKernel")
-        kernels = [kernel] if isinstance(kernel, str) else list(kernel or [])
-        joined = "/".join(str(v).strip() for v in kernels if str(v).strip())
-        meta["reconstruction_kernel"] = joined or None
+        if recon is not None:
+            meta["reconstruction_kernel"] = joined_values(recon.get("ConvolutionKernel"))
     return Scan(image, source=source, warnings=plan.warnings, **meta)  # type: ignore[arg-type]
 
 
