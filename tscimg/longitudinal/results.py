@@ -25,7 +25,7 @@ import datetime
 import itertools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -438,17 +438,26 @@ class CohortResult:
         return rows
 
 
+def warning_lesion_type(warning: str, kinds: Iterable[str]) -> str | None:
+    """The lesion type among ``kinds`` that a patient's warning is about (its warnings about
+    one type start with the type's name, as ``"aml 2024-07-01: ..."``); ``None`` for a warning
+    about the patient as a whole.
+
+    >>> warning_lesion_type("aml 2024-07-01: L2 not measured", ["aml", "sega"])
+    'aml'
+    >>> warning_lesion_type("treatment stopped twice", ["aml", "sega"]) is None
+    True
+    """
+    return next((k for k in kinds if warning.startswith(f"{k} ")), None)
+
+
 def _warnings_for(patient: PatientResult, assessment: ResponseAssessment) -> list[str]:
-    """The patient's warnings that concern ``assessment``: those about its lesion type (they
-    start with its name) and those about no one type, as the page shows them (another type's
-    warning in this type's rows said its visit was left out where it was not)."""
+    """The patient's warnings that concern ``assessment``: those about its lesion type and
+    those about no one type, as the page shows them (another type's warning in this type's
+    rows said its visit was left out where it was not)."""
     kinds = [a.lesion_type.value for a in patient.assessments]
-    own = f"{assessment.lesion_type.value} "
-    return [
-        w
-        for w in patient.warnings
-        if w.startswith(own) or not any(w.startswith(f"{k} ") for k in kinds)
-    ]
+    concerned = (assessment.lesion_type.value, None)
+    return [w for w in patient.warnings if warning_lesion_type(w, kinds) in concerned]
 
 
 #: The columns of a record that describe the visit (the assessment's timepoint), not the lesion.

@@ -29,7 +29,12 @@ from tscimg.core.vocabularies import VolumeMethod
 from tscimg.longitudinal.criteria import TROUGH_TARGET_NG_ML
 from tscimg.longitudinal.percent import signed_pct
 from tscimg.longitudinal.response import ResponseAssessment
-from tscimg.longitudinal.results import CohortResult, LesionVisitResult, PatientResult
+from tscimg.longitudinal.results import (
+    CohortResult,
+    LesionVisitResult,
+    PatientResult,
+    warning_lesion_type,
+)
 from tscimg.report.figures import (
     OUTLINE_COLOUR,
     REFERENCE_COLOUR,
@@ -231,13 +236,13 @@ def _visits_of(assessment: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _warnings_of(patient: dict[str, Any], kind: str) -> list[str]:
     """The patient's warnings about one lesion type (they start with its name)."""
-    return [w for w in patient["warnings"] if w.startswith(f"{kind} ")]
+    return [w for w in patient["warnings"] if warning_lesion_type(w, [kind]) is not None]
 
 
 def _patient_wide_warnings(patient: dict[str, Any]) -> list[str]:
     """The patient's warnings about no one lesion type (shown once, not under each type)."""
     kinds = [a["lesion_type"] for a in patient["assessments"]]
-    return [w for w in patient["warnings"] if not any(w.startswith(f"{k} ") for k in kinds)]
+    return [w for w in patient["warnings"] if warning_lesion_type(w, kinds) is None]
 
 
 def render_html(result: CohortResult) -> str:
