@@ -44,7 +44,7 @@ from tscimg.batch.run_lock import (
 from tscimg.core.disclaimer import RESEARCH_USE_DISCLAIMER
 from tscimg.core.errors import InputError, TscimgError, environment_problem
 from tscimg.core.treatment import TreatmentHistory
-from tscimg.io.atomic import atomic_file, require_writable
+from tscimg.io.atomic import atomic_file, require_writable, temporary_pattern
 from tscimg.io.hashing import content_sha256
 from tscimg.io.manifest import Manifest, PatientPlan, read_manifest
 from tscimg.io.treatment import TreatmentFile, read_treatment
@@ -336,11 +336,12 @@ def _software_mismatch(outcome: PatientOutcome, patient_id: str) -> CaseError | 
     )
 
 
-#: The hidden temporary file of a write into a patient's output folders (``atomic_file``'s
-#: ``.<name>.<random><suffix>``), which a killed run leaves behind.
-_OWN_TEMPORARY = re.compile(
-    r"\.(?:\d{4}-\d{2}-\d{2}_.+\.nii\.gz\.\w{8}\.nii\.gz|(?:seg|sr)\.dcm\.\w{8}\.dcm)"
-)  # mkstemp's 8 characters between: a reader's .seg.dcm.swp is not one
+#: The hidden temporary files of writes into a patient's output folders (a mask, a visit's SEG
+#: and SR), which a killed run leaves behind.
+_OWN_TEMPORARIES = (
+    temporary_pattern(r"\d{4}-\d{2}-\d{2}_.+\.nii\.gz", ".nii.gz"),
+    temporary_pattern(r"(?:seg|sr)\.dcm", ".dcm"),
+)
 
 
 def _previous_outputs(out: Path, patient_id: str) -> dict[str, str]:
@@ -406,7 +407,10 @@ def _remove_stale_outputs(
             try:
                 if path.is_dir() and not path.is_symlink():
                     path.rmdir()  # OSError when not empty: it holds other files
-                elif _OWN_TEMPORARY.fullmatch(path.name) and os.path.realpath(path) not in keep:
+                elif (
+                    any(p.fullmatch(path.name) for p in _OWN_TEMPORARIES)
+                    and os.path.realpath(path) not in keep
+                ):
                     path.unlink(missing_ok=True)
                     removed.append(path.relative_to(root).as_posix())
             except OSError:  # not empty, busy (NFS) or not ours to enter: left as it is
@@ -529,7 +533,7 @@ def track(
             previous = {p.patient_id: _previous_outputs(out, p.patient_id) for p in read.patients}
             for name in REPORT_FILES:  # an output-folder problem, not any patient's
                 require_writable(out / name)
-                written = re.compile(rf"\.{re.escape(name)}\.\w{{8}}{re.escape(Path(name).suffix)}")
+                written = temporary_pattern(re.escape(name), Path(name).suffix)
                 for temporary in out.glob(f".{name}.*"):  # a killed run's, never read
                     if not written.fullmatch(temporary.name):
                         continue  # not atomic_file's: a reader's own

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -10,6 +11,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tscimg.core.errors import InputError
+
+
+def temporary_pattern(target: str, suffix: str) -> re.Pattern[str]:
+    r"""The names :func:`atomic_file` gives the temporary files of targets whose names match the
+    regular expression ``target`` and end in ``suffix``: ``.<target>.<8 random characters>
+    <suffix>``. A killed write leaves one behind; nothing else is named so (an editor's
+    ``.seg.dcm.swp`` is not).
+
+    >>> p = temporary_pattern(r"(?:seg|sr)\.dcm", ".dcm")
+    >>> bool(p.fullmatch(".seg.dcm.k2j3h4ab.dcm")), bool(p.fullmatch(".seg.dcm.swp"))
+    (True, False)
+    """
+    return re.compile(rf"\.(?:{target})\.\w{{8}}{re.escape(suffix)}")
 
 
 def _umask() -> int:
