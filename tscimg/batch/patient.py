@@ -413,11 +413,15 @@ def _export_dicom(
     """
     ordered = sorted(by_visit.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))
     names = [(date, safe_name(key[0].name)) for (date, key), _ in ordered]
-    anchors = [  # the earliest DICOM visit's series: the patient's tracking UIDs derive from it
-        str(visits.scans[key].series_uid or visits.scans[key].frame_of_reference_uid)
-        for (_, key), _ in ordered
-        if visits.scans[key].frame_of_reference_uid is not None and not visits.scans[key].is_planar
-    ]
+    anchor = next(  # the earliest DICOM visit's series: the patient's tracking UIDs derive from it
+        (
+            str(visits.scans[key].series_uid or visits.scans[key].frame_of_reference_uid)
+            for (_, key), _ in ordered
+            if visits.scans[key].frame_of_reference_uid is not None
+            and not visits.scans[key].is_planar
+        ),
+        None,
+    )
     for (date, key), items in ordered:
         image = key[0]
         scan = visits.scans[key]
@@ -447,7 +451,7 @@ def _export_dicom(
                     [(out[i], mask) for i, mask in items],
                     target,
                     software_versions()["tscimg"],
-                    anchors[0],
+                    anchor,
                 )
         except TscimgError as exc:
             raise VisitFailure(date.isoformat(), f"DICOM SEG/SR output: {exc}") from exc
