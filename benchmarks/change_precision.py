@@ -1,7 +1,7 @@
 """Benchmark: how precisely `tscimg track` measures a known change on real scans (issue 14).
 
 Run: ``python benchmarks/change_precision.py [--cases brain1,kits-case_00137] [--quick]
-[--keep DIR] [--jobs 2]``.
+[--keep DIR] [--jobs 2] [--held-out]``.
 
 Cases: every labelled real scan in ../shared/data (absent ones are skipped with a note):
 pyradiomics brain1 (sega) and breast1 (generic), BRATS pat0005 and pat0006 (T1c, tumour core =
@@ -13,6 +13,9 @@ perirenal fat), a soft-tissue rim (30 HU, 2 mm and at least one voxel thick) whe
 borders perirenal fat (half of each tumour's border is exophytic: without a visible interface
 its fat and the perirenal fat are one tissue and no outline is defined), 0.7 mm blur, 12 HU
 noise, cropped to 50 mm around the tumour, on the case's own grid.
+With ``--held-out`` four more targets in the same real scans run too, which no setting was
+chosen on (docs/accuracy.md, "Held-out targets"): BRATS pat0005 and pat0006 whole tumour on
+FLAIR (generic) and enhancing tumour on T1c (sega).
 
 Each case becomes five patients whose follow-ups have a KNOWN change (treatment starts at the
 baseline, 2025-01-15; prompts at the baseline only: the label's most interior voxel and its
@@ -89,6 +92,18 @@ BASELINE_DATE = datetime.date(2025, 1, 15)
 
 #: name, image, label, label values of the tumour, lesion type.
 REAL = REAL_SPECS
+#: Held-out targets, run only with ``--held-out`` (or named in ``--cases``): other tumours in
+#: the same real scans, never used to choose a setting (the protocol's "cases you never see"):
+#: BRATS whole tumour (1+2+3+4) on FLAIR, a large lesion with no enhancement, and BRATS
+#: enhancing tumour (4) on T1c, a rim around necrosis.
+HELD_OUT: tuple[tuple[str, str, str, tuple[int, ...], str], ...] = tuple(
+    (f"brats-{p}-{suffix}", f"brats/{p}/{image}", f"brats/{p}/OTMultiClass.nii.gz", values, kind)
+    for p in ("pat0005", "pat0006")
+    for suffix, image, values, kind in (
+        ("flair-whole", "Flair_subtrMeanDivStd.nii.gz", (1, 2, 3, 4), "generic"),
+        ("t1c-enhancing", "T1c_subtrMeanDivStd.nii.gz", (4,), "sega"),
+    )
+)
 KITS = ("case_00017", "case_00043", "case_00137")
 QUICK_CASES = ("breast1", "kits-case_00137")
 
@@ -140,10 +155,12 @@ class Source:
 # ----------------------------------------------------------------------------------- sources
 
 
-def load_sources(names: set[str] | None) -> list[Source]:
+def load_sources(names: set[str] | None, held_out: bool = False) -> list[Source]:
     out = []
-    for name, image, label, values, kind in REAL:
-        if names is not None and name not in names:
+    for name, image, label, values, kind in REAL + HELD_OUT:
+        if (names is None and name not in {n for n, *_ in REAL} and not held_out) or (
+            names is not None and name not in names
+        ):
             continue
         if not (DATA / image).exists() or not (DATA / label).exists():
             print(f"note: {name} skipped: {DATA / image} or its label is absent")
@@ -752,8 +769,13 @@ def _sitk_read(path: Path) -> Callable[[], object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    all_cases = [name for name, *_ in REAL] + [f"kits-{c}" for c in KITS]
+    all_cases = [name for name, *_ in REAL + HELD_OUT] + [f"kits-{c}" for c in KITS]
     parser.add_argument("--cases", help="comma-separated subset of: " + ", ".join(all_cases))
+    parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help="also run the held-out targets: " + ", ".join(name for name, *_ in HELD_OUT),
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -772,7 +794,7 @@ def main() -> None:
     rows: list[Row] = []
     timings = []
     try:
-        sources = load_sources(names)
+        sources = load_sources(names, args.held_out)
         for source in sources:
             t0 = time.perf_counter()
             folder = root / source.name
