@@ -556,12 +556,14 @@ def _intensity_gain(
 
 def _residual(field: sitk.Image, fixed: sitk.Image, moving: sitk.Image) -> float:
     """Mean squared difference of ``fixed`` and ``moving`` resampled through ``field``, where
-    it maps inside ``moving``."""
+    it maps inside ``moving`` (infinite where it maps nowhere inside)."""
     transform = sitk.DisplacementFieldTransform(sitk.Image(field))
     warped = sitk.Resample(moving, fixed, transform, sitk.sitkLinear, np.nan, sitk.sitkFloat32)
     a = sitk.GetArrayViewFromImage(fixed)
     b = sitk.GetArrayViewFromImage(warped)
     valid = np.isfinite(b)
+    if not valid.any():
+        return float("inf")
     return float(np.mean((a[valid] - b[valid]) ** 2))
 
 
