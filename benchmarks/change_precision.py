@@ -787,6 +787,8 @@ def main() -> None:
     names = set(args.cases.split(",")) if args.cases else set(QUICK_CASES) if args.quick else None
     if names is not None and names - set(all_cases):
         parser.error(f"unknown cases: {', '.join(sorted(names - set(all_cases)))}")
+    if names is not None and args.held_out:
+        names |= {name for name, *_ in HELD_OUT}
     patients = QUICK_PATIENTS if args.quick else tuple(PATIENTS)
     start = time.perf_counter()
     root = args.keep or Path(tempfile.mkdtemp(prefix="change_precision_"))

@@ -417,8 +417,9 @@ def _deformed(
         unscaled, unscaled_field = _demons_from(
             smoothed_fixed, moving, 1.0, centres, params, common_mm
         )
-        scaled_error = _residual(field, smoothed_fixed, matched)
-        unscaled_error = _residual(unscaled_field, smoothed_fixed, unscaled)
+        scaled_error, unscaled_error = _residuals(
+            smoothed_fixed, outside, (field, matched), (unscaled_field, unscaled)
+        )
         if unscaled_error < scaled_error:
             matched, field = unscaled, unscaled_field
     fixed = smoothed_fixed
@@ -531,7 +532,7 @@ def _intensity_gain(
     came out at a gain of 0.86 with correlation 0.996 (inside the brain alone: 1.01); demons
     then read -35% as -10%. So where a gain is fitted, demons run from it and from none, and
     the start whose field leaves the smaller mean squared difference between the blocks
-    (:func:`_residual`) is kept: demons absorb part of a wrong contrast into the deformation
+    (:func:`_residuals`) is kept: demons absorb part of a wrong contrast into the deformation
     (a follow-up at a true gain of 0.8 read 0.17 for 0.65 without the gain, and the gain
     refitted on the pairs that field matches came out 1.02, as if none were needed), but not
     in uniform tissue, which no deformation makes brighter. A true gain of 0.6-1.5 leaves a
@@ -554,17 +555,30 @@ def _intensity_gain(
     return gain, (float(qa[1]), float(qb[1]))
 
 
-def _residual(field: sitk.Image, fixed: sitk.Image, moving: sitk.Image) -> float:
-    """Mean squared difference of ``fixed`` and ``moving`` resampled through ``field``, where
-    it maps inside ``moving`` (infinite where it maps nowhere inside)."""
-    transform = sitk.DisplacementFieldTransform(sitk.Image(field))
-    warped = sitk.Resample(moving, fixed, transform, sitk.sitkLinear, np.nan, sitk.sitkFloat32)
+def _residuals(
+    fixed: sitk.Image, outside: np.ndarray, *runs: tuple[sitk.Image, sitk.Image]
+) -> list[float]:
+    """For each ``(field, moving)`` run, the mean squared difference of ``fixed`` and
+    ``moving`` resampled through ``field``, over the voxels every run maps inside ``moving``
+    and off its ``outside`` (the voxels the follow-up does not show, filled before demons);
+    infinite for a field that is not finite everywhere, or when no voxel is left."""
+    warped = []
+    for field, moving in runs:
+        values = sitk.GetArrayFromImage(moving)
+        values[outside] = np.nan
+        shown = sitk.GetImageFromArray(values)
+        shown.CopyInformation(moving)
+        transform = sitk.DisplacementFieldTransform(sitk.Image(field))
+        resampled = sitk.Resample(shown, fixed, transform, sitk.sitkLinear, np.nan)
+        finite = bool(np.isfinite(sitk.GetArrayViewFromImage(field)).all())
+        warped.append(sitk.GetArrayFromImage(resampled) if finite else None)
+    valid = np.logical_and.reduce([np.isfinite(w) for w in warped if w is not None])
     a = sitk.GetArrayViewFromImage(fixed)
-    b = sitk.GetArrayViewFromImage(warped)
-    valid = np.isfinite(b)
-    if not valid.any():
-        return float("inf")
-    return float(np.mean((a[valid] - b[valid]) ** 2))
+    if not np.any(valid):
+        return [float("inf")] * len(runs)
+    return [
+        float("inf") if w is None else float(np.mean((a[valid] - w[valid]) ** 2)) for w in warped
+    ]
 
 
 def _demons_from(
@@ -579,7 +593,9 @@ def _demons_from(
     deviations divided by ``gain``) and smoothed as the fixed block was, and the demons field
     from ``smoothed_fixed`` to it."""
     values = sitk.GetArrayViewFromImage(moving)
-    matched = sitk.GetImageFromArray(((values - centres[1]) / gain + centres[0]).astype(np.float32))
+    # in float64, as the numpy medians used to promote it: the no-gain path stays bit for bit
+    mapped = (values.astype(np.float64) - centres[1]) / gain + centres[0]
+    matched = sitk.GetImageFromArray(mapped.astype(np.float32))
     matched.CopyInformation(moving)
     smoothed = sitk.SmoothingRecursiveGaussian(matched, _step(smoothed_fixed))
     return smoothed, _demons(smoothed_fixed, smoothed, params, resolution_mm)
