@@ -536,7 +536,7 @@ def _intensity_gain(
     (a follow-up at a true gain of 0.8 read 0.17 for 0.65 without the gain, and the gain
     refitted on the pairs that field matches came out 1.02, as if none were needed), but not
     in uniform tissue, which no deformation makes brighter. A true gain of 0.6-1.5 leaves a
-    difference 1.6-110 times smaller with it than without; that FLAIR follow-up's 0.86 one 42
+    difference 1.6-94 times smaller with it than without; that FLAIR follow-up's 0.86 one 42
     times larger than none, which reads -35.5%. The second demons run is spent only where a
     gain is fitted.
     """
