@@ -485,15 +485,6 @@ def jacobian_determinant(field: sitk.Image) -> sitk.Image:
     return determinant
 
 
-def _smoothed_arrays(fixed: sitk.Image, moving: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
-    """Both blocks smoothed by 2 block voxels (which leaves little noise), as arrays."""
-    sigma = 2 * _step(fixed)
-    return (
-        sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(fixed, sigma)),
-        sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(moving, sigma)),
-    )
-
-
 def _intensity_gain(
     moving: sitk.Image, fixed: sitk.Image, away: np.ndarray
 ) -> tuple[float, tuple[float, float]]:
@@ -540,7 +531,8 @@ def _intensity_gain(
     times larger than none, which reads -35.5%. The second demons run is spent only where a
     gain is fitted.
     """
-    a, b = _smoothed_arrays(fixed, moving)
+    a = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(fixed, 2 * _step(fixed)))
+    b = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(moving, 2 * _step(fixed)))
     if int(away.sum()) < 100:
         return 1.0, (0.0, 0.0)
     qa, qb = np.percentile(a[away], [2, 50, 98]), np.percentile(b[away], [2, 50, 98])
@@ -562,16 +554,18 @@ def _residuals(
     ``moving`` resampled through ``field``, over the voxels every run maps inside ``moving``
     and off its ``outside`` (the voxels the follow-up does not show, filled before demons);
     infinite for a field that is not finite everywhere, or when no voxel is left."""
-    warped = []
+    warped: list[np.ndarray | None] = []
     for field, moving in runs:
+        if not np.isfinite(sitk.GetArrayViewFromImage(field)).all():
+            warped.append(None)
+            continue
         values = sitk.GetArrayFromImage(moving)
         values[outside] = np.nan
         shown = sitk.GetImageFromArray(values)
         shown.CopyInformation(moving)
         transform = sitk.DisplacementFieldTransform(sitk.Image(field))
         resampled = sitk.Resample(shown, fixed, transform, sitk.sitkLinear, np.nan)
-        finite = bool(np.isfinite(sitk.GetArrayViewFromImage(field)).all())
-        warped.append(sitk.GetArrayFromImage(resampled) if finite else None)
+        warped.append(sitk.GetArrayFromImage(resampled))
     valid = np.logical_and.reduce([np.isfinite(w) for w in warped if w is not None])
     a = sitk.GetArrayViewFromImage(fixed)
     if not np.any(valid):
