@@ -247,10 +247,8 @@ def _rigid_global(
         t = sitk.Euler3DTransform()
         t.SetCenter(tuple(float(v) for v in centre))
         t.SetTranslation(tuple(float(v) for v in start))
-        probe = _method(params, (1,))
-        probe.SetInitialTransform(t, inPlace=False)
-        candidates.append((probe.MetricEvaluate(fixed, moving), t))
-    transform = min(candidates, key=lambda c: c[0])[1]
+        candidates.append((_mutual_information(fixed, moving, t, params), t))
+    transform = max(candidates, key=lambda c: c[0])[1]
     reg = _method(params, (2, 1))
     reg.SetInitialTransform(transform, inPlace=True)
     reg.Execute(fixed, moving)
