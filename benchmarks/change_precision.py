@@ -28,25 +28,27 @@ bounding box grown by 10% per side, DESIGN.md section 6; every follow-up is carr
   baseline, so no progression; response reached before, not held now) -> stable.
 - E: -20% at 6 months, then +40% from that nadir at 12 months (+12%) -> progression.
 
-A changed or moved visit is the baseline resampled (trilinear) through: a contraction (or
-growth) that scales the tumour by ratio^(1/3) about its centroid, exactly, inside an ellipsoid
-(the tumour's principal axes) that holds every tumour voxel whole, blending smoothly (smoothstep
-on the scale factor, radially) to identity over a margin of max(12 mm, 0.5 x the shortest
-semi-axis) outside it, so the anatomy around it stays; then a rigid motion of the patient (a
-rotation of 3-5 degrees about a random axis through the image centre and a 5 mm shift in a
-random direction); re-sliced onto a new grid of the same size, spacing and direction whose
-origin is moved by 0.2-0.8 voxel along each axis; plus Gaussian noise of sd 2% of the baseline's
-intensity range (99.5th minus 0.5th percentile of the whole image). Integer images stay
-integers. Truth, computed here and never from the pipeline: the baseline label's volume
-(voxel count x voxel volume) times the visit's volume ratio. That is exact, not a design wish:
-the deformation is a pure scaling on a region that holds every label voxel whole and the motion
-is rigid. It is checked per visit (column "warped label", a note when off by > 0.5 point): the
-baseline label, its voxels as boxes, warped the same way onto the visit's grid, the fraction of
-each voxel it covers (sub-voxel samples on its border, spaced at most 0.25 mm and 2% of the
-lesion's size) summed x voxel volume. A voxelised warped label (one trilinear sample per voxel,
->= 0.5) is off by up to 20 points on thick slices (brain1, 6.5 mm) and on the smallest lesion
-(breast1, 143 voxels): it is kept in truth.json and the saved masks, never used as the truth.
-``--keep DIR`` keeps every image, truth mask, fraction map, manifest, truth.json and report.
+A changed or moved visit is the baseline resampled (trilinear; with ``--reslice cubic``, cubic
+B-splines, which blur it less: a re-slice is an interpolation an acquired scan does not have)
+through: a contraction (or growth) that scales the tumour by ratio^(1/3) about its centroid,
+exactly, inside an ellipsoid (the tumour's principal axes) that holds every tumour voxel whole,
+blending smoothly (smoothstep on the scale factor, radially) to identity over a margin of max(12
+mm, 0.5 x the shortest semi-axis) outside it, so the anatomy around it stays; then a rigid
+motion of the patient (a rotation of 3-5 degrees about a random axis through the image centre
+and a 5 mm shift in a random direction); re-sliced onto a new grid of the same size, spacing and
+direction whose origin is moved by 0.2-0.8 voxel along each axis; plus Gaussian noise of sd 2%
+of the baseline's intensity range (99.5th minus 0.5th percentile of the whole image). Integer
+images stay integers. Truth, computed here and never from the pipeline: the baseline label's
+volume (voxel count x voxel volume) times the visit's volume ratio. That is exact, not a design
+wish: the deformation is a pure scaling on a region that holds every label voxel whole and the
+motion is rigid. It is checked per visit (column "warped label", a note when off by > 0.5
+point): the baseline label, its voxels as boxes, warped the same way onto the visit's grid, the
+fraction of each voxel it covers (sub-voxel samples on its border, spaced at most 0.25 mm and 2%
+of the lesion's size) summed x voxel volume. A voxelised warped label (one trilinear sample per
+voxel, >= 0.5) is off by up to 20 points on thick slices (brain1, 6.5 mm) and on the smallest
+lesion (breast1, 143 voxels): it is kept in truth.json and the saved masks, never used as the
+truth. ``--keep DIR`` keeps every image, truth mask, fraction map, manifest, truth.json and
+report.
 
 Each case's manifest runs through ``tscimg.track(manifest, outdir, jobs=...)``; report.json is
 read back. Per visit: the true change, the segmentation-based ``change_from_baseline_pct``, the
@@ -324,16 +326,24 @@ class Motion:
 
 
 def warp(
-    source: Source, motion: Motion, deformation: Deformation, rng: np.random.Generator
+    source: Source,
+    motion: Motion,
+    deformation: Deformation,
+    rng: np.random.Generator,
+    reslice_order: int = 1,
 ) -> tuple[Scan, np.ndarray]:
     """The follow-up scan and its truth: the fraction ``[k, j, i]`` of each voxel that the
-    warped label covers (see _occupancy)."""
+    warped label covers (see _occupancy). ``reslice_order``: the image's interpolation, 1
+    (trilinear) or 3 (cubic B-spline, which blurs it less; the label is always trilinear)."""
     g = source.scan.geometry
     new = motion.grid(g)
     base = sitk.GetArrayViewFromImage(source.scan.image)
     label = source.truth.astype(np.float32)
     to_source = _source_index_map(g, new, motion, deformation)
     fill = float(base.min())
+    samples = base
+    if reslice_order == 3:
+        samples = ndimage.spline_filter(base, order=3, output=np.float64, mode="mirror")
     out = np.empty(base.shape, dtype=np.float32)
     lin = np.empty(base.shape, dtype=np.float32)
     nk, nj, ni = base.shape
@@ -351,7 +361,7 @@ def warp(
         coords = to_source(idx)[::-1]  # (k, j, i) rows
         shape = (len(ks), nj, ni)
         out[k0 : k0 + len(ks)] = ndimage.map_coordinates(
-            base, coords, order=1, cval=fill, prefilter=False
+            samples, coords, order=reslice_order, cval=fill, prefilter=False
         ).reshape(shape)
         lin[k0 : k0 + len(ks)] = ndimage.map_coordinates(
             label, coords, order=1, cval=0.0, prefilter=False
@@ -474,7 +484,9 @@ class Row:
     error: str = ""
 
 
-def build_case(source: Source, folder: Path, patients: tuple[str, ...]) -> tuple[Path, list[Row]]:
+def build_case(
+    source: Source, folder: Path, patients: tuple[str, ...], reslice_order: int = 1
+) -> tuple[Path, list[Row]]:
     """Write every visit of the case's patients and its manifest; the rows carry the truth."""
     folder.mkdir(parents=True)
     g = source.scan.geometry
@@ -508,7 +520,7 @@ def build_case(source: Source, folder: Path, patients: tuple[str, ...]) -> tuple
             else:
                 motion = Motion.random(g, rng)
                 deformation = Deformation.around(source.truth, g, visit.ratio ** (1 / 3))
-                scan, occupancy = warp(source, motion, deformation, rng)
+                scan, occupancy = warp(source, motion, deformation, rng, reslice_order)
                 truth = occupancy > 0
                 if truth[[0, -1]].any() or truth[:, [0, -1]].any() or truth[:, :, [0, -1]].any():
                     print(f"note: {patient} {date}: the moved tumour touches the field's edge")
@@ -781,6 +793,13 @@ def main() -> None:
         action="store_true",
         help=f"smoke run: patients {'+'.join(QUICK_PATIENTS)} of {', '.join(QUICK_CASES)}",
     )
+    parser.add_argument(
+        "--reslice",
+        choices=("linear", "cubic"),
+        default="linear",
+        help="the follow-ups' interpolation (default linear: the protocol of every recorded "
+        "run; cubic B-splines blur them less, as an acquired scan is not interpolated)",
+    )
     parser.add_argument("--keep", type=Path, help="write the cases here and keep them")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
@@ -802,7 +821,9 @@ def main() -> None:
             folder = root / source.name
             if folder.exists():
                 shutil.rmtree(folder)
-            manifest, case_rows = build_case(source, folder, patients)
+            manifest, case_rows = build_case(
+                source, folder, patients, 3 if args.reslice == "cubic" else 1
+            )
             t_build = time.perf_counter() - t0
             t0 = time.perf_counter()
             try:
