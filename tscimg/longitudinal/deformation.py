@@ -403,7 +403,12 @@ def _deformed(
     moving.CopyInformation(grid)
     moving = _to_resolution(moving, moving_mm, common_mm)
     fit_on = away & ~outside
-    gain, centres = _intensity_gain(moving, fixed, fit_on)
+    gain, centres, shift = _intensity_gain(moving, fixed, fit_on)
+    # without a gain, the follow-up is shifted by the median of the voxel-by-voxel
+    # differences (see _demons_from): (0, shift) maps v to v - shift
+    unscaled_centres = (0.0, shift)
+    if gain == 1.0:
+        centres = unscaled_centres
     # demons reads noise as motion (an unchanged scan with 2% noise gained 1-3%): both blocks
     # are smoothed by one block voxel first, as is usual before demons
     smoothed_fixed = sitk.SmoothingRecursiveGaussian(fixed, _step(fixed))
@@ -415,7 +420,7 @@ def _deformed(
         # wrong gain leaves a difference in uniform tissue that no deformation removes; see
         # _intensity_gain)
         unscaled, unscaled_field = _demons_from(
-            smoothed_fixed, moving, 1.0, centres, params, common_mm
+            smoothed_fixed, moving, 1.0, unscaled_centres, params, common_mm
         )
         scaled_error, unscaled_error = _residuals(
             smoothed_fixed, outside, (field, matched), (unscaled_field, unscaled)
@@ -487,10 +492,11 @@ def jacobian_determinant(field: sitk.Image) -> sitk.Image:
 
 def _intensity_gain(
     moving: sitk.Image, fixed: sitk.Image, away: np.ndarray
-) -> tuple[float, tuple[float, float]]:
+) -> tuple[float, tuple[float, float], float]:
     """The gain of ``moving``'s intensities against ``fixed``'s (a scanner's gain between
-    visits; 1.0 when none is applied) and the two blocks' medians over ``away`` (the gain's
-    anchors), judged on the tissue away from the lesion.
+    visits; 1.0 when none is applied), the two blocks' medians over ``away`` (the gain's
+    anchors), and the median of the voxel-by-voxel differences ``moving - fixed`` there (the
+    shift applied without a gain), judged on the tissue away from the lesion.
 
     Only tissue away from the lesion decides: the lesion's own change alters the histogram, and
     matching it (histogram matching, or percentiles of the whole block) would move the lesion's
@@ -526,16 +532,16 @@ def _intensity_gain(
     (:func:`_residuals`) is kept: demons absorb part of a wrong contrast into the deformation
     (a follow-up at a true gain of 0.8 read 0.17 for 0.65 without the gain, and the gain
     refitted on the pairs that field matches came out 1.02, as if none were needed), but not
-    in uniform tissue, which no deformation makes brighter. A true gain of 0.6-1.5 (with an
-    offset) leaves a difference 13-1,032 times smaller with it than with intensities left as
-    they are (1.6-94 times when the medians' offset was kept without the gain); that FLAIR
-    tumour's fitted gain one 56 times larger (42 on the benchmark's follow-up), and without
-    it -35% reads -35.5%. The second demons run is spent only where a gain is fitted.
+    in uniform tissue, which no deformation makes brighter. A true gain of 0.6-1.5 leaves a
+    difference 1.6-94 times smaller with it than without (the run without it shifted by the
+    paired differences' median, see :func:`_demons_from`); that FLAIR tumour's fitted gain
+    one 56 times larger than none (contracted with its surroundings, no motion: 0.652 for
+    0.65). The second demons run is spent only where a gain is fitted.
     """
     a = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(fixed, 2 * _step(fixed)))
     b = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(moving, 2 * _step(fixed)))
     if int(away.sum()) < 100:
-        return 1.0, (0.0, 0.0)
+        return 1.0, (0.0, 0.0), 0.0
     qa, qb = np.percentile(a[away], [2, 50, 98]), np.percentile(b[away], [2, 50, 98])
     full_a = np.percentile(a, 99) - np.percentile(a, 1)
     full_b = np.percentile(b, 99) - np.percentile(b, 1)
@@ -545,7 +551,8 @@ def _intensity_gain(
         fit = linear_intensity_fit(a[away], b[away])
         if fit.correlation >= 0.95 and abs(fit.gain - 1.0) > 0.1:
             gain = fit.gain
-    return gain, (float(qa[1]), float(qb[1]))
+    shift = float(np.median(b[away] - a[away]))
+    return gain, (float(qa[1]), float(qb[1])), shift
 
 
 def _residuals(
@@ -584,27 +591,29 @@ def _demons_from(
     params: DeformableParameters,
     resolution_mm: np.ndarray,
 ) -> tuple[sitk.Image, sitk.Image]:
-    """``moving`` mapped onto the fixed block's intensities and smoothed as the fixed block
-    was, and the demons field from ``smoothed_fixed`` to it. With a ``gain``, the deviations
-    from the moving block's median (``centres``: the two medians) are divided by it about the
-    fixed block's; without one (1.0) the intensities are left as they are.
+    """``moving`` mapped onto the fixed block's intensities (``centres``: the anchors, fixed
+    and moving; deviations from the moving one divided by ``gain`` about the fixed one) and
+    smoothed as the fixed block was, and the demons field from ``smoothed_fixed`` to it.
 
-    An offset is never applied alone: scanners differ between visits in gain (MR), or not at
-    all (CT, in calibrated units), and the two medians differ for another reason too: the
-    tissue away from the lesion moves with it. BRATS pat0006's enhancing rim (43 mL) shrank by
-    35% inside a region 6.7 times its volume, so its block's tissue moved inwards throughout;
-    the medians came 0.68 apart (9% of the block's 1st-99th percentile range, in a z-scored
-    T1c) while the voxel-by-voxel differences had a median of 0.0, demons read the shifted
-    intensities as a border that had moved back out, and -35% came out -13%, -20% -3% (left
-    as they are: -35.4% and -20.3%).
+    With a gain the anchors are the two blocks' medians. Without one (a gain within 10% of 1 is
+    left alone) the follow-up is shifted by the median of the voxel-by-voxel differences of
+    the rigidly aligned blocks, not by the difference of their medians: the tissue away from
+    the lesion moves with it, and that moves the medians but hardly the paired differences.
+    BRATS pat0006's enhancing rim (43 mL) shrank by 35% inside the benchmark's ellipsoid,
+    6.7 times its volume, so its block's tissue moved inwards throughout; the medians came
+    0.68 apart (9% of the block's 1st-99th percentile range, in a z-scored T1c) while the
+    paired differences had a median of 0.0, demons read the shifted intensities as a border
+    that had moved back out, and -35% came out -13%, -20% -3% (now -35.4% and -20.3%). No
+    shift at all is wrong too: a gain under the 10% left alone leaves a shift of (g - 1) times
+    the tissue's level, which demons read as a border shift (a textured sphere shrunk to 0.65
+    at a gain of 1.05 read 0.850; ms_pair patient12, the real pair acquired twice, its
+    unchanged balls spread from 5.5 to 15.8 points).
     """
-    if gain == 1.0:
-        matched = moving
-    else:
-        values = sitk.GetArrayViewFromImage(moving)
-        mapped = (values.astype(np.float64) - centres[1]) / gain + centres[0]
-        matched = sitk.GetImageFromArray(mapped.astype(np.float32))
-        matched.CopyInformation(moving)
+    values = sitk.GetArrayViewFromImage(moving)
+    # in float64, as the numpy medians promote it
+    mapped = (values.astype(np.float64) - centres[1]) / gain + centres[0]
+    matched = sitk.GetImageFromArray(mapped.astype(np.float32))
+    matched.CopyInformation(moving)
     smoothed = sitk.SmoothingRecursiveGaussian(matched, _step(smoothed_fixed))
     return smoothed, _demons(smoothed_fixed, smoothed, params, resolution_mm)
 
