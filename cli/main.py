@@ -505,6 +505,15 @@ def _cluster(
     return cluster.local_client(min(jobs, patients))
 
 
+def _ctrl_c_deferred(client: Any) -> contextlib.AbstractContextManager[Any]:
+    """With a cluster, Ctrl-C is raised where the run waits, not inside dask's client code."""
+    if client is None:
+        return contextlib.nullcontext()
+    from tscimg.batch import cluster
+
+    return cluster.ctrl_c_deferred()
+
+
 def _announce_cluster(client: Any, scheduler: str | None, progress: BatchProgress) -> None:
     from tscimg.batch import cluster
 
@@ -560,12 +569,13 @@ def _run_track(
         _cluster(scheduler, jobs, len(read.patients)) as client,
         BatchProgress(len(read.patients), stderr_console, bar) as progress,
     ):
-        if client is not None:
-            _announce_cluster(client, scheduler, progress)
-        result = track(
-            read, output, rules, resume=resume, progress=progress.advance, client=client,
-            treatment=courses, parameters=TrackParameters(allow_resampling=allow_resampling),
-        )  # fmt: skip
+        with _ctrl_c_deferred(client):  # the note promises that Ctrl-C stops the run
+            if client is not None:
+                _announce_cluster(client, scheduler, progress)
+            result = track(
+                read, output, rules, resume=resume, progress=progress.advance, client=client,
+                treatment=courses, parameters=TrackParameters(allow_resampling=allow_resampling),
+            )  # fmt: skip
         paths = write_reports(result, output)
     statuses: list[dict[str, Any]] = [
         {"patient_id": p.patient_id, "lesion_type": a.lesion_type.value, "status": a.status.value,

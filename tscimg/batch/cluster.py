@@ -17,14 +17,17 @@ import asyncio
 import concurrent.futures
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 from tscimg.core.errors import TscimgError
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Future
 
 Job = TypeVar("Job")
 Outcome = TypeVar("Outcome")
@@ -208,16 +211,16 @@ def run_on_cluster(
     """
     from uuid import uuid4
 
-    from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
     run = uuid4().hex[:8]
-    futures = {
-        client.submit(function, job, key=f"{name}-{run}", pure=False): job
-        for job, name in zip(jobs, names, strict=True)
-    }
+    with ctrl_c_deferred():
+        futures = {
+            client.submit(function, job, key=f"{name}-{run}", pure=False): job
+            for job, name in zip(jobs, names, strict=True)
+        }
     try:
-        for future in as_completed(futures, loop=client.loop):  # not the default client's
+        for future in _as_finished(futures):
             job = futures[future]
             outcome: Outcome | str
             try:
@@ -240,3 +243,62 @@ def run_on_cluster(
             yield job, outcome
     finally:
         client.cancel(list(futures))  # an interrupted run leaves nothing queued on the cluster
+
+
+def _as_finished(futures: Iterable[Future]) -> Iterator[Future]:
+    """``futures`` in the order they finish; Ctrl-C (:func:`ctrl_c_deferred`) stops the wait.
+
+    Not ``distributed.as_completed``: its iterator waits on locks it shares with the client's
+    event-loop thread, and a Ctrl-C landing in its locking code left one held: the loop thread
+    hung on it once the interrupted run cancelled its patients, and the run never ended.
+    This waits in ``time.sleep``; ``Future.done`` takes no lock.
+    """
+    pending = list(futures)
+    while pending:
+        with ctrl_c_deferred():
+            while not (finished := [future for future in pending if future.done()]):
+                if _ctrl_c:  # noted here or by an enclosing ctrl_c_deferred
+                    _ctrl_c.clear()
+                    raise KeyboardInterrupt
+                time.sleep(0.1)
+        pending = [future for future in pending if future not in finished]
+        yield from finished
+
+
+#: Set by :func:`ctrl_c_deferred`'s handler; a list, as the handler must take no lock.
+_ctrl_c: list[bool] = []
+
+
+@contextmanager
+def ctrl_c_deferred() -> Iterator[None]:
+    """Ctrl-C inside is noted, and raised as ``KeyboardInterrupt`` on leaving (a second one at
+    once), outside the dask client's code.
+
+    Raised where it lands, a ``KeyboardInterrupt`` could leave a lock that the client's
+    event-loop thread needs held, or be swallowed by a finaliser running at that moment (a
+    generator's, a ``__del__``): the run then waited forever for workers. Nothing changes off
+    the main thread, or where the program has its own SIGINT handler; nested, only the
+    outermost installs its handler (a wait inside it, :func:`_as_finished`, raises as soon as
+    it sees the note).
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+
+    def note(signum: int, frame: object) -> None:
+        if _ctrl_c:
+            raise KeyboardInterrupt
+        _ctrl_c.append(True)
+
+    _ctrl_c.clear()
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if _ctrl_c:
+        _ctrl_c.clear()
+        raise KeyboardInterrupt
