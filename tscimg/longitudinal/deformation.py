@@ -603,7 +603,7 @@ def _demons_from(
     6.7 times its volume, so its block's tissue moved inwards throughout; the medians came
     0.68 apart (9% of the block's 1st-99th percentile range, in a z-scored T1c) while the
     paired differences had a median of 0.0, demons read the shifted intensities as a border
-    that had moved back out, and -35% came out -13%, -20% -3% (now -35.4% and -20.3%). No
+    that had moved back out, and -35% came out -13%, -20% -3% (now -35.3% and -20.1%). No
     shift at all is wrong too: a gain under the 10% left alone leaves a shift of (g - 1) times
     the tissue's level, which demons read as a border shift (a textured sphere shrunk to 0.65
     at a gain of 1.05 read 0.850; ms_pair patient12, the real pair acquired twice, its
