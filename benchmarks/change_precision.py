@@ -330,20 +330,19 @@ def warp(
     motion: Motion,
     deformation: Deformation,
     rng: np.random.Generator,
-    reslice_order: int = 1,
+    coefficients: np.ndarray | None = None,
 ) -> tuple[Scan, np.ndarray]:
     """The follow-up scan and its truth: the fraction ``[k, j, i]`` of each voxel that the
-    warped label covers (see _occupancy). ``reslice_order``: the image's interpolation, 1
-    (trilinear) or 3 (cubic B-spline, which blurs it less; the label is always trilinear)."""
+    warped label covers (see _occupancy). ``coefficients``: the baseline's cubic B-spline
+    coefficients (:func:`spline_coefficients`), to re-slice the image with cubic B-splines,
+    which blur it less; ``None``: trilinear (the label is always trilinear)."""
     g = source.scan.geometry
     new = motion.grid(g)
     base = sitk.GetArrayViewFromImage(source.scan.image)
     label = source.truth.astype(np.float32)
     to_source = _source_index_map(g, new, motion, deformation)
     fill = float(base.min())
-    samples = base
-    if reslice_order == 3:
-        samples = ndimage.spline_filter(base, order=3, output=np.float64, mode="mirror")
+    samples, order = (base, 1) if coefficients is None else (coefficients, 3)
     out = np.empty(base.shape, dtype=np.float32)
     lin = np.empty(base.shape, dtype=np.float32)
     nk, nj, ni = base.shape
@@ -361,7 +360,7 @@ def warp(
         coords = to_source(idx)[::-1]  # (k, j, i) rows
         shape = (len(ks), nj, ni)
         out[k0 : k0 + len(ks)] = ndimage.map_coordinates(
-            samples, coords, order=reslice_order, cval=fill, prefilter=False
+            samples, coords, order=order, cval=fill, prefilter=False
         ).reshape(shape)
         lin[k0 : k0 + len(ks)] = ndimage.map_coordinates(
             label, coords, order=1, cval=0.0, prefilter=False
@@ -484,8 +483,14 @@ class Row:
     error: str = ""
 
 
+def spline_coefficients(source: Source) -> np.ndarray:
+    """The baseline image's cubic B-spline coefficients, for :func:`warp`."""
+    base = sitk.GetArrayViewFromImage(source.scan.image)
+    return np.asarray(ndimage.spline_filter(base, order=3, output=np.float64, mode="mirror"))
+
+
 def build_case(
-    source: Source, folder: Path, patients: tuple[str, ...], reslice_order: int = 1
+    source: Source, folder: Path, patients: tuple[str, ...], cubic: bool = False
 ) -> tuple[Path, list[Row]]:
     """Write every visit of the case's patients and its manifest; the rows carry the truth."""
     folder.mkdir(parents=True)
@@ -503,6 +508,7 @@ def build_case(
     )
     spacing_kji = tuple(g.spacing_mm[::-1])
     point = interior_point(source.truth, spacing_kji)
+    coefficients = spline_coefficients(source) if cubic else None  # once for every visit
     box = label_box(source.truth)
     header = "patient_id,date,image,lesion_id,lesion_type,point_index,box_index,treatment_start"
     lines = [header]
@@ -520,7 +526,7 @@ def build_case(
             else:
                 motion = Motion.random(g, rng)
                 deformation = Deformation.around(source.truth, g, visit.ratio ** (1 / 3))
-                scan, occupancy = warp(source, motion, deformation, rng, reslice_order)
+                scan, occupancy = warp(source, motion, deformation, rng, coefficients)
                 truth = occupancy > 0
                 if truth[[0, -1]].any() or truth[:, [0, -1]].any() or truth[:, :, [0, -1]].any():
                     print(f"note: {patient} {date}: the moved tumour touches the field's edge")
@@ -822,7 +828,7 @@ def main() -> None:
             if folder.exists():
                 shutil.rmtree(folder)
             manifest, case_rows = build_case(
-                source, folder, patients, 3 if args.reslice == "cubic" else 1
+                source, folder, patients, cubic=args.reslice == "cubic"
             )
             t_build = time.perf_counter() - t0
             t0 = time.perf_counter()
