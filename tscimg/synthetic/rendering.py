@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from tscimg.core.geometry import Geometry
-from tscimg.synthetic.shapes import Ellipsoid, RigidPose
+from tscimg.synthetic.shapes import Ellipsoid, RigidPose, rotation_matrix
 
 #: A tissue value: a constant, or a function of ``(n, 3)`` body points (mm) giving values.
 TissueValue = float | Callable[[np.ndarray], np.ndarray]
@@ -48,6 +48,32 @@ def voxel_centres_lps(geometry: Geometry, offset: Sequence[float] = (0.0, 0.0, 0
     return np.asarray(idx @ m[:3, :3].T + m[:3, 3])
 
 
+def _voxel_points_lps(geometry: Geometry, rows: np.ndarray, offset: Sequence[float]) -> np.ndarray:
+    """:func:`voxel_centres_lps` of the voxels at flat ``rows`` (``[k, j, i]`` order) only."""
+    k, j, i = np.unravel_index(rows, geometry.size[::-1])
+    idx = np.stack([i, j, k], axis=1).astype(float) + np.asarray(offset)
+    m = geometry.index_to_lps_matrix
+    return np.asarray(idx @ m[:3, :3].T + m[:3, 3])
+
+
+def _settled(
+    shape: Ellipsoid, points: np.ndarray, reach_mm: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which body points are inside ``shape``, and which are farther than ``reach_mm`` from its
+    surface (every point within ``reach_mm`` of them lies on the same side).
+
+    A point at normalised radius ``r`` (``q = r^2``) lies on the ellipsoid scaled by ``r``;
+    the ellipsoid holds that scaled copy grown by ``(1 - r) a_min`` (convexity), and the copy
+    scaled by ``r > 1`` holds the ellipsoid grown by ``(r - 1) a_min``: so a point is at least
+    ``|1 - r| a_min`` from the surface.
+    """
+    rot = rotation_matrix(shape.rotation_deg)
+    local = (np.asarray(points) - np.asarray(shape.center_mm)) @ rot
+    q = ((local / np.asarray(shape.semi_axes_mm)) ** 2).sum(axis=-1)
+    gap_mm = np.abs(1.0 - np.sqrt(q)) * min(shape.semi_axes_mm)
+    return q <= 1.0, gap_mm > reach_mm
+
+
 def render(
     geometry: Geometry,
     pose: RigidPose,
@@ -59,18 +85,34 @@ def render(
 
     Each voxel's occupancy by each layer is the fraction of ``samples_per_axis`` sub-voxel
     points inside it (a voxel integrates over its whole extent, including the slice
-    thickness); values mix in layer order.
+    thickness); values mix in layer order. Sub-voxel points are evaluated only in voxels whose
+    centre lies within half a voxel diagonal (plus a margin) of a layer's surface: every other
+    voxel is wholly inside or outside it, so its occupancy is exactly 1 or 0 either way (the
+    same array, in a fraction of the time).
     """
     offsets = [(np.arange(n) + 0.5) / n - 0.5 for n in samples_per_axis]
     centres_body = pose.lps_to_body(voxel_centres_lps(geometry))
+    samples = int(np.prod(samples_per_axis))
+    # sub-voxel points are within half a voxel diagonal of the centre (rigid poses keep lengths)
+    reach_mm = 0.5 * float(np.linalg.norm(geometry.spacing_mm)) * 1.01 + 1e-6
     occupancy = np.zeros((len(layers), len(centres_body)))
-    for di in offsets[0]:
-        for dj in offsets[1]:
-            for dk in offsets[2]:
-                body = pose.lps_to_body(voxel_centres_lps(geometry, (di, dj, dk)))
-                for n, layer in enumerate(layers):
-                    occupancy[n] += layer.contains(body)
-    occupancy /= np.prod(samples_per_axis)
+    for n, layer in enumerate(layers):
+        inside, settled = _settled(layer.shape, centres_body, reach_mm)
+        if layer.hollow is not None:
+            in_hollow, hollow_settled = _settled(layer.hollow, centres_body, reach_mm)
+            inside &= ~in_hollow
+            settled &= hollow_settled
+        occupancy[n][settled & inside] = 1.0
+        rows = np.flatnonzero(~settled)
+        if rows.size == 0:
+            continue
+        count = np.zeros(rows.size)
+        for di in offsets[0]:
+            for dj in offsets[1]:
+                for dk in offsets[2]:
+                    body = pose.lps_to_body(_voxel_points_lps(geometry, rows, (di, dj, dk)))
+                    count += layer.contains(body)
+        occupancy[n][rows] = count / samples
     value = np.full(len(centres_body), float(background))
     for n, layer in enumerate(layers):
         touched = occupancy[n] > 0
