@@ -47,8 +47,8 @@ fraction of each voxel it covers (sub-voxel samples on its border, spaced at mos
 of the lesion's size) summed x voxel volume. A voxelised warped label (one trilinear sample per
 voxel, >= 0.5) is off by up to 20 points on thick slices (brain1, 6.5 mm) and on the smallest
 lesion (breast1, 143 voxels): it is kept in truth.json and the saved masks, never used as the
-truth. ``--keep DIR`` keeps every image, truth mask, fraction map, manifest, truth.json and
-report.
+truth. ``--keep DIR`` keeps every image, truth mask, fraction map, manifest, truth.json (it
+records the re-slicing, ``"reslice": "linear"`` or ``"cubic"``) and report.
 
 Each case's manifest runs through ``tscimg.track(manifest, outdir, jobs=...)``; report.json is
 read back. Per visit: the true change, the segmentation-based ``change_from_baseline_pct``, the
@@ -576,6 +576,7 @@ def build_case(
         json.dumps(
             {
                 "baseline_ml": base_ml,
+                "reslice": "cubic" if cubic else "linear",
                 "point_index": point,
                 "box_index": box,
                 "visits": [
