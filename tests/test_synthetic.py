@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from builders import centred_geometry
@@ -39,3 +41,27 @@ def test_pose_round_trip() -> None:
     assert np.allclose(pose.lps_to_body(pose.body_to_lps(pts)), pts)
     moved = pose.body_to_lps(pts)
     assert np.isclose(np.linalg.norm(moved[1] - moved[0]), np.linalg.norm(pts[1] - pts[0]))
+
+
+def test_occupancy_sampled_only_near_surfaces_equals_sampling_every_voxel() -> None:
+    """render() samples sub-voxel points only within half a voxel diagonal of a layer's
+    surface; every voxel sampled, as it did before, gives the same occupancy exactly (a hollow
+    wall on an oblique, anisotropic grid under a rotated pose)."""
+    wall = Ellipsoid((1.0, -2.0, 0.5), (9.0, 6.0, 4.0), (15.0, -25.0, 40.0))
+    cavity = Ellipsoid((1.5, -2.0, 0.0), (5.0, 3.0, 2.0), (15.0, -25.0, 40.0))
+    grid = centred_geometry(
+        (26, 22, 9), (0.9, 0.9, 2.5), tuple(rotation_matrix((6.0, -4.0, 9.0)).ravel())
+    )
+    pose = RigidPose((2.0, -3.0, 5.0), (1.5, -0.5, 2.0))
+    layer = Layer(wall, 1.0, hollow=cavity)
+    samples = (2, 3, 4)
+    fast = render(grid, pose, 0.0, [layer], samples_per_axis=samples)
+    m = grid.index_to_lps_matrix
+    k, j, i = np.meshgrid(*(np.arange(n) for n in grid.size[::-1]), indexing="ij")
+    index = np.stack([i.ravel(), j.ravel(), k.ravel()], axis=1).astype(float)
+    count = np.zeros(index.shape[0])
+    for offset in itertools.product(*((np.arange(n) + 0.5) / n - 0.5 for n in samples)):
+        count += layer.contains(pose.lps_to_body((index + offset) @ m[:3, :3].T + m[:3, 3]))
+    every = (count / np.prod(samples)).reshape(grid.size[::-1])
+    assert 0 < np.count_nonzero((every > 0) & (every < 1)) < every.size
+    np.testing.assert_array_equal(fast, every)
