@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from builders import centred_geometry
 
+from tscimg.core.geometry import Geometry
 from tscimg.synthetic import Ellipsoid, Layer, RigidPose, render, rotation_matrix
 
 
@@ -43,18 +45,33 @@ def test_pose_round_trip() -> None:
     assert np.isclose(np.linalg.norm(moved[1] - moved[0]), np.linalg.norm(pts[1] - pts[0]))
 
 
-def test_occupancy_sampled_only_near_surfaces_equals_sampling_every_voxel() -> None:
-    """render() samples sub-voxel points only within half a voxel diagonal of a layer's
-    surface; every voxel sampled, as it did before, gives the same occupancy exactly (a hollow
-    wall on an oblique, anisotropic grid under a rotated pose)."""
+def _oblique_hollow() -> tuple[Geometry, RigidPose, Layer, tuple[int, int, int]]:
     wall = Ellipsoid((1.0, -2.0, 0.5), (9.0, 6.0, 4.0), (15.0, -25.0, 40.0))
     cavity = Ellipsoid((1.5, -2.0, 0.0), (5.0, 3.0, 2.0), (15.0, -25.0, 40.0))
     grid = centred_geometry(
         (26, 22, 9), (0.9, 0.9, 2.5), tuple(rotation_matrix((6.0, -4.0, 9.0)).ravel())
     )
     pose = RigidPose((2.0, -3.0, 5.0), (1.5, -0.5, 2.0))
-    layer = Layer(wall, 1.0, hollow=cavity)
-    samples = (2, 3, 4)
+    return grid, pose, Layer(wall, 1.0, hollow=cavity), (2, 3, 4)
+
+
+def _sheared() -> tuple[Geometry, RigidPose, Layer, tuple[int, int, int]]:
+    # direction columns that are not unit vectors: a sub-voxel point lies farther from its
+    # centre than half the voxel diagonal (a second reader's case; that reach missed a voxel)
+    grid = Geometry(
+        (20, 20, 8), (1.0, 1.0, 3.0), (-10.0, -10.0, -12.0), (1, 0, 0.8, 0, 1, 0.8, 0, 0, 1)
+    )
+    return grid, RigidPose(), Layer(Ellipsoid((0.3, 0.1, 0.7), (6.0, 5.0, 8.0)), 1.0), (2, 2, 5)
+
+
+@pytest.mark.parametrize("case", [_oblique_hollow, _sheared], ids=["oblique-hollow", "sheared"])
+def test_occupancy_sampled_only_near_surfaces_equals_sampling_every_voxel(
+    case: Callable[[], tuple[Geometry, RigidPose, Layer, tuple[int, int, int]]],
+) -> None:
+    """render() samples sub-voxel points only in voxels within reach of a layer's surface;
+    every voxel sampled, as it did before, gives the same occupancy (a hollow wall on an
+    oblique, anisotropic grid under a rotated pose; a sheared grid)."""
+    grid, pose, layer, samples = case()
     fast = render(grid, pose, 0.0, [layer], samples_per_axis=samples)
     m = grid.index_to_lps_matrix
     k, j, i = np.meshgrid(*(np.arange(n) for n in grid.size[::-1]), indexing="ij")

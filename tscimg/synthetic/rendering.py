@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -86,15 +87,20 @@ def render(
     Each voxel's occupancy by each layer is the fraction of ``samples_per_axis`` sub-voxel
     points inside it (a voxel integrates over its whole extent, including the slice
     thickness); values mix in layer order. Sub-voxel points are evaluated only in voxels whose
-    centre lies within half a voxel diagonal (plus a margin) of a layer's surface: every other
-    voxel is wholly inside or outside it, so its occupancy is exactly 1 or 0 either way (the
-    same array, in a fraction of the time).
+    centre lies within reach of a layer's surface (the farthest sub-voxel point from its
+    voxel's centre, plus 1%): every other voxel is wholly inside or outside it, so its
+    occupancy is 1 or 0 either way. The result is the array that sampling every voxel gives,
+    in a fraction of the time, except where a sub-voxel point lies within rounding error of a
+    surface (the points of the voxels near it come from a smaller matrix product, which can
+    round the last bit differently).
     """
     offsets = [(np.arange(n) + 0.5) / n - 0.5 for n in samples_per_axis]
     centres_body = pose.lps_to_body(voxel_centres_lps(geometry))
     samples = int(np.prod(samples_per_axis))
-    # sub-voxel points are within half a voxel diagonal of the centre (rigid poses keep lengths)
-    reach_mm = 0.5 * float(np.linalg.norm(geometry.spacing_mm)) * 1.01 + 1e-6
+    # the farthest sub-voxel point from its voxel's centre, mm, through the grid's own
+    # index-to-LPS matrix (any direction, sheared too); rigid poses keep lengths
+    steps = np.array(list(itertools.product(*offsets))) @ geometry.index_to_lps_matrix[:3, :3].T
+    reach_mm = float(np.linalg.norm(steps, axis=1).max()) * 1.01 + 1e-6
     occupancy = np.zeros((len(layers), len(centres_body)))
     for n, layer in enumerate(layers):
         inside, settled = _settled(layer.shape, centres_body, reach_mm)
