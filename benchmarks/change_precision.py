@@ -46,10 +46,12 @@ point): the baseline label, its voxels as boxes, warped the same way onto the vi
 fraction of each voxel it covers (sub-voxel samples on its border, spaced at most 0.25 mm and 2%
 of the lesion's size) summed x voxel volume. The ideal voxel mask, the voxels at least half
 inside the warped label (that fraction >= 0.5), is kept in truth.json and the saved masks, never
-used as the truth: counting whole voxels is off by up to 11.5 points on its own on lesions four or
-five slices thick (KiTS case_00017, 5 mm), and the summary prints that quantisation beside the
-two estimates' errors. ``--keep DIR`` keeps every image, truth mask, fraction map, manifest,
-truth.json (it records the re-slicing, ``"reslice": "linear"`` or ``"cubic"``) and report.
+used as the truth: rounding each border voxel at half its partial volume moves its change by up
+to 20.6 points on breast1 (3.5 voxels across) and 11.5 on KiTS case_00017 (4.5 slices of 5 mm).
+The summary prints that rounding's error beside the two estimates' errors; it is one mask's
+error, not a bound (a segmentation can land nearer the truth). ``--keep DIR`` keeps every
+image, truth mask, fraction map, manifest, truth.json (it records the re-slicing, ``"reslice":
+"linear"`` or ``"cubic"``) and report.
 
 Each case's manifest runs through ``tscimg.track(manifest, outdir, jobs=...)``; report.json is
 read back. Per visit: the true change, the segmentation-based ``change_from_baseline_pct``, the
@@ -782,7 +784,8 @@ def print_summary(rows: list[Row]) -> None:
 
 def _print_quantisation(rows: list[Row]) -> None:
     """The change error of the ideal voxel mask (the voxels at least half inside the warped
-    label, counted): what counting whole voxels costs on its own, whatever draws the mask."""
+    label, counted): what rounding each border voxel at half its partial volume moves a count
+    on these grids (one mask's error, not a bound)."""
     baseline_ml = {
         r.case: r.truth_ml for r in rows if r.visit.kind == "baseline" and r.truth_ml is not None
     }
@@ -802,7 +805,7 @@ def _print_quantisation(rows: list[Row]) -> None:
     worst, wr = max(errors, key=lambda e: e[0])
     print(
         f"- |change error| of the ideal voxel mask (the true partial-volume map >= 0.5, voxels "
-        f"counted: the quantisation of a voxel count, whatever draws the mask) over "
+        f"counted: what rounding each border voxel at 0.5 moves a count; not a bound) over "
         f"{len(errors)} follow-ups: median {statistics.median(e for e, _ in errors):.1f}, worst "
         f"{worst:.1f} points ({wr.patient} {wr.date}); worst per case: "
         + ", ".join(f"{case} {e:.1f}" for case, e in worst_by_case.items())
