@@ -374,6 +374,8 @@ def _needs_double(data: np.ndarray) -> bool:
 
     >>> _needs_double(np.array([1.0, 16777217.0])), _needs_double(np.array([0.5, 3e9]))
     (True, False)
+    >>> _needs_double(np.array([np.nan, 16777217.0])), _needs_double(np.array([np.inf, 2.0]))
+    (True, False)
     """
     low, high = float(data.min(initial=0.0)), float(data.max(initial=0.0))
     if np.isfinite(low) and np.isfinite(high) and max(-low, high) <= 2.0**24:
