@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from builders import SAMPLE_SCANS
+from builders import SAMPLE_SCANS, centred_geometry
 
 import tscimg
 from tscimg.core.geometry import Geometry
@@ -30,6 +30,8 @@ from tscimg.longitudinal.results import LesionOrigin, LesionVisitResult, assess_
 from tscimg.measure import LesionRecord
 from tscimg.report import write_reports
 from tscimg.segment import Prompts, segment
+from tscimg.segment.protocol import interior_point, label_box
+from tscimg.synthetic import Ellipsoid, Layer, RigidPose, render
 
 TRUTH = json.loads((SAMPLE_SCANS / "truth.json").read_text())
 SEGA = next(p for p in TRUTH["patients"] if p["patient_id"] == "TSC-002")
@@ -438,3 +440,51 @@ def test_a_ct_follow_up_of_another_contrast_phase_is_warned(tmp_path: Path) -> N
         assert bool(said) is warned, carried.warnings
         if warned:
             assert "reads +12" in said[0] and "since 2024-01-10" in said[0]
+
+
+def _halo_scan(lesion: Ellipsoid, pose: RigidPose, seed: int) -> sitk.Image:
+    """A bright, homogeneous lesion (300) in a halo (160) on a background (100), noise sd 8."""
+    g = centred_geometry((48, 48, 40), (1.0, 1.0, 1.2))
+    halo = Ellipsoid((0.0, 0.0, 0.0), (22.0, 22.0, 22.0))
+    values = render(g, pose, 100.0, [Layer(halo, 160.0), Layer(lesion, 300.0)])
+    values += np.random.default_rng(seed).normal(0.0, 8.0, values.shape)
+    return g.apply_to(sitk.GetImageFromArray(values.astype(np.float32)))
+
+
+def test_a_baseline_its_growing_would_decide_carries_a_model_to_its_follow_ups(
+    tmp_path: Path,
+) -> None:
+    """A lesion whose region growing spans the reader's box decides alone in ``segment()`` and
+    learns no intensity model; at a prompted visit ``tscimg track`` lets the cut place that
+    border, so its follow-ups reuse the model (BRATS pat0006's FLAIR tumour: every follow-up's
+    growing leaked and a cut learned afresh read +37% on the unchanged scan), and the same scan
+    twice is still 0.0%. Truth: the analytic ellipsoid volumes (-35%)."""
+    lesion = Ellipsoid((0.0, 0.0, 0.0), (9.0, 7.0, 6.0), (10.0, 0.0, 20.0))
+    baseline = tmp_path / "baseline.nii.gz"
+    sitk.WriteImage(_halo_scan(lesion, RigidPose(), 0), str(baseline))
+    smaller = lesion.scaled_to_volume(0.65 * lesion.volume_ml)
+    follow_up = tmp_path / "follow_up.nii.gz"
+    moved = RigidPose((3.0, -2.0, 4.0), (2.0, 1.0, -1.5))
+    sitk.WriteImage(_halo_scan(smaller, moved, 1), str(follow_up))
+    scan = tscimg.load_scan(baseline)
+    g = scan.geometry
+    truth = render(g, RigidPose(), 0.0, [Layer(lesion, 1.0)]) >= 0.5
+    box = label_box(truth)
+    alone = segment(
+        scan, Prompts(positive=(interior_point(truth, g.spacing_mm[::-1]),), box=box), "sega"
+    )
+    assert alone.intensity_model is None  # the growing decided: the case this test is about
+    box_lps = ";".join(f"{v:.3f}" for v in (*g.index_to_lps(box[:3]), *g.index_to_lps(box[3:])))
+    first = {"date": "2024-02-20", "image": str(baseline), "point_lps": _point([0.0, 0.0, 0.0]),
+             "box_lps": box_lps, "treatment_start": "2024-03-01"}  # fmt: skip
+    a = _track(
+        tmp_path,
+        [first, {"date": "2024-03-20", "image": str(baseline)},
+         {"date": "2025-03-01", "image": str(follow_up)}],
+    )  # fmt: skip
+    _, same, later = a["timepoints"]
+    assert same["change_from_baseline_pct"] == 0.0
+    assert later["lesions"]["L1"]["registration"]["intensity_map"] is not None
+    assert later["change_from_baseline_pct"] == pytest.approx(-35.0, abs=3.0)
+    assert later["change_registration_pct"] == pytest.approx(-35.0, abs=5.0)
+    assert a["status"] == "response"

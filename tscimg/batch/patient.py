@@ -41,7 +41,7 @@ from tscimg.measure import (
     acquisition_slices_of,
     measure_lesion,
 )
-from tscimg.segment import Prompts, Segmentation, segment
+from tscimg.segment import Prompts, Segmentation, preset_for, segment
 
 #: The output folder's subfolder of the DICOM SEG and SR, one folder per patient.
 DICOM_FOLDER = "dicom"
@@ -223,7 +223,14 @@ def _prompted(visit: LesionVisit, scan: Scan, lesion: LesionPlan) -> Segmentatio
         box_index=p.box_index,
         box_lps=p.box_lps,
     )
-    return segment(scan, prompts, lesion.lesion_type)
+    preset = preset_for(lesion.lesion_type, scan.modality).parameters
+    if prompts.box is None or preset.window is not None:
+        return segment(scan, prompts, lesion.lesion_type)
+    # with a box the cut places the border, so that the appearance model it learns carries to
+    # the follow-ups (a region growing deciding alone learns none; GraphCutTuning). A window
+    # of absolute intensities (aml-ct's fat, HU) grows alike at every visit: it keeps it.
+    cut = replace(preset, graph_cut=replace(preset.graph_cut, growing_decides_alone=False))
+    return segment(scan, prompts, lesion.lesion_type, parameters=cut)
 
 
 def process_patient(

@@ -371,7 +371,9 @@ def graph_cut_learning(
 
     Region growing decides alone when there is no box (no shape prior), on a single slice, and
     when the region grown from the first click already spans the box's extent without
-    reaching it (a homogeneous lesion with a clear border: the growing is exact there).
+    reaching it (a homogeneous lesion with a clear border: the growing is exact there), unless
+    ``GraphCutTuning.growing_decides_alone`` is off (``tscimg track`` at a prompted visit whose
+    model its follow-ups reuse).
 
     With ``region.intensity_model`` (a carried follow-up: the model its reference visit's cut
     learned, mapped onto this scan's intensities) the cut uses that model as it is, once,
@@ -393,7 +395,8 @@ def graph_cut_learning(
         img, replace(region, positive=region.positive[:1], negative=()), params
     )
     expected = None if region.prior is None else region.prior & inside
-    if region.intensity_model is None and _fits_box(first, box_lo, box_hi, tuning):
+    decides = region.intensity_model is None and tuning.growing_decides_alone
+    if decides and _fits_box(first, box_lo, box_hi, tuning):
         corrected = len(region.positive) > 1 or bool(region.negative)
         return (grown_on_prepared(img, region, params) if corrected else first), None
     spacing = np.asarray(region.spacing_kji)

@@ -68,6 +68,13 @@ class GraphCutTuning:
     fits_box_gap
         The first click's region growing decides alone when each face of its bounding box lies
         within this fraction of the box size inside the tight extent (and none reaches the box).
+    growing_decides_alone
+        Whether such a growing may decide alone (then no appearance model is learned). ``tscimg
+        track`` sets ``False`` at a visit the reader prompted with a box: the cut places that
+        border and learns the model its carried follow-ups reuse. A growing that decided alone
+        left the follow-ups nothing to reuse: BRATS pat0006's FLAIR tumour grew to 196 mL at the
+        baseline, and at each follow-up the growing from the carried click leaked and a cut
+        learned afresh read +37% on the unchanged, moved scan (docs/longitudinal.md).
     gradient_cost
         Geodesic cost of crossing the 90th-percentile intensity gradient, per mm.
     coarse_above_voxels
@@ -131,6 +138,7 @@ class GraphCutTuning:
     prior_clip: float = 0.02
     box_margin_fraction: float = 1.0 / 12.0
     fits_box_gap: float = 0.1
+    growing_decides_alone: bool = True
     gradient_cost: float = 5.0
     coarse_above_voxels: int = 250_000
     log_ratio_clamp: float = 8.0
