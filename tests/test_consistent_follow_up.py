@@ -488,3 +488,5 @@ def test_a_baseline_its_growing_would_decide_carries_a_model_to_its_follow_ups(
     assert later["change_from_baseline_pct"] == pytest.approx(-35.0, abs=3.0)
     assert later["change_registration_pct"] == pytest.approx(-35.0, abs=5.0)
     assert a["status"] == "response"
+    # still the preset's name in the report (the switched-off shortcut is in the provenance)
+    assert {t["lesions"]["L1"]["method"] for t in a["timepoints"]} == {"sega-mr/graph_cut"}

@@ -41,7 +41,7 @@ from tscimg.measure import (
     acquisition_slices_of,
     measure_lesion,
 )
-from tscimg.segment import Prompts, Segmentation, preset_for, segment
+from tscimg.segment import Method, Prompts, Segmentation, preset_for, segment
 
 #: The output folder's subfolder of the DICOM SEG and SR, one folder per patient.
 DICOM_FOLDER = "dicom"
@@ -224,7 +224,7 @@ def _prompted(visit: LesionVisit, scan: Scan, lesion: LesionPlan) -> Segmentatio
         box_lps=p.box_lps,
     )
     preset = preset_for(lesion.lesion_type, scan.modality).parameters
-    if prompts.box is None or preset.window is not None:
+    if prompts.box is None or preset.window is not None or preset.method is not Method.GRAPH_CUT:
         return segment(scan, prompts, lesion.lesion_type)
     # with a box the cut places the border, so that the appearance model it learns carries to
     # the follow-ups (a region growing deciding alone learns none; GraphCutTuning). A window

@@ -12,19 +12,19 @@ visit with the reader's own prompt or mask), so both are measured by one method:
    box had around the reference lesion: the registered lesion is the spatial prior, and the box
    follows the lesion as it shrinks or grows;
 3. the follow-up is segmented with the reference's own parameters (its method family, the
-   preset of its lesion type and what ``tscimg track`` set at that visit; the preset for a
-   reference given as a mask). The graph cut uses the intensity model the reference's cut
-   learned (the lesion's and its background's mixtures), mapped onto the follow-up's
-   intensities by the gain and offset that match the two scans' anatomy around the lesion
-   (:func:`intensity_map`; identity in Hounsfield units): one intensity balance places the
-   border at both visits (learned afresh at each follow-up, it moved the change by 10-15 points
-   on real scans). Where the registration is not trusted, or the gain is outside
-   ``intensity_gain_range``, the follow-up learns its own from the mapped clicks, with a
-   warning. The graph cut's shape prior (``Prompts.prior``) is the shape inscribed in the
-   reader's box at the reference, carried by the deformable registration: the prior the
-   reference's cut balanced its appearance against, moved with the anatomy (the reference
-   lesion itself as the prior shrank unchanged lesions by 20-25%: the cut settles inside its
-   own previous outline).
+   preset of its lesion type and what ``tscimg track`` set at that visit; across modalities,
+   and for a reference given as a mask, the follow-up modality's preset). The graph cut uses
+   the intensity model the reference's cut learned (the lesion's and its background's
+   mixtures), mapped onto the follow-up's intensities by the gain and offset that match the two
+   scans' anatomy around the lesion (:func:`intensity_map`; identity in Hounsfield units): one
+   intensity balance places the border at both visits (learned afresh at each follow-up, it
+   moved the change by 10-15 points on real scans). Where the registration is not trusted, or
+   the gain is outside ``intensity_gain_range``, the follow-up learns its own from the mapped
+   clicks, with a warning. The graph cut's shape prior (``Prompts.prior``) is the shape
+   inscribed in the reader's box at the reference, carried by the deformable registration: the
+   prior the reference's cut balanced its appearance against, moved with the anatomy (the
+   reference lesion itself as the prior shrank unchanged lesions by 20-25%: the cut settles
+   inside its own previous outline).
 
 A reference given as a mask (no prompts) contributes its most interior voxel as the click and
 its carried outline, grown by the protocol's 10% per side, as the box.
@@ -649,7 +649,9 @@ def carry_lesion(
     follow_up
         The later visit.
     lesion_type
-        Preset for the follow-up's segmentation.
+        The lesion's type: the follow-up's preset where the reference has no segmentation of
+        its own (a mask) or is on another modality; otherwise the reference's parameters are
+        used.
     parameters
         Registration settings.
     deformation
@@ -719,12 +721,15 @@ def carry_lesion(
                     "were learned afresh at this visit, not carried"
                 )
     try:
-        # the reference's own parameters where it has a segmentation: one method (and, for the
-        # same scan twice, the same call) at both visits; the preset's for a reader's mask
+        # the reference's own parameters where it has a segmentation on the same modality: one
+        # method (and, for the same scan twice, the same call) at both visits; the follow-up
+        # modality's preset with the reference's method across modalities (a Hounsfield window
+        # means nothing on MR) and for a reader's mask
+        own = ref_seg is not None and reference.scan.modality is follow_up.modality
         result: Segmentation | None = (
-            segment(follow_up, prompts, lesion_type, method=method)
-            if ref_seg is None
-            else segment(follow_up, prompts, lesion_type, parameters=ref_seg.parameters)
+            segment(follow_up, prompts, lesion_type, parameters=ref_seg.parameters)
+            if own and ref_seg is not None
+            else segment(follow_up, prompts, lesion_type, method=method)
         )
     except PromptError as exc:
         result = None

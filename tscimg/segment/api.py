@@ -102,6 +102,18 @@ class Segmentation:
         }
 
 
+def _is_preset(parameters: SegmentParameters | None, preset: SegmentParameters) -> bool:
+    """Whether ``parameters`` are the preset's, the graph cut's growing shortcut aside
+    (``tscimg track`` switches it off at a prompted visit; the provenance shows it)."""
+    if parameters is None:
+        return True
+    shortcut = preset.graph_cut.growing_decides_alone
+    return (
+        replace(parameters, graph_cut=replace(parameters.graph_cut, growing_decides_alone=shortcut))
+        == preset
+    )
+
+
 def segment(
     scan: Scan,
     prompts: Prompts,
@@ -232,7 +244,7 @@ def segment(
     return Segmentation(
         mask,
         kind,
-        preset.name if parameters is None else "custom",
+        preset.name if _is_preset(parameters, preset.parameters) else "custom",
         params,
         checked,
         tuple(warnings),
