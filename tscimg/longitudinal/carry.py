@@ -725,12 +725,11 @@ def carry_lesion(
         # method (and, for the same scan twice, the same call) at both visits; the follow-up
         # modality's preset with the reference's method across modalities (a Hounsfield window
         # means nothing on MR) and for a reader's mask
-        own = ref_seg is not None and reference.scan.modality is follow_up.modality
-        result: Segmentation | None = (
-            segment(follow_up, prompts, lesion_type, parameters=ref_seg.parameters)
-            if own and ref_seg is not None
-            else segment(follow_up, prompts, lesion_type, method=method)
-        )
+        result: Segmentation | None
+        if ref_seg is not None and reference.scan.modality is follow_up.modality:
+            result = segment(follow_up, prompts, lesion_type, parameters=ref_seg.parameters)
+        else:
+            result = segment(follow_up, prompts, lesion_type, method=method)
     except PromptError as exc:
         result = None
         review.append(

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from tscimg.core.geometry import Geometry
-from tscimg.synthetic.shapes import Ellipsoid, RigidPose, rotation_matrix
+from tscimg.synthetic.shapes import Ellipsoid, RigidPose
 
 #: A tissue value: a constant, or a function of ``(n, 3)`` body points (mm) giving values.
 TissueValue = float | Callable[[np.ndarray], np.ndarray]
@@ -43,10 +43,7 @@ class Layer:
 
 def voxel_centres_lps(geometry: Geometry, offset: Sequence[float] = (0.0, 0.0, 0.0)) -> np.ndarray:
     """LPS positions ``(n, 3)`` of every voxel (plus an index offset), in ``[k, j, i]`` order."""
-    k, j, i = np.meshgrid(*(np.arange(n) for n in geometry.size[::-1]), indexing="ij")
-    idx = np.stack([i.ravel(), j.ravel(), k.ravel()], axis=1).astype(float) + np.asarray(offset)
-    m = geometry.index_to_lps_matrix
-    return np.asarray(idx @ m[:3, :3].T + m[:3, 3])
+    return _voxel_points_lps(geometry, np.arange(int(np.prod(geometry.size))), offset)
 
 
 def _voxel_points_lps(geometry: Geometry, rows: np.ndarray, offset: Sequence[float]) -> np.ndarray:
@@ -68,9 +65,7 @@ def _settled(
     scaled by ``r > 1`` holds the ellipsoid grown by ``(r - 1) a_min``: so a point is at least
     ``|1 - r| a_min`` from the surface.
     """
-    rot = rotation_matrix(shape.rotation_deg)
-    local = (np.asarray(points) - np.asarray(shape.center_mm)) @ rot
-    q = ((local / np.asarray(shape.semi_axes_mm)) ** 2).sum(axis=-1)
+    q = shape.radius_squared(points)
     gap_mm = np.abs(1.0 - np.sqrt(q)) * min(shape.semi_axes_mm)
     return q <= 1.0, gap_mm > reach_mm
 

@@ -52,12 +52,17 @@ class Ellipsoid:
         a, b, c = self.semi_axes_mm
         return 4.0 / 3.0 * math.pi * a * b * c / 1000.0
 
-    def contains(self, points_mm: np.ndarray) -> np.ndarray:
-        """Boolean array: which of the ``(n, 3)`` body points lie inside."""
+    def radius_squared(self, points_mm: np.ndarray) -> np.ndarray:
+        """Each of the ``(n, 3)`` body points' normalised radius, squared: ``sum((x_i / a_i)^2)``
+        in the ellipsoid's own axes (1 on its surface)."""
         rot = rotation_matrix(self.rotation_deg)
         local = (np.asarray(points_mm) - np.asarray(self.center_mm)) @ rot
         q = (local / np.asarray(self.semi_axes_mm)) ** 2
-        return np.asarray(q.sum(axis=-1) <= 1.0)
+        return np.asarray(q.sum(axis=-1))
+
+    def contains(self, points_mm: np.ndarray) -> np.ndarray:
+        """Boolean array: which of the ``(n, 3)`` body points lie inside."""
+        return np.asarray(self.radius_squared(points_mm) <= 1.0)
 
     def scaled_to_volume(self, volume_ml: float) -> Ellipsoid:
         """The same ellipsoid scaled uniformly about its centre to ``volume_ml``."""
