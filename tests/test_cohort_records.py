@@ -367,6 +367,27 @@ def test_a_new_lesion_first_seen_where_the_two_estimates_straddle_counts_at_the_
     assert a.progression.date == D("2025-01-01") and a.status is ResponseStatus.PROGRESSION
 
 
+@pytest.mark.parametrize(
+    ("origin", "flagged"),
+    [(LesionOrigin.CARRIED, True), (LesionOrigin.PROMPT, True), (LesionOrigin.MASK, False)],
+)
+def test_estimates_that_straddle_the_threshold_flag_all_but_a_readers_mask(
+    origin: LesionOrigin, flagged: bool
+) -> None:
+    """-40% from the segmentation, -20% from the registration: a carried or prompted visit
+    decides nothing (nobody has looked at the mask a click gave); a mask the reader gave is
+    their word, with the note as a warning."""
+    visits = [
+        _lv("L1", "2024-01-10", 5.0),
+        _lv("L1", "2025-01-01", 3.0, origin=origin, registration_volume_ml=4.0),
+    ]
+    patient = assess_patient("P", visits, TSC, START)
+    (a,) = patient.assessments
+    assert a.timepoints[1].review == ((STRADDLE,) if flagged else ())
+    assert a.status is (ResponseStatus.NOT_EVALUABLE if flagged else ResponseStatus.RESPONSE)
+    assert any(STRADDLE in w for w in a.warnings) is not flagged
+
+
 # -- 3. one patient's assessment failing fails that patient alone ------------------------------
 
 

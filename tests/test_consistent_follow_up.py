@@ -490,3 +490,79 @@ def test_a_baseline_its_growing_would_decide_carries_a_model_to_its_follow_ups(
     assert a["status"] == "response"
     # still the preset's name in the report (the switched-off shortcut is in the provenance)
     assert {t["lesions"]["L1"]["method"] for t in a["timepoints"]} == {"sega-mr/graph_cut"}
+
+
+def _halo_visits(tmp_path: Path) -> tuple[Path, Path, Path, str]:
+    """The halo lesion at baseline, the same scan again, and the lesion -35% with the patient
+    moved (its centre at (2, 1, -1.5) mm LPS); and the reader's baseline box (LPS)."""
+    lesion = Ellipsoid((0.0, 0.0, 0.0), (9.0, 7.0, 6.0), (10.0, 0.0, 20.0))
+    baseline = tmp_path / "baseline.nii.gz"
+    sitk.WriteImage(_halo_scan(lesion, RigidPose(), 0), str(baseline))
+    follow_up = tmp_path / "follow_up.nii.gz"
+    moved = RigidPose((3.0, -2.0, 4.0), (2.0, 1.0, -1.5))
+    smaller = lesion.scaled_to_volume(0.65 * lesion.volume_ml)
+    sitk.WriteImage(_halo_scan(smaller, moved, 1), str(follow_up))
+    g = tscimg.load_scan(baseline).geometry
+    box = label_box(render(g, RigidPose(), 0.0, [Layer(lesion, 1.0)]) >= 0.5)
+    box_lps = ";".join(f"{v:.3f}" for v in (*g.index_to_lps(box[:3]), *g.index_to_lps(box[3:])))
+    return baseline, baseline, follow_up, box_lps
+
+
+def test_a_follow_up_re_prompted_with_a_click_is_segmented_like_its_carried_self(
+    tmp_path: Path,
+) -> None:
+    """A follow-up the reader prompts with a click alone, after a baseline prompted with a box,
+    is segmented within the box carried from the baseline with its intensity model and
+    parameters, from the reader's click: the click alone was grown, not cut, and the same scan
+    re-prompted at the baseline's own click read -16.1% (the -35% follow-up -46.5%). Truth:
+    the same scan twice is 0.0% exactly; the analytic ellipsoid volumes (-35%)."""
+    baseline, same, follow_up, box_lps = _halo_visits(tmp_path)
+    first = {"date": "2024-02-20", "image": str(baseline), "point_lps": _point([0.0, 0.0, 0.0]),
+             "box_lps": box_lps, "treatment_start": "2024-03-01"}  # fmt: skip
+    a = _track(
+        tmp_path,
+        [first, {"date": "2024-03-20", "image": str(same), "point_lps": "0;0;0"},
+         {"date": "2025-03-01", "image": str(follow_up), "point_lps": "2;1;-1.5"}],
+    )  # fmt: skip
+    _, again, later = a["timepoints"]
+    assert again["change_from_baseline_pct"] == 0.0
+    assert [t["lesions"]["L1"]["origin"] for t in a["timepoints"]] == ["prompt"] * 3
+    assert later["lesions"]["L1"]["registration"]["intensity_map"] is not None
+    assert later["change_from_baseline_pct"] == pytest.approx(-35.0, abs=3.0)
+    assert not later["review"] and a["status"] == "response"
+
+
+def test_a_prompted_follow_up_that_disagrees_with_the_registration_is_flagged(
+    tmp_path: Path,
+) -> None:
+    """A click beside the lesion, in its halo, at the -35% follow-up (baseline and follow-up
+    prompted with clicks alone, both grown): the segmentation read +2,706% (the halo), the
+    registration -35.0%, and the status was `progression`, the disagreement only a warning.
+    The trust gate flags a prompted visit whose two estimates disagree by more than 10 points,
+    and says to give the mask or a box. Truth: the analytic volumes (-35%)."""
+    baseline, _, follow_up, _ = _halo_visits(tmp_path)
+    first = {"date": "2024-02-20", "image": str(baseline), "point_lps": "0;0;0",
+             "treatment_start": "2024-03-01"}  # fmt: skip
+    a = _track(
+        tmp_path, [first, {"date": "2025-03-01", "image": str(follow_up), "point_lps": "3;-2;4"}]
+    )
+    _, beside = a["timepoints"]
+    assert beside["change_registration_pct"] == pytest.approx(-35.0, abs=5.0)
+    assert beside["change_from_baseline_pct"] > 100.0  # the halo, measured
+    assert a["status"] == "not_evaluable"
+    assert any("the two change estimates disagree" in r for r in beside["review"])
+
+
+def test_clicks_at_a_carried_follow_up_are_points_only() -> None:
+    """``carry_lesion(..., clicks=...)`` takes the reader's clicks at the follow-up; a box there
+    is a prompt of its own (``segment()``), and clicks without a positive point place nothing."""
+    scan = tscimg.load_scan(BASELINE)
+    mask = Mask.from_array(np.zeros(scan.geometry.size[::-1], dtype=np.uint8), scan.geometry)
+    centre = scan.geometry.lps_to_index(CENTRE_LPS)
+    click = tuple(round(v) for v in centre)
+    for clicks, said in (
+        (Prompts(positive=(click,), box=(0, 0, 0, 5, 5, 5)), "a box is a prompt of its own"),
+        (Prompts(negative=(click,)), "no positive point"),
+    ):
+        with pytest.raises(tscimg.InputError, match=said):
+            carry_lesion(scan, mask, scan, "sega", clicks=clicks)

@@ -430,7 +430,7 @@ def test_estimates_on_either_side_of_the_response_threshold_decide_nothing() -> 
         VolumeAtVisit(D("2025-03-01"), 4.0, registration_total_ml=4.1)
     )
     assert agreed.status is ResponseStatus.RESPONSE and not agreed.timepoints[1].review
-    # a visit the reader outlined or prompted is the reader's word: a warning, not a flag
+    # a visit the reader outlined (masks of their own) is the reader's word: a warning, not a flag
     outlined = after_baseline_of_6_16_ml(
         VolumeAtVisit(D("2025-03-01"), 4.46, registration_total_ml=4.29, reader_outlined=True)
     )
@@ -724,3 +724,22 @@ def test_a_carried_lesion_hardly_found_says_it_may_have_gone() -> None:
     review, _ = change_review(0.004, 6.6, 0.1, "2024-01-10", TrustParameters(), carried=True)
     assert review[0].startswith("the carried lesion was hardly found at this visit (0.004 mL")
     assert "record it with an empty mask" in review[0]
+
+
+def test_a_disagreement_flags_a_prompted_visit_and_warns_on_a_reader_mask() -> None:
+    """The trust gate's disagreement check (DESIGN.md section 5): a visit the reader prompted
+    is flagged like a carried one (nobody has looked at the mask a click gave); a mask the
+    reader drew stands, with a warning. The fold-change check is for carried visits only (a
+    prompted lesion may truly have grown 2.5-fold)."""
+    from tscimg.longitudinal import TrustParameters, change_review
+
+    check = TrustParameters()
+    # 2.5-fold by the segmentation, +5% by the registration
+    prompted = change_review(25.0, 10.0, 1.05, "2024-01-10", check, carried=False)
+    (reason,) = prompted[0]
+    assert reason.startswith("the two change estimates disagree: +150.0%")
+    assert "give it as the visit's mask" in reason and "box_lps" in reason
+    drawn = change_review(25.0, 10.0, 1.05, "2024-01-10", check, carried=False, outlined=True)
+    assert drawn[0] == [] and drawn[1][0].startswith("the two change estimates disagree")
+    # within 10 points of the registration: no flag, whoever placed the outline
+    assert change_review(25.0, 10.0, 2.45, "2024-01-10", check, carried=False) == ([], [])

@@ -212,9 +212,9 @@ def _own_mask(visit: LesionVisit, scan: Scan) -> Mask:
     return Mask.from_array(binary, scan.geometry, source=str(visit.mask), warnings=loaded.warnings)
 
 
-def _prompted(visit: LesionVisit, scan: Scan, lesion: LesionPlan) -> Segmentation:
+def _visit_prompts(visit: LesionVisit, scan: Scan) -> Prompts:
     p = visit.prompts
-    prompts = Prompts.from_physical(
+    return Prompts.from_physical(
         scan.geometry,
         positive_index=p.positive_index,
         positive_lps=p.positive_lps,
@@ -223,6 +223,10 @@ def _prompted(visit: LesionVisit, scan: Scan, lesion: LesionPlan) -> Segmentatio
         box_index=p.box_index,
         box_lps=p.box_lps,
     )
+
+
+def _prompted(visit: LesionVisit, scan: Scan, lesion: LesionPlan) -> Segmentation:
+    prompts = _visit_prompts(visit, scan)
     preset = preset_for(lesion.lesion_type, scan.modality).parameters
     if prompts.box is None or preset.window is not None or preset.method is not Method.GRAPH_CUT:
         return segment(scan, prompts, lesion.lesion_type)
@@ -639,6 +643,8 @@ def _outline(
         mask = _own_mask(visit, scan)
         return _Outline(mask, LesionOrigin.MASK, "given mask", warnings=list(mask.warnings))
     if not visit.carried:
+        if carry_from is not None and _cut_in_a_box(carry_from, scan) and _clicks_only(visit):
+            return _clicked_alike(visit, scan, lesion, carry_from, parameters)
         seg = _prompted(visit, scan, lesion)
         return _Outline(seg.mask, LesionOrigin.PROMPT, _method_name(seg), seg,
                         warnings=list(seg.warnings), review=list(seg.review))  # fmt: skip
@@ -680,6 +686,82 @@ def _outline(
     )
 
 
+def _cut_in_a_box(reference: LesionReference, scan: Scan) -> bool:
+    """Whether ``reference`` was segmented within a box (the reader's, or carried from one) on
+    ``scan``'s modality: a click alone at ``scan`` is then segmented alike
+    (:func:`_clicked_alike`)."""
+    seg = reference.segmentation
+    return (
+        seg is not None
+        and seg.prompts.box is not None
+        and reference.scan.modality is scan.modality
+        and not reference.scan.is_planar
+        and not scan.is_planar
+    )
+
+
+def _clicks_only(visit: LesionVisit) -> bool:
+    p = visit.prompts
+    return p.box_index is None and p.box_lps is None
+
+
+def _clicked_alike(
+    visit: LesionVisit,
+    scan: Scan,
+    lesion: LesionPlan,
+    reference: LesionReference,
+    parameters: TrackParameters,
+) -> _Outline:
+    """A follow-up the reader prompted with clicks alone, after a reference segmented within a
+    box: segmented as a carried follow-up is (the box, shape prior and intensity model carried
+    from the reference, its parameters), from the reader's clicks. The click alone is grown,
+    not cut: the same scan re-prompted that way read -16.1% against its box-prompted baseline.
+    Where the registration is not trusted, the click alone is segmented, with a warning."""
+    clicks = _visit_prompts(visit, scan)
+    deformation: LesionDeformation | None = None
+    why: str
+    try:
+        deformation = register_lesion(reference, scan, parameters.carry)
+    except TscimgError as exc:
+        why = f"the registration failed ({exc})"
+    else:
+        doubts = list(deformation.review) + list(deformation.registration.warnings)
+        why = "; ".join(doubts) or "its segmentation there came out empty"
+        if not doubts:
+            try:
+                carried = carry_lesion(reference, None, scan, lesion.lesion_type,
+                                       parameters.carry, deformation, clicks)  # fmt: skip
+            except TscimgError as exc:
+                why, found = str(exc), None
+            else:
+                found = carried.segmentation
+            if found is not None:
+                mapped = carried.intensity_map
+                return _Outline(
+                    carried.mask,
+                    LesionOrigin.PROMPT,
+                    _method_name(found),
+                    found,
+                    deformation,
+                    warnings=list(found.warnings) + list(carried.warnings),
+                    review=list(carried.review),
+                    registration={
+                        "intensity_map": None
+                        if mapped is None
+                        else {"gain": round(mapped[0], 6), "offset": round(mapped[1], 6)},
+                    },
+                )
+    seg = _prompted(visit, scan, lesion)
+    note = (
+        f"this visit was segmented from its click alone, not within the box carried from "
+        f"{reference.date} ({why}): the two visits' borders were placed by different means; "
+        "give this visit a box (box_lps) too"
+    )
+    outline = _Outline(seg.mask, LesionOrigin.PROMPT, _method_name(seg), seg, deformation,
+                       warnings=[*seg.warnings, note], review=list(seg.review))  # fmt: skip
+    return outline
+
+
 def _check_by_registration(
     outline: _Outline, carry_from: LesionReference, scan: Scan, parameters: TrackParameters
 ) -> float | None:
@@ -718,6 +800,7 @@ def _check_by_registration(
         carry_from.date,
         parameters.trust,
         carried=carried,
+        outlined=outline.origin is LesionOrigin.MASK,
     )
     outline.review += flags
     outline.warnings += notes

@@ -46,6 +46,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -73,7 +74,7 @@ from tscimg.longitudinal.registration import (
 from tscimg.segment import Method, Prompts, Segmentation, preset_for, segment
 from tscimg.segment.graph_cut import box_shape
 from tscimg.segment.intensity_model import linear_intensity_map
-from tscimg.segment.prompts import BoxOrigin, box_centre, clipped_box
+from tscimg.segment.prompts import Box, BoxOrigin, box_centre, clipped_box
 
 #: Smoothing (Gaussian sigma, mm) of both scans before their intensities are matched.
 INTENSITY_MAP_SMOOTHING_MM = 1.5
@@ -522,23 +523,17 @@ def warped_mask(
     return Mask.from_array(labels, g, source="tscimg.carry:registration")
 
 
-def _mapped_prompts(
-    reference: LesionReference,
-    follow_up: Scan,
-    deformation: LesionDeformation,
-    method: Method,
-    params: CarryParameters,
-) -> Prompts:
-    """The reference's prompts in the follow-up (see the module docstring): clicks mapped, the
-    box around the carried outline with the reader's margins, and for the graph cut the carried
-    prior.
+def _mapped_clicks(
+    reference: LesionReference, follow_up: Scan, reg: Registration
+) -> tuple[tuple[Index, ...], tuple[Index, ...]]:
+    """The reference's positive and negative clicks mapped into the follow-up (those inside
+    it); a reference given as a mask contributes its most interior voxel.
 
     Raises
     ------
     PromptError
         When no positive click maps inside the follow-up.
     """
-    reg = deformation.registration
     g = follow_up.geometry
     ref_seg = reference.segmentation
     if ref_seg is not None:
@@ -565,16 +560,63 @@ def _mapped_prompts(
             path=follow_up.source,
             hint="Check the scan's coverage, or give this visit its own prompt (point_lps)",
         )
-    negative = [p for p in negative if p not in positive]
+    return tuple(positive), tuple(p for p in negative if p not in positive)
+
+
+def _holding(box: Box, points: Sequence[Index]) -> Box:
+    """``box`` grown to hold every one of ``points``."""
+    lo, hi = np.asarray(box[:3]), np.asarray(box[3:])
+    for p in points:
+        lo, hi = np.minimum(lo, p), np.maximum(hi, p)
+    return (int(lo[0]), int(lo[1]), int(lo[2]), int(hi[0]), int(hi[1]), int(hi[2]))
+
+
+def _check_clicks(clicks: object) -> None:
+    """An :class:`InputError` unless ``clicks`` are :class:`Prompts` with a positive point and
+    no box (a box at the follow-up is a prompt of its own: segment() it)."""
+    if not isinstance(clicks, Prompts):
+        raise InputError(
+            f"clicks must be Prompts, got a {type(clicks).__name__}",
+            hint="Pass Prompts(positive=((i, j, k),)) on the follow-up's grid",
+        )
+    if clicks.box is not None or not clicks.positive:
+        raise InputError(
+            "clicks at a carried follow-up are positive (and negative) points only: "
+            + ("a box is a prompt of its own" if clicks.box is not None else "no positive point"),
+            hint="Pass Prompts(positive=((i, j, k),)); with a box, call segment() on the "
+            "follow-up instead",
+        )
+
+
+def _mapped_prompts(
+    reference: LesionReference,
+    follow_up: Scan,
+    deformation: LesionDeformation,
+    method: Method,
+    params: CarryParameters,
+    clicks: Prompts | None = None,
+) -> Prompts:
+    """The reference's prompts in the follow-up (see the module docstring): clicks mapped (or
+    the reader's ``clicks`` at the follow-up instead), the box around the carried outline with
+    the reader's margins, and for the graph cut the carried prior.
+
+    Raises
+    ------
+    PromptError
+        When no positive click maps inside the follow-up.
+    """
+    reg = deformation.registration
+    ref_seg = reference.segmentation
+    if clicks is None:
+        positive, negative = _mapped_clicks(reference, follow_up, reg)
+    else:
+        positive, negative = clicks.positive, clicks.negative
     if ref_seg is not None and ref_seg.prompts.box is None:
-        return Prompts(positive=tuple(positive), negative=tuple(negative))
+        return Prompts(positive=positive, negative=negative)
     margins = None if ref_seg is None else _box_margins(ref_seg)
     box = carried_box(reference, follow_up, reg, margins, params.max_boundary_points)
-    lo, hi = np.asarray(box[:3]), np.asarray(box[3:])
-    # every mapped click lies in the box (a box never excludes what the reader clicked)
-    for p in positive:
-        lo, hi = np.minimum(lo, p), np.maximum(hi, p)
-    box = (int(lo[0]), int(lo[1]), int(lo[2]), int(hi[0]), int(hi[1]), int(hi[2]))
+    # every click lies in the box (a box never excludes what the reader clicked)
+    box = _holding(box, positive)
     prior = None
     if method is Method.GRAPH_CUT:
         # the prior the reference's cut balanced its appearance against, moved with the anatomy:
@@ -636,6 +678,7 @@ def carry_lesion(
     lesion_type: LesionType | str,
     parameters: CarryParameters | None = None,
     deformation: LesionDeformation | None = None,
+    clicks: Prompts | None = None,
 ) -> CarriedLesion:
     """Segment in ``follow_up`` the lesion of ``reference``, alike (see the module docstring).
 
@@ -657,6 +700,12 @@ def carry_lesion(
     deformation
         The registration of ``follow_up`` to the reference already computed by
         :func:`register_lesion`; computed here when ``None``.
+    clicks
+        The reader's own clicks at the follow-up (positive and negative points on its grid, no
+        box), used instead of the reference's clicks mapped there; the box, the shape prior and
+        the intensity model are still carried. ``tscimg track`` passes them for a follow-up the
+        reader prompted with a click alone after a reference prompted with a box, so that both
+        visits' borders are placed by one method (the click alone is grown, not cut).
 
     Raises
     ------
@@ -667,9 +716,11 @@ def carry_lesion(
         When either scan is a single 2D frame (an echo view): give that visit its own prompt;
         or ``lesion_type`` is not one of :class:`~tscimg.LesionType`'s; or an argument is of
         the wrong kind (a mask or a path where a scan goes); or ``deformation`` was computed
-        for scans on other grids.
+        for scans on other grids; or ``clicks`` hold a box, or no positive point.
     """
     lesion_type = member_of(LesionType, lesion_type, "lesion type")
+    if clicks is not None:
+        _check_clicks(clicks)
     if isinstance(reference, Scan):
         if not isinstance(reference_mask, Mask):
             raise InputError(
@@ -694,8 +745,11 @@ def carry_lesion(
     mapped_by: tuple[float, float] | None = None
     if ref_seg is not None and reg.is_identity and same_image(reference.scan, follow_up):
         prompts = ref_seg.prompts  # the same scan: the same call gives the same mask
+        if clicks is not None:
+            box = None if prompts.box is None else _holding(prompts.box, clicks.positive)
+            prompts = replace(prompts, positive=clicks.positive, negative=clicks.negative, box=box)
     else:
-        prompts = _mapped_prompts(reference, follow_up, deformation, method, params)
+        prompts = _mapped_prompts(reference, follow_up, deformation, method, params, clicks)
         around = prompts.box or carried_box(
             reference, follow_up, reg, None, params.max_boundary_points
         )

@@ -88,8 +88,9 @@ class VolumeAtVisit:
     registration_total_ml
         The registration-based estimate of the same sum (``None``: not available).
     reader_outlined
-        Every target lesion at this visit was outlined or prompted by the reader (none
-        carried): the reader's word, which a disagreement of the two estimates only warns about.
+        Every target lesion at this visit was outlined by the reader (a mask of their own):
+        the reader's word, which a disagreement of the two estimates only warns about. A
+        prompted lesion is not outlined: nobody has looked at the mask its click gave.
     """
 
     date: datetime.date

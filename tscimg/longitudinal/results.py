@@ -778,9 +778,7 @@ def _visit_sums(
                 registration_total_ml=None
                 if visit.missing or any(e is None for e in estimates)
                 else sum(e for e in estimates if e is not None),
-                reader_outlined=all(
-                    here[lid].origin is not LesionOrigin.CARRIED for lid in present
-                ),
+                reader_outlined=all(here[lid].origin is LesionOrigin.MASK for lid in present),
             )
         )
     return volumes, counted

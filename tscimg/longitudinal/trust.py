@@ -58,8 +58,9 @@ class TrustParameters:
     min_fraction
         A carried lesion that shrank below this fraction of that volume is flagged.
     max_disagreement_pct
-        A carried lesion whose change since that visit differs from the registration-based
-        change by more than this many percentage points is flagged.
+        A carried or prompted lesion whose change since that visit differs from the
+        registration-based change by more than this many percentage points is flagged (for a
+        mask the reader gave, a warning).
     """
 
     max_fold_change: float = 2.0
@@ -74,6 +75,7 @@ def change_review(
     reference_date: str,
     parameters: TrustParameters,
     carried: bool,
+    outlined: bool = False,
 ) -> tuple[list[str], list[str]]:
     """Check a follow-up's volume against its reference visit and the registration estimate.
 
@@ -90,8 +92,14 @@ def change_review(
     parameters
         Thresholds.
     carried
-        Whether the follow-up was carried (no prompt of its own): then a failed check is a
-        review reason; for a visit the reader prompted it is a warning.
+        Whether the follow-up was carried (no prompt of its own): only then is a change beyond
+        ``max_fold_change`` or below ``min_fraction`` a review reason (a lesion the reader
+        prompted may truly have grown that much).
+    outlined
+        Whether the reader outlined the follow-up (a mask of their own): then a disagreement
+        with the registration is a warning, the reader's outline standing. A visit the reader
+        only prompted is flagged like a carried one: nobody has looked at the mask a click
+        gave (a click beside a lesion read +2,253% while the registration read -0.0%).
 
     Returns
     -------
@@ -125,5 +133,14 @@ def change_review(
                 f"{registered:+.1f}% from the registration since {reference_date} (more than "
                 f"{parameters.max_disagreement_pct:g} points apart)"
             )
-            (review if carried else warnings).append(note)
+            if outlined:
+                warnings.append(note)
+            else:
+                review.append(
+                    note
+                    if carried
+                    else f"{note}; if this visit's mask is right, give it as the visit's mask "
+                    "in the manifest (the reader's outline stands), otherwise give a box "
+                    "(box_lps) with the prompt"
+                )
     return review, warnings
