@@ -566,3 +566,82 @@ def test_clicks_at_a_carried_follow_up_are_points_only() -> None:
     ):
         with pytest.raises(tscimg.InputError, match=said):
             carry_lesion(scan, mask, scan, "sega", clicks=clicks)
+
+
+def test_a_re_prompted_click_off_the_carried_lesion_is_not_absorbed(tmp_path: Path) -> None:
+    """A reader's click at a follow-up outside the box carried from the box-prompted baseline
+    (18 mm from the lesion, which the registration places at (2, 1, -1.5) mm) once stretched
+    the carried box to reach it; it is segmented from the click alone, with a warning saying
+    where the click lies, and the registration's estimate (-35%, the truth) flags what it
+    measured. A click outside the image is a clear error, not an internal one."""
+    baseline, _, follow_up, box_lps = _halo_visits(tmp_path)
+    first = {"date": "2024-02-20", "image": str(baseline), "point_lps": "0;0;0",
+             "box_lps": box_lps, "treatment_start": "2024-03-01"}  # fmt: skip
+    a = _track(
+        tmp_path / "far",
+        [first, {"date": "2025-03-01", "image": str(follow_up), "point_lps": "18;14;8"}],
+    )
+    _, far = a["timepoints"]
+    said = " ".join(far["lesions"]["L1"]["warnings"])
+    assert "lies outside the box carried from the visit of 2024-02-20" in said
+    assert far["change_registration_pct"] == pytest.approx(-35.0, abs=5.0)
+    assert a["status"] == "not_evaluable"
+    assert any("the two change estimates disagree" in r for r in far["review"])
+    manifest = tmp_path / "outside.csv"
+    manifest.write_text(
+        "patient_id,date,image,lesion_id,lesion_type,point_lps,box_lps\n"
+        f"P,2024-02-20,{baseline},L1,sega,0;0;0,{box_lps}\n"
+        f"P,2025-03-01,{follow_up},L1,sega,25;20;10,\n"
+    )
+    (error,) = tscimg.track(manifest, tmp_path / "outside").errors
+    assert "positive point (49, 44, 28) lies outside the image" in str(error)
+
+
+def test_a_re_prompted_click_whose_registration_fails_is_flagged_and_not_registered_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the registration fails, the click alone is segmented (grown, where the baseline
+    was cut: -16.1% for the same scan) and nothing checks the change: flagged, and the
+    registration is not tried a second time for the change estimate."""
+    import tscimg.batch.patient as patient
+
+    baseline, same, _, box_lps = _halo_visits(tmp_path)
+    calls: list[str] = []
+
+    def failing(reference: object, scan: Scan, *args: object, **kwargs: object) -> None:
+        calls.append(str(scan.source))
+        raise tscimg.InputError("ITK found no overlap between the two scans")
+
+    monkeypatch.setattr(patient, "register_lesion", failing)
+    first = {"date": "2024-02-20", "image": str(baseline), "point_lps": "0;0;0",
+             "box_lps": box_lps, "treatment_start": "2024-03-01"}  # fmt: skip
+    a = _track(tmp_path, [first, {"date": "2025-03-01", "image": str(same), "point_lps": "0;0;0"}])
+    _, again = a["timepoints"]
+    (reason,) = again["review"]
+    assert "segmented from its click alone" in reason and "registration failed" in reason
+    assert "cannot check the change" in reason
+    assert len(calls) == 1 and a["status"] == "not_evaluable"
+
+
+def test_a_re_prompted_click_is_not_segmented_alike_a_flagged_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Later visits are never carried from a flagged visit (DESIGN.md section 5): with the only
+    reference flagged, a click alone at a follow-up takes nothing from it (no carried box or
+    intensity model) and is segmented on its own."""
+    import tscimg.batch.patient as patient
+
+    original = patient._References.to_carry_from
+
+    def flagged(self: Any) -> tuple[LesionReference, tuple[str, ...]]:
+        reference, _ = original(self)
+        return reference, ("carried from 2024-02-20, which is itself flagged (a test's flag)",)
+
+    monkeypatch.setattr(patient._References, "to_carry_from", flagged)
+    baseline, same, _, box_lps = _halo_visits(tmp_path)
+    first = {"date": "2024-02-20", "image": str(baseline), "point_lps": "0;0;0",
+             "box_lps": box_lps, "treatment_start": "2024-03-01"}  # fmt: skip
+    a = _track(tmp_path, [first, {"date": "2025-03-01", "image": str(same), "point_lps": "0;0;0"}])
+    _, again = a["timepoints"]
+    assert "intensity_map" not in again["lesions"]["L1"]["registration"]
+    assert again["change_from_baseline_pct"] == pytest.approx(-16.1, abs=0.5)  # grown alone

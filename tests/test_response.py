@@ -738,7 +738,7 @@ def test_a_disagreement_flags_a_prompted_visit_and_warns_on_a_reader_mask() -> N
     prompted = change_review(25.0, 10.0, 1.05, "2024-01-10", check, carried=False)
     (reason,) = prompted[0]
     assert reason.startswith("the two change estimates disagree: +150.0%")
-    assert "give it as the visit's mask" in reason and "box_lps" in reason
+    assert "give it as the visit's mask" in reason and "correct its prompt" in reason
     drawn = change_review(25.0, 10.0, 1.05, "2024-01-10", check, carried=False, outlined=True)
     assert drawn[0] == [] and drawn[1][0].startswith("the two change estimates disagree")
     # within 10 points of the registration: no flag, whoever placed the outline

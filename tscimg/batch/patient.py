@@ -614,6 +614,7 @@ class _Outline:
     warnings: list[str] = field(default_factory=list)
     review: list[str] = field(default_factory=list)
     registration: dict[str, Any] | None = None
+    registration_failed: str | None = None  # why register_lesion failed (not tried again)
 
 
 class _NotCarried(Exception):
@@ -643,7 +644,12 @@ def _outline(
         mask = _own_mask(visit, scan)
         return _Outline(mask, LesionOrigin.MASK, "given mask", warnings=list(mask.warnings))
     if not visit.carried:
-        if carry_from is not None and _cut_in_a_box(carry_from, scan) and _clicks_only(visit):
+        if (
+            carry_from is not None
+            and not inherited  # never carried from a flagged visit, clicked or not
+            and _cut_in_a_box(carry_from, scan)
+            and _clicks_only(visit)
+        ):
             return _clicked_alike(visit, scan, lesion, carry_from, parameters)
         seg = _prompted(visit, scan, lesion)
         return _Outline(seg.mask, LesionOrigin.PROMPT, _method_name(seg), seg,
@@ -716,25 +722,33 @@ def _clicked_alike(
     box: segmented as a carried follow-up is (the box, shape prior and intensity model carried
     from the reference, its parameters), from the reader's clicks. The click alone is grown,
     not cut: the same scan re-prompted that way read -16.1% against its box-prompted baseline.
-    Where the registration is not trusted, the click alone is segmented, with a warning."""
-    clicks = _visit_prompts(visit, scan)
+
+    Otherwise the click alone is segmented: flagged where the registration failed or is not
+    trusted (nothing checks the change then); with a warning where the click lies outside the
+    carried box or the cut within it came out empty (the registration's estimate still checks
+    the change, :func:`_check_by_registration`)."""
+    clicks = _visit_prompts(visit, scan).validated(scan.geometry, scan.source)
     deformation: LesionDeformation | None = None
-    why: str
+    failed: str | None = None
+    why = ""
     try:
         deformation = register_lesion(reference, scan, parameters.carry)
     except TscimgError as exc:
-        why = f"the registration failed ({exc})"
-    else:
-        doubts = list(deformation.review) + list(deformation.registration.warnings)
-        why = "; ".join(doubts) or "its segmentation there came out empty"
-        if not doubts:
-            try:
-                carried = carry_lesion(reference, None, scan, lesion.lesion_type,
-                                       parameters.carry, deformation, clicks)  # fmt: skip
-            except TscimgError as exc:
-                why, found = str(exc), None
-            else:
-                found = carried.segmentation
+        failed, why = str(exc), f"the registration failed: {exc.problem}"
+    doubts = (
+        [] if deformation is None else [*deformation.review, *deformation.registration.warnings]
+    )
+    unchecked = failed is not None or bool(doubts)
+    why = why or "; ".join(doubts)
+    if deformation is not None and not doubts:
+        try:
+            carried = carry_lesion(reference, None, scan, lesion.lesion_type, parameters.carry,
+                                   deformation, clicks)  # fmt: skip
+        except TscimgError as exc:
+            why = exc.problem
+        else:
+            found = carried.segmentation
+            why = "the segmentation within it came out empty"
             if found is not None:
                 mapped = carried.intensity_map
                 return _Outline(
@@ -754,11 +768,19 @@ def _clicked_alike(
     seg = _prompted(visit, scan, lesion)
     note = (
         f"this visit was segmented from its click alone, not within the box carried from "
-        f"{reference.date} ({why}): the two visits' borders were placed by different means; "
-        "give this visit a box (box_lps) too"
+        f"{reference.date} as its reference was segmented ({why}): the two visits' borders "
+        "were placed by different means"
     )
     outline = _Outline(seg.mask, LesionOrigin.PROMPT, _method_name(seg), seg, deformation,
-                       warnings=[*seg.warnings, note], review=list(seg.review))  # fmt: skip
+                       warnings=list(seg.warnings), review=list(seg.review),
+                       registration_failed=failed)  # fmt: skip
+    if unchecked:  # and the registration cannot check the change: a flag
+        outline.review.append(
+            f"{note}, and the registration cannot check the change; give this visit a box "
+            "(box_lps) too, or a mask"
+        )
+    else:  # the registration's estimate still checks it (_check_by_registration)
+        outline.warnings.append(f"{note}; give this visit a box (box_lps) too")
     return outline
 
 
@@ -769,12 +791,15 @@ def _check_by_registration(
     change checks; notes go into ``outline``. Returns the registration's volume estimate,
     mL, when it is trusted."""
     deformation = outline.deformation
-    if deformation is None:
+    failed = outline.registration_failed  # it failed already: not tried twice
+    if deformation is None and failed is None:
         try:  # the registration's own estimate, beside the reader's outline
             deformation = outline.deformation = register_lesion(carry_from, scan, parameters.carry)
         except TscimgError as exc:
-            outline.warnings.append(f"no registration-based change estimate: {exc}")
-            return None
+            failed = str(exc)
+    if deformation is None:
+        outline.warnings.append(f"no registration-based change estimate: {failed}")
+        return None
     outline.registration = {
         **(outline.registration or {}),
         **deformation.registration.summary(),

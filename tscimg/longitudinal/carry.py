@@ -571,6 +571,21 @@ def _holding(box: Box, points: Sequence[Index]) -> Box:
     return (int(lo[0]), int(lo[1]), int(lo[2]), int(hi[0]), int(hi[1]), int(hi[2]))
 
 
+def _within(box: Box, points: Sequence[Index], reference: LesionReference, follow_up: Scan) -> None:
+    """A :class:`PromptError` when a reader's click at the follow-up lies outside ``box``, the
+    box carried from ``reference``: the registration places the lesion elsewhere, or the click
+    is on something else."""
+    lo, hi = np.asarray(box[:3]), np.asarray(box[3:])
+    outside = [tuple(p) for p in points if np.any(np.asarray(p) < lo) or np.any(np.asarray(p) > hi)]
+    if outside:
+        raise PromptError(
+            f"the click {outside[0]} lies outside the box carried from the visit of "
+            f"{reference.date} {tuple(box)}, where the registration places the lesion",
+            path=follow_up.source,
+            hint="Check that the click is on the lesion; give this visit a box (box_lps) too",
+        )
+
+
 def _check_clicks(clicks: object) -> None:
     """An :class:`InputError` unless ``clicks`` are :class:`Prompts` with a positive point and
     no box (a box at the follow-up is a prompt of its own: segment() it)."""
@@ -615,8 +630,11 @@ def _mapped_prompts(
         return Prompts(positive=positive, negative=negative)
     margins = None if ref_seg is None else _box_margins(ref_seg)
     box = carried_box(reference, follow_up, reg, margins, params.max_boundary_points)
-    # every click lies in the box (a box never excludes what the reader clicked)
-    box = _holding(box, positive)
+    if clicks is None:
+        # every mapped click lies in the box (a box never excludes what the reader clicked)
+        box = _holding(box, positive)
+    else:  # the reader's own clicks: one outside the carried box is not this lesion's
+        _within(box, positive, reference, follow_up)
     prior = None
     if method is Method.GRAPH_CUT:
         # the prior the reference's cut balanced its appearance against, moved with the anatomy:
@@ -705,13 +723,16 @@ def carry_lesion(
         box), used instead of the reference's clicks mapped there; the box, the shape prior and
         the intensity model are still carried. ``tscimg track`` passes them for a follow-up the
         reader prompted with a click alone after a reference prompted with a box, so that both
-        visits' borders are placed by one method (the click alone is grown, not cut).
+        visits' borders are placed by one method (the click alone is grown, not cut). A click
+        outside the box carried from the reference is a :class:`PromptError`, not a box grown
+        to reach it.
 
     Raises
     ------
     PromptError
         When the lesion maps outside the follow-up scan, or its segmentation there came out
-        empty and the registration is untrusted or leaves the scan.
+        empty and the registration is untrusted or leaves the scan; or a click of ``clicks``
+        lies outside the follow-up or outside the carried box.
     InputError
         When either scan is a single 2D frame (an echo view): give that visit its own prompt;
         or ``lesion_type`` is not one of :class:`~tscimg.LesionType`'s; or an argument is of
@@ -730,6 +751,8 @@ def carry_lesion(
             )
         reference = LesionReference(reference, reference_mask, reference.source or "previous")
     _check_types(reference, follow_up, parameters)
+    if clicks is not None:
+        clicks = clicks.validated(follow_up.geometry, follow_up.source)
     params = parameters or CarryParameters()
     if deformation is not None:
         _check_deformation(deformation, reference, follow_up)
@@ -746,8 +769,9 @@ def carry_lesion(
     if ref_seg is not None and reg.is_identity and same_image(reference.scan, follow_up):
         prompts = ref_seg.prompts  # the same scan: the same call gives the same mask
         if clicks is not None:
-            box = None if prompts.box is None else _holding(prompts.box, clicks.positive)
-            prompts = replace(prompts, positive=clicks.positive, negative=clicks.negative, box=box)
+            if prompts.box is not None:
+                _within(prompts.box, clicks.positive, reference, follow_up)
+            prompts = replace(prompts, positive=clicks.positive, negative=clicks.negative)
     else:
         prompts = _mapped_prompts(reference, follow_up, deformation, method, params, clicks)
         around = prompts.box or carried_box(

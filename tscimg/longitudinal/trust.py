@@ -99,7 +99,8 @@ def change_review(
         Whether the reader outlined the follow-up (a mask of their own): then a disagreement
         with the registration is a warning, the reader's outline standing. A visit the reader
         only prompted is flagged like a carried one: nobody has looked at the mask a click
-        gave (a click beside a lesion read +2,253% while the registration read -0.0%).
+        gave (a click beside a lesion, in its halo, read +2,706% while the registration read
+        -35.0%). Before, a prompted visit's disagreement was a warning too (``carried=False``).
 
     Returns
     -------
@@ -140,7 +141,7 @@ def change_review(
                     note
                     if carried
                     else f"{note}; if this visit's mask is right, give it as the visit's mask "
-                    "in the manifest (the reader's outline stands), otherwise give a box "
-                    "(box_lps) with the prompt"
+                    "in the manifest (the reader's outline stands), otherwise correct its "
+                    "prompt (a box, box_lps, or more clicks)"
                 )
     return review, warnings
