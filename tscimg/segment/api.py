@@ -207,8 +207,12 @@ def segment(
     else:
         crop_mask = _ALGORITHMS[params.method](region, params)
     review: list[str] = []
+    searched_mm = params.search_radius_mm
     if not crop_mask.any():
+        first_region = region
         region, crop_mask = _best_estimate(scan, working, params, region)
+        if region is not first_region:
+            searched_mm *= params.region_growing.relaxed_search_factor
         intensity_model = None
         if not crop_mask.any():
             raise PromptError(
@@ -221,6 +225,12 @@ def segment(
             )
         review.append(LOW_CONTRAST_REVIEW)
         warnings.append(LOW_CONTRAST_REVIEW)
+    if not region.has_box and (crop_mask & region.guard_border).any():
+        # the border there is the search limit's, not the lesion's (DESIGN.md section 5: a
+        # segmentation that reached its leak guard is flagged)
+        limit = search_limit_review(searched_mm)
+        review.append(limit)
+        warnings.append(limit)
     labels = region.paste(crop_mask.astype("uint8"))
     edges = image_edges_reached(labels)
     if edges:
@@ -291,6 +301,20 @@ def reaches_field_edge(scan: Scan, labels: np.ndarray) -> bool:
     # in the frame's plane (and across slices of a volume)
     near = ndimage.binary_dilation(labels > 0, ndimage.generate_binary_structure(3, 1))
     return bool((near & field_outside).any())
+
+
+def search_limit_review(radius_mm: float) -> str:
+    """The review reason of a mask cut off by the search limit around its click (no box).
+
+    >>> search_limit_review(30.0).split(":")[0]
+    'review'
+    """
+    return (
+        f"review: the mask reaches the search limit {radius_mm:g} mm around the click (its "
+        "leak guard), so part of its border is that limit, not the lesion's: it leaked into "
+        "neighbouring tissue, or the lesion is larger than the lesion type's preset looks for; "
+        "give a box around the lesion (box_lps, --box), or a corrected mask"
+    )
 
 
 #: The review reason of a best estimate for a click whose tissue hardly stands out.

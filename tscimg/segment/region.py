@@ -73,6 +73,14 @@ class WorkRegion:
         """Guard voxels within ``within_mm`` of the guard's edge (where a leak presses)."""
         return np.asarray(self.guard & (self.guard_depth_mm <= within_mm))
 
+    @cached_property
+    def guard_border(self) -> np.ndarray:
+        """Guard voxels with a face neighbour outside the guard (the crop's edge, the scan's,
+        is no guard border): a mask holding any of them was cut off by its leak guard."""
+        face = ndimage.generate_binary_structure(3, 1)
+        outside = ndimage.binary_dilation(~self.guard, face, border_value=0)
+        return np.asarray(self.guard & outside)
+
     @property
     def has_background(self) -> bool:
         """Whether there is a background sample to learn from."""
