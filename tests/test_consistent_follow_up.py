@@ -652,7 +652,7 @@ def test_a_visit_clicked_alike_does_not_take_over_as_the_reference(tmp_path: Pat
     baseline is carried work, not the reader's own outline: the next visit is carried from the
     baseline, not chained from it (on the KiTS case_00137 phantom re-prompted at every
     follow-up, chaining read +18.2% for a true -9%). Truth: the analytic volumes (-35%)."""
-    baseline, same, follow_up, box_lps = _halo_visits(tmp_path)
+    baseline, _, follow_up, box_lps = _halo_visits(tmp_path)
     first = {"date": "2024-02-20", "image": str(baseline), "point_lps": "0;0;0",
              "box_lps": box_lps, "treatment_start": "2024-03-01"}  # fmt: skip
     a = _track(
