@@ -647,21 +647,31 @@ def test_a_re_prompted_click_is_not_segmented_alike_a_flagged_reference(
     assert again["change_from_baseline_pct"] == pytest.approx(-16.1, abs=0.5)  # grown alone
 
 
-def test_a_visit_clicked_alike_does_not_take_over_as_the_reference(tmp_path: Path) -> None:
+@pytest.mark.parametrize("clicked_on", ["follow-up", "same scan"])
+def test_a_visit_clicked_alike_does_not_take_over_as_the_reference(
+    tmp_path: Path, clicked_on: str
+) -> None:
     """A follow-up re-prompted with a click and segmented within the box carried from the
-    baseline is carried work, not the reader's own outline: the next visit is carried from the
-    baseline, not chained from it (on the KiTS case_00137 phantom re-prompted at every
-    follow-up, chaining read +18.2% for a true -9%). Truth: the analytic volumes (-35%)."""
+    baseline (on a moved -35% scan, or on the baseline's own scan at another click) is carried
+    work, not the reader's own outline: the next visit is carried from the baseline, not chained
+    from it (on the KiTS case_00137 phantom re-prompted at every follow-up, chaining read +18.2%
+    for a true -9% at +40% from the nadir). Truth: the next visit is the baseline's own scan
+    (carried from the baseline, the identity: exactly 0.0%) or the -35% scan (analytic)."""
     baseline, _, follow_up, box_lps = _halo_visits(tmp_path)
     first = {"date": "2024-02-20", "image": str(baseline), "point_lps": "0;0;0",
              "box_lps": box_lps, "treatment_start": "2024-03-01"}  # fmt: skip
-    a = _track(
-        tmp_path,
-        [first, {"date": "2024-09-01", "image": str(follow_up), "point_lps": "2;1;-1.5"},
-         {"date": "2025-03-01", "image": str(follow_up)}],
-    )  # fmt: skip
-    _, clicked, carried = a["timepoints"]
-    assert clicked["lesions"]["L1"]["origin"] == "prompt"
+    if clicked_on == "follow-up":
+        clicked = {"date": "2024-09-01", "image": str(follow_up), "point_lps": "2;1;-1.5"}
+        later = {"date": "2025-03-01", "image": str(baseline)}
+    else:
+        clicked = {"date": "2024-09-01", "image": str(baseline), "point_lps": "1;1;0"}
+        later = {"date": "2025-03-01", "image": str(follow_up)}
+    a = _track(tmp_path, [first, clicked, later])
+    _, prompted, carried = a["timepoints"]
+    assert prompted["lesions"]["L1"]["origin"] == "prompt"
     assert carried["lesions"]["L1"]["origin"] == "carried"
     assert carried["lesions"]["L1"]["registration"]["from_date"] == "2024-02-20"
-    assert carried["change_from_baseline_pct"] == pytest.approx(-35.0, abs=3.0)
+    if clicked_on == "follow-up":
+        assert carried["change_from_baseline_pct"] == 0.0
+    else:
+        assert carried["change_from_baseline_pct"] == pytest.approx(-35.0, abs=3.0)

@@ -312,8 +312,9 @@ class _References:
     flag the follow-up then inherits. A visit the reader clicked but that was segmented within
     a box carried from its reference (:func:`_clicked_alike`) is carried work, not the reader's
     own outline: it does not take over from its reference (chained, each such visit's border
-    compounded: on the KiTS case_00137 phantom re-prompted at every follow-up, +40% from the
-    nadir read +18.2% for a true -9%, carried from the baseline +2.7%).
+    compounded: on the KiTS case_00137 phantom of the change-precision benchmark re-prompted at
+    every follow-up, the visit at +40% from the nadir, a true change of -9%, read +18.2%; with
+    every follow-up referred to the baseline +2.7%, as when none is re-prompted).
     """
 
     first: tuple[LesionReference, tuple[str, ...]] | None = None

@@ -771,7 +771,9 @@ def carry_lesion(
         if clicks is not None:
             if prompts.box is not None:
                 _within(prompts.box, clicks.positive, reference, follow_up)
-            prompts = replace(prompts, positive=clicks.positive, negative=clicks.negative)
+            # the reference's box, carried here (not drawn by the reader at this visit)
+            prompts = replace(prompts, positive=clicks.positive, negative=clicks.negative,
+                              box_origin=BoxOrigin.CARRIED)  # fmt: skip
     else:
         prompts = _mapped_prompts(reference, follow_up, deformation, method, params, clicks)
         around = prompts.box or carried_box(
