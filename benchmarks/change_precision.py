@@ -1,7 +1,7 @@
 """Benchmark: how precisely `tscimg track` measures a known change on real scans (issue 14).
 
 Run: ``python benchmarks/change_precision.py [--cases brain1,kits-case_00137] [--quick]
-[--keep DIR] [--jobs 2] [--held-out]``.
+[--keep DIR] [--jobs 2] [--held-out] [--reslice cubic] [--reprompt]``.
 
 Cases: every labelled real scan in ../shared/data (absent ones are skipped with a note):
 pyradiomics brain1 (sega) and breast1 (generic), BRATS pat0005 and pat0006 (T1c, tumour core =
@@ -19,7 +19,9 @@ FLAIR (generic) and enhancing tumour on T1c (sega).
 
 Each case becomes five patients whose follow-ups have a KNOWN change (treatment starts at the
 baseline, 2025-01-15; prompts at the baseline only: the label's most interior voxel and its
-bounding box grown by 10% per side, DESIGN.md section 6; every follow-up is carried):
+bounding box grown by 10% per side, DESIGN.md section 6; every follow-up is carried; with
+``--reprompt`` every follow-up instead gets the protocol's click on its own true label, no box,
+as a reader who prompts each visit):
 
 - A: baseline; +1 month the identical file again (truth 0%); +3 months the same anatomy moved and
   re-sliced with noise (truth 0%) -> too_early.
@@ -493,9 +495,15 @@ def spline_coefficients(source: Source) -> np.ndarray:
 
 
 def build_case(
-    source: Source, folder: Path, patients: tuple[str, ...], cubic: bool = False
+    source: Source,
+    folder: Path,
+    patients: tuple[str, ...],
+    cubic: bool = False,
+    reprompt: bool = False,
 ) -> tuple[Path, list[Row]]:
-    """Write every visit of the case's patients and its manifest; the rows carry the truth."""
+    """Write every visit of the case's patients and its manifest; the rows carry the truth.
+    With ``reprompt`` every follow-up gets the protocol's click on its own true label (its
+    most interior voxel) and no box, instead of being carried."""
     folder.mkdir(parents=True)
     g = source.scan.geometry
     voxel_ml = g.voxel_volume_mm3 / 1000.0
@@ -563,14 +571,18 @@ def build_case(
                 ):
                     truth_image = scan.geometry.apply_to(sitk.GetImageFromArray(pixels))
                     sitk.WriteImage(truth_image, str(folder / f"{stem}_{suffix}.nii.gz"))
+            click = point
+            if visit.kind not in ("baseline", "identical"):
+                click = interior_point(occupancy >= 0.5, tuple(scan.geometry.spacing_mm[::-1]))
             history.append((visit.months, row.true_pct))
             row.expected = expected_status(history)
             rows.append(row)
-            prompts = (
-                f"{';'.join(map(str, point))},{';'.join(map(str, box))},{BASELINE_DATE}"
-                if visit.kind == "baseline"
-                else ",,"
-            )
+            if visit.kind == "baseline":
+                prompts = f"{';'.join(map(str, point))},{';'.join(map(str, box))},{BASELINE_DATE}"
+            elif reprompt:  # the reader's click at the follow-up, no box
+                prompts = f"{';'.join(map(str, click))},,"
+            else:
+                prompts = ",,"
             lesion_type = source.lesion_type.value
             lines.append(f"{patient},{date},{image},L1,{lesion_type},{prompts}")
     manifest = folder / "manifest.csv"
@@ -841,6 +853,12 @@ def main() -> None:
         help="the follow-ups' interpolation (default linear: the protocol of every recorded "
         "run; cubic B-splines blur them less, as an acquired scan is not interpolated)",
     )
+    parser.add_argument(
+        "--reprompt",
+        action="store_true",
+        help="give every follow-up the protocol's click on its own true label (no box) instead "
+        "of carrying it: a reader who re-prompts each visit (docs/accuracy.md, fifth session)",
+    )
     parser.add_argument("--keep", type=Path, help="write the cases here and keep them")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
@@ -863,7 +881,7 @@ def main() -> None:
             if folder.exists():
                 shutil.rmtree(folder)
             manifest, case_rows = build_case(
-                source, folder, patients, cubic=args.reslice == "cubic"
+                source, folder, patients, cubic=args.reslice == "cubic", reprompt=args.reprompt
             )
             t_build = time.perf_counter() - t0
             t0 = time.perf_counter()
