@@ -611,15 +611,11 @@ def _mapped_prompts(
     params: CarryParameters,
     clicks: Prompts | None = None,
 ) -> Prompts:
-    """The reference's prompts in the follow-up (see the module docstring): clicks mapped (or
-    the reader's ``clicks`` at the follow-up instead), the box around the carried outline with
-    the reader's margins, and for the graph cut the carried prior.
-
-    Raises
-    ------
-    PromptError
-        When no positive click maps inside the follow-up.
-    """
+    """The reference's prompts in the follow-up (see the module docstring): clicks mapped
+    (:func:`_mapped_clicks`, whose :class:`PromptError` it passes on) or the reader's ``clicks``
+    at the follow-up instead (a :class:`PromptError` when one lies outside the carried box),
+    the box around the carried outline with the reader's margins, and for the graph cut the
+    carried prior."""
     reg = deformation.registration
     ref_seg = reference.segmentation
     if clicks is None:
