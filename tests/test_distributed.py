@@ -198,6 +198,14 @@ def _wait_for(path: Path, process: subprocess.Popen[str], timeout_s: float = 90)
         time.sleep(0.05)
 
 
+def _sigint_as_at_a_terminal() -> None:
+    """In the child: Ctrl-C's default disposition. A shell without job control starts its
+    background commands with SIGINT ignored, and a child inherits that: the test suite run
+    with ``&`` (CI in the background) sent its SIGINT to a run that ignored it, which waited
+    for workers until the test's 60 s ran out (3 of 3 such runs)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _track_in_background(address: str, cohort: Path, out: Path) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "tscimg_cli.main", "track", str(cohort), "-o", str(out)]
     return subprocess.Popen(
@@ -205,6 +213,7 @@ def _track_in_background(address: str, cohort: Path, out: Path) -> subprocess.Po
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_as_at_a_terminal,
     )
 
 
