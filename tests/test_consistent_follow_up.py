@@ -496,6 +496,7 @@ def _halo_visits(tmp_path: Path) -> tuple[Path, Path, Path, str]:
     """The halo lesion at baseline, the same scan again, and the lesion -35% with the patient
     moved (its centre at (2, 1, -1.5) mm LPS); and the reader's baseline box (LPS)."""
     lesion = Ellipsoid((0.0, 0.0, 0.0), (9.0, 7.0, 6.0), (10.0, 0.0, 20.0))
+    tmp_path.mkdir(parents=True, exist_ok=True)
     baseline = tmp_path / "baseline.nii.gz"
     sitk.WriteImage(_halo_scan(lesion, RigidPose(), 0), str(baseline))
     follow_up = tmp_path / "follow_up.nii.gz"
@@ -675,3 +676,37 @@ def test_a_visit_clicked_alike_does_not_take_over_as_the_reference(
         assert carried["change_from_baseline_pct"] == 0.0
     else:
         assert carried["change_from_baseline_pct"] == pytest.approx(-35.0, abs=3.0)
+
+
+def test_a_click_segmented_alone_does_not_replace_a_boxed_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a re-prompted click could not be segmented alike (here: the cut within the carried
+    box is made to fail), the click alone is segmented with a warning; were that visit trusted
+    (here: the trust gate's change checks are made to pass, as where the two methods agree), it
+    still does not become the reference, so the next visit is carried from the box-prompted
+    baseline. Truth: the next visit is the baseline's own scan, carried from the baseline (the
+    identity): exactly 0.0%."""
+    import tscimg.batch.patient as patient
+    from tscimg.core.errors import PromptError
+
+    original = patient.carry_lesion
+
+    def refusing_clicks(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > 6 or "clicks" in kwargs:
+            raise PromptError("the click lies outside the box carried from the visit")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(patient, "carry_lesion", refusing_clicks)
+    monkeypatch.setattr(patient, "change_review", lambda *args, **kwargs: ([], []))
+    baseline, _, follow_up, box_lps = _halo_visits(tmp_path / "scans")
+    first = {"date": "2024-02-20", "image": str(baseline), "point_lps": "0;0;0",
+             "box_lps": box_lps, "treatment_start": "2024-03-01"}  # fmt: skip
+    clicked = {"date": "2024-09-01", "image": str(follow_up), "point_lps": "2;1;-1.5"}
+    later = {"date": "2025-03-01", "image": str(baseline)}
+    a = _track(tmp_path, [first, clicked, later])
+    _, alone, carried = a["timepoints"]
+    said = " ".join(alone["lesions"]["L1"]["warnings"])
+    assert "segmented from its click alone" in said and not alone["review"]
+    assert carried["lesions"]["L1"]["registration"]["from_date"] == "2024-02-20"
+    assert carried["change_from_baseline_pct"] == 0.0

@@ -314,7 +314,9 @@ class _References:
     own outline: it does not take over from its reference (chained, each such visit's border
     compounded: on the KiTS case_00137 phantom of the change-precision benchmark re-prompted at
     every follow-up, the visit at +40% from the nadir, a true change of -9%, read +18.2%; with
-    every follow-up referred to the baseline +2.7%, as when none is re-prompted).
+    every follow-up referred to the baseline +2.7%, as when none is re-prompted). Nor does a
+    visit segmented from a click alone where it could not be segmented alike (a click outside
+    the carried box, an untrusted registration): later visits stay with the box's method.
     """
 
     first: tuple[LesionReference, tuple[str, ...]] | None = None
@@ -329,7 +331,10 @@ class _References:
         self.trusted = reference
         seg = reference.segmentation
         carried_box = seg is not None and seg.prompts.box_origin is BoxOrigin.CARRIED
-        if result.origin is not LesionOrigin.CARRIED and not carried_box:
+        # a click alone (segmented alone where it could not be segmented alike) does not
+        # replace a reference cut within a box either: the later visits stay with one method
+        alone = seg is not None and seg.prompts.box is None and _boxed(self.reader)
+        if result.origin is not LesionOrigin.CARRIED and not carried_box and not alone:
             self.reader = reference
 
     def to_carry_from(self) -> tuple[LesionReference, tuple[str, ...]]:
@@ -697,6 +702,12 @@ def _outline(
             else {"gain": round(mapped[0], 6), "offset": round(mapped[1], 6)},
         },
     )
+
+
+def _boxed(reference: LesionReference | None) -> bool:
+    """Whether ``reference`` was segmented within a box."""
+    seg = None if reference is None else reference.segmentation
+    return seg is not None and seg.prompts.box is not None
 
 
 def _cut_in_a_box(reference: LesionReference, scan: Scan) -> bool:
