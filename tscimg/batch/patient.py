@@ -331,9 +331,16 @@ class _References:
         self.trusted = reference
         seg = reference.segmentation
         carried_box = seg is not None and seg.prompts.box_origin is BoxOrigin.CARRIED
-        # a click alone (segmented alone where it could not be segmented alike) does not
-        # replace a reference cut within a box either: the later visits stay with one method
-        alone = seg is not None and seg.prompts.box is None and _boxed(self.reader)
+        # a click alone (segmented alone where it could have been segmented alike, but the
+        # registration or the cut failed) does not replace a reference cut within a box on
+        # its modality either: the later visits stay with one method (across modalities the
+        # visit's own prompt takes over, as its scans' later visits are its modality's)
+        alone = (
+            seg is not None
+            and seg.prompts.box is None
+            and self.reader is not None
+            and _cut_in_a_box(self.reader, reference.scan)
+        )
         if result.origin is not LesionOrigin.CARRIED and not carried_box and not alone:
             self.reader = reference
 
@@ -702,12 +709,6 @@ def _outline(
             else {"gain": round(mapped[0], 6), "offset": round(mapped[1], 6)},
         },
     )
-
-
-def _boxed(reference: LesionReference | None) -> bool:
-    """Whether ``reference`` was segmented within a box."""
-    seg = None if reference is None else reference.segmentation
-    return seg is not None and seg.prompts.box is not None
 
 
 def _cut_in_a_box(reference: LesionReference, scan: Scan) -> bool:
