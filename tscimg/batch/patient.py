@@ -691,7 +691,6 @@ def _outline(
     except InputError as exc:
         raise _NotCarried(exc) from exc
     found = carried.segmentation
-    mapped = carried.intensity_map
     return _Outline(
         carried.mask,
         LesionOrigin.CARRIED,
@@ -702,13 +701,15 @@ def _outline(
         review=list(inherited) + list(carried.review),
         registration={
             "click_lps": [round(v, 2) for v in carried.click_lps],
-            # the reference's intensity model, mapped by this gain and offset, placed the
-            # border (None: learned afresh at this visit)
-            "intensity_map": None
-            if mapped is None
-            else {"gain": round(mapped[0], 6), "offset": round(mapped[1], 6)},
+            "intensity_map": _map_record(carried.intensity_map),
         },
     )
+
+
+def _map_record(mapped: tuple[float, float] | None) -> dict[str, float] | None:
+    """report.json's ``registration.intensity_map``: the gain and offset by which the
+    reference's intensity model, mapped, placed the border (``None``: learned afresh here)."""
+    return None if mapped is None else {"gain": round(mapped[0], 6), "offset": round(mapped[1], 6)}
 
 
 def _cut_in_a_box(reference: LesionReference, scan: Scan) -> bool:
@@ -769,7 +770,6 @@ def _clicked_alike(
             found = carried.segmentation
             why = "the segmentation within it came out empty"
             if found is not None:
-                mapped = carried.intensity_map
                 return _Outline(
                     carried.mask,
                     LesionOrigin.PROMPT,
@@ -778,11 +778,7 @@ def _clicked_alike(
                     deformation,
                     warnings=list(found.warnings) + list(carried.warnings),
                     review=list(carried.review),
-                    registration={
-                        "intensity_map": None
-                        if mapped is None
-                        else {"gain": round(mapped[0], 6), "offset": round(mapped[1], 6)},
-                    },
+                    registration={"intensity_map": _map_record(carried.intensity_map)},
                 )
     seg = _prompted(visit, scan, lesion)
     note = (

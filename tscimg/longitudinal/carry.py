@@ -74,7 +74,7 @@ from tscimg.longitudinal.registration import (
 from tscimg.segment import Method, Prompts, Segmentation, preset_for, segment
 from tscimg.segment.graph_cut import box_shape
 from tscimg.segment.intensity_model import linear_intensity_map
-from tscimg.segment.prompts import Box, BoxOrigin, box_centre, clipped_box
+from tscimg.segment.prompts import Box, BoxOrigin, box_centre, clipped_box, outside_box
 
 #: Smoothing (Gaussian sigma, mm) of both scans before their intensities are matched.
 INTENSITY_MAP_SMOOTHING_MM = 1.5
@@ -575,8 +575,7 @@ def _within(box: Box, points: Sequence[Index], reference: LesionReference, follo
     """A :class:`PromptError` when a reader's click at the follow-up lies outside ``box``, the
     box carried from ``reference``: the registration places the lesion elsewhere, or the click
     is on something else."""
-    lo, hi = np.asarray(box[:3]), np.asarray(box[3:])
-    outside = [tuple(p) for p in points if np.any(np.asarray(p) < lo) or np.any(np.asarray(p) > hi)]
+    outside = outside_box(points, box)
     if outside:
         raise PromptError(
             f"the click {outside[0]} lies outside the box carried from the visit of "

@@ -215,14 +215,27 @@ class Prompts:
             size = np.array(geometry.size)
             if np.any(hi < 0) or np.any(lo >= size):
                 raise PromptError(f"box {self.box} lies outside the image", path=source)
-            for p in self.positive:
-                if np.any(np.array(p) < lo) or np.any(np.array(p) > hi):
-                    raise PromptError(
-                        f"positive point {tuple(p)} lies outside the box {self.box}",
-                        path=source,
-                        hint="Put the point inside the box, or enlarge the box",
-                    )
+            if outside := outside_box(self.positive, self.box):
+                raise PromptError(
+                    f"positive point {outside[0]} lies outside the box {self.box}",
+                    path=source,
+                    hint="Put the point inside the box, or enlarge the box",
+                )
         return self
+
+
+def outside_box(points: Sequence[Index], box: Box) -> tuple[Index, ...]:
+    """Those of ``points`` outside the inclusive ``box``, in their order.
+
+    >>> outside_box([(1, 1, 1), (5, 0, 0)], (0, 0, 0, 3, 3, 3))
+    ((5, 0, 0),)
+    """
+    lo, hi = np.asarray(box[:3]), np.asarray(box[3:])
+    return tuple(
+        (int(p[0]), int(p[1]), int(p[2]))
+        for p in points
+        if np.any(np.asarray(p) < lo) or np.any(np.asarray(p) > hi)
+    )
 
 
 def clipped_box(box: tuple[int, ...], size: tuple[int, ...]) -> Box:
