@@ -93,7 +93,7 @@ import tscimg
 from tscimg import Geometry, LesionType, Modality, Scan, load_mask, load_scan
 from tscimg.io import SeriesIdentity, write_dicom_series
 from tscimg.segment.protocol import interior_point, label_box
-from tscimg.synthetic.rendering import voxel_centres_lps
+from tscimg.synthetic.label_phantoms import aml_ct_phantom
 
 BASELINE_DATE = datetime.date(2025, 1, 15)
 
@@ -191,42 +191,9 @@ def load_sources(names: set[str] | None, held_out: bool = False) -> list[Source]
     return out
 
 
-def kits_phantom(path: Path, seed: int, margin_mm: float = 50.0) -> tuple[Scan, np.ndarray]:
-    """A CT phantom of a real AML label map (labels 0 background, 1 kidney, 2 tumour, 3 cyst)."""
-    labels = load_mask(path)
-    g = labels.geometry
-    arr = labels.array_view()
-    spacing_kji = np.asarray(g.spacing_mm[::-1])
-    idx = np.argwhere(arr == 2)
-    grow = np.ceil(margin_mm / spacing_kji).astype(int)
-    lo = np.maximum(idx.min(axis=0) - grow, 0)
-    hi = np.minimum(idx.max(axis=0) + grow + 1, arr.shape)
-    arr = np.asarray(arr[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]])
-    crop = Geometry(
-        tuple(int(v) for v in (hi - lo)[::-1]),
-        g.spacing_mm,
-        g.index_to_lps(tuple(float(v) for v in lo[::-1])),
-        g.direction,
-    )
-    rng = np.random.default_rng(seed)
-    organ = arr > 0
-    tumour = arr == 2
-    near = ndimage.distance_transform_edt(~organ, sampling=spacing_kji) <= 15.0
-    values = np.full(arr.shape, 40.0, dtype=np.float32)  # body (soft tissue)
-    values[near & ~organ] = -100.0  # perirenal fat
-    values[arr == 1] = 35.0  # kidney parenchyma
-    values[arr == 3] = 5.0  # cyst
-    rim = ndimage.binary_dilation(tumour, np.ones((3, 3, 3), bool)) | (
-        ndimage.distance_transform_edt(~tumour, sampling=spacing_kji) <= 2.0
-    )
-    values[rim & ~organ] = 30.0
-    pts = voxel_centres_lps(crop).reshape(*arr.shape, 3)
-    x, y, z = pts[..., 0], pts[..., 1], pts[..., 2]
-    strands = np.sin(0.5 * x + 0.3 * y) * np.sin(0.45 * y - 0.5 * z) * np.sin(0.6 * z + 0.2 * x)
-    values[tumour] = np.where(strands[tumour] > 0.5, 35.0, -100.0)
-    values = ndimage.gaussian_filter(values, 0.7 / spacing_kji) + rng.normal(0, 12.0, arr.shape)
-    image = crop.apply_to(sitk.GetImageFromArray(np.rint(values).astype(np.int16)))
-    return Scan(image, modality=Modality.CT, source=f"kits-phantom:{path.parent.name}"), tumour
+def kits_phantom(path: Path, seed: int) -> tuple[Scan, np.ndarray]:
+    """A CT phantom of a real AML label map (``tscimg.synthetic.label_phantoms.aml_ct_phantom``)."""
+    return aml_ct_phantom(load_mask(path), seed, source=f"kits-phantom:{path.parent.name}")
 
 
 # ------------------------------------------------------------------------------- known change
