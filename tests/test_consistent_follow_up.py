@@ -45,8 +45,8 @@ def _track(tmp_path: Path, rows: list[dict[str, str]]) -> dict[str, Any]:
     """Run ``tscimg.track`` on a one-patient manifest; the patient's single assessment."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     manifest = tmp_path / "manifest.csv"
-    columns = ["patient_id", "date", "image", "lesion_id", "lesion_type", "point_lps", "box_lps",
-               "treatment_start"]  # fmt: skip
+    columns = ["patient_id", "date", "image", "lesion_id", "lesion_type", "point_lps",
+               "negative_lps", "box_lps", "treatment_start"]  # fmt: skip
     with manifest.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
@@ -516,9 +516,10 @@ def test_a_follow_up_re_prompted_with_a_click_is_segmented_like_its_carried_self
 ) -> None:
     """A follow-up the reader prompts with a click alone, after a baseline prompted with a box,
     is segmented within the box carried from the baseline with its intensity model and
-    parameters, from the reader's click: the click alone was grown, not cut, and the same scan
-    re-prompted at the baseline's own click read -16.1% (the -35% follow-up -46.5%). Truth:
-    the same scan twice is 0.0% exactly; the analytic ellipsoid volumes (-35%)."""
+    parameters (the click, on the carried outline, confirms it): the click alone was grown,
+    not cut, and the same scan re-prompted at the baseline's own click read -16.1% (the -35%
+    follow-up -46.5%). Truth: the same scan twice is 0.0% exactly; the analytic ellipsoid
+    volumes (-35%)."""
     baseline, same, follow_up, box_lps = _halo_visits(tmp_path)
     first = {"date": "2024-02-20", "image": str(baseline), "point_lps": _point([0.0, 0.0, 0.0]),
              "box_lps": box_lps, "treatment_start": "2024-03-01"}  # fmt: skip
@@ -650,21 +651,25 @@ def test_a_re_prompted_click_is_not_segmented_alike_a_flagged_reference(
     assert again["change_from_baseline_pct"] == pytest.approx(-16.1, abs=0.5)  # grown alone
 
 
-@pytest.mark.parametrize("clicked_on", ["follow-up", "same scan"])
+@pytest.mark.parametrize("clicked_on", ["follow-up", "same scan", "follow-up, corrected"])
 def test_a_visit_clicked_alike_does_not_take_over_as_the_reference(
     tmp_path: Path, clicked_on: str
 ) -> None:
     """A follow-up re-prompted with a click and segmented within the box carried from the
-    baseline (on a moved -35% scan, or on the baseline's own scan at another click) is carried
-    work, not the reader's own outline: the next visit is carried from the baseline, not chained
-    from it (on the KiTS case_00137 phantom re-prompted at every follow-up, chaining read +18.2%
-    for a true -9% at +40% from the nadir). Truth: the next visit is the baseline's own scan
-    (carried from the baseline, the identity: exactly 0.0%) or the -35% scan (analytic)."""
+    baseline (on a moved -35% scan, or on the baseline's own scan at another click, both
+    confirming the carried outline; or on the moved scan with a negative click too, cut from
+    the reader's clicks) is carried work, not the reader's own outline: the next visit is
+    carried from the baseline, not chained from it (on the KiTS case_00137 phantom re-prompted
+    at every follow-up, chaining read +18.2% for a true -9% at +40% from the nadir). Truth: the
+    next visit is the baseline's own scan (carried from the baseline, the identity: exactly
+    0.0%) or the -35% scan (analytic)."""
     baseline, _, follow_up, box_lps = _halo_visits(tmp_path)
     first = {"date": "2024-02-20", "image": str(baseline), "point_lps": "0;0;0",
              "box_lps": box_lps, "treatment_start": "2024-03-01"}  # fmt: skip
-    if clicked_on == "follow-up":
+    if clicked_on.startswith("follow-up"):
         clicked = {"date": "2024-09-01", "image": str(follow_up), "point_lps": "2;1;-1.5"}
+        if clicked_on.endswith("corrected"):  # a negative click in the halo: not a confirmation
+            clicked["negative_lps"] = "2;13;-1.5"
         later = {"date": "2025-03-01", "image": str(baseline)}
     else:
         clicked = {"date": "2024-09-01", "image": str(baseline), "point_lps": "1;1;0"}
@@ -672,9 +677,14 @@ def test_a_visit_clicked_alike_does_not_take_over_as_the_reference(
     a = _track(tmp_path, [first, clicked, later])
     _, prompted, carried = a["timepoints"]
     assert prompted["lesions"]["L1"]["origin"] == "prompt"
+    confirmed = any(
+        "its outline is the carried one" in w for w in prompted["lesions"]["L1"]["warnings"]
+    )
+    assert confirmed is not clicked_on.endswith("corrected")
+    assert not prompted["review"]  # trusted: only the rule keeps it from becoming the reference
     assert carried["lesions"]["L1"]["origin"] == "carried"
     assert carried["lesions"]["L1"]["registration"]["from_date"] == "2024-02-20"
-    if clicked_on == "follow-up":
+    if clicked_on.startswith("follow-up"):
         assert carried["change_from_baseline_pct"] == 0.0
     else:
         assert carried["change_from_baseline_pct"] == pytest.approx(-35.0, abs=3.0)
@@ -763,8 +773,8 @@ def test_a_real_aml_re_prompted_anywhere_on_it_reads_exactly_zero(case: str, see
     seeds), box-prompted at the protocol's click, then the same scan re-prompted with one click
     at points 2 mm or more inside the lesion: within the carried box, from the click, these
     read -17.9% to +10.4% (case_00017 -17.9 to -5.2, case_00137 -18.9 to +10.4 at seven
-    points each); a click on the lesion as carried now confirms it. Truth: the same scan twice,
-    exactly 0.0%."""
+    points each; four are tried here); a click on the lesion as carried now confirms it. Truth:
+    the same scan twice, exactly 0.0%."""
     labels = tscimg.load_mask(shared_data("kits_aml", case, "segmentation.nii.gz"))
     scan, tumour = aml_ct_phantom(labels, seed)
     g = scan.geometry
@@ -777,3 +787,4 @@ def test_a_real_aml_re_prompted_anywhere_on_it_reads_exactly_zero(case: str, see
     for click in inside[:: len(inside) // 4][:4]:
         again = carry_lesion(reference, None, scan, "aml", clicks=Prompts(positive=(click,)))
         assert np.array_equal(again.mask.array_view() > 0, outline), click
+        assert again.confirmed

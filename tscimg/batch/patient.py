@@ -634,6 +634,7 @@ class _Outline:
     review: list[str] = field(default_factory=list)
     registration: dict[str, Any] | None = None
     registration_failed: str | None = None  # why register_lesion failed (not tried again)
+    confirmed: bool = False  # the reader's clicks confirmed the carried outline (checked as it)
 
 
 class _NotCarried(Exception):
@@ -740,8 +741,10 @@ def _clicked_alike(
 ) -> _Outline:
     """A follow-up the reader prompted with clicks alone, after a reference segmented within a
     box: segmented as a carried follow-up is (the box, shape prior and intensity model carried
-    from the reference, its parameters), from the reader's clicks. The click alone is grown,
-    not cut: the same scan re-prompted that way read -16.1% against its box-prompted baseline.
+    from the reference, its parameters), from the reader's clicks; clicks that all lie on the
+    carried outline confirm it (the outline is the carried one, checked as carried). The click
+    alone is grown, not cut: the same scan re-prompted that way read -16.1% against its
+    box-prompted baseline.
 
     Otherwise the click alone is segmented: flagged where the registration failed or is not
     trusted (nothing checks the change then); with a warning where the click lies outside the
@@ -779,6 +782,7 @@ def _clicked_alike(
                     warnings=list(found.warnings) + list(carried.warnings),
                     review=list(carried.review),
                     registration={"intensity_map": _map_record(carried.intensity_map)},
+                    confirmed=carried.confirmed,
                 )
     seg = _prompted(visit, scan, lesion)
     note = (
@@ -827,7 +831,8 @@ def _check_by_registration(
         "imprecise": list(deformation.imprecise),
     }
     trusted = not deformation.review and not deformation.registration.warnings
-    carried = outline.origin is LesionOrigin.CARRIED
+    # an outline the reader's clicks confirmed is the carried one: checked as carried
+    carried = outline.origin is LesionOrigin.CARRIED or outline.confirmed
     if not trusted and not carried:
         outline.warnings += [f"registration estimate not used: {r}" for r in deformation.review]
     # a coarse estimate still cross-checks the segmentation (a disagreement flags the visit),

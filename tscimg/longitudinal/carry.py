@@ -53,7 +53,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from tscimg.core.errors import InputError, PromptError
+from tscimg.core.errors import InputError, PromptError, TscimgError
 from tscimg.core.geometry import box_corners
 from tscimg.core.mask import Mask, bounding_box, most_interior_voxel
 from tscimg.core.scan import Scan
@@ -157,6 +157,10 @@ class CarriedLesion:
         (:func:`intensity_map`) for the cut that placed the border; ``None`` where the
         follow-up learned its own, region growing decided, or the outline is the warped
         reference lesion.
+    confirmed
+        The reader's clicks at the follow-up all lay on the lesion as carried and confirmed
+        it: the outline is the carried one, and ``prompts`` are the reference's mapped here,
+        not the reader's (a note in ``warnings`` names the reader's clicks).
     """
 
     mask: Mask
@@ -166,6 +170,7 @@ class CarriedLesion:
     warnings: tuple[str, ...] = ()
     review: tuple[str, ...] = ()
     intensity_map: tuple[float, float] | None = None
+    confirmed: bool = False
 
     @property
     def registration(self) -> Registration:
@@ -659,9 +664,10 @@ def _confirmed(
     clicks: Prompts,
 ) -> CarriedLesion | None:
     """The lesion carried from ``reference`` as without the reader's ``clicks``, when every one
-    of them lies on its outline (they confirm it: the visit's border does not depend on where
-    on the lesion a click fell); ``None`` when one lies off it (or nothing was segmented), and
-    the reader's clicks are then used.
+    of them lies on its outline and nothing flags it (they confirm it: the visit's border does
+    not depend on where on the lesion a click fell); ``None`` when one lies off it, the carried
+    outline is flagged (the reader may have clicked because of what flags it) or nothing was
+    segmented, and the reader's clicks are then used.
 
     Where on a lesion the click falls moves a cut's border through the click's geodesic
     distances: on the KiTS case_00137 and case_00017 phantoms of the change-precision
@@ -673,10 +679,10 @@ def _confirmed(
     """
     try:
         carried = carry_lesion(reference, None, follow_up, lesion_type, params, deformation)
-    except PromptError:
+    except TscimgError:  # the reader's clicks may still be segmented (or say what is wrong)
         return None
     seg = carried.segmentation
-    if seg is None:  # the warped outline stood in for an empty segmentation
+    if seg is None or carried.review:  # not segmented (the warped outline stood in), flagged
         return None
     labels = carried.mask.array_view()
     if any(labels[k, j, i] == 0 for i, j, k in clicks.positive):
@@ -686,14 +692,18 @@ def _confirmed(
         # this visit (so the visit does not take over as the reference)
         prompts = replace(seg.prompts, box_origin=BoxOrigin.CARRIED)
         carried = replace(carried, segmentation=replace(seg, prompts=prompts), prompts=prompts)
-    points = ", ".join(str(p) for p in clicks.positive)
-    note = (
-        f"the click{'s' if len(clicks.positive) > 1 else ''} at this visit ({points}) "
-        f"{'lie' if len(clicks.positive) > 1 else 'lies'} on the lesion carried from "
-        f"{reference.date}: its outline is the carried one, wherever on the lesion the click "
-        "fell; to change it, click what it misses, give a negative click, or a box"
+    g = follow_up.geometry
+    points = "; ".join(
+        "(" + ", ".join(f"{v:.1f}" for v in g.index_to_lps(p)) + ")" for p in clicks.positive
     )
-    return replace(carried, warnings=(*carried.warnings, note))
+    several = len(clicks.positive) > 1
+    note = (
+        f"the click{'s' if several else ''} at this visit (LPS mm {points}) "
+        f"{'lie' if several else 'lies'} on the lesion carried from {reference.date}: its "
+        "outline is the carried one, wherever on the lesion the click fell; to change it, click "
+        "what it misses, give a negative click on what it wrongly holds, or a box"
+    )
+    return replace(carried, warnings=(*carried.warnings, note), confirmed=True)
 
 
 def _check_deformation(deformation: object, reference: LesionReference, follow_up: Scan) -> None:

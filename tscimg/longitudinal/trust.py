@@ -142,6 +142,7 @@ def change_review(
                     if carried
                     else f"{note}; if this visit's mask is right, give it as the visit's mask "
                     "in the manifest (the reader's outline stands), otherwise correct its "
-                    "prompt (a box, box_lps, or more clicks)"
+                    "prompt (a box, box_lps; a click on what the mask misses, or a negative "
+                    "click on what it wrongly holds)"
                 )
     return review, warnings
