@@ -12,6 +12,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from tscimg.core.errors import InputError
 from tscimg.core.geometry import Geometry
 from tscimg.core.mask import Mask
 from tscimg.core.scan import Scan
@@ -50,6 +51,11 @@ def aml_ct_phantom(
         The phantom (int16 HU, modality CT) and the tumour, bool of shape ``(k, j, i)`` on its
         grid.
 
+    Raises
+    ------
+    InputError
+        When the label map holds no tumour (label 2).
+
     Examples
     --------
     >>> g = Geometry((40, 40, 20), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
@@ -59,11 +65,22 @@ def aml_ct_phantom(
     >>> scan, tumour = aml_ct_phantom(Mask.from_array(arr, g), seed=0, margin_mm=10.0)
     >>> scan.geometry.size, int(tumour.sum()), scan.modality.value
     ((28, 28, 14), 256, 'CT')
+    >>> try:
+    ...     aml_ct_phantom(Mask.from_array(np.zeros_like(arr), g), seed=0)
+    ... except InputError as exc:
+    ...     print(exc.problem)
+    the label map holds no tumour (label 2)
     """
     g = labels.geometry
     arr = labels.array_view()
     spacing_kji = np.asarray(g.spacing_mm[::-1])
     idx = np.argwhere(arr == TUMOUR)
+    if not idx.size:
+        raise InputError(
+            f"the label map holds no tumour (label {TUMOUR})",
+            path=labels.source,
+            hint="Give a KiTS segmentation.nii.gz (0 background, 1 kidney, 2 tumour, 3 cyst)",
+        )
     grow = np.ceil(margin_mm / spacing_kji).astype(int)
     lo = np.maximum(idx.min(axis=0) - grow, 0)
     hi = np.minimum(idx.max(axis=0) + grow + 1, arr.shape)
