@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from builders import shared_data
+from scipy import ndimage
 
 from tscimg import Geometry, Modality, PromptError, Scan, load_mask, load_scan
 from tscimg.segment import Prompts, segment
 from tscimg.segment.api import LOW_CONTRAST_REVIEW
-from tscimg.segment.protocol import dice, interior_point
+from tscimg.segment.protocol import dice, interior_point, label_box
+from tscimg.synthetic.label_phantoms import aml_ct_phantom
 
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
@@ -176,3 +178,25 @@ def test_a_click_alone_cut_off_by_the_search_limit_on_a_real_tumour_is_flagged(n
     click = interior_point(truth, scan.geometry.spacing_mm[::-1])
     result = segment(scan, Prompts(positive=(click,)), "sega")
     assert any(r.startswith("review: the mask reaches the search limit") for r in result.review)
+
+
+def test_a_box_prompted_cut_whose_volume_depends_on_the_click_says_so() -> None:
+    """The KiTS case_00017 AML phantom of the change-precision benchmark with the protocol's box:
+    from the label's most interior voxel the cut measures 6.158 mL and says nothing; from a
+    point 2 mm or more inside the label near its first corner it measures 18.4% less, and cut
+    again from that mask's middle it does not: the warning says the volume depends on where
+    the click fell (a warning: follow-ups carried from it are cut from the same click).
+    Truth: the expert label's shape (6.392 mL)."""
+    labels = load_mask(shared_data("kits_aml", "case_00017", "segmentation.nii.gz"))
+    scan, tumour = aml_ct_phantom(labels, seed=0)
+    spacing = scan.geometry.spacing_mm[::-1]
+    box = label_box(tumour)
+    centred = segment(scan, Prompts(positive=(interior_point(tumour, spacing),), box=box), "aml")
+    assert centred.volume_ml == pytest.approx(6.392, rel=0.05)
+    assert not any("depends on where the click fell" in w for w in centred.warnings)
+    depth = ndimage.distance_transform_edt(tumour, sampling=spacing)
+    off = tuple(int(v) for v in np.argwhere(depth >= 2.0)[0][::-1])
+    aside = segment(scan, Prompts(positive=(off,), box=box), "aml")
+    assert aside.volume_ml < 0.9 * centred.volume_ml  # the dependence this is about
+    (said,) = [w for w in aside.warnings if "depends on where the click fell" in w]
+    assert "from the click (+" in said and not aside.review
