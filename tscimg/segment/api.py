@@ -207,9 +207,9 @@ def segment(
         crop_mask, intensity_model = graph_cut_learning(region, params)
         # one click and a box, the cut learning its model (not a carried follow-up's)
         single = len(region.positive) == 1 and not region.negative
-        if single and region.has_box and intensity_model is not None:
-            if region.intensity_model is None:
-                depends = _click_dependence(scan, region, params, crop_mask)
+        learned = intensity_model is not None and region.intensity_model is None
+        if single and region.has_box and learned:
+            depends = _click_dependence(scan, region, params, crop_mask)
     else:
         crop_mask = _ALGORITHMS[params.method](region, params)
     review: list[str] = []
@@ -325,7 +325,6 @@ def search_limit_review(radius_mm: float) -> str:
     )
 
 
-#: The review reason of a best estimate for a click whose tissue hardly stands out.
 #: A box-prompted cut whose volume changes by more than this fraction when cut again from its
 #: own mask's middle instead of the click gets a warning (the trust gate's 10-point scale).
 CLICK_DEPENDENCE_LIMIT = 0.10
@@ -372,6 +371,7 @@ def _click_dependence(
     )
 
 
+#: The review reason of a best estimate for a click whose tissue hardly stands out.
 LOW_CONTRAST_REVIEW = (
     "review: the clicked tissue hardly differs from its surroundings, so the preset's method "
     "found nothing and this mask is a best estimate (the region around the click that changes "
